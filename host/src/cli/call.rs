@@ -1,0 +1,102 @@
+//! `commute call PLUGIN FUNCTION`: one function by hand — generate a score, write it as `.mid`,
+//! render it to `.wav`, print an embedding.
+
+use super::{Cli, Outcome};
+use crate::value_io::{display_value, read_values, write_values};
+use crate::HostError;
+use commute_sdk::{FunctionKind, Value};
+use std::path::PathBuf;
+
+/// Arguments of `commute call`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The plugin's name.
+    plugin: String,
+    /// The function's name (see `commute describe PLUGIN`).
+    function: String,
+    /// Parameters as TOML, e.g. `--params 'count = 3' --params 'seed = 7'` (repeatable).
+    #[arg(long, short, value_name = "TOML")]
+    params: Vec<String>,
+    /// Input files: .wav, .mid, .txt (one text per line) or .json (`--input a.mid b.mid`, repeatable).
+    #[arg(long, short, value_name = "FILE", num_args = 1..)]
+    input: Vec<PathBuf>,
+    /// An input text (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    text: Vec<String>,
+    /// Write the results to FILE (.wav, .mid, .json, .txt or .npy) instead of printing them.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print results as JSON.
+    #[arg(long, conflicts_with = "output")]
+    json: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
+    let registry = cli.registry();
+    let loaded = registry.get(&args.plugin)?;
+    let params = args.params.join("\n");
+
+    let mut inputs: Vec<Value> = Vec::new();
+    for path in &args.input {
+        inputs.extend(read_values(path)?);
+    }
+    inputs.extend(args.text.iter().map(Value::text));
+
+    let mut instance =
+        loaded.plugin.open(&args.function, &params, &cli.context()).map_err(HostError::from)?;
+    let spec = instance.spec().clone();
+    if spec.kind == FunctionKind::Source {
+        if !inputs.is_empty() {
+            return Err(HostError::Usage(format!(
+                "`{}` is a source: it takes no --input or --text",
+                spec.name
+            ))
+            .into());
+        }
+    } else if inputs.is_empty() {
+        return Err(HostError::Usage(format!(
+            "`{}` ({}) needs inputs: give --input FILE or --text TEXT",
+            spec.name,
+            spec.signature()
+        ))
+        .into());
+    }
+    if let Some(expected) = spec.input {
+        if let Some(bad) = inputs.iter().find(|v| !expected.accepts(v.kind())) {
+            return Err(HostError::Usage(format!(
+                "`{}` takes {expected} inputs ({}), but was given {}",
+                spec.name,
+                spec.signature(),
+                bad.kind()
+            ))
+            .into());
+        }
+    }
+
+    tracing::info!(plugin = %args.plugin, function = %args.function, items = inputs.len(), "calling");
+    let results = instance.call(&inputs).map_err(HostError::from)?;
+    let mut values = Vec::with_capacity(results.len());
+    let mut failed = 0usize;
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(v) => values.push(v),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: item {i}: {e}");
+            }
+        }
+    }
+
+    if let Some(path) = &args.output {
+        for written in write_values(path, &values)? {
+            println!("{}", written.display());
+        }
+    } else if args.json {
+        println!("{}", serde_json::to_string(&values)?);
+    } else {
+        for v in &values {
+            println!("{}", display_value(v));
+        }
+    }
+    Ok(if failed > 0 { Outcome::CheckFailed } else { Outcome::Ok })
+}

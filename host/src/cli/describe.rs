@@ -1,0 +1,56 @@
+//! `commute describe PLUGIN`: a plugin's functions with their signatures and parameters.
+
+use super::{Cli, Outcome};
+use commute_sdk::Manifest;
+
+/// Arguments of `commute describe`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The plugin's name (see `commute plugins`).
+    plugin: String,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
+    let registry = cli.registry();
+    let loaded = registry.get(&args.plugin)?;
+    let m = loaded.plugin.manifest();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+    } else {
+        print!("{}", render(m, &loaded.path.display().to_string()));
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The text `commute describe` prints.
+pub fn render(m: &Manifest, path: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} — {} (modality: {}; commute-sdk {})",
+        m.name, m.version, m.doc, m.modality, m.sdk_version
+    );
+    let _ = writeln!(out, "{path}");
+    for f in &m.functions {
+        let _ = writeln!(out, "\n{} [{}] {}", f.name, f.kind, f.signature());
+        let _ = writeln!(out, "  {}", f.doc);
+        for p in &f.params {
+            let default = match (&p.default, p.required) {
+                (Some(d), _) => format!("default {d}"),
+                (None, true) => "required".to_owned(),
+                (None, false) => "optional".to_owned(),
+            };
+            let _ = writeln!(out, "  --params {}=…  {} ({})", p.name, p.ty, default);
+            if !p.doc.is_empty() {
+                for line in p.doc.lines() {
+                    let _ = writeln!(out, "      {line}");
+                }
+            }
+        }
+    }
+    out
+}

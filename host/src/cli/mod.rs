@@ -1,0 +1,112 @@
+//! The `commute` command line: global options, subcommands, exit codes.
+//!
+//! Exit codes: 0 success, 1 a declared check failed (a plugin library did not load, an item
+//! failed), 2 an error (bad arguments, unreadable files, a failed call).
+
+mod call;
+mod describe;
+mod plugins;
+
+use crate::discover::SearchPath;
+use crate::registry::Registry;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// commute: functional-alignment experiments across modalities, with plugins for each modality.
+#[derive(Debug, Parser)]
+#[command(name = "commute", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// A folder to search for plugin libraries (before COMMUTE_PLUGIN_PATH and the executable's folder).
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+    /// A plugin library file to load, whatever its name.
+    #[arg(long = "plugin", value_name = "FILE", global = true)]
+    plugin_files: Vec<PathBuf>,
+    /// Search only --plugin and --plugin-dir (not COMMUTE_PLUGIN_PATH or the executable's folder).
+    #[arg(long, global = true)]
+    no_default_plugins: bool,
+    /// Threads a plugin function may use [default: all cores].
+    #[arg(long, value_name = "N", global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the plugins found, and the libraries that failed to load.
+    Plugins(plugins::Args),
+    /// Show a plugin's functions: kind, input → output, parameters with defaults and docs.
+    Describe(describe::Args),
+    /// Call one function by hand: generate, transform, render or encode values from files.
+    Call(call::Args),
+}
+
+/// What a successful command concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything as expected.
+    Ok,
+    /// The command ran, but a declared check failed (exit code 1).
+    CheckFailed,
+}
+
+impl Cli {
+    fn registry(&self) -> Registry {
+        let search = if self.no_default_plugins {
+            SearchPath::from_sources(self.plugin_files.clone(), self.plugin_dirs.clone(), None, None)
+        } else {
+            SearchPath::standard(self.plugin_files.clone(), self.plugin_dirs.clone())
+        };
+        Registry::load(&search)
+    }
+
+    fn context(&self) -> commute_sdk::Context {
+        let threads = self
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1))
+            .max(1);
+        commute_sdk::Context { threads, ..commute_sdk::Context::default() }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Plugins(args) => plugins::run(cli, args),
+        Command::Describe(args) => describe::run(cli, args),
+        Command::Call(args) => call::run(cli, args),
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::logging::init(if cli.quiet { -1 } else { cli.verbose.min(3) as i8 });
+    match run(&cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reports load failures on stderr, returning whether there were any.
+fn report_failures(registry: &Registry) -> bool {
+    for failure in registry.failures() {
+        eprintln!("error: {failure}");
+    }
+    !registry.failures().is_empty()
+}

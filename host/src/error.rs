@@ -1,0 +1,57 @@
+//! The host's error type: every failure the `commute` command can report.
+
+use commute_sdk::{CallError, LoadError};
+use std::path::PathBuf;
+
+/// An error of the host library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// No loaded plugin has that name.
+    #[error("no plugin named `{name}`; loaded: {loaded}. Searched: {searched}")]
+    UnknownPlugin {
+        /// The name asked for.
+        name: String,
+        /// Names of the loaded plugins, comma-separated (or "none").
+        loaded: String,
+        /// The folders searched, in order.
+        searched: String,
+    },
+    /// A plugin library failed to load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A call into a plugin failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A file's content is not what its extension says.
+    #[error("{path}: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The command line asks for something impossible.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl HostError {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> HostError {
+        HostError::Io { path: path.into(), source }
+    }
+
+    /// A format error on `path`.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> HostError {
+        HostError::Format { path: path.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,14 @@
+//! The commute host: finds and loads modality plugins, describes and calls their frozen
+//! functions, and (as the project grows) runs alignment experiments declared in TOML.
+//!
+//! The `commute` binary is a thin layer over this library ([`cli`]).
+
+pub mod cli;
+pub mod discover;
+pub mod error;
+pub mod logging;
+pub mod registry;
+pub mod value_io;
+
+pub use error::HostError;
+pub use registry::{LoadedPlugin, Registry};

@@ -1,0 +1,310 @@
+//! Values in files: reading inputs and writing outputs by file extension
+//! (`.wav`, `.mid`, `.json`, `.txt`, `.npy`), always writing through a temporary file and a rename.
+
+use crate::HostError;
+use commute_sdk::{Audio, Tensor, Value};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+fn extension(path: &Path) -> String {
+    path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+}
+
+/// Reads the values in a file: `.wav` (one audio, channels mixed to mono), `.mid`/`.midi` (one
+/// score), `.txt` (one text per non-empty line), `.json` (a value or an array of values).
+pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
+    let bytes = std::fs::read(path).map_err(|e| HostError::io(path, e))?;
+    match extension(path).as_str() {
+        "wav" => Ok(vec![Value::Audio(read_wav(path, &bytes)?)]),
+        "mid" | "midi" => commute_sdk::midi::read_smf(&bytes)
+            .map(|s| vec![Value::Score(s)])
+            .map_err(|e| HostError::format(path, format!("not a readable MIDI file: {e}"))),
+        "txt" => {
+            let text = String::from_utf8(bytes)
+                .map_err(|e| HostError::format(path, format!("not UTF-8 text: {e}")))?;
+            Ok(text.lines().map(str::trim_end).filter(|l| !l.is_empty()).map(Value::text).collect())
+        }
+        "json" => {
+            let json: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| HostError::format(path, format!("not JSON: {e}")))?;
+            let items = match json {
+                serde_json::Value::Array(items) => items,
+                single => vec![single],
+            };
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    serde_json::from_value(v).map_err(|e| {
+                        HostError::format(path, format!("item {i} is not a value (expected {{\"kind\": \"text\", \"text\": …}} and the like): {e}"))
+                    })
+                })
+                .collect()
+        }
+        other => Err(HostError::format(
+            path,
+            format!("unknown input extension `.{other}`; use .wav, .mid, .txt or .json"),
+        )),
+    }
+}
+
+fn read_wav(path: &Path, bytes: &[u8]) -> Result<Audio, HostError> {
+    let bad = |e: hound::Error| HostError::format(path, format!("not a readable WAV file: {e}"));
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(bad)?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels.max(1));
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>().map_err(bad)?,
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|s| s as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(bad)?
+        }
+    };
+    let samples =
+        interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect();
+    Ok(Audio { sample_rate: spec.sample_rate, samples })
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        HostError::io(path, e)
+    })
+}
+
+/// Writes values to `path` by its extension. Single-value formats (`.wav`, `.mid`) given several
+/// values write `stem-0.ext`, `stem-1.ext`, …. Returns the files written.
+pub fn write_values(path: &Path, values: &[Value]) -> Result<Vec<PathBuf>, HostError> {
+    let ext = extension(path);
+    let one_per_file =
+        |encode: &dyn Fn(&Value) -> Result<Vec<u8>, String>| -> Result<Vec<PathBuf>, HostError> {
+            let targets: Vec<PathBuf> = if values.len() == 1 {
+                vec![path.to_path_buf()]
+            } else {
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("output");
+                (0..values.len()).map(|i| path.with_file_name(format!("{stem}-{i}.{ext}"))).collect()
+            };
+            for (value, target) in values.iter().zip(&targets) {
+                let bytes = encode(value).map_err(|m| HostError::format(target, m))?;
+                write_atomic(target, &bytes)?;
+            }
+            Ok(targets)
+        };
+    match ext.as_str() {
+        "wav" => one_per_file(&|v| match v {
+            Value::Audio(a) => wav_bytes(a),
+            other => Err(format!("a .wav file holds audio, not {}", other.kind())),
+        }),
+        "mid" | "midi" => one_per_file(&|v| match v {
+            Value::Score(s) => Ok(commute_sdk::midi::write_smf(s)),
+            other => Err(format!("a .mid file holds a score, not {}", other.kind())),
+        }),
+        "json" => {
+            let json =
+                serde_json::to_vec_pretty(values).map_err(|e| HostError::format(path, e.to_string()))?;
+            write_atomic(path, &json).map(|()| vec![path.to_path_buf()])
+        }
+        "txt" => {
+            let mut text = String::new();
+            for v in values {
+                text.push_str(&display_value(v));
+                text.push('\n');
+            }
+            write_atomic(path, text.as_bytes()).map(|()| vec![path.to_path_buf()])
+        }
+        "npy" => {
+            let bytes = npy_bytes(values).map_err(|m| HostError::format(path, m))?;
+            write_atomic(path, &bytes).map(|()| vec![path.to_path_buf()])
+        }
+        other => Err(HostError::format(
+            path,
+            format!("unknown output extension `.{other}`; use .wav, .mid, .json, .txt or .npy"),
+        )),
+    }
+}
+
+fn wav_bytes(audio: &Audio) -> Result<Vec<u8>, String> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: audio.sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut cursor = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut cursor, spec).map_err(|e| e.to_string())?;
+    for &s in &audio.samples {
+        writer.write_sample(s).map_err(|e| e.to_string())?;
+    }
+    writer.finalize().map_err(|e| e.to_string())?;
+    Ok(cursor.into_inner())
+}
+
+/// Tensors of one shape stacked into a float32 `.npy` array of shape `[n, …shape]`.
+fn npy_bytes(values: &[Value]) -> Result<Vec<u8>, String> {
+    let tensors: Vec<&Tensor> = values
+        .iter()
+        .map(|v| v.as_tensor().ok_or_else(|| format!("a .npy file holds tensors, not {}", v.kind())))
+        .collect::<Result<_, _>>()?;
+    let inner = tensors.first().map(|t| t.shape.clone()).unwrap_or_default();
+    if let Some(t) = tensors.iter().find(|t| t.shape != inner) {
+        return Err(format!("tensors of shapes {:?} and {:?} cannot be stacked", inner, t.shape));
+    }
+    let mut shape = vec![tensors.len()];
+    shape.extend(&inner);
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape_text =
+        if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n', padded to a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * tensors.len() * inner.iter().product::<usize>());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for t in tensors {
+        for x in &t.data {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// A value as one line for a terminal: text as is, tensors as space-separated numbers, media as
+/// a short summary.
+pub fn display_value(value: &Value) -> String {
+    match value {
+        Value::Text { text } => text.clone(),
+        Value::Tensor(t) => t.data.iter().map(f32::to_string).collect::<Vec<_>>().join(" "),
+        Value::Audio(a) => {
+            let peak = a.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+            let rms = (a.samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>()
+                / a.samples.len().max(1) as f64)
+                .sqrt();
+            format!(
+                "audio: {} Hz, {:.3} s, peak {:.3}, rms {:.1} dBFS",
+                a.sample_rate,
+                a.duration_s(),
+                peak,
+                20.0 * rms.max(1e-12).log10()
+            )
+        }
+        Value::Score(s) => {
+            let lo = s.notes.iter().map(|n| n.pitch).min();
+            let hi = s.notes.iter().map(|n| n.pitch).max();
+            let mut programs: Vec<u8> = s.notes.iter().map(|n| n.program).collect();
+            programs.sort_unstable();
+            programs.dedup();
+            match (lo, hi) {
+                (Some(lo), Some(hi)) => format!(
+                    "score: {} notes, {:.2} s, pitches {lo}–{hi}, programs {programs:?}",
+                    s.notes.len(),
+                    s.duration_s()
+                ),
+                _ => "score: empty".to_owned(),
+            }
+        }
+        Value::Image(i) => format!("image: {}x{}x{}", i.width, i.height, i.channels),
+        other => format!("{} value", other.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commute_sdk::{Note, Score};
+
+    #[test]
+    fn wav_round_trip_is_exact_for_float_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tone.wav");
+        let audio = Audio { sample_rate: 22050, samples: vec![0.0, 0.5, -0.25, 1.0] };
+        assert_eq!(write_values(&path, &[Value::Audio(audio.clone())]).unwrap(), vec![path.clone()]);
+        assert_eq!(read_values(&path).unwrap(), vec![Value::Audio(audio)]);
+    }
+
+    #[test]
+    fn several_values_in_a_single_value_format_get_numbered_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let score = |p| {
+            Value::Score(Score {
+                notes: vec![Note { pitch: p, onset_s: 0.0, duration_s: 0.5, velocity: 80, program: 0 }],
+            })
+        };
+        let written = write_values(&dir.path().join("s.mid"), &[score(60), score(62)]).unwrap();
+        assert_eq!(written, vec![dir.path().join("s-0.mid"), dir.path().join("s-1.mid")]);
+        let back = read_values(&written[1]).unwrap();
+        assert_eq!(back[0].as_score().unwrap().notes[0].pitch, 62);
+    }
+
+    #[test]
+    fn npy_has_a_valid_header_and_the_data() {
+        let values = vec![
+            Value::Tensor(Tensor::vector(vec![1.0, 2.0])),
+            Value::Tensor(Tensor::vector(vec![3.0, 4.0])),
+        ];
+        let bytes = npy_bytes(&values).unwrap();
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!((10 + header_len) % 64, 0);
+        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+        assert!(header.contains("'shape': (2, 2)"), "{header}");
+        let data: Vec<f32> =
+            bytes[10 + header_len..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(data, vec![1.0, 2.0, 3.0, 4.0]);
+        let mixed =
+            vec![Value::Tensor(Tensor::vector(vec![1.0])), Value::Tensor(Tensor::vector(vec![1.0, 2.0]))];
+        assert!(npy_bytes(&mixed).unwrap_err().contains("cannot be stacked"));
+    }
+
+    #[test]
+    fn bad_files_and_extensions_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let wav = dir.path().join("broken.wav");
+        std::fs::write(&wav, b"RIFF nonsense").unwrap();
+        assert!(read_values(&wav).unwrap_err().to_string().contains("not a readable WAV file"));
+        let mid = dir.path().join("broken.mid");
+        std::fs::write(&mid, b"MThd garbage").unwrap();
+        assert!(read_values(&mid).unwrap_err().to_string().contains("not a readable MIDI file"));
+        let err = write_values(&dir.path().join("x.wav"), &[Value::text("hi")]).unwrap_err();
+        assert!(err.to_string().contains("holds audio, not text"), "{err}");
+        let err = read_values(&dir.path().join("missing.txt")).unwrap_err();
+        assert!(matches!(err, HostError::Io { .. }));
+        let other = dir.path().join("x.bin");
+        std::fs::write(&other, b"").unwrap();
+        assert!(read_values(&other).unwrap_err().to_string().contains("unknown input extension"));
+    }
+
+    #[test]
+    fn text_and_json_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("words.txt");
+        std::fs::write(&txt, "cat\n\ncats\r\n").unwrap();
+        assert_eq!(read_values(&txt).unwrap(), vec![Value::text("cat"), Value::text("cats")]);
+        let json = dir.path().join("v.json");
+        std::fs::write(
+            &json,
+            r#"[{"kind": "text", "text": "a"}, {"kind": "tensor", "shape": [1], "data": [2.0]}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            read_values(&json).unwrap(),
+            vec![Value::text("a"), Value::Tensor(Tensor::vector(vec![2.0]))]
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! The plugin side of the ABI: turns the authoring traits into a root module, with every entry
+//! point guarded against panics. Used through [`export_plugin!`](crate::export_plugin).
+
+use super::{
+    FfiError, FfiErrorKind, FfiFunction_TO, FfiHost, FfiInstance, FfiItem, FfiValue, FfiValueRef,
+    PluginModule, PluginModuleRef,
+};
+use crate::function::{Encoder, FromValue, Function, FunctionKind, IntoValue, Operator, Render, Source};
+use crate::manifest::{FunctionSpec, Manifest};
+use crate::panic_guard::{guard, CaughtPanic};
+use crate::value::{Tensor, Value, ValueKind};
+use crate::{params, Context};
+use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
+use abi_stable::prefix_type::PrefixTypeTrait;
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RString, RVec};
+
+/// What `export_plugin!` declares: the plugin's identity and its functions.
+#[doc(hidden)]
+pub struct PluginDef {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub modality: &'static str,
+    pub doc: &'static str,
+    pub functions: Vec<FunctionEntry>,
+}
+
+/// Implemented by the type `export_plugin!` generates.
+#[doc(hidden)]
+pub trait PluginDefinition: 'static {
+    fn definition() -> PluginDef;
+}
+
+type OpenFn = fn(&str, &Context, Names) -> Result<FfiInstance, FfiError>;
+
+/// Plugin and function names, carried by each instance for its messages.
+#[derive(Clone, Copy)]
+struct Names {
+    plugin: &'static str,
+    function: &'static str,
+}
+
+/// One registered function: its name, how to describe it, how to open it.
+#[doc(hidden)]
+pub struct FunctionEntry {
+    name: &'static str,
+    spec: fn(&'static str) -> FunctionSpec,
+    open: OpenFn,
+}
+
+/// A live function of one of the four kinds, seen the same way.
+trait Erased: Send + 'static {
+    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError>;
+    fn info(&self) -> serde_json::Value;
+}
+
+fn spec_of<F: Function>(
+    name: &'static str,
+    kind: FunctionKind,
+    input: Option<ValueKind>,
+    output: ValueKind,
+) -> FunctionSpec {
+    FunctionSpec {
+        name: name.to_owned(),
+        kind,
+        input,
+        output,
+        doc: F::DOC.to_owned(),
+        params: params::describe::<F::Params>(),
+    }
+}
+
+fn open_with<F: Function>(text: &str, ctx: &Context) -> Result<F, FfiError> {
+    let params = params::parse::<F::Params>(text).map_err(|e| FfiError::new(FfiErrorKind::BadParams, e))?;
+    F::open(params, ctx).map_err(|e| FfiError::new(FfiErrorKind::BadParams, format!("{e:#}")))
+}
+
+#[inline]
+fn views<'a, I: FromValue<'a>>(batch: &[FfiValueRef<'a>]) -> Result<Vec<I>, FfiError> {
+    let mut out = Vec::with_capacity(batch.len());
+    for (i, v) in batch.iter().enumerate() {
+        let view = v.view().and_then(|view| {
+            if I::KIND.accepts(view.kind()) {
+                I::from_value(view)
+            } else {
+                Err(format!("expected a {} value, got {}", I::KIND, view.kind()))
+            }
+        });
+        out.push(view.map_err(|e| FfiError::new(FfiErrorKind::BadInput, format!("item {i}: {e}")))?);
+    }
+    Ok(out)
+}
+
+#[inline]
+fn check_count<T>(results: Vec<T>, expected: usize) -> Result<Vec<T>, FfiError> {
+    if results.len() == expected {
+        Ok(results)
+    } else {
+        Err(FfiError::new(
+            FfiErrorKind::Failed,
+            format!("returned {} results for a batch of {expected} items", results.len()),
+        ))
+    }
+}
+
+#[inline]
+fn item<O: IntoValue>(result: crate::Result<O>) -> FfiItem {
+    match result {
+        Ok(v) => ROk(FfiValue::from_value(v.into_value())),
+        Err(e) => RErr(RString::from(format!("{e:#}"))),
+    }
+}
+
+/// Converts results into the wire batch, built in place (no intermediate vector).
+#[inline]
+fn wire_items<T>(results: Vec<T>, mut convert: impl FnMut(T) -> FfiItem) -> RVec<FfiItem> {
+    let mut out = RVec::with_capacity(results.len());
+    for r in results {
+        out.push(convert(r));
+    }
+    out
+}
+
+struct EncoderFn<E>(E);
+
+impl<E: Encoder> Erased for EncoderFn<E> {
+    #[inline]
+    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+        let items = views::<E::Input<'_>>(batch)?;
+        let dim = self.0.dim();
+        let results = check_count(self.0.encode_batch(items), batch.len())?;
+        Ok(wire_items(results, |r| match r {
+            Ok(v) if v.len() == dim => ROk(FfiValue::from_value(Value::Tensor(Tensor::vector(v)))),
+            Ok(v) => RErr(RString::from(format!("returned {} floats, but its dimension is {dim}", v.len()))),
+            Err(e) => RErr(RString::from(format!("{e:#}"))),
+        }))
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::json!({ "dim": self.0.dim() })
+    }
+}
+
+struct OperatorFn<O>(O);
+
+impl<O: Operator> Erased for OperatorFn<O> {
+    #[inline]
+    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+        let items = views::<O::Input<'_>>(batch)?;
+        Ok(wire_items(check_count(self.0.apply_batch(items), batch.len())?, item))
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+struct RenderFn<R>(R);
+
+impl<R: Render> Erased for RenderFn<R> {
+    #[inline]
+    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+        let items = views::<R::Input<'_>>(batch)?;
+        Ok(wire_items(check_count(self.0.render_batch(items), batch.len())?, item))
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+struct SourceFn<S>(S);
+
+impl<S: Source> Erased for SourceFn<S> {
+    #[inline]
+    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+        if !batch.is_empty() {
+            return Err(FfiError::new(
+                FfiErrorKind::BadInput,
+                format!("a source takes no inputs, got {}", batch.len()),
+            ));
+        }
+        let items = self.0.items().map_err(|e| FfiError::new(FfiErrorKind::Failed, format!("{e:#}")))?;
+        Ok(wire_items(items, |v| ROk(FfiValue::from_value(v.into_value()))))
+    }
+
+    fn info(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+fn input_kind<'a, I: FromValue<'a>>() -> ValueKind {
+    I::KIND
+}
+
+impl FunctionEntry {
+    /// Registers an encoder.
+    pub fn encoder<E: Encoder>(name: &'static str) -> FunctionEntry {
+        FunctionEntry {
+            name,
+            spec: |n| {
+                spec_of::<E>(
+                    n,
+                    FunctionKind::Encoder,
+                    Some(input_kind::<E::Input<'static>>()),
+                    ValueKind::Tensor,
+                )
+            },
+            open: |p, c, names| Ok(instance(EncoderFn(open_with::<E>(p, c)?), names)),
+        }
+    }
+
+    /// Registers an operator.
+    pub fn operator<O: Operator>(name: &'static str) -> FunctionEntry {
+        FunctionEntry {
+            name,
+            spec: |n| {
+                spec_of::<O>(
+                    n,
+                    FunctionKind::Operator,
+                    Some(input_kind::<O::Input<'static>>()),
+                    O::Output::KIND,
+                )
+            },
+            open: |p, c, names| Ok(instance(OperatorFn(open_with::<O>(p, c)?), names)),
+        }
+    }
+
+    /// Registers a render function.
+    pub fn render<R: Render>(name: &'static str) -> FunctionEntry {
+        FunctionEntry {
+            name,
+            spec: |n| {
+                spec_of::<R>(
+                    n,
+                    FunctionKind::Render,
+                    Some(input_kind::<R::Input<'static>>()),
+                    R::Output::KIND,
+                )
+            },
+            open: |p, c, names| Ok(instance(RenderFn(open_with::<R>(p, c)?), names)),
+        }
+    }
+
+    /// Registers a source.
+    pub fn source<S: Source>(name: &'static str) -> FunctionEntry {
+        FunctionEntry {
+            name,
+            spec: |n| spec_of::<S>(n, FunctionKind::Source, None, S::Output::KIND),
+            open: |p, c, names| Ok(instance(SourceFn(open_with::<S>(p, c)?), names)),
+        }
+    }
+}
+
+/// An open function behind the FFI trait: guards each call, and poisons itself after a panic.
+/// Generic over the function, so that a call compiles to one function with no dynamic dispatch
+/// beyond the FFI vtable.
+struct Guarded<E> {
+    names: Names,
+    inner: Option<E>,
+    poisoned: bool,
+}
+
+fn instance<E: Erased>(inner: E, names: Names) -> FfiInstance {
+    let info = inner.info().to_string();
+    let guarded = Guarded { names, inner: Some(inner), poisoned: false };
+    FfiInstance { function: FfiFunction_TO::from_value(guarded, TD_Opaque), info: RString::from(info) }
+}
+
+fn panic_error(caught: CaughtPanic) -> FfiError {
+    FfiError {
+        kind: FfiErrorKind::Panic as u8,
+        message: caught.message.into(),
+        location: caught.location.into(),
+    }
+}
+
+impl<E: Erased> super::FfiFunction for Guarded<E> {
+    fn call(&mut self, batch: RSlice<'_, FfiValueRef<'_>>) -> RResult<RVec<FfiItem>, FfiError> {
+        let Some(inner) = self.inner.as_mut().filter(|_| !self.poisoned) else {
+            return RErr(FfiError::new(
+                FfiErrorKind::Poisoned,
+                format!("`{}/{}` panicked earlier", self.names.plugin, self.names.function),
+            ));
+        };
+        match guard(|| inner.call(batch.as_slice())) {
+            Ok(Ok(items)) => ROk(items),
+            Ok(Err(e)) => RErr(e),
+            Err(caught) => {
+                self.poisoned = true;
+                RErr(panic_error(caught))
+            }
+        }
+    }
+}
+
+impl<E> Drop for Guarded<E> {
+    fn drop(&mut self) {
+        // A panicking destructor must not unwind into the host either.
+        let inner = self.inner.take();
+        let _ = guard(move || drop(inner));
+    }
+}
+
+fn flatten<T>(result: Result<Result<T, FfiError>, CaughtPanic>) -> RResult<T, FfiError> {
+    match result {
+        Ok(Ok(v)) => ROk(v),
+        Ok(Err(e)) => RErr(e),
+        Err(caught) => RErr(panic_error(caught)),
+    }
+}
+
+extern "C" fn init(host: FfiHost) -> RResult<(), FfiError> {
+    crate::panic_guard::install_in_library();
+    flatten(guard(|| {
+        let forwarder = crate::log_forward::Forwarder {
+            sink: move |level: u8, target: &str, message: &str| {
+                (host.log)(level, target.into(), message.into())
+            },
+            max_level: host.max_level,
+        };
+        // Only the first init of this library's own `tracing` copy can install it.
+        let _ = tracing::subscriber::set_global_default(forwarder);
+        Ok(())
+    }))
+}
+
+/// Builds the manifest of a plugin definition.
+pub(crate) fn manifest_of<P: PluginDefinition>() -> Manifest {
+    let def = P::definition();
+    Manifest {
+        name: def.name.to_owned(),
+        version: def.version.to_owned(),
+        modality: def.modality.to_owned(),
+        doc: def.doc.to_owned(),
+        sdk_version: env!("CARGO_PKG_VERSION").to_owned(),
+        functions: def.functions.iter().map(|f| (f.spec)(f.name)).collect(),
+    }
+}
+
+extern "C" fn manifest<P: PluginDefinition>() -> RResult<RString, FfiError> {
+    flatten(guard(|| {
+        serde_json::to_string(&manifest_of::<P>())
+            .map(RString::from)
+            .map_err(|e| FfiError::new(FfiErrorKind::Failed, format!("cannot serialise the manifest: {e}")))
+    }))
+}
+
+extern "C" fn open<P: PluginDefinition>(
+    function: RStr<'_>,
+    params: RStr<'_>,
+    context: RStr<'_>,
+) -> RResult<FfiInstance, FfiError> {
+    flatten(guard(|| {
+        let def = P::definition();
+        let Some(entry) = def.functions.iter().find(|f| f.name == function.as_str()) else {
+            let known: Vec<&str> = def.functions.iter().map(|f| f.name).collect();
+            return Err(FfiError::new(
+                FfiErrorKind::UnknownFunction,
+                format!("no function `{function}`; known: {}", known.join(", ")),
+            ));
+        };
+        let ctx: Context = serde_json::from_str(context.as_str()).map_err(|e| {
+            FfiError::new(FfiErrorKind::Failed, format!("unreadable context from the host: {e}"))
+        })?;
+        (entry.open)(params.as_str(), &ctx, Names { plugin: def.name, function: entry.name })
+    }))
+}
+
+/// The root module of plugin `P` (leaked once per call; the loader calls it once).
+#[doc(hidden)]
+pub fn root_module<P: PluginDefinition>() -> PluginModuleRef {
+    PluginModule { init, manifest: manifest::<P>, open: open::<P> }.leak_into_prefix()
+}
+
+extern "C" fn load_root_module<P: PluginDefinition>() -> RootModuleResult {
+    abi_stable::library::__call_root_module_loader(root_module::<P>)
+}
+
+/// The header abi_stable's loader reads, pointing at plugin `P`'s root module.
+#[doc(hidden)]
+#[allow(unsafe_code)]
+pub const fn lib_header<P: PluginDefinition>() -> LibHeader {
+    // SAFETY: the constructor returns a `PrefixRef` made from a `PluginModuleRef`, as required.
+    unsafe { LibHeader::from_constructor::<PluginModuleRef>(load_root_module::<P>, CheckTypeLayout::Yes) }
+}

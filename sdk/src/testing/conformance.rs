@@ -1,0 +1,283 @@
+//! The conformance suite every plugin runs: manifest hygiene, parameter errors, empty batches,
+//! stable dimensions, determinism, kind checks, and no panics on edge inputs (and, where one
+//! happens anyway, that it is reported and poisons the instance).
+
+use super::Harness;
+use crate::abi::client::Instance;
+use crate::abi::PluginModuleRef;
+use crate::{Audio, CallError, FunctionKind, FunctionSpec, Image, Score, Tensor, Value, ValueKind};
+
+/// A conformance run: add one case per function (valid parameters and valid inputs), then
+/// [`run`](Conformance::run).
+///
+/// ```text
+/// commute_sdk::testing::Conformance::new(commute_plugin())
+///     .case("transpose", "semitones = 2", scores.clone())
+///     .case("random-scores", "count = 3", vec![])
+///     .run();
+/// ```
+pub struct Conformance {
+    harness: Harness,
+    cases: Vec<Case>,
+}
+
+struct Case {
+    function: String,
+    params: String,
+    inputs: Vec<Value>,
+}
+
+impl Conformance {
+    /// Starts a run for a plugin's root module.
+    pub fn new(module: PluginModuleRef) -> Conformance {
+        Conformance { harness: Harness::new(module), cases: Vec::new() }
+    }
+
+    /// Adds a case: a function, valid parameters (TOML text) and valid inputs (none for sources).
+    pub fn case(mut self, function: &str, params: &str, inputs: Vec<Value>) -> Conformance {
+        self.cases.push(Case { function: function.to_owned(), params: params.to_owned(), inputs });
+        self
+    }
+
+    /// Runs every check.
+    ///
+    /// # Panics
+    /// With the list of every failure, if any.
+    pub fn run(self) {
+        let failures = self.failures();
+        assert!(failures.is_empty(), "conformance failures:\n- {}", failures.join("\n- "));
+    }
+
+    /// Runs every check and returns the failures (empty when the plugin conforms).
+    pub fn failures(self) -> Vec<String> {
+        let mut out = Vec::new();
+        let manifest = self.harness.manifest().clone();
+        check_manifest(&manifest.functions, &mut out);
+        for spec in &manifest.functions {
+            if !self.cases.iter().any(|c| c.function == spec.name) {
+                out.push(format!("`{}` has no conformance case", spec.name));
+            }
+        }
+        for case in &self.cases {
+            match manifest.function(&case.function) {
+                Some(spec) => check_case(&self.harness, spec, case, &mut out),
+                None => {
+                    out.push(format!("case for `{}`, which the manifest does not declare", case.function))
+                }
+            }
+        }
+        out
+    }
+}
+
+fn is_kebab(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+fn check_manifest(functions: &[FunctionSpec], out: &mut Vec<String>) {
+    for (i, f) in functions.iter().enumerate() {
+        if functions[..i].iter().any(|g| g.name == f.name) {
+            out.push(format!("function name `{}` is declared twice", f.name));
+        }
+        if !is_kebab(&f.name) {
+            out.push(format!("function name `{}` is not kebab-case", f.name));
+        }
+        if f.doc.trim().is_empty() {
+            out.push(format!("`{}` has no doc line", f.name));
+        }
+        for p in &f.params {
+            if p.doc.trim().is_empty() {
+                out.push(format!("`{}` parameter `{}` has no doc comment", f.name, p.name));
+            }
+        }
+        if f.kind == FunctionKind::Operator {
+            if let Some(input) = f.input {
+                if !input.accepts(f.output) {
+                    out.push(format!(
+                        "operator `{}` maps {input} to {}: operators keep the kind",
+                        f.name, f.output
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn edge_inputs(kind: ValueKind) -> Vec<(&'static str, Value)> {
+    match kind {
+        ValueKind::Text => vec![("empty text", Value::text("")), ("non-ASCII text", Value::text("ÿ 猫 🎵"))],
+        ValueKind::Audio => vec![
+            ("empty audio", Value::Audio(Audio { sample_rate: 22050, samples: vec![] })),
+            ("one-sample audio", Value::Audio(Audio { sample_rate: 22050, samples: vec![0.5] })),
+            ("silent audio at 8 kHz", Value::Audio(Audio { sample_rate: 8000, samples: vec![0.0; 4000] })),
+        ],
+        ValueKind::Image => vec![
+            ("1x1 image", Value::Image(Image { width: 1, height: 1, channels: 3, pixels: vec![0; 3] })),
+            ("0x0 image", Value::Image(Image { width: 0, height: 0, channels: 1, pixels: vec![] })),
+        ],
+        ValueKind::Score => vec![("empty score", Value::Score(Score::default()))],
+        ValueKind::Tensor => vec![("empty tensor", Value::Tensor(Tensor::vector(vec![])))],
+        _ => vec![],
+    }
+}
+
+fn other_kind_value(kind: ValueKind) -> Value {
+    match kind {
+        ValueKind::Text => Value::Tensor(Tensor::vector(vec![1.0])),
+        _ => Value::text("a value of the wrong kind"),
+    }
+}
+
+fn check_case(h: &Harness, spec: &FunctionSpec, case: &Case, out: &mut Vec<String>) {
+    let name = &case.function;
+    let open = |params: &str| h.open(name, params);
+
+    // Parameters: unknown keys and broken TOML are rejected as bad parameters.
+    for (what, bad) in [
+        ("an unknown parameter", format!("conformance-unknown-key = 1\n{}", case.params)),
+        ("unparseable TOML", format!("{}\n= broken", case.params)),
+    ] {
+        match open(&bad) {
+            Err(CallError::BadParams { .. }) => {}
+            Err(e) => out.push(format!("`{name}` with {what}: expected a bad-parameters error, got: {e}")),
+            Ok(_) => out.push(format!("`{name}` accepted {what} (use #[serde(deny_unknown_fields)])")),
+        }
+    }
+
+    let mut first = match open(&case.params) {
+        Ok(i) => i,
+        Err(e) => {
+            out.push(format!("`{name}` did not open with its case's parameters: {e}"));
+            return;
+        }
+    };
+
+    let is_source = spec.kind == FunctionKind::Source;
+    if !is_source {
+        match first.call(&[]) {
+            Ok(items) if items.is_empty() => {}
+            Ok(items) => out.push(format!("`{name}` returned {} items for an empty batch", items.len())),
+            Err(e) => out.push(format!("`{name}` failed on an empty batch: {e}")),
+        }
+    }
+
+    let Some(results) = call_all_ok(&mut first, &case.inputs, name, out) else { return };
+    if !is_source && results.len() != case.inputs.len() {
+        out.push(format!("`{name}` returned {} results for {} inputs", results.len(), case.inputs.len()));
+    }
+    if is_source && results.is_empty() {
+        out.push(format!("source `{name}` produced no items with its case's parameters"));
+    }
+    for value in &results {
+        if !spec.output.accepts(value.kind()) {
+            out.push(format!("`{name}` declares {} output but returned {}", spec.output, value.kind()));
+            break;
+        }
+    }
+    if spec.kind == FunctionKind::Encoder {
+        check_embeddings(&first, &results, name, out);
+    }
+
+    // Determinism: the same instance again, and a fresh instance.
+    if let Some(again) = call_all_ok(&mut first, &case.inputs, name, out) {
+        if again != results {
+            out.push(format!("`{name}` gave different results when called twice on the same inputs"));
+        }
+    }
+    if let Ok(mut second) = open(&case.params) {
+        if let Some(fresh) = call_all_ok(&mut second, &case.inputs, name, out) {
+            if fresh != results {
+                out.push(format!("`{name}`: two instances with the same parameters disagree"));
+            }
+        }
+        if spec.kind == FunctionKind::Encoder && second.dim() != first.dim() {
+            out.push(format!(
+                "`{name}`: dimension changed between instances ({:?} vs {:?})",
+                first.dim(),
+                second.dim()
+            ));
+        }
+    }
+
+    let Some(input) = spec.input else { return };
+    if input != ValueKind::Any {
+        match open(&case.params).and_then(|mut i| i.call(&[other_kind_value(input)])) {
+            Err(CallError::BadInput { .. }) => {}
+            Err(e) => out
+                .push(format!("`{name}` on a value of the wrong kind: expected a bad-input error, got: {e}")),
+            Ok(_) => out.push(format!("`{name}` accepted a value of the wrong kind")),
+        }
+    }
+    for (what, edge) in edge_inputs(input) {
+        let Ok(mut instance) = open(&case.params) else { continue };
+        match instance.call(std::slice::from_ref(&edge)) {
+            Ok(_) | Err(CallError::BadInput { .. } | CallError::Failed { .. }) => {}
+            Err(e @ CallError::Panicked { .. }) => {
+                out.push(format!("`{name}` panicked on {what} (return an error instead): {e}"));
+                match instance.call(std::slice::from_ref(&edge)) {
+                    Err(CallError::Poisoned { .. }) => {}
+                    other => out.push(format!("`{name}` was not poisoned after a panic: {other:?}")),
+                }
+            }
+            Err(e) => out.push(format!("`{name}` on {what}: {e}")),
+        }
+    }
+}
+
+fn call_all_ok(
+    instance: &mut Instance,
+    inputs: &[Value],
+    name: &str,
+    out: &mut Vec<String>,
+) -> Option<Vec<Value>> {
+    match instance.call(inputs) {
+        Ok(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        out.push(format!("`{name}` failed on valid input {i}: {e}"));
+                        return None;
+                    }
+                }
+            }
+            Some(values)
+        }
+        Err(e) => {
+            out.push(format!("`{name}` failed on its case's inputs: {e}"));
+            None
+        }
+    }
+}
+
+fn check_embeddings(instance: &Instance, results: &[Value], name: &str, out: &mut Vec<String>) {
+    let Some(dim) = instance.dim() else {
+        out.push(format!("encoder `{name}` did not report its dimension"));
+        return;
+    };
+    if dim == 0 {
+        out.push(format!("encoder `{name}` has dimension 0"));
+    }
+    for (i, v) in results.iter().enumerate() {
+        match v.as_tensor() {
+            Some(t) if t.shape == [dim] => {
+                if t.data.iter().any(|x| !x.is_finite()) {
+                    out.push(format!("encoder `{name}` returned a non-finite value for input {i}"));
+                    return;
+                }
+            }
+            Some(t) => {
+                out.push(format!("encoder `{name}` returned shape {:?}, expected [{dim}]", t.shape));
+                return;
+            }
+            None => {
+                out.push(format!("encoder `{name}` returned a {} instead of a tensor", v.kind()));
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `commute` binary and real plugin libraries loaded from disk.
+//!
+//! Fixture plugins live in `tests/fixtures/`; each test copies the libraries it needs into a
+//! fresh plugin folder, so the cases never see each other's files.
+
+mod call;
+mod loading;
+mod survival;
+mod util;
