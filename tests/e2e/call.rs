@@ -144,5 +144,10 @@ fn an_operator_error_names_the_note_and_exits_2() {
         .args(["call", "music", "transpose", "--params", "semitones = 100", "--input"])
         .arg(&mid));
     assert_eq!(code, 1, "a failed item is a failed check: {err}");
-    assert!(err.contains("error: item 0:") && err.contains("would move to pitch 1") && err.contains("outside 0..=127"), "{err}");
+    assert!(
+        err.contains("error: item 0:")
+            && err.contains("would move to pitch 1")
+            && err.contains("outside 0..=127"),
+        "{err}"
+    );
 }

@@ -38,16 +38,19 @@ pub fn render(m: &Manifest, path: &str) -> String {
     for f in &m.functions {
         let _ = writeln!(out, "\n{} [{}] {}", f.name, f.kind, f.signature());
         let _ = writeln!(out, "  {}", f.doc);
+        if !f.params.is_empty() {
+            let _ = writeln!(out, "  params:");
+        }
         for p in &f.params {
             let default = match (&p.default, p.required) {
-                (Some(d), _) => format!("default {d}"),
-                (None, true) => "required".to_owned(),
-                (None, false) => "optional".to_owned(),
+                (Some(d), _) => format!(" = {d}"),
+                (None, true) => " (required)".to_owned(),
+                (None, false) => " (optional)".to_owned(),
             };
-            let _ = writeln!(out, "  --params {}=…  {} ({})", p.name, p.ty, default);
+            let _ = writeln!(out, "    {}: {}{}", p.name, p.ty, default);
             if !p.doc.is_empty() {
                 for line in p.doc.lines() {
-                    let _ = writeln!(out, "      {line}");
+                    let _ = writeln!(out, "        {line}");
                 }
             }
         }
