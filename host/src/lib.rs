@@ -3,11 +3,14 @@
 //!
 //! The `commute` binary is a thin layer over this library ([`cli`]).
 
+pub mod align;
 pub mod cli;
 pub mod discover;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod registry;
+pub mod report;
 pub mod value_io;
 
 pub use error::HostError;

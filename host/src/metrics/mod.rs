@@ -1,0 +1,1 @@
+//! Evaluation metrics: retrieval, representational similarity (being written).

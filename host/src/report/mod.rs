@@ -1,0 +1,1 @@
+//! Reports: plots and the Markdown report of a run (being written).

@@ -1,0 +1,1 @@
+//! commute plugin for audio (being written).
