@@ -1,1 +1,41 @@
-//! commute plugin for audio (being written).
+//! commute plugin for audio, DSP part: log-mel, chroma and loudness encoders, gain and
+//! pitch-shift operators and a WAV-file source — pure Rust, nothing to download.
+//!
+//! | kind | function | what |
+//! |---|---|---|
+//! | source | `wav-files` | every `.wav` file of a folder, mono, at its own rate ([`wav_files`]) |
+//! | encoder | `log-mel` | 2 × n-mels dims (128 by default): per-band mean and std of a dB mel spectrogram ([`log_mel`]) |
+//! | encoder | `chroma` | 12 dims: tuning-corrected pitch-class profile of the STFT ([`chroma`]) |
+//! | encoder | `loudness` | 11 dims: frame-level statistics, peak, RMS, crest factor, gated level, range, silence ([`loudness`]) |
+//! | operator | `gain` | multiply by 10^(db/20), optional clipping ([`gain`]) |
+//! | operator | `pitch-shift` | shift pitch by semitones keeping the duration: resampling + phase vocoder or WSOLA ([`pitch_shift`]) |
+//!
+//! The building blocks — [`resample`] (windowed-sinc), [`stft`], [`mel`] filterbanks and
+//! time stretching ([`vocoder`], [`wsola`]) — are public so that other crates and tests can use them directly.
+
+pub mod chroma;
+pub mod gain;
+pub mod log_mel;
+pub mod loudness;
+pub mod mel;
+pub mod pitch_shift;
+pub mod resample;
+pub mod signal;
+pub mod stft;
+pub mod vocoder;
+pub mod wav_files;
+pub mod wsola;
+
+commute_sdk::export_plugin! {
+    name: "audio",
+    modality: "audio",
+    doc: "Audio DSP: log-mel/chroma/loudness encoders, gain and pitch-shift operators, and a WAV-file source.",
+    functions: {
+        source "wav-files" => wav_files::WavFiles,
+        encoder "log-mel" => log_mel::LogMel,
+        encoder "chroma" => chroma::Chroma,
+        encoder "loudness" => loudness::Loudness,
+        operator "gain" => gain::Gain,
+        operator "pitch-shift" => pitch_shift::PitchShift,
+    },
+}

@@ -1,0 +1,204 @@
+//! The `wav-files` source: every `.wav` file of a folder (optionally its subfolders), read with
+//! `hound`, in file-name order, as mono audio at the file's own sample rate.
+//!
+//! Integer PCM (8, 16, 24 or 32 bits) is scaled to [−1, 1) by `1 / 2^(bits − 1)`; 32-bit float is
+//! taken as is. Multi-channel files are mixed to mono by averaging the channels of each sample
+//! frame. A file that cannot be read is an error naming it, unless `skip-invalid = true`.
+
+use crate::signal::MAX_SAMPLE_RATE;
+use commute_sdk::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Parameters of `wav-files`.
+#[params]
+#[derive(Debug, Clone)]
+pub struct WavFilesParams {
+    /// Folder to read (a relative path is relative to the host's working directory).
+    pub dir: String,
+    /// Also read subfolders (files are then ordered by their path relative to `dir`).
+    #[serde(default)]
+    pub recursive: bool,
+    /// Skip files that cannot be read (with a logged warning) instead of failing the source.
+    #[serde(default)]
+    pub skip_invalid: bool,
+    /// Read at most this many files (the first ones in order); all when absent.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// The `wav-files` source.
+pub struct WavFiles(WavFilesParams);
+
+impl Function for WavFiles {
+    const DOC: &'static str =
+        "Reads every .wav file of a folder in file-name order, mixed to mono, at its own sample rate.";
+    type Params = WavFilesParams;
+
+    fn open(params: WavFilesParams, _ctx: &Context) -> Result<Self> {
+        let dir = Path::new(&params.dir);
+        ensure!(dir.is_dir(), "dir `{}` is not a folder (or cannot be read)", dir.display());
+        Ok(WavFiles(params))
+    }
+}
+
+impl Source for WavFiles {
+    type Output = Audio;
+
+    fn items(&mut self) -> Result<Vec<Audio>> {
+        let root = PathBuf::from(&self.0.dir);
+        let mut files = Vec::new();
+        collect(&root, &root, self.0.recursive, 0, &mut files)?;
+        ensure!(!files.is_empty(), "no .wav files in `{}`", root.display());
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(limit) = self.0.limit {
+            files.truncate(limit);
+        }
+        let mut items = Vec::with_capacity(files.len());
+        for (_, path) in files {
+            match read_wav(&path) {
+                Ok(audio) => items.push(audio),
+                Err(e) if self.0.skip_invalid => tracing::warn!("skipping {}: {e:#}", path.display()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(items)
+    }
+}
+
+/// Deepest folder nesting followed when `recursive` (guards against link cycles).
+const MAX_DEPTH: usize = 32;
+
+/// Adds `(path relative to root, path)` of every WAV file in `dir` to `out`.
+fn collect(
+    root: &Path,
+    dir: &Path,
+    recursive: bool,
+    depth: usize,
+    out: &mut Vec<(PathBuf, PathBuf)>,
+) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list `{}`", dir.display()))?;
+        let path = entry.path();
+        if path.is_dir() {
+            if recursive && depth < MAX_DEPTH {
+                collect(root, &path, recursive, depth + 1, out)?;
+            }
+        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
+            let relative = path.strip_prefix(root).map_or_else(|_| path.clone(), Path::to_path_buf);
+            out.push((relative, path));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file as mono audio.
+pub fn read_wav(path: &Path) -> Result<Audio> {
+    let name = path.display();
+    let mut reader =
+        hound::WavReader::open(path).with_context(|| format!("cannot read WAV file `{name}`"))?;
+    let spec = reader.spec();
+    ensure!(spec.channels > 0, "WAV file `{name}` has no channels");
+    ensure!(
+        (1..=MAX_SAMPLE_RATE).contains(&spec.sample_rate),
+        "WAV file `{name}` has an unsupported sample rate of {} Hz",
+        spec.sample_rate
+    );
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
+        hound::SampleFormat::Int => {
+            ensure!(
+                (1..=32).contains(&spec.bits_per_sample),
+                "WAV file `{name}` has {} bits per sample",
+                spec.bits_per_sample
+            );
+            let scale = 1.0 / 2f64.powi(i32::from(spec.bits_per_sample) - 1);
+            reader.samples::<i32>().map(|s| s.map(|v| (f64::from(v) * scale) as f32)).collect()
+        }
+    }
+    .with_context(|| format!("cannot decode WAV file `{name}`"))?;
+    ensure!(interleaved.iter().all(|x| x.is_finite()), "WAV file `{name}` holds non-finite samples");
+    let channels = usize::from(spec.channels);
+    let samples = if channels == 1 {
+        interleaved
+    } else {
+        interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect()
+    };
+    Ok(Audio { sample_rate: spec.sample_rate, samples })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(dir: &Path) -> WavFilesParams {
+        WavFilesParams { dir: dir.display().to_string(), recursive: false, skip_invalid: false, limit: None }
+    }
+
+    fn items(p: WavFilesParams) -> Result<Vec<Audio>> {
+        WavFiles::open(p, &Context::default())?.items()
+    }
+
+    fn write(path: &Path, spec: hound::WavSpec, frames: &[Vec<f64>]) {
+        let mut w = hound::WavWriter::create(path, spec).expect("create");
+        for frame in frames {
+            for &x in frame {
+                match (spec.sample_format, spec.bits_per_sample) {
+                    (hound::SampleFormat::Float, _) => w.write_sample(x as f32).expect("write"),
+                    (_, 8) => w.write_sample((x * 128.0) as i8).expect("write"),
+                    (_, 16) => w.write_sample((x * 32768.0) as i16).expect("write"),
+                    (_, bits) => w.write_sample((x * 2f64.powi(i32::from(bits) - 1)) as i32).expect("write"),
+                }
+            }
+        }
+        w.finalize().expect("finalize");
+    }
+
+    fn spec(channels: u16, sample_rate: u32, bits: u16, float: bool) -> hound::WavSpec {
+        let sample_format = if float { hound::SampleFormat::Float } else { hound::SampleFormat::Int };
+        hound::WavSpec { channels, sample_rate, bits_per_sample: bits, sample_format }
+    }
+
+    #[test]
+    fn reads_formats_mixes_to_mono_in_name_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stereo = vec![vec![0.5, -0.25], vec![0.25, 0.25], vec![-1.0, 0.0]];
+        write(&dir.path().join("b.wav"), spec(2, 44100, 16, false), &stereo);
+        write(&dir.path().join("a.WAV"), spec(1, 8000, 24, false), &[vec![0.5], vec![-0.75]]);
+        write(&dir.path().join("c.wav"), spec(1, 16000, 32, true), &[vec![0.125]]);
+        write(&dir.path().join("d.wav"), spec(3, 22050, 8, false), &[vec![0.5, 0.25, -0.75]]);
+        std::fs::write(dir.path().join("notes.txt"), "not audio").expect("write");
+        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        write(&dir.path().join("sub/e.wav"), spec(1, 8000, 16, false), &[vec![0.0]]);
+
+        let got = items(params(dir.path())).expect("reads");
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[0], Audio { sample_rate: 8000, samples: vec![0.5, -0.75] });
+        assert_eq!(got[1], Audio { sample_rate: 44100, samples: vec![0.125, 0.25, -0.5] });
+        assert_eq!(got[2], Audio { sample_rate: 16000, samples: vec![0.125] });
+        assert_eq!(got[3].sample_rate, 22050);
+        assert!(got[3].samples[0].abs() < 1e-6);
+
+        assert_eq!(items(WavFilesParams { recursive: true, ..params(dir.path()) }).expect("reads").len(), 5);
+        let one = items(WavFilesParams { limit: Some(1), ..params(dir.path()) }).expect("reads");
+        assert_eq!(one, got[..1]);
+    }
+
+    #[test]
+    fn a_broken_file_is_an_error_naming_it_unless_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(&dir.path().join("good.wav"), spec(1, 8000, 16, false), &[vec![0.5]]);
+        std::fs::write(dir.path().join("broken.wav"), b"RIFF garbage").expect("write");
+        let msg = format!("{:#}", items(params(dir.path())).expect_err("broken file"));
+        assert!(msg.contains("broken.wav"), "{msg}");
+        let got = items(WavFilesParams { skip_invalid: true, ..params(dir.path()) }).expect("skips");
+        assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn missing_or_empty_folders_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(items(params(dir.path())).is_err());
+        assert!(WavFiles::open(params(&dir.path().join("nope")), &Context::default()).is_err());
+    }
+}
