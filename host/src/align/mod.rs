@@ -3,6 +3,54 @@
 //! Rows are items: `x` (n × d_a) in the source space, `y` (n × d_b) in the target space, row i of
 //! each describing the same item. A fitted [`Alignment`] maps source rows and target rows into a
 //! common comparison space, where retrieval and similarity are measured.
+//!
+//! # Feature alignment
+//! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine) and [`Preprocess`] (unit-normalise,
+//! centre, PCA, whiten) are the TOML forms. [`fit`] fits both on `f32` rows and returns a boxed
+//! [`Alignment`]; [`fit_map`] is the same, generic over the precision, returning a concrete
+//! [`FittedMap`]; [`fit_linear`] fits a method on rows that are already preprocessed, and
+//! [`FittedMap::refit`] re-fits on new pairs with the preprocessing kept (for refinement).
+//!
+//! # Precision
+//! The core is generic over [`Real`] (`f32`, `f64`) with `faer`'s scalar traits. [`fit`] computes
+//! in `f64`: the experiment's anchor sets are small (n ≤ ~1000), so the cost is the d × d
+//! decompositions, where `f64` costs about 1.8× `f32`; in exchange, the methods that square a
+//! condition number (ridge with a small `lambda`, whitening, CCA's `C^{-1/2}`) keep about 8 more
+//! digits, and fits near `n ≈ d` (where `XᵀX` is nearly singular) stay stable. Results are exposed
+//! as `f32` through [`Alignment`]. `fit_map::<f32>` is there for large problems, where the products
+//! over the pairs dominate and `f32` halves the time: the embeddings are `f32` to begin with, and
+//! Procrustes, which only needs an SVD of the well-conditioned `XᵀY`, loses nothing that matters.
+//!
+//! # Formulations
+//! Chosen for `faer`'s strengths (its SVD is fast; its GEMM is slower than OpenBLAS's): every
+//! method touches the n × d rows only through one or two products (`XᵀY`, `XᵀX`), then works on
+//! d × d matrices. Procrustes is an SVD of `XᵀY`; ridge is a Cholesky solve of the d × d normal
+//! equations (or of the n × n kernel form when n < d); least squares is minimum-norm by a thin SVD
+//! of `X` (robust at any rank, and n ≤ 1000 keeps it cheap); CCA whitens each covariance by an
+//! eigendecomposition and takes one SVD.
+
+mod affine;
+mod cca;
+mod error;
+mod fitted;
+mod kernels;
+mod least_squares;
+mod linear;
+mod method;
+mod preprocess;
+mod procrustes;
+pub mod refine;
+mod ridge;
+mod scalar;
+#[cfg(test)]
+mod testing;
+
+pub use error::{AlignError, Space};
+pub use fitted::{fit, fit_map, fit_map_with, to_f32, to_precision, FittedMap};
+pub use linear::{fit_linear, AffineMap, LinearMap};
+pub use method::{MethodSpec, DEFAULT_CCA_REG, DEFAULT_RIDGE_LAMBDA};
+pub use preprocess::{FittedPreprocess, Preprocess, Step};
+pub use scalar::Real;
 
 use faer::{Mat, MatRef};
 

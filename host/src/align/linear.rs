@@ -1,0 +1,154 @@
+//! `LinearMap`: the fitted maps of a method on preprocessed rows, and `fit_linear`, which fits one
+//! from a [`MethodSpec`] (the entry point for code that preprocesses on its own, e.g. refinement).
+
+use super::error::{AlignError, Space};
+use super::method::MethodSpec;
+use super::scalar::Real;
+use super::{affine, cca, kernels, least_squares, procrustes, ridge};
+use faer::{Mat, MatRef};
+
+/// An affine map of rows: `row ↦ (row − shift) · matrix + bias`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AffineMap<T: Real> {
+    /// Subtracted from each row first (CCA's mean), if any.
+    pub shift: Option<Vec<T>>,
+    /// The linear part, d_in × d_out.
+    pub matrix: Mat<T>,
+    /// Added to each mapped row (the affine method's bias), if any.
+    pub bias: Option<Vec<T>>,
+}
+
+impl<T: Real> AffineMap<T> {
+    /// The linear map `row ↦ row · matrix`.
+    pub fn linear(matrix: Mat<T>) -> Self {
+        AffineMap { shift: None, matrix, bias: None }
+    }
+
+    /// Dimension of the rows it accepts.
+    pub fn dim_in(&self) -> usize {
+        self.matrix.nrows()
+    }
+
+    /// Dimension of the rows it returns.
+    pub fn dim_out(&self) -> usize {
+        self.matrix.ncols()
+    }
+
+    /// Maps `rows` (n × `dim_in`).
+    ///
+    /// # Panics
+    /// If `rows` does not have `dim_in` columns.
+    pub fn apply(&self, rows: MatRef<'_, T>) -> Mat<T> {
+        assert_eq!(rows.ncols(), self.dim_in(), "rows have the wrong dimension for this map");
+        let mut out = match &self.shift {
+            Some(shift) => {
+                let mut shifted = rows.to_owned();
+                kernels::subtract_row(&mut shifted, shift);
+                kernels::matmul(shifted.as_ref(), self.matrix.as_ref())
+            }
+            None => kernels::matmul(rows, self.matrix.as_ref()),
+        };
+        if let Some(bias) = &self.bias {
+            kernels::add_row(&mut out, bias);
+        }
+        out
+    }
+}
+
+/// What a method fitted on preprocessed rows: a map of source rows, optionally a map of target
+/// rows (CCA; otherwise target rows are compared as they are), and diagnostics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinearMap<T: Real> {
+    /// Maps preprocessed source rows into the comparison space.
+    pub source: AffineMap<T>,
+    /// Maps preprocessed target rows into the comparison space; `None` is the identity.
+    pub target: Option<AffineMap<T>>,
+    /// The global scale of scaled Procrustes (already folded into `source.matrix`).
+    pub scale: Option<T>,
+    /// The canonical correlations of CCA, largest first.
+    pub correlations: Option<Vec<T>>,
+}
+
+impl<T: Real> LinearMap<T> {
+    /// Dimension of the comparison space.
+    pub fn dim_out(&self) -> usize {
+        self.source.dim_out()
+    }
+}
+
+/// Fits `spec` on paired rows that are already preprocessed: `x` (n × d_a), `y` (n × d_b).
+///
+/// Checks the parameters, the pairing, the number of pairs and that the values are finite.
+pub fn fit_linear<T: Real>(
+    spec: &MethodSpec,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+) -> Result<LinearMap<T>, AlignError> {
+    check_pairs(spec, x, y)?;
+    fit_checked(spec, x, y)
+}
+
+/// Checks the parameters, that rows pair up, that both spaces have a dimension and that there
+/// are enough pairs for `spec`.
+pub(crate) fn check_pairs<T: Real>(
+    spec: &MethodSpec,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+) -> Result<(), AlignError> {
+    spec.validate()?;
+    if x.nrows() != y.nrows() {
+        return Err(AlignError::RowCountMismatch { source_rows: x.nrows(), target_rows: y.nrows() });
+    }
+    for (space, d) in [(Space::Source, x.ncols()), (Space::Target, y.ncols())] {
+        if d == 0 {
+            return Err(AlignError::InvalidParameter {
+                field: format!("{space} rows"),
+                detail: "have no columns (a space needs dimension ≥ 1)".to_owned(),
+            });
+        }
+    }
+    let needed = spec.min_pairs();
+    if x.nrows() < needed {
+        let what = match spec {
+            MethodSpec::Cca { dim: Some(k), .. } => format!("cca with dim = {k}"),
+            _ => spec.kind().to_owned(),
+        };
+        return Err(AlignError::TooFewPairs { what, needed, got: x.nrows() });
+    }
+    Ok(())
+}
+
+/// Fits `spec` on rows already checked by [`check_pairs`]. Each method checks finiteness itself:
+/// Procrustes and ridge through their products (sparing a scan of the rows), the others by
+/// scanning the rows first.
+pub(crate) fn fit_checked<T: Real>(
+    spec: &MethodSpec,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+) -> Result<LinearMap<T>, AlignError> {
+    let what = spec.kind();
+    let plain = |matrix| LinearMap {
+        source: AffineMap::linear(matrix),
+        target: None,
+        scale: None,
+        correlations: None,
+    };
+    match *spec {
+        MethodSpec::LeastSquares {} => Ok(plain(least_squares::solve(x, y, what, "source rows")?)),
+        MethodSpec::Ridge { lambda } => Ok(plain(ridge::solve(x, y, lambda, what, "source rows")?)),
+        MethodSpec::Procrustes { scaled } => {
+            let (w, scale) = procrustes::solve(x, y, scaled, what)?;
+            Ok(LinearMap { scale, ..plain(w) })
+        }
+        MethodSpec::Affine { lambda } => {
+            let (w, bias) = affine::solve(x, y, lambda, what)?;
+            Ok(LinearMap {
+                source: AffineMap { shift: None, matrix: w, bias: Some(bias) },
+                target: None,
+                scale: None,
+                correlations: None,
+            })
+        }
+        MethodSpec::Cca { dim, reg } => cca::solve(x, y, dim, reg, what),
+    }
+}

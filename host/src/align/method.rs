@@ -1,0 +1,199 @@
+//! `MethodSpec`: which feature-alignment method to fit, as written in an experiment's TOML.
+
+use super::error::AlignError;
+use serde::{Deserialize, Serialize};
+
+/// Default `lambda` of `ridge`.
+pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
+/// Default `reg` of `cca`.
+pub const DEFAULT_CCA_REG: f64 = 1e-3;
+
+fn default_ridge_lambda() -> f64 {
+    DEFAULT_RIDGE_LAMBDA
+}
+
+fn default_cca_reg() -> f64 {
+    DEFAULT_CCA_REG
+}
+
+/// A feature-alignment method: how a map from the source space to the target space is fitted
+/// from paired rows `x` (n × d_a) and `y` (n × d_b), after [`Preprocess`](super::Preprocess).
+///
+/// In TOML: `method = { kind = "ridge", lambda = 0.1 }`. Unknown keys are errors.
+///
+/// Every method except `cca` maps source rows into the target space (`x ↦ x W`, plus a bias for
+/// `affine`) and leaves target rows as they are after preprocessing; `cca` maps both sides into a
+/// shared canonical space.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MethodSpec {
+    /// Least squares: `W = argmin ‖X W − Y‖²_F`, the minimum-norm solution (computed by SVD, with
+    /// singular values below `max(n, d_a) · ε · σ_max` treated as zero). Works with fewer pairs than
+    /// dimensions (then it interpolates the anchors exactly). Needs at least 1 pair.
+    LeastSquares {},
+    /// Ridge regression: `W = argmin ‖X W − Y‖²_F + lambda · ‖W‖²_F`, no bias.
+    ///
+    /// The data term is a sum over pairs (not a mean), so the same `lambda` regularises more
+    /// strongly when there are fewer anchors; this is scikit-learn's `Ridge(alpha = lambda,
+    /// fit_intercept = false)`. `X` is used as preprocessing leaves it: centred only if
+    /// `preprocess.center` is on (use `affine` for an explicit, unpenalised bias). With
+    /// unit-normalised rows, `XᵀX` has trace `n`, so each direction carries about `n / d_a`:
+    /// `lambda` well below that is mild. `lambda = 0` is `least-squares`. Needs at least 1 pair.
+    Ridge {
+        /// Penalty on the squared Frobenius norm of `W`; finite and ≥ 0. Default 1.0.
+        #[serde(default = "default_ridge_lambda")]
+        lambda: f64,
+    },
+    /// Orthogonal Procrustes: `W = argmin ‖X W − Y‖_F` over `W` with orthonormal columns (or rows,
+    /// when `d_a < d_b`), i.e. `W = U Vᵀ` from the SVD `XᵀY = U Σ Vᵀ`. Rotations preserve distances
+    /// and angles in the source space. With fewer pairs than dimensions the part of `W` outside the
+    /// anchors' span is an arbitrary completion. Needs at least 1 pair.
+    Procrustes {
+        /// Also fit a global scale `s` (`W = s U Vᵀ`, `s = tr Σ / ‖X‖²_F`). Default false.
+        #[serde(default)]
+        scaled: bool,
+    },
+    /// Canonical correlation analysis: both sides are centred (CCA subtracts its own means) and
+    /// projected onto the `dim` pairs of directions with the largest correlation. The comparison
+    /// space is the canonical space (each coordinate has unit variance on the anchors).
+    /// Needs at least `dim + 1` pairs.
+    Cca {
+        /// Number of canonical directions kept; at most `min(d_a, d_b)`. Default (absent):
+        /// `min(d_a, d_b, n − 1)`.
+        #[serde(default)]
+        dim: Option<usize>,
+        /// Ridge on each covariance, relative to its mean variance:
+        /// `C_xx + reg · (tr C_xx / d_a) · I` (same for `C_yy`); finite and ≥ 0. Needed when
+        /// `n − 1 < d_a` or `d_b` (the covariances are then singular). Default 1e-3.
+        #[serde(default = "default_cca_reg")]
+        reg: f64,
+    },
+    /// Affine map: `(W, b) = argmin ‖X W + 1 bᵀ − Y‖²_F + lambda · ‖W‖²_F`; the bias `b` is not
+    /// penalised. Solved exactly by centring both sides, fitting `W` on the centred rows (minimum-norm
+    /// least squares when `lambda = 0`, ridge otherwise), and `b = ȳ − x̄ W`. Needs at least 2 pairs.
+    Affine {
+        /// Penalty on the squared Frobenius norm of `W` (sum over pairs, as in `ridge`); finite and
+        /// ≥ 0. Default 0 (plain affine least squares).
+        #[serde(default)]
+        lambda: f64,
+    },
+}
+
+impl MethodSpec {
+    /// The method's `kind`, as written in TOML.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MethodSpec::LeastSquares {} => "least-squares",
+            MethodSpec::Ridge { .. } => "ridge",
+            MethodSpec::Procrustes { .. } => "procrustes",
+            MethodSpec::Cca { .. } => "cca",
+            MethodSpec::Affine { .. } => "affine",
+        }
+    }
+
+    /// Checks the parameters' ranges (not the data): finite, non-negative penalties, `dim ≥ 1`.
+    pub fn validate(&self) -> Result<(), AlignError> {
+        let penalty = |field: &str, value: f64| {
+            if value.is_finite() && value >= 0.0 {
+                Ok(())
+            } else {
+                Err(AlignError::InvalidParameter {
+                    field: field.to_owned(),
+                    detail: format!("must be a finite number ≥ 0, got {value}"),
+                })
+            }
+        };
+        match self {
+            MethodSpec::LeastSquares {} | MethodSpec::Procrustes { .. } => Ok(()),
+            MethodSpec::Ridge { lambda } => penalty("ridge.lambda", *lambda),
+            MethodSpec::Affine { lambda } => penalty("affine.lambda", *lambda),
+            MethodSpec::Cca { dim, reg } => {
+                penalty("cca.reg", *reg)?;
+                if *dim == Some(0) {
+                    return Err(AlignError::InvalidParameter {
+                        field: "cca.dim".to_owned(),
+                        detail: "must be at least 1".to_owned(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The smallest number of pairs the method accepts (for `cca`, with its `dim` if given).
+    pub fn min_pairs(&self) -> usize {
+        match self {
+            MethodSpec::LeastSquares {} | MethodSpec::Ridge { .. } | MethodSpec::Procrustes { .. } => 1,
+            MethodSpec::Affine { .. } => 2,
+            MethodSpec::Cca { dim, .. } => dim.unwrap_or(1) + 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<MethodSpec, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn kinds_parse_with_defaults() {
+        assert_eq!(parse(r#"{"kind":"least-squares"}"#).unwrap(), MethodSpec::LeastSquares {});
+        assert_eq!(parse(r#"{"kind":"ridge"}"#).unwrap(), MethodSpec::Ridge { lambda: 1.0 });
+        assert_eq!(parse(r#"{"kind":"ridge","lambda":0.5}"#).unwrap(), MethodSpec::Ridge { lambda: 0.5 });
+        assert_eq!(parse(r#"{"kind":"procrustes"}"#).unwrap(), MethodSpec::Procrustes { scaled: false });
+        assert_eq!(
+            parse(r#"{"kind":"procrustes","scaled":true}"#).unwrap(),
+            MethodSpec::Procrustes { scaled: true }
+        );
+        assert_eq!(parse(r#"{"kind":"cca"}"#).unwrap(), MethodSpec::Cca { dim: None, reg: 1e-3 });
+        assert_eq!(
+            parse(r#"{"kind":"cca","dim":10,"reg":0}"#).unwrap(),
+            MethodSpec::Cca { dim: Some(10), reg: 0.0 }
+        );
+        assert_eq!(parse(r#"{"kind":"affine"}"#).unwrap(), MethodSpec::Affine { lambda: 0.0 });
+    }
+
+    #[test]
+    fn unknown_kinds_and_keys_are_rejected() {
+        let err = parse(r#"{"kind":"procrustes","scale":true}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `scale`"), "{err}");
+        let err = parse(r#"{"kind":"least-squares","lambda":1}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `lambda`"), "{err}");
+        let err = parse(r#"{"kind":"svd"}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `svd`"), "{err}");
+        assert!(parse(r#"{"lambda":1}"#).is_err());
+    }
+
+    #[test]
+    fn round_trips_and_kind_names_match_serde() {
+        for spec in [
+            MethodSpec::LeastSquares {},
+            MethodSpec::Ridge { lambda: 0.25 },
+            MethodSpec::Procrustes { scaled: true },
+            MethodSpec::Cca { dim: Some(3), reg: 0.1 },
+            MethodSpec::Affine { lambda: 2.0 },
+        ] {
+            let json = serde_json::to_value(&spec).unwrap();
+            assert_eq!(json["kind"], spec.kind());
+            assert_eq!(serde_json::from_value::<MethodSpec>(json).unwrap(), spec);
+        }
+    }
+
+    #[test]
+    fn parameters_out_of_range_are_rejected() {
+        let bad = [
+            MethodSpec::Ridge { lambda: -1.0 },
+            MethodSpec::Ridge { lambda: f64::NAN },
+            MethodSpec::Affine { lambda: f64::INFINITY },
+            MethodSpec::Cca { dim: Some(0), reg: 0.0 },
+            MethodSpec::Cca { dim: None, reg: -0.1 },
+        ];
+        for spec in bad {
+            assert!(matches!(spec.validate(), Err(AlignError::InvalidParameter { .. })), "{spec:?}");
+        }
+        assert!(MethodSpec::Ridge { lambda: 0.0 }.validate().is_ok());
+    }
+}
