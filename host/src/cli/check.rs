@@ -1,0 +1,51 @@
+//! `commute check FILE`: validates an experiment without opening any plugin function.
+
+use super::{Cli, Outcome};
+use crate::experiment::{diagnostic, parse, validate, Experiment};
+use crate::registry::Registry;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `commute check`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The experiment file.
+    file: PathBuf,
+}
+
+/// Reads, parses and validates an experiment file; on failure prints every problem to stderr.
+pub fn load(registry: &Registry, file: &Path) -> anyhow::Result<Result<Experiment, String>> {
+    let source = std::fs::read_to_string(file).map_err(|e| crate::HostError::io(file, e))?;
+    let exp = match parse::parse(&source) {
+        Ok(exp) => exp,
+        Err(diags) => return Ok(Err(diagnostic::render(file, &source, &diags))),
+    };
+    let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let diags = validate::validate(&exp, registry, base);
+    if diags.is_empty() {
+        Ok(Ok(exp))
+    } else {
+        Ok(Err(diagnostic::render(file, &source, &diags)))
+    }
+}
+
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
+    let registry = cli.registry();
+    match load(&registry, &args.file)? {
+        Ok(exp) => {
+            println!(
+                "ok: experiment `{}`: {} data sets, {} nodes, {} edges, anchors {:?} × {} repeats",
+                exp.name,
+                exp.data.len(),
+                exp.nodes.len(),
+                exp.edges.len(),
+                exp.anchors,
+                exp.repeats
+            );
+            Ok(Outcome::Ok)
+        }
+        Err(report) => {
+            eprint!("{report}");
+            Ok(Outcome::CheckFailed)
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! A resolved experiment: what one TOML file declares, validated and with defaults filled in.
+//! This is what a run records (`experiment.json` in the run folder).
+
+use crate::align::refine::RefineSpec;
+use crate::align::{MethodSpec, Preprocess};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// One experiment: data sets, nodes (embedding spaces) and edges (alignments) forming a tree.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Experiment {
+    /// Name, used for the run folder.
+    pub name: String,
+    /// Seed of every random choice (splits, anchors, nulls).
+    pub seed: u64,
+    /// Anchor counts swept: paired examples given to each edge.
+    pub anchors: Vec<usize>,
+    /// Resampled anchor sets (and test sets) per anchor count.
+    pub repeats: usize,
+    /// Held-out test items per repeat; `None` = a fifth of the items, at most 1000.
+    pub test: Option<usize>,
+    /// Data sets, in file order.
+    pub data: Vec<DataSet>,
+    /// Nodes, in file order.
+    pub nodes: Vec<Node>,
+    /// Edges, in file order.
+    pub edges: Vec<Edge>,
+    /// Where each declared thing sits in the file (`nodes.audio.encoder` → bytes), for errors.
+    #[serde(skip)]
+    pub spans: HashMap<String, Range<usize>>,
+}
+
+/// A named data set.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DataSet {
+    /// Its name (`[data.NAME]`).
+    pub name: String,
+    /// Where its items come from.
+    pub origin: Origin,
+}
+
+/// Where a data set's items come from.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Origin {
+    /// A plugin source function.
+    Source {
+        /// The source.
+        call: Call,
+    },
+    /// Every readable file in a folder (`.wav`, `.mid`, `.txt`, `.json`), in name order.
+    Files {
+        /// The folder, relative to the experiment file.
+        path: PathBuf,
+    },
+    /// Another data set passed through a render function, item by item.
+    Render {
+        /// The data set rendered.
+        from: String,
+        /// The render function.
+        call: Call,
+    },
+}
+
+/// A plugin function with parameters.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Call {
+    /// Plugin name.
+    pub plugin: String,
+    /// Function name.
+    pub function: String,
+    /// Parameters, passed to the plugin as TOML.
+    pub params: toml::Table,
+}
+
+impl Call {
+    /// The parameters as TOML text.
+    pub fn params_toml(&self) -> String {
+        toml::to_string(&self.params).unwrap_or_default()
+    }
+}
+
+/// A node: an encoder applied to a data set, defining an embedding space.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Node {
+    /// Its name (`[nodes.NAME]`).
+    pub name: String,
+    /// The data set encoded.
+    pub data: String,
+    /// The encoder.
+    pub encoder: Call,
+}
+
+/// An edge: an alignment from the parent's space to the child's.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Edge {
+    /// Parent node (the map's source space).
+    pub parent: String,
+    /// Child node (the map's target space).
+    pub child: String,
+    /// Methods compared.
+    pub methods: Vec<MethodSpec>,
+    /// Preprocessing applied before fitting.
+    pub preprocess: Preprocess,
+    /// When given, each method is also evaluated followed by this refinement.
+    pub refine: Option<RefineSpec>,
+    /// Metrics reported.
+    pub metrics: Vec<Metric>,
+    /// Whether a permutation null (shuffled anchors) is reported beside each score.
+    pub null: bool,
+}
+
+/// A metric an edge reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Metric {
+    /// Precision at 1, nearest neighbour (cosine).
+    #[serde(rename = "p@1")]
+    PAt1,
+    /// Precision at 5, nearest neighbour.
+    #[serde(rename = "p@5")]
+    PAt5,
+    /// Precision at 10, nearest neighbour.
+    #[serde(rename = "p@10")]
+    PAt10,
+    /// Mean reciprocal rank, nearest neighbour.
+    #[serde(rename = "mrr")]
+    Mrr,
+    /// Precision at 1 under CSLS (k = 10).
+    #[serde(rename = "csls-p@1")]
+    CslsPAt1,
+    /// Precision at 5 under CSLS.
+    #[serde(rename = "csls-p@5")]
+    CslsPAt5,
+    /// Precision at 10 under CSLS.
+    #[serde(rename = "csls-p@10")]
+    CslsPAt10,
+    /// Mean reciprocal rank under CSLS.
+    #[serde(rename = "csls-mrr")]
+    CslsMrr,
+    /// Linear CKA between the mapped test items and their counterparts.
+    #[serde(rename = "cka")]
+    Cka,
+    /// Unbiased linear CKA.
+    #[serde(rename = "cka-unbiased")]
+    CkaUnbiased,
+    /// Mutual k-nearest-neighbour overlap (k = 10).
+    #[serde(rename = "mutual-knn")]
+    MutualKnn,
+}
+
+impl Metric {
+    /// Every metric, in report order.
+    pub const ALL: [Metric; 11] = [
+        Metric::PAt1,
+        Metric::PAt5,
+        Metric::PAt10,
+        Metric::Mrr,
+        Metric::CslsPAt1,
+        Metric::CslsPAt5,
+        Metric::CslsPAt10,
+        Metric::CslsMrr,
+        Metric::Cka,
+        Metric::CkaUnbiased,
+        Metric::MutualKnn,
+    ];
+
+    /// The name used in TOML and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::PAt1 => "p@1",
+            Metric::PAt5 => "p@5",
+            Metric::PAt10 => "p@10",
+            Metric::Mrr => "mrr",
+            Metric::CslsPAt1 => "csls-p@1",
+            Metric::CslsPAt5 => "csls-p@5",
+            Metric::CslsPAt10 => "csls-p@10",
+            Metric::CslsMrr => "csls-mrr",
+            Metric::Cka => "cka",
+            Metric::CkaUnbiased => "cka-unbiased",
+            Metric::MutualKnn => "mutual-knn",
+        }
+    }
+
+    /// The metric called `name`.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl Experiment {
+    /// The data set called `name`.
+    pub fn data_set(&self, name: &str) -> Option<&DataSet> {
+        self.data.iter().find(|d| d.name == name)
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The data set whose items a data set's items correspond to one by one (following `from`).
+    pub fn root_of<'a>(&'a self, data: &'a str) -> &'a str {
+        let mut current = data;
+        for _ in 0..=self.data.len() {
+            match self.data_set(current).map(|d| &d.origin) {
+                Some(Origin::Render { from, .. }) => current = from,
+                _ => return current,
+            }
+        }
+        current
+    }
+
+    /// The span recorded for `key`, or the start of the file.
+    pub fn span(&self, key: &str) -> Range<usize> {
+        self.spans.get(key).cloned().unwrap_or(0..0)
+    }
+}

@@ -1,0 +1,406 @@
+//! Checking a parsed experiment against the plugins and as a graph, without opening any function:
+//! plugins and functions exist and have the right kind, parameters are known and typed, value
+//! kinds fit (an audio encoder is not fed scores), the edges form a tree of paired nodes, and the
+//! anchors fit in the data.
+
+use super::diagnostic::{suggest, Diagnostic};
+use super::spec::{Call, Experiment, Origin};
+use crate::registry::Registry;
+use commute_sdk::{FunctionKind, FunctionSpec, ParamSpec, ValueKind};
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::Path;
+
+/// What is known about a data set without computing it.
+#[derive(Debug, Clone, Copy)]
+struct DataFacts {
+    kind: Option<ValueKind>,
+    len: Option<usize>,
+}
+
+/// Every problem of `exp` with these plugins; empty when it can run.
+pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<Diagnostic> {
+    let mut v = Validator { exp, registry, base_dir, diags: Vec::new(), facts: HashMap::new() };
+    for d in &exp.data {
+        v.data_facts(&d.name, 0);
+    }
+    for node in &exp.nodes {
+        let path = format!("nodes.{}", node.name);
+        let data = v.named_data(&node.data, &format!("{path}.data"));
+        let spec = v.function(&node.encoder, FunctionKind::Encoder, &path, "encoder");
+        if let (Some(data), Some(spec)) = (data, spec) {
+            if let (Some(kind), Some(input)) = (data.kind, spec.input) {
+                if !input.accepts(kind) {
+                    v.error(
+                        exp.span(&format!("{path}.encoder")),
+                        format!(
+                            "encoder `{}` of plugin `{}` reads {input}, but data set `{}` holds {kind}",
+                            node.encoder.function, node.encoder.plugin, node.data
+                        ),
+                        Some("derive a data set of the right kind with `from` + `render`".to_owned()),
+                    );
+                }
+            }
+        }
+    }
+    v.edges();
+    v.diags
+}
+
+struct Validator<'a> {
+    exp: &'a Experiment,
+    registry: &'a Registry,
+    base_dir: &'a Path,
+    diags: Vec<Diagnostic>,
+    facts: HashMap<String, DataFacts>,
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: Range<usize>, message: String, help: Option<String>) {
+        let mut d = Diagnostic::new(span, message);
+        d.help = help;
+        self.diags.push(d);
+    }
+
+    /// The function a call names, checked for existence, kind and parameters.
+    fn function(&mut self, call: &Call, kind: FunctionKind, path: &str, key: &str) -> Option<FunctionSpec> {
+        let Ok(plugin) = self.registry.get(&call.plugin) else {
+            let names: Vec<&str> = self.registry.plugins().iter().map(|p| p.plugin.name()).collect();
+            let help = match suggest(&call.plugin, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if names.is_empty() => "no plugins were found; see `commute plugins`".to_owned(),
+                None => format!("loaded plugins: {}", names.join(", ")),
+            };
+            self.error(
+                self.exp.span(&format!("{path}.plugin")),
+                format!("unknown plugin `{}`", call.plugin),
+                Some(help),
+            );
+            return None;
+        };
+        let manifest = plugin.plugin.manifest();
+        let Some(spec) = manifest.function(&call.function) else {
+            let same_kind: Vec<&str> =
+                manifest.functions.iter().filter(|f| f.kind == kind).map(|f| f.name.as_str()).collect();
+            let help = match suggest(&call.function, same_kind.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("{} functions of `{}`: {}", kind, call.plugin, same_kind.join(", ")),
+            };
+            let span =
+                self.exp.span(&format!("{path}.{}", if key == "encoder" { "encoder" } else { "function" }));
+            self.error(
+                span,
+                format!("plugin `{}` has no function `{}`", call.plugin, call.function),
+                Some(help),
+            );
+            return None;
+        };
+        if spec.kind != kind {
+            let span =
+                self.exp.span(&format!("{path}.{}", if key == "encoder" { "encoder" } else { "function" }));
+            self.error(
+                span,
+                format!(
+                    "`{}` of plugin `{}` is {} {}, but `{key}` needs {} {kind}",
+                    call.function,
+                    call.plugin,
+                    article(spec.kind),
+                    spec.kind,
+                    article(kind)
+                ),
+                None,
+            );
+            return None;
+        }
+        self.params(call, spec, path);
+        Some(spec.clone())
+    }
+
+    fn params(&mut self, call: &Call, spec: &FunctionSpec, path: &str) {
+        let span =
+            self.exp.spans.get(&format!("{path}.params")).cloned().unwrap_or_else(|| self.exp.span(path));
+        for (key, value) in &call.params {
+            match spec.params.iter().find(|p| &p.name == key) {
+                None => {
+                    let names: Vec<&str> = spec.params.iter().map(|p| p.name.as_str()).collect();
+                    let help = match suggest(key, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => format!("`{}` takes no parameters", call.function),
+                        None => format!("parameters of `{}`: {}", call.function, names.join(", ")),
+                    };
+                    self.error(
+                        span.clone(),
+                        format!("`{}` has no parameter `{key}`", call.function),
+                        Some(help),
+                    );
+                }
+                Some(p) => {
+                    if let Some(expected) = type_mismatch(p, value) {
+                        self.error(
+                            span.clone(),
+                            format!(
+                                "parameter `{key}` of `{}` must be {expected}, found {}",
+                                call.function,
+                                value.type_str()
+                            ),
+                            Some(p.doc.clone()).filter(|d| !d.is_empty()),
+                        );
+                    }
+                }
+            }
+        }
+        for p in spec.params.iter().filter(|p| p.required && !call.params.contains_key(&p.name)) {
+            self.error(
+                self.exp.span(path),
+                format!("`{}` needs parameter `{}` ({})", call.function, p.name, p.ty),
+                Some(format!("add it in `params = {{ {} = … }}`: {}", p.name, p.doc)),
+            );
+        }
+    }
+
+    fn named_data(&mut self, name: &str, span_key: &str) -> Option<DataFacts> {
+        if self.exp.data_set(name).is_none() {
+            let names: Vec<&str> = self.exp.data.iter().map(|d| d.name.as_str()).collect();
+            let help = suggest(name, names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+            self.error(
+                self.exp.span(span_key),
+                format!("no data set named `{name}`"),
+                help.or_else(|| Some(format!("declared: {}", names.join(", ")))),
+            );
+            return None;
+        }
+        Some(self.data_facts(name, 0))
+    }
+
+    fn data_facts(&mut self, name: &str, depth: usize) -> DataFacts {
+        if let Some(f) = self.facts.get(name) {
+            return *f;
+        }
+        let unknown = DataFacts { kind: None, len: None };
+        let Some(data) = self.exp.data_set(name) else { return unknown };
+        let path = format!("data.{name}");
+        let facts = match &data.origin {
+            Origin::Source { call } => {
+                match self.function(call, FunctionKind::Source, &format!("{path}.source"), "source") {
+                    Some(spec) => DataFacts { kind: Some(spec.output), len: count_param(call, &spec) },
+                    None => unknown,
+                }
+            }
+            Origin::Files { path: folder } => self.files_facts(&path, &self.base_dir.join(folder)),
+            Origin::Render { from, call } => {
+                if depth > self.exp.data.len() {
+                    self.error(
+                        self.exp.span(&format!("{path}.from")),
+                        format!("data set `{name}` is derived from itself"),
+                        None,
+                    );
+                    self.facts.insert(name.to_owned(), unknown);
+                    return unknown;
+                }
+                let parent = if self.exp.data_set(from).is_some() {
+                    Some(self.data_facts(from, depth + 1))
+                } else {
+                    self.named_data(from, &format!("{path}.from"))
+                };
+                match self.function(call, FunctionKind::Render, &format!("{path}.render"), "render") {
+                    Some(spec) => {
+                        if let (Some(input), Some(kind)) = (spec.input, parent.and_then(|p| p.kind)) {
+                            if !input.accepts(kind) {
+                                self.error(
+                                    self.exp.span(&format!("{path}.render.function")),
+                                    format!(
+                                        "render `{}` reads {input}, but data set `{from}` holds {kind}",
+                                        call.function
+                                    ),
+                                    None,
+                                );
+                            }
+                        }
+                        DataFacts { kind: Some(spec.output), len: parent.and_then(|p| p.len) }
+                    }
+                    None => unknown,
+                }
+            }
+        };
+        self.facts.insert(name.to_owned(), facts);
+        facts
+    }
+
+    fn files_facts(&mut self, path: &str, folder: &Path) -> DataFacts {
+        let span = self.exp.span(&format!("{path}.files"));
+        let Ok(entries) = std::fs::read_dir(folder) else {
+            self.error(
+                span,
+                format!("cannot read folder {}", folder.display()),
+                Some("`files` is relative to the experiment file".to_owned()),
+            );
+            return DataFacts { kind: None, len: None };
+        };
+        let mut kinds = HashMap::new();
+        for e in entries.filter_map(Result::ok) {
+            let ext = e.path().extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase);
+            let kind = match ext.as_deref() {
+                Some("wav") => ValueKind::Audio,
+                Some("mid" | "midi") => ValueKind::Score,
+                Some("txt") => ValueKind::Text,
+                _ => continue,
+            };
+            *kinds.entry(kind).or_insert(0usize) += 1;
+        }
+        match kinds.len() {
+            0 => {
+                self.error(
+                    span,
+                    format!("folder {} has no .wav, .mid or .txt files", folder.display()),
+                    None,
+                );
+                DataFacts { kind: None, len: None }
+            }
+            1 => {
+                let (kind, n) = kinds.into_iter().next().unwrap_or((ValueKind::Any, 0));
+                DataFacts { kind: Some(kind), len: (kind != ValueKind::Text).then_some(n) }
+            }
+            _ => {
+                self.error(
+                    span,
+                    format!("folder {} mixes kinds of files; a data set holds one kind", folder.display()),
+                    None,
+                );
+                DataFacts { kind: None, len: None }
+            }
+        }
+    }
+
+    fn edges(&mut self) {
+        let exp = self.exp;
+        let mut parent_of: HashMap<&str, (&str, usize)> = HashMap::new();
+        let node_names: Vec<&str> = exp.nodes.iter().map(|n| n.name.as_str()).collect();
+        for (i, edge) in exp.edges.iter().enumerate() {
+            let path = format!("edges.{i}");
+            let mut ok = true;
+            for (role, name) in [("parent", &edge.parent), ("child", &edge.child)] {
+                if exp.node(name).is_none() {
+                    ok = false;
+                    let help =
+                        suggest(name, node_names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                    self.error(
+                        exp.span(&format!("{path}.{role}")),
+                        format!("no node named `{name}`"),
+                        help.or_else(|| Some(format!("declared nodes: {}", node_names.join(", ")))),
+                    );
+                }
+            }
+            if !ok {
+                continue;
+            }
+            if edge.parent == edge.child {
+                self.error(
+                    exp.span(&format!("{path}.child")),
+                    format!("edge {} aligns node `{}` with itself", i + 1, edge.child),
+                    None,
+                );
+                continue;
+            }
+            if let Some((first, j)) = parent_of.get(edge.child.as_str()) {
+                self.error(
+                    exp.span(&format!("{path}.child")),
+                    format!("node `{}` has two parents, `{first}` (edge {}) and `{}`; an experiment is a tree", edge.child, j + 1, edge.parent),
+                    Some("give each node at most one parent; declare a second node on the same data for another parent".to_owned()),
+                );
+                continue;
+            }
+            parent_of.insert(&edge.child, (&edge.parent, i));
+            let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };
+            let (rp, rc) = (exp.root_of(&p.data), exp.root_of(&c.data));
+            if rp != rc {
+                self.error(
+                    exp.span(&path),
+                    format!("nodes `{}` and `{}` encode unrelated data sets (`{rp}` and `{rc}`): an edge needs paired items", edge.parent, edge.child),
+                    Some("derive one data set from the other with `from` + `render`, so that item i of each is the same item".to_owned()),
+                );
+                continue;
+            }
+            if let Some(len) = self.facts.get(rc).and_then(|f| f.len) {
+                let test = exp.test.unwrap_or_else(|| (len / 5).min(1000));
+                let largest = exp.anchors.iter().copied().max().unwrap_or(0);
+                if largest + test > len {
+                    self.error(
+                        exp.span("experiment.anchors"),
+                        format!("{largest} anchors plus {test} test items need {} items, but data set `{rc}` has {len}", largest + test),
+                        Some("lower the largest anchor count or `test`, or generate more items".to_owned()),
+                    );
+                }
+            }
+        }
+        // With one parent per node, a cycle is a walk up the parents that comes back. Walk from
+        // each edge's child in file order, so the error names the same node every time.
+        for edge in &exp.edges {
+            let start = edge.child.as_str();
+            if !parent_of.contains_key(start) {
+                continue;
+            }
+            let mut current = start;
+            for _ in 0..=parent_of.len() {
+                match parent_of.get(current) {
+                    Some((p, _)) if *p == start => {
+                        let (_, i) = parent_of[start];
+                        self.error(
+                            exp.span(&format!("edges.{i}")),
+                            format!("the edges form a cycle through node `{start}`"),
+                            None,
+                        );
+                        return;
+                    }
+                    Some((p, _)) => current = p,
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+fn article(kind: FunctionKind) -> &'static str {
+    match kind {
+        FunctionKind::Encoder | FunctionKind::Operator => "an",
+        _ => "a",
+    }
+}
+
+/// A source's item count when it has a `count` parameter (given, or its default).
+fn count_param(call: &Call, spec: &FunctionSpec) -> Option<usize> {
+    let given = call.params.get("count").and_then(toml::Value::as_integer).map(|n| n.max(0) as usize);
+    given.or_else(|| {
+        spec.params
+            .iter()
+            .find(|p| p.name == "count")
+            .and_then(|p| p.default.as_ref())
+            .and_then(|d| d.as_u64())
+            .map(|n| n as usize)
+    })
+}
+
+/// What a parameter value should have been, when it is of the wrong type.
+fn type_mismatch(p: &ParamSpec, value: &toml::Value) -> Option<String> {
+    let ty = p.ty.as_str();
+    let fits = |ty: &str, v: &toml::Value| match ty {
+        "integer" => v.is_integer(),
+        "float" => v.is_float() || v.is_integer(),
+        "boolean" => v.is_bool(),
+        "string" => v.is_str(),
+        _ => true,
+    };
+    let ok = if let Some(inner) = ty.strip_prefix("array of ") {
+        value.as_array().is_some_and(|items| items.iter().all(|i| fits(inner, i)))
+    } else if let Some(options) = ty.strip_prefix("one of ") {
+        value.as_str().is_some_and(|s| options.split(" | ").any(|o| o.trim_matches('"') == s))
+    } else {
+        ty.split(" | ").any(|t| fits(t, value))
+    };
+    (!ok).then(|| {
+        if ty.starts_with("one of ") {
+            ty.to_owned()
+        } else {
+            format!("{} {ty}", if ty.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" })
+        }
+    })
+}

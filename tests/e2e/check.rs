@@ -1,0 +1,63 @@
+//! `commute check`: every bad file in `bad-experiments/` gives exactly the messages in its
+//! `.stderr` snapshot (error messages are user interface). `UPDATE_SNAPSHOTS=1` rewrites them.
+
+use crate::util::{commute, library, run};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn with_plugins() -> Command {
+    let mut cmd = commute();
+    cmd.arg("--no-default-plugins")
+        .arg("--plugin")
+        .arg(library("commute-plugin-music"))
+        .arg("--plugin")
+        .arg(library("commute-plugin-audio"));
+    cmd
+}
+
+fn bad_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/bad-experiments")
+}
+
+#[test]
+fn bad_experiment_files_report_every_error_with_its_position() {
+    let dir = bad_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 14, "the bad-file corpus is there");
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
+    let mut mismatches = Vec::new();
+    for file in &files {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let (code, out, err) = run(with_plugins().current_dir(&dir).arg("check").arg(name));
+        assert_eq!(code, 1, "{name}: a bad file fails the check\n{out}{err}");
+        assert!(out.is_empty(), "{name}: nothing on stdout: {out}");
+        assert!(err.contains(&format!("--> {name}:")), "{name}: errors name the file and position:\n{err}");
+        let snapshot = file.with_extension("stderr");
+        if update {
+            std::fs::write(&snapshot, &err).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        if expected != err {
+            mismatches.push(format!("=== {name}: expected\n{expected}=== got\n{err}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "messages changed (rerun with UPDATE_SNAPSHOTS=1 if intended):\n{}",
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn the_quickstart_experiment_checks_clean() {
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/quickstart.toml");
+    let (code, out, err) = run(with_plugins().arg("check").arg(&quickstart));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("ok: experiment `quickstart`: 2 data sets, 3 nodes, 2 edges"), "{out}");
+}
