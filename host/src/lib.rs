@@ -4,13 +4,18 @@
 //! The `commute` binary is a thin layer over this library ([`cli`]).
 
 pub mod align;
+pub mod cache;
 pub mod cli;
 pub mod discover;
 pub mod error;
+pub mod experiment;
+pub mod extract;
 pub mod logging;
 pub mod metrics;
 pub mod registry;
 pub mod report;
+pub mod run_dir;
+pub mod runner;
 pub mod value_io;
 
 pub use error::HostError;

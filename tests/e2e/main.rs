@@ -4,6 +4,8 @@
 //! fresh plugin folder, so the cases never see each other's files.
 
 mod call;
+mod check;
 mod loading;
+mod run;
 mod survival;
 mod util;

@@ -31,8 +31,9 @@ fn cargo(command: &str, args: &[&str]) {
 }
 
 /// The packages whose libraries the tests load.
-const PLUGIN_PACKAGES: [&str; 5] = [
+const PLUGIN_PACKAGES: [&str; 6] = [
     "commute-plugin-music",
+    "commute-plugin-audio",
     "commute-fixture-echo",
     "commute-fixture-panicky",
     "commute-fixture-old-abi",

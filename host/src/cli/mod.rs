@@ -4,8 +4,11 @@
 //! failed), 2 an error (bad arguments, unreadable files, a failed call).
 
 mod call;
+mod check;
 mod describe;
+mod export;
 mod plugins;
+mod run;
 
 use crate::discover::SearchPath;
 use crate::registry::Registry;
@@ -47,6 +50,12 @@ enum Command {
     Describe(describe::Args),
     /// Call one function by hand: generate, transform, render or encode values from files.
     Call(call::Args),
+    /// Check an experiment file against the plugins, without running anything.
+    Check(check::Args),
+    /// Run an experiment: extract (cached) embeddings, fit and evaluate every edge, write a report.
+    Run(run::Args),
+    /// Export a node's embeddings as a .npy array.
+    Export(export::Args),
 }
 
 /// What a successful command concluded.
@@ -83,6 +92,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Plugins(args) => plugins::run(cli, args),
         Command::Describe(args) => describe::run(cli, args),
         Command::Call(args) => call::run(cli, args),
+        Command::Check(args) => check::run(cli, args),
+        Command::Run(args) => run::run(cli, args),
+        Command::Export(args) => export::run(cli, args),
     }
 }
 

@@ -1,1 +1,6 @@
-//! Reports: plots and the Markdown report of a run (being written).
+//! Reports: SVG plots and the Markdown report of a run.
+
+pub mod markdown;
+pub mod plot;
+
+pub use plot::{line_chart, Chart, Series, SeriesPoint};

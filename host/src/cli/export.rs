@@ -1,0 +1,45 @@
+//! `commute export FILE --node N --output X.npy`: a node's embeddings as a numpy array.
+
+use super::{Cli, Outcome};
+use crate::cache::Cache;
+use crate::extract::Extractor;
+use crate::HostError;
+use commute_sdk::{Tensor, Value};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `commute export`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The experiment file.
+    file: PathBuf,
+    /// The node whose embeddings to export.
+    #[arg(long)]
+    node: String,
+    /// The output file (`.npy`: float32, items × dimension).
+    #[arg(long, short)]
+    output: PathBuf,
+    /// The cache folder [default: $COMMUTE_HOME, else ~/.cache/commute].
+    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
+    cache: Option<PathBuf>,
+}
+
+pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
+    let registry = cli.registry();
+    let exp = match super::check::load(&registry, &args.file)? {
+        Ok(exp) => exp,
+        Err(report) => {
+            eprint!("{report}");
+            return Err(HostError::Usage(format!("{} has errors", args.file.display())).into());
+        }
+    };
+    let cache = Cache::new(args.cache.clone().unwrap_or_else(crate::cache::default_root));
+    let base = args.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut extractor = Extractor::new(&exp, &registry, &cache, base, cli.context().threads);
+    let e = extractor.node(&args.node)?;
+    let rows: Vec<Value> =
+        e.data.chunks(e.dim.max(1)).map(|r| Value::Tensor(Tensor::vector(r.to_vec()))).collect();
+    for path in crate::value_io::write_values(&args.output, &rows)? {
+        println!("{} ({} × {})", path.display(), e.rows, e.dim);
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,180 @@
+//! The Markdown report of a run: per edge, the data-efficiency plots (each metric against the
+//! number of anchors, one line per method, spread over repeats, null dashed) and a table of
+//! means ± standard deviations. `metrics.json` stays the source of truth; this is its reading.
+
+use super::plot::{line_chart, Chart, Series, SeriesPoint};
+use crate::experiment::Experiment;
+use crate::runner::{EdgeResult, Summary};
+use std::fmt::Write as _;
+
+/// A rendered report.
+pub struct Report {
+    /// `report.md`.
+    pub markdown: String,
+    /// Plot files for `plots/`: (file name, SVG).
+    pub plots: Vec<(String, String)>,
+    /// A short summary for the terminal.
+    pub summary: String,
+}
+
+fn fmt(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "–".to_owned()
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+}
+
+fn methods(edge: &EdgeResult) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in &edge.summary {
+        if !out.contains(&s.method.as_str()) {
+            out.push(&s.method);
+        }
+    }
+    out
+}
+
+fn summaries<'a>(edge: &'a EdgeResult, method: &str, metric: &str) -> Vec<&'a Summary> {
+    edge.summary.iter().filter(|s| s.method == method && s.metric == metric).collect()
+}
+
+/// The chart of one metric of one edge.
+fn chart(edge: &EdgeResult, metric: &str) -> String {
+    let mut series = Vec::new();
+    for method in methods(edge) {
+        let rows = summaries(edge, method, metric);
+        series.push(Series {
+            name: method.to_owned(),
+            points: rows
+                .iter()
+                .map(|s| SeriesPoint { x: s.anchors as f64, y: s.mean, low: s.min, high: s.max })
+                .collect(),
+            dashed: false,
+        });
+        if rows.iter().any(|s| s.null_mean.is_some()) {
+            series.push(Series {
+                name: format!("{method} (null)"),
+                points: rows
+                    .iter()
+                    .map(|s| {
+                        let m = s.null_mean.unwrap_or(f64::NAN);
+                        SeriesPoint { x: s.anchors as f64, y: m, low: m, high: s.null_max.unwrap_or(m) }
+                    })
+                    .collect(),
+                dashed: true,
+            });
+        }
+    }
+    line_chart(&Chart {
+        title: format!("{} → {}: {metric}", edge.parent, edge.child),
+        x_label: "anchors (paired examples)".to_owned(),
+        y_label: metric.to_owned(),
+        log_x: true,
+        series,
+    })
+}
+
+/// Renders the report of a run.
+pub fn render(
+    exp: &Experiment,
+    edges: &[EdgeResult],
+    plugins: &[serde_json::Value],
+    started: &str,
+) -> Report {
+    let mut md = String::new();
+    let mut plots = Vec::new();
+    let mut summary = String::new();
+    let _ = writeln!(md, "# {} — run of {started}\n", exp.name);
+    let _ = writeln!(
+        md,
+        "Seed {}, {} repeats per anchor count; test items are never anchors. Each plot shows the mean over \
+         repeats with the min–max band; dashed lines are the permutation null (the same method fitted on \
+         anchors whose pairing was shuffled).\n",
+        exp.seed, exp.repeats
+    );
+    let _ = writeln!(md, "Plugins:\n");
+    for p in plugins {
+        let _ = writeln!(
+            md,
+            "- `{}` {} (library sha256 `{}`)",
+            p["name"].as_str().unwrap_or("?"),
+            p["manifest"]["version"].as_str().unwrap_or("?"),
+            p["sha256"].as_str().unwrap_or("?")
+        );
+    }
+    md.push('\n');
+    for edge in edges {
+        let _ = writeln!(md, "## {} → {}\n", edge.parent, edge.child);
+        let _ = writeln!(
+            md,
+            "{} paired items, {} held out for testing (the retrieval gallery); {} → {} dimensions.\n",
+            edge.items, edge.test, edge.parent_dim, edge.child_dim
+        );
+        for metric in &edge.metrics {
+            let name = format!("{}-{}-{}.svg", slug(&edge.parent), slug(&edge.child), slug(metric));
+            let _ = writeln!(md, "![{metric}](plots/{name})\n");
+            plots.push((name, chart(edge, metric)));
+        }
+        let header: Vec<String> = edge.metrics.iter().map(|m| format!("{m} (null)")).collect();
+        let _ = writeln!(md, "| method | anchors | {} |", header.join(" | "));
+        let _ = writeln!(md, "|---|---:|{}", "---:|".repeat(edge.metrics.len()));
+        for method in methods(edge) {
+            let mut anchors: Vec<usize> =
+                edge.summary.iter().filter(|s| s.method == method).map(|s| s.anchors).collect();
+            anchors.dedup();
+            for a in anchors {
+                let cells: Vec<String> = edge
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        edge.summary
+                            .iter()
+                            .find(|s| s.method == method && s.anchors == a && &s.metric == m)
+                            .map_or("–".to_owned(), |s| match s.null_mean {
+                                Some(null) => format!("{} ± {} ({})", fmt(s.mean), fmt(s.std), fmt(null)),
+                                None => format!("{} ± {}", fmt(s.mean), fmt(s.std)),
+                            })
+                    })
+                    .collect();
+                let _ = writeln!(md, "| {method} | {a} | {} |", cells.join(" | "));
+            }
+        }
+        md.push('\n');
+        let failures = edge.points.iter().filter(|p| p.error.is_some()).count();
+        if failures > 0 {
+            let first = edge.points.iter().find_map(|p| p.error.as_deref()).unwrap_or("");
+            let _ = writeln!(md, "{failures} fits failed (left out of the means); the first: {first}\n");
+        }
+
+        // Terminal summary: the first metric at the largest anchor count, per method.
+        if let Some(metric) = edge.metrics.first() {
+            let _ = writeln!(
+                summary,
+                "{} → {} ({metric}, mean ± std over repeats; null in brackets):",
+                edge.parent, edge.child
+            );
+            for method in methods(edge) {
+                let rows = summaries(edge, method, metric);
+                let cells: Vec<String> = rows
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}: {} ± {} [{}]",
+                            s.anchors,
+                            fmt(s.mean),
+                            fmt(s.std),
+                            s.null_mean.map_or("–".into(), fmt)
+                        )
+                    })
+                    .collect();
+                let _ = writeln!(summary, "  {method:<12} {}", cells.join("  "));
+            }
+        }
+    }
+    Report { markdown: md, plots, summary }
+}

@@ -1,0 +1,404 @@
+//! The sweep: for every edge, every repeat and anchor count, fit every method on the anchors and
+//! evaluate it on held-out test items, beside a permutation null. Each evaluated point is cached
+//! by content, so an interrupted run resumes where it stopped.
+//!
+//! Protocol, per edge and repeat r: the items are shuffled with a seed drawn from the experiment
+//! seed and r; the first `test` are the test items (never anchors), the rest the pool; the first
+//! `a` of the pool are the anchors for anchor count `a` (so anchor sets grow by nesting). The null
+//! fits the same method on the same anchors with the child's rows shuffled among them.
+
+use crate::align::refine::{refine, RefineSpec};
+use crate::align::{fit, Alignment, MethodSpec, Preprocess};
+use crate::cache::{Cache, KeyBuilder};
+use crate::experiment::{Edge, Experiment, Metric};
+use crate::extract::Embeddings;
+use crate::metrics::{cka_linear, cka_unbiased, mutual_knn, retrieval, Scoring};
+use crate::HostError;
+use faer::{Mat, MatRef};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Scores by metric name (`NaN` where a fit failed).
+pub type Scores = BTreeMap<String, f64>;
+
+/// One evaluated point of the sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Point {
+    /// Method label (`procrustes`, `ridge (lambda = 1)`, `procrustes + refine`).
+    pub method: String,
+    /// Anchors given.
+    pub anchors: usize,
+    /// Repeat index.
+    pub repeat: usize,
+    /// Scores on the test items.
+    pub scores: Scores,
+    /// Scores of the permutation null (shuffled anchors), when asked for.
+    pub null: Option<Scores>,
+    /// Why the fit failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Mean and spread of one metric over repeats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Summary {
+    /// Method label.
+    pub method: String,
+    /// Anchors given.
+    pub anchors: usize,
+    /// Metric name.
+    pub metric: String,
+    /// Mean over repeats.
+    pub mean: f64,
+    /// Standard deviation over repeats.
+    pub std: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean of the null, when computed.
+    pub null_mean: Option<f64>,
+    /// Largest null value, when computed.
+    pub null_max: Option<f64>,
+    /// Repeats that produced a number.
+    pub repeats: usize,
+}
+
+/// Everything measured on one edge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EdgeResult {
+    /// Parent node (the map's source).
+    pub parent: String,
+    /// Child node (the map's target).
+    pub child: String,
+    /// Paired items available.
+    pub items: usize,
+    /// Test items per repeat (the retrieval gallery).
+    pub test: usize,
+    /// Dimension of the parent's space.
+    pub parent_dim: usize,
+    /// Dimension of the child's space.
+    pub child_dim: usize,
+    /// Metrics reported, in declared order.
+    pub metrics: Vec<String>,
+    /// Every evaluated point.
+    pub points: Vec<Point>,
+    /// Mean and spread per method, anchor count and metric.
+    pub summary: Vec<Summary>,
+}
+
+/// A method as evaluated: a base estimator, optionally wrapped by refinement.
+#[derive(Debug, Clone, Serialize)]
+struct Variant<'a> {
+    method: &'a MethodSpec,
+    refine: Option<&'a RefineSpec>,
+}
+
+impl Variant<'_> {
+    /// `ridge`, or `ridge (lambda = 0.1)` when a parameter differs from its default.
+    fn label(&self) -> String {
+        let json = serde_json::to_value(self.method).unwrap_or_default();
+        let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or("method").to_owned();
+        let defaults = serde_json::from_value::<MethodSpec>(serde_json::json!({ "kind": kind }))
+            .ok()
+            .and_then(|d| serde_json::to_value(d).ok())
+            .unwrap_or_default();
+        let params: Vec<String> = json
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter(|(k, v)| {
+                        k.as_str() != "kind" && !v.is_null() && defaults.get(k.as_str()) != Some(v)
+                    })
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut label = if params.is_empty() { kind } else { format!("{kind} ({})", params.join(", ")) };
+        if self.refine.is_some() {
+            label.push_str(" + refine");
+        }
+        label
+    }
+}
+
+/// Rows of `m` at `index`, in that order.
+pub fn rows(m: MatRef<'_, f32>, index: &[usize]) -> Mat<f32> {
+    Mat::from_fn(index.len(), m.ncols(), |i, j| m[(index[i], j)])
+}
+
+/// The test-set size for `n` items.
+pub fn test_size(exp: &Experiment, n: usize) -> usize {
+    exp.test.unwrap_or_else(|| (n / 5).min(1000)).min(n)
+}
+
+fn scores(metrics: &[Metric], queries: MatRef<'_, f32>, gallery: MatRef<'_, f32>) -> Scores {
+    let truth: Vec<Option<usize>> = (0..queries.nrows()).map(Some).collect();
+    let mut out = Scores::new();
+    let needs = |ms: &[Metric]| metrics.iter().any(|m| ms.contains(m));
+    let nan = f64::NAN;
+    for (scoring, prefix, group) in [
+        (Scoring::Nn, "", [Metric::PAt1, Metric::PAt5, Metric::PAt10, Metric::Mrr]),
+        (
+            Scoring::Csls { k: 10 },
+            "csls-",
+            [Metric::CslsPAt1, Metric::CslsPAt5, Metric::CslsPAt10, Metric::CslsMrr],
+        ),
+    ] {
+        if !needs(&group) {
+            continue;
+        }
+        let r = retrieval(queries, gallery, &truth, scoring);
+        if let Err(e) = &r {
+            tracing::warn!("retrieval failed: {e}");
+        }
+        let r = r.ok();
+        out.insert(format!("{prefix}p@1"), r.as_ref().map_or(nan, |r| r.p_at_1));
+        out.insert(format!("{prefix}p@5"), r.as_ref().map_or(nan, |r| r.p_at_5));
+        out.insert(format!("{prefix}p@10"), r.as_ref().map_or(nan, |r| r.p_at_10));
+        out.insert(format!("{prefix}mrr"), r.as_ref().map_or(nan, |r| r.mrr));
+    }
+    if metrics.contains(&Metric::Cka) {
+        out.insert("cka".into(), cka_linear(queries, gallery).unwrap_or(nan));
+    }
+    if metrics.contains(&Metric::CkaUnbiased) {
+        out.insert("cka-unbiased".into(), cka_unbiased(queries, gallery).unwrap_or(nan));
+    }
+    if metrics.contains(&Metric::MutualKnn) {
+        out.insert("mutual-knn".into(), mutual_knn(queries, gallery, 10).unwrap_or(nan));
+    }
+    out.retain(|k, _| metrics.iter().any(|m| m.name() == k));
+    out
+}
+
+fn failed(metrics: &[Metric]) -> Scores {
+    metrics.iter().map(|m| (m.name().to_owned(), f64::NAN)).collect()
+}
+
+/// Fits one variant on anchor pairs (`train` rows of x and y) and returns the alignment.
+fn fit_variant(
+    variant: &Variant<'_>,
+    pre: &Preprocess,
+    pool_x: MatRef<'_, f32>,
+    pool_y: MatRef<'_, f32>,
+    anchors: usize,
+    shuffle: Option<&[usize]>,
+) -> Result<Box<dyn Alignment>, String> {
+    let train: Vec<usize> = (0..anchors).collect();
+    let targets: Vec<usize> = shuffle.map_or_else(|| train.clone(), <[usize]>::to_vec);
+    let base = fit(variant.method, pre, rows(pool_x, &train).as_ref(), rows(pool_y, &targets).as_ref())
+        .map_err(|e| e.to_string())?;
+    match variant.refine {
+        None => Ok(base),
+        Some(spec) => {
+            let fit_pairs = |pairs: &[(usize, usize)]| {
+                let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
+                fit(variant.method, pre, rows(pool_x, &xi).as_ref(), rows(pool_y, &yi).as_ref())
+            };
+            let seeds: Vec<(usize, usize)> = train.iter().copied().zip(targets.iter().copied()).collect();
+            refine(&fit_pairs, pool_x, pool_y, &seeds, spec).map(|(a, _)| a).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Runs the sweep of one edge.
+pub fn run_edge(
+    exp: &Experiment,
+    edge: &Edge,
+    parent: &Embeddings,
+    child: &Embeddings,
+    cache: &Cache,
+) -> Result<EdgeResult, HostError> {
+    if parent.rows != child.rows {
+        return Err(HostError::Usage(format!(
+            "nodes `{}` and `{}` have {} and {} items; an edge needs paired items",
+            edge.parent, edge.child, parent.rows, child.rows
+        )));
+    }
+    let n = parent.rows;
+    let test = test_size(exp, n);
+    let largest = exp.anchors.iter().copied().max().unwrap_or(0);
+    if largest + test > n {
+        return Err(HostError::Usage(format!(
+            "edge {} → {}: {largest} anchors plus {test} test items need {} items, but there are {n}",
+            edge.parent,
+            edge.child,
+            largest + test
+        )));
+    }
+    let (x, y) = (parent.matrix(), child.matrix());
+    let mut variants: Vec<Variant<'_>> =
+        edge.methods.iter().map(|m| Variant { method: m, refine: None }).collect();
+    if let Some(r) = &edge.refine {
+        variants.extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(r) }));
+    }
+
+    let mut points = Vec::new();
+    for repeat in 0..exp.repeats {
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(exp.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(repeat as u64 + 1)));
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut rng);
+        let (test_idx, pool_idx) = order.split_at(test);
+        let (tx, ty) = (rows(x.as_ref(), test_idx), rows(y.as_ref(), test_idx));
+        let (px, py) = (rows(x.as_ref(), pool_idx), rows(y.as_ref(), pool_idx));
+        for &anchors in &exp.anchors {
+            let mut shuffled: Vec<usize> = (0..anchors).collect();
+            shuffled.shuffle(&mut rng);
+            for variant in &variants {
+                let key = KeyBuilder::new("point")
+                    .text(&parent.key)
+                    .text(&child.key)
+                    .text(&serde_json::to_string(variant).unwrap_or_default())
+                    .text(&serde_json::to_string(&edge.preprocess).unwrap_or_default())
+                    .text(&serde_json::to_string(&edge.metrics).unwrap_or_default())
+                    .push(&exp.seed.to_le_bytes())
+                    .push(&(repeat as u64).to_le_bytes())
+                    .push(&(anchors as u64).to_le_bytes())
+                    .push(&(test as u64).to_le_bytes())
+                    .push(&[u8::from(edge.null)])
+                    .finish();
+                if let Some(point) = cache.get_result::<Point>(&key) {
+                    points.push(point);
+                    continue;
+                }
+                let evaluate = |shuffle: Option<&[usize]>| -> (Scores, Option<String>) {
+                    match fit_variant(variant, &edge.preprocess, px.as_ref(), py.as_ref(), anchors, shuffle) {
+                        Ok(a) => (
+                            scores(
+                                &edge.metrics,
+                                a.map_source(tx.as_ref()).as_ref(),
+                                a.map_target(ty.as_ref()).as_ref(),
+                            ),
+                            None,
+                        ),
+                        Err(e) => (failed(&edge.metrics), Some(e)),
+                    }
+                };
+                let (scores, error) = evaluate(None);
+                let null = edge.null.then(|| evaluate(Some(&shuffled)).0);
+                if let Some(e) = &error {
+                    tracing::warn!(edge = %format!("{} → {}", edge.parent, edge.child), method = %variant.label(), anchors, "fit failed: {e}");
+                }
+                let point = Point { method: variant.label(), anchors, repeat, scores, null, error };
+                cache.put_result(&key, &point)?;
+                points.push(point);
+            }
+        }
+        tracing::info!(edge = %format!("{} → {}", edge.parent, edge.child), repeat = repeat + 1, of = exp.repeats, "repeat done");
+    }
+    let metrics: Vec<String> = edge.metrics.iter().map(|m| m.name().to_owned()).collect();
+    let summary = summarise(&points, &metrics);
+    Ok(EdgeResult {
+        parent: edge.parent.clone(),
+        child: edge.child.clone(),
+        items: n,
+        test,
+        parent_dim: parent.dim,
+        child_dim: child.dim,
+        metrics,
+        points,
+        summary,
+    })
+}
+
+/// Mean, std, min and max over repeats of every (method, anchors, metric).
+pub fn summarise(points: &[Point], metrics: &[String]) -> Vec<Summary> {
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for p in points {
+        if !groups.contains(&(p.method.as_str(), p.anchors)) {
+            groups.push((&p.method, p.anchors));
+        }
+    }
+    let mut out = Vec::new();
+    for (method, anchors) in groups {
+        let group: Vec<&Point> =
+            points.iter().filter(|p| p.method == method && p.anchors == anchors).collect();
+        for metric in metrics {
+            let values: Vec<f64> = group
+                .iter()
+                .filter_map(|p| p.scores.get(metric))
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            let nulls: Vec<f64> = group
+                .iter()
+                .filter_map(|p| p.null.as_ref().and_then(|n| n.get(metric)))
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            let (mean, std) = mean_std(&values);
+            out.push(Summary {
+                method: method.to_owned(),
+                anchors,
+                metric: metric.clone(),
+                mean,
+                std,
+                min: values.iter().copied().fold(f64::NAN, f64::min),
+                max: values.iter().copied().fold(f64::NAN, f64::max),
+                null_mean: (!nulls.is_empty()).then(|| mean_std(&nulls).0),
+                null_max: (!nulls.is_empty()).then(|| nulls.iter().copied().fold(f64::NAN, f64::max)),
+                repeats: values.len(),
+            });
+        }
+    }
+    out
+}
+
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(method: &str, anchors: usize, repeat: usize, p1: f64, null: f64) -> Point {
+        Point {
+            method: method.into(),
+            anchors,
+            repeat,
+            scores: [("p@1".to_owned(), p1)].into(),
+            null: Some([("p@1".to_owned(), null)].into()),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn summaries_give_mean_sample_std_range_and_null() {
+        let points = vec![
+            point("ridge", 5, 0, 0.2, 0.0),
+            point("ridge", 5, 1, 0.4, 0.1),
+            point("ridge", 10, 0, 0.9, 0.05),
+        ];
+        let s = summarise(&points, &["p@1".to_owned()]);
+        assert_eq!(s.len(), 2);
+        assert!((s[0].mean - 0.3).abs() < 1e-12);
+        assert!((s[0].std - (0.02f64).sqrt()).abs() < 1e-12);
+        assert_eq!((s[0].min, s[0].max, s[0].repeats), (0.2, 0.4, 2));
+        assert_eq!(s[0].null_mean, Some(0.05));
+        assert_eq!((s[1].anchors, s[1].std), (10, 0.0));
+    }
+
+    #[test]
+    fn failed_fits_are_left_out_of_the_mean() {
+        let points = vec![point("cca", 5, 0, f64::NAN, f64::NAN), point("cca", 5, 1, 0.5, 0.0)];
+        let s = summarise(&points, &["p@1".to_owned()]);
+        assert_eq!((s[0].mean, s[0].repeats), (0.5, 1));
+    }
+}

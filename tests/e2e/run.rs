@@ -1,0 +1,138 @@
+//! `commute run`: a small experiment end to end, its run folder, and a rerun served from cache.
+
+use crate::util::{commute, library, run};
+use std::path::Path;
+use std::process::Command;
+
+const EXPERIMENT: &str = r#"
+[experiment]
+name = "tiny"
+seed = 3
+anchors = [5, 20, 60]
+repeats = 2
+test = 40
+
+[data.scores]
+source = { plugin = "music", function = "random-scores", params = { count = 130, seed = 2, max-duration-s = 2.0 } }
+
+[data.audio]
+from = "scores"
+render = { plugin = "music", function = "synth", params = { sample-rate = 8000 } }
+
+[nodes.sound]
+data = "audio"
+plugin = "audio"
+encoder = "log-mel"
+params = { n-mels = 16 }
+
+[nodes.notes]
+data = "scores"
+plugin = "music"
+encoder = "chroma"
+
+[[edges]]
+parent = "sound"
+child = "notes"
+methods = [{ kind = "procrustes" }, { kind = "ridge", lambda = 0.1 }]
+metrics = ["p@1", "mrr", "csls-p@1", "cka"]
+"#;
+
+fn commute_in(dir: &Path) -> Command {
+    let mut cmd = commute();
+    cmd.current_dir(dir)
+        .env("COMMUTE_HOME", dir.join("cache"))
+        .arg("--no-default-plugins")
+        .arg("--threads")
+        .arg("2")
+        .arg("--plugin")
+        .arg(library("commute-plugin-music"))
+        .arg("--plugin")
+        .arg(library("commute-plugin-audio"));
+    cmd
+}
+
+fn only_run_folder(runs: &Path) -> std::path::PathBuf {
+    let mut folders: Vec<_> = std::fs::read_dir(runs.join("tiny"))
+        .expect("runs folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    folders.sort();
+    folders.pop().expect("a run folder")
+}
+
+#[test]
+fn a_run_writes_its_folder_and_a_rerun_recomputes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), EXPERIMENT).unwrap();
+
+    let (code, out, err) = run(commute_in(dir.path()).args(["-v", "run", "tiny.toml", "--runs", "first"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sound → notes (p@1"), "{out}");
+    let folder = only_run_folder(&dir.path().join("first"));
+    for file in ["experiment.toml", "experiment.json", "plugins.json", "metrics.json", "report.md", "run.log"]
+    {
+        assert!(folder.join(file).is_file(), "{file} missing in {}", folder.display());
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("metrics.json")).unwrap()).unwrap();
+    let edge = &metrics["edges"][0];
+    assert_eq!((edge["items"].as_u64(), edge["test"].as_u64()), (Some(130), Some(40)));
+    assert_eq!(edge["parent-dim"].as_u64(), Some(32), "16 mel bands × (mean, std)");
+    let points = edge["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2 * 3 * 2, "methods × anchor counts × repeats");
+    for p in points {
+        let p1 = p["scores"]["p@1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p1));
+        assert!(p["null"]["p@1"].as_f64().is_some(), "a null beside each score");
+    }
+    // More anchors help: the mean P@1 at 60 anchors beats 5 anchors for ridge.
+    let mean = |method: &str, anchors: u64| {
+        edge["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["method"].as_str().unwrap().starts_with(method)
+                    && s["anchors"] == anchors
+                    && s["metric"] == "mrr"
+            })
+            .unwrap()["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(mean("ridge", 60) > mean("ridge", 5), "MRR grows with anchors");
+    let plugins: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("plugins.json")).unwrap()).unwrap();
+    assert_eq!(plugins.as_array().unwrap().len(), 2);
+    assert_eq!(plugins[0]["sha256"].as_str().unwrap().len(), 64);
+    let report = std::fs::read_to_string(folder.join("report.md")).unwrap();
+    assert!(
+        report.contains("## sound → notes") && report.contains("](plots/sound-notes-p_1.svg)"),
+        "{report}"
+    );
+    let svg = std::fs::read_to_string(folder.join("plots/sound-notes-p_1.svg")).unwrap();
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{svg}");
+
+    // The rerun finds every embedding and every point in the cache, and agrees exactly.
+    let (code, _, err) = run(commute_in(dir.path()).args(["-v", "run", "tiny.toml", "--runs", "second"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("cache hit: every chunk of this node is cached"), "{err}");
+    let again = only_run_folder(&dir.path().join("second"));
+    let metrics2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(again.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics2["cache"]["misses"], 0, "{}", metrics2["cache"]);
+    assert_eq!(metrics2["cache"]["writes"], 0);
+    assert_eq!(metrics2["edges"], metrics["edges"]);
+}
+
+#[test]
+fn export_writes_a_node_as_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), EXPERIMENT).unwrap();
+    let (code, out, err) =
+        run(commute_in(dir.path()).args(["export", "tiny.toml", "--node", "notes", "-o", "notes.npy"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("notes.npy (130 × 12)"), "{out}");
+    let bytes = std::fs::read(dir.path().join("notes.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (130, 12)"));
+}
