@@ -34,6 +34,7 @@ encoder = "chroma"
 parent = "sound"
 child = "notes"
 methods = [{ kind = "procrustes" }, { kind = "ridge", lambda = 0.1 }]
+refine = { iterations = 2 }
 metrics = ["p@1", "mrr", "csls-p@1", "cka"]
 "#;
 
@@ -79,7 +80,12 @@ fn a_run_writes_its_folder_and_a_rerun_recomputes_nothing() {
     assert_eq!((edge["items"].as_u64(), edge["test"].as_u64()), (Some(130), Some(40)));
     assert_eq!(edge["parent-dim"].as_u64(), Some(32), "16 mel bands × (mean, std)");
     let points = edge["points"].as_array().unwrap();
-    assert_eq!(points.len(), 2 * 3 * 2, "methods × anchor counts × repeats");
+    assert_eq!(points.len(), 4 * 3 * 2, "(methods, each alone and refined) × anchor counts × repeats");
+    let labels: std::collections::BTreeSet<&str> =
+        points.iter().map(|p| p["method"].as_str().unwrap()).collect();
+    let expected =
+        ["procrustes", "procrustes + refine", "ridge (lambda = 0.1)", "ridge (lambda = 0.1) + refine"];
+    assert_eq!(labels.into_iter().collect::<Vec<_>>(), expected);
     for p in points {
         let p1 = p["scores"]["p@1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&p1));
@@ -100,7 +106,7 @@ fn a_run_writes_its_folder_and_a_rerun_recomputes_nothing() {
             .as_f64()
             .unwrap()
     };
-    assert!(mean("ridge", 60) > mean("ridge", 5), "MRR grows with anchors");
+    assert!(mean("ridge (lambda = 0.1)", 60) > mean("ridge (lambda = 0.1)", 5), "MRR grows with anchors");
     let plugins: serde_json::Value =
         serde_json::from_slice(&std::fs::read(folder.join("plugins.json")).unwrap()).unwrap();
     assert_eq!(plugins.as_array().unwrap().len(), 2);
