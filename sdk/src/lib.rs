@@ -83,9 +83,13 @@
 
 #![warn(missing_docs)]
 
+// Lets `#[params]`, whose expansion names `::commute_sdk`, be used inside this crate too.
+extern crate self as commute_sdk;
+
 pub mod abi;
 mod context;
 mod error;
+pub mod folder;
 mod function;
 mod log_forward;
 mod manifest;

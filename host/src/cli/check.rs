@@ -19,13 +19,28 @@ pub fn load(registry: &Registry, file: &Path) -> anyhow::Result<Result<Experimen
         Ok(exp) => exp,
         Err(diags) => return Ok(Err(diagnostic::render(file, &source, &diags))),
     };
-    let base = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let diags = validate::validate(&exp, registry, base);
+    let diags = validate::validate(&exp, registry, base_dir(file));
     if diags.is_empty() {
         Ok(Ok(exp))
     } else {
         Ok(Err(diagnostic::render(file, &source, &diags)))
     }
+}
+
+/// The experiment in `file`, checked; on problems they are printed and the command fails.
+pub fn checked(registry: &Registry, file: &Path) -> anyhow::Result<Experiment> {
+    match load(registry, file)? {
+        Ok(exp) => Ok(exp),
+        Err(report) => {
+            eprint!("{report}");
+            Err(crate::HostError::Usage(format!("{} has errors; nothing was run", file.display())).into())
+        }
+    }
+}
+
+/// The folder relative paths in an experiment file are resolved against.
+pub fn base_dir(file: &Path) -> &Path {
+    file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {

@@ -3,9 +3,8 @@
 use super::{Cli, Outcome};
 use crate::cache::Cache;
 use crate::extract::Extractor;
-use crate::HostError;
 use commute_sdk::{Tensor, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `commute export`.
 #[derive(Debug, clap::Args)]
@@ -25,15 +24,9 @@ pub struct Args {
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let registry = cli.registry();
-    let exp = match super::check::load(&registry, &args.file)? {
-        Ok(exp) => exp,
-        Err(report) => {
-            eprint!("{report}");
-            return Err(HostError::Usage(format!("{} has errors", args.file.display())).into());
-        }
-    };
+    let exp = super::check::checked(&registry, &args.file)?;
     let cache = Cache::new(args.cache.clone().unwrap_or_else(crate::cache::default_root));
-    let base = args.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = super::check::base_dir(&args.file);
     let mut extractor = Extractor::new(&exp, &registry, &cache, base, cli.context().threads);
     let e = extractor.node(&args.node)?;
     let rows: Vec<Value> =

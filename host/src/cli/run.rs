@@ -7,7 +7,7 @@ use crate::extract::Extractor;
 use crate::run_dir::{now_secs, utc_stamps, RunDir};
 use crate::runner::run_edge;
 use crate::HostError;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `commute run`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +35,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     };
     let started = now_secs();
     let cache = Cache::new(args.cache.clone().unwrap_or_else(crate::cache::default_root));
-    let base = args.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = super::check::base_dir(&args.file);
     let mut dir = RunDir::create(&args.runs, &exp.name)?;
     dir.log(format!("experiment {} from {}", exp.name, args.file.display()));
     dir.log(format!("cache {}", cache.root().display()));

@@ -6,37 +6,20 @@
 //! frame. A file that cannot be read is an error naming it, unless `skip-invalid = true`.
 
 use crate::signal::MAX_SAMPLE_RATE;
+use commute_sdk::folder::FolderParams;
 use commute_sdk::prelude::*;
-use std::path::{Path, PathBuf};
-
-/// Parameters of `wav-files`.
-#[params]
-#[derive(Debug, Clone)]
-pub struct WavFilesParams {
-    /// Folder to read (a relative path is relative to the host's working directory).
-    pub dir: String,
-    /// Also read subfolders (files are then ordered by their path relative to `dir`).
-    #[serde(default)]
-    pub recursive: bool,
-    /// Skip files that cannot be read (with a logged warning) instead of failing the source.
-    #[serde(default)]
-    pub skip_invalid: bool,
-    /// Read at most this many files (the first ones in order); all when absent.
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
+use std::path::Path;
 
 /// The `wav-files` source.
-pub struct WavFiles(WavFilesParams);
+pub struct WavFiles(FolderParams);
 
 impl Function for WavFiles {
     const DOC: &'static str =
         "Reads every .wav file of a folder in file-name order, mixed to mono, at its own sample rate.";
-    type Params = WavFilesParams;
+    type Params = FolderParams;
 
-    fn open(params: WavFilesParams, _ctx: &Context) -> Result<Self> {
-        let dir = Path::new(&params.dir);
-        ensure!(dir.is_dir(), "dir `{}` is not a folder (or cannot be read)", dir.display());
+    fn open(params: FolderParams, _ctx: &Context) -> Result<Self> {
+        params.check()?;
         Ok(WavFiles(params))
     }
 }
@@ -45,51 +28,8 @@ impl Source for WavFiles {
     type Output = Audio;
 
     fn items(&mut self) -> Result<Vec<Audio>> {
-        let root = PathBuf::from(&self.0.dir);
-        let mut files = Vec::new();
-        collect(&root, &root, self.0.recursive, 0, &mut files)?;
-        ensure!(!files.is_empty(), "no .wav files in `{}`", root.display());
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(limit) = self.0.limit {
-            files.truncate(limit);
-        }
-        let mut items = Vec::with_capacity(files.len());
-        for (_, path) in files {
-            match read_wav(&path) {
-                Ok(audio) => items.push(audio),
-                Err(e) if self.0.skip_invalid => tracing::warn!("skipping {}: {e:#}", path.display()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(items)
+        self.0.read_all(&["wav"], read_wav)
     }
-}
-
-/// Deepest folder nesting followed when `recursive` (guards against link cycles).
-const MAX_DEPTH: usize = 32;
-
-/// Adds `(path relative to root, path)` of every WAV file in `dir` to `out`.
-fn collect(
-    root: &Path,
-    dir: &Path,
-    recursive: bool,
-    depth: usize,
-    out: &mut Vec<(PathBuf, PathBuf)>,
-) -> Result<()> {
-    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot list `{}`", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list `{}`", dir.display()))?;
-        let path = entry.path();
-        if path.is_dir() {
-            if recursive && depth < MAX_DEPTH {
-                collect(root, &path, recursive, depth + 1, out)?;
-            }
-        } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("wav")) {
-            let relative = path.strip_prefix(root).map_or_else(|_| path.clone(), Path::to_path_buf);
-            out.push((relative, path));
-        }
-    }
-    Ok(())
 }
 
 /// Reads one file as mono audio.
@@ -131,11 +71,11 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
 mod tests {
     use super::*;
 
-    fn params(dir: &Path) -> WavFilesParams {
-        WavFilesParams { dir: dir.display().to_string(), recursive: false, skip_invalid: false, limit: None }
+    fn params(dir: &Path) -> FolderParams {
+        FolderParams::new(dir.display().to_string())
     }
 
-    fn items(p: WavFilesParams) -> Result<Vec<Audio>> {
+    fn items(p: FolderParams) -> Result<Vec<Audio>> {
         WavFiles::open(p, &Context::default())?.items()
     }
 
@@ -179,8 +119,8 @@ mod tests {
         assert_eq!(got[3].sample_rate, 22050);
         assert!(got[3].samples[0].abs() < 1e-6);
 
-        assert_eq!(items(WavFilesParams { recursive: true, ..params(dir.path()) }).expect("reads").len(), 5);
-        let one = items(WavFilesParams { limit: Some(1), ..params(dir.path()) }).expect("reads");
+        assert_eq!(items(FolderParams { recursive: true, ..params(dir.path()) }).expect("reads").len(), 5);
+        let one = items(FolderParams { limit: Some(1), ..params(dir.path()) }).expect("reads");
         assert_eq!(one, got[..1]);
     }
 
@@ -191,7 +131,7 @@ mod tests {
         std::fs::write(dir.path().join("broken.wav"), b"RIFF garbage").expect("write");
         let msg = format!("{:#}", items(params(dir.path())).expect_err("broken file"));
         assert!(msg.contains("broken.wav"), "{msg}");
-        let got = items(WavFilesParams { skip_invalid: true, ..params(dir.path()) }).expect("skips");
+        let got = items(FolderParams { skip_invalid: true, ..params(dir.path()) }).expect("skips");
         assert_eq!(got.len(), 1);
     }
 
