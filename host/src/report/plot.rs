@@ -46,7 +46,8 @@ pub struct Series {
     pub name: String,
     /// Points, in any x order (drawn sorted by x).
     pub points: Vec<SeriesPoint>,
-    /// Draw the line dashed (used for permutation nulls).
+    /// Draw the line dashed (used for permutation nulls). A dashed series takes the colour of the
+    /// solid series before it, so a method and its null read as one.
     pub dashed: bool,
 }
 
@@ -125,6 +126,23 @@ fn tick_label(v: f64) -> String {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// Palette colours per series: solid series in palette order; a dashed one repeats the colour of
+/// the solid series before it.
+fn series_colours(series: &[Series]) -> Vec<&'static str> {
+    let mut solid = 0;
+    let mut last = PALETTE[0];
+    series
+        .iter()
+        .map(|s| {
+            if !s.dashed || solid == 0 {
+                last = PALETTE[solid % PALETTE.len()];
+                solid += 1;
+            }
+            last
+        })
+        .collect()
 }
 
 /// Renders `spec` as a standalone SVG document.
@@ -220,8 +238,8 @@ pub fn line_chart(spec: &Chart) -> String {
     );
 
     // Series: band, line, markers.
-    for (n, series) in spec.series.iter().enumerate() {
-        let colour = PALETTE[n % PALETTE.len()];
+    let colours = series_colours(&spec.series);
+    for (series, colour) in spec.series.iter().zip(&colours) {
         let mut points: Vec<SeriesPoint> = series.points.iter().copied().filter(|p| x_ok(p.x)).collect();
         points.sort_by(|a, b| a.x.total_cmp(&b.x));
         let _ = writeln!(s, r#"<g class="series" data-name="{}">"#, escape_xml(&series.name));
@@ -260,8 +278,7 @@ pub fn line_chart(spec: &Chart) -> String {
     // Legend.
     let lx = left + pw + 14.0;
     let _ = writeln!(s, r#"<g class="legend">"#);
-    for (n, series) in spec.series.iter().enumerate() {
-        let colour = PALETTE[n % PALETTE.len()];
+    for (n, (series, colour)) in spec.series.iter().zip(&colours).enumerate() {
         let y = top + 10.0 + 20.0 * n as f64;
         let dash = if series.dashed { r#" stroke-dasharray="6 4""# } else { "" };
         let _ = writeln!(
@@ -374,9 +391,11 @@ mod tests {
         assert_eq!(svg.matches(r#"class="band""#).count(), 2);
         assert_eq!(svg.matches("stroke-dasharray").count(), 2, "the null's line and its legend entry");
         assert!(svg.contains("&lt;audio &amp; notes&gt;") && svg.contains("&quot;λ=1&quot;"));
-        for colour in &PALETTE[..3] {
+        // Two methods, two colours; the dashed null takes the colour of the method before it.
+        for colour in &PALETTE[..2] {
             assert!(svg.contains(colour));
         }
+        assert!(!svg.contains(PALETTE[2]));
         assert!(check_xml("<a><b></a></b>").is_err());
     }
 
@@ -416,5 +435,21 @@ mod tests {
         };
         let svg = line_chart(&one);
         assert!(check_xml(&svg).is_ok() && !svg.contains("NaN"));
+    }
+
+    #[test]
+    fn a_null_shares_the_colour_of_its_method() {
+        let series = |name: &str, dashed: bool| Series {
+            name: name.into(),
+            points: vec![SeriesPoint::new(1.0, 0.5)],
+            dashed,
+        };
+        let colours = series_colours(&[
+            series("a", false),
+            series("a null", true),
+            series("b", false),
+            series("b null", true),
+        ]);
+        assert_eq!(colours, [PALETTE[0], PALETTE[0], PALETTE[1], PALETTE[1]]);
     }
 }
