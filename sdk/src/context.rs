@@ -1,7 +1,8 @@
-//! What the host tells a function when it opens it: thread budget, device, cache folder.
+//! What the host tells a function when it opens it: thread budget, device, cache folder, assets.
 
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// The host's context for one opened function.
 ///
@@ -15,11 +16,36 @@ pub struct Context {
     pub device: String,
     /// A folder this plugin may use for its own cached files.
     pub cache_dir: Option<PathBuf>,
+    /// Local paths of the function's declared assets, verified by the host, by asset name.
+    pub assets: BTreeMap<String, PathBuf>,
 }
 
 impl Default for Context {
     fn default() -> Self {
-        Context { threads: 1, device: "cpu".to_owned(), cache_dir: None }
+        Context { threads: 1, device: "cpu".to_owned(), cache_dir: None, assets: BTreeMap::new() }
+    }
+}
+
+impl Context {
+    /// The local path of a declared asset (see [`Function::ASSETS`](crate::Function::ASSETS)).
+    pub fn asset(&self, name: &str) -> crate::Result<&Path> {
+        match self.assets.get(name) {
+            Some(path) => Ok(path),
+            None => Err(anyhow::anyhow!(
+                "the host provided no asset `{name}` (provided: {}); list it in the function's \
+                 `const ASSETS` so that the host fetches it before opening the function",
+                if self.assets.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.assets.keys().cloned().collect::<Vec<_>>().join(", ")
+                }
+            )),
+        }
+    }
+
+    /// Whether the function should run on a CUDA device.
+    pub fn cuda_device(&self) -> Option<usize> {
+        self.device.strip_prefix("cuda").map(|rest| rest.trim_start_matches(':').parse().unwrap_or(0))
     }
 }
 
@@ -31,5 +57,22 @@ mod tests {
     fn unknown_fields_from_a_newer_host_are_ignored() {
         let ctx: Context = serde_json::from_str(r#"{"threads": 4, "future-field": true}"#).unwrap();
         assert_eq!(ctx, Context { threads: 4, ..Context::default() });
+    }
+
+    #[test]
+    fn a_missing_asset_is_an_error_that_says_how_to_declare_it() {
+        let ctx = Context::default();
+        let message = ctx.asset("glove-50d").unwrap_err().to_string();
+        assert!(message.contains("`glove-50d`") && message.contains("const ASSETS"), "{message}");
+        let ctx = Context { assets: [("glove-50d".to_owned(), PathBuf::from("/x"))].into(), ..ctx };
+        assert_eq!(ctx.asset("glove-50d").unwrap(), Path::new("/x"));
+    }
+
+    #[test]
+    fn devices_are_read_from_their_names() {
+        let on = |d: &str| Context { device: d.to_owned(), ..Context::default() }.cuda_device();
+        assert_eq!(on("cpu"), None);
+        assert_eq!(on("cuda"), Some(0));
+        assert_eq!(on("cuda:1"), Some(1));
     }
 }

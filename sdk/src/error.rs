@@ -140,6 +140,16 @@ pub enum CallError {
         /// The names it has, comma-separated.
         known: String,
     },
+    /// A declared asset could not be provided (not fetched, not verified).
+    #[error("plugin `{plugin}` function `{function}`: {message}")]
+    Asset {
+        /// Plugin name.
+        plugin: String,
+        /// Function name.
+        function: String,
+        /// What failed and how to fix it.
+        message: String,
+    },
     /// The plugin answered something the host cannot read.
     #[error("plugin `{plugin}` function `{function}` broke the protocol: {message}")]
     Protocol {

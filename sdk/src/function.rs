@@ -18,7 +18,7 @@
 //! A per-item `Err` fails that item only; the rest of the batch is kept.
 
 use crate::value::{AudioRef, ImageRef, Score, TensorRef, Value, ValueKind, ValueRef};
-use crate::{Context, Result};
+use crate::{AssetSpec, Context, Result};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
@@ -36,6 +36,10 @@ pub trait Function: Sized + Send + 'static {
     const DOC: &'static str;
     /// The function's parameters (use `()` for none).
     type Params: Params;
+    /// Files it needs from registry packages (models, lexicons), each declared once as a `const`
+    /// [`AssetSpec`]. The host fetches and verifies them before [`open`](Function::open), which
+    /// finds their local paths with [`Context::asset`].
+    const ASSETS: &'static [AssetSpec] = &[];
     /// Builds a live instance. Errors here are reported as bad parameters or a failed open.
     fn open(params: Self::Params, ctx: &Context) -> Result<Self>;
 }

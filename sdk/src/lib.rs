@@ -87,6 +87,7 @@
 extern crate self as commute_sdk;
 
 pub mod abi;
+pub mod asset;
 mod context;
 mod error;
 pub mod folder;
@@ -95,11 +96,14 @@ mod log_forward;
 mod manifest;
 #[cfg(feature = "midi")]
 pub mod midi;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 mod panic_guard;
 mod params;
 pub mod testing;
 mod value;
 
+pub use asset::AssetSpec;
 pub use context::Context;
 pub use error::{CallError, LoadError};
 pub use function::{Encoder, FromValue, Function, FunctionKind, IntoValue, Operator, Params, Render, Source};

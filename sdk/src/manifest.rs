@@ -1,5 +1,6 @@
 //! A plugin's self-description: its functions, their kinds, signatures and parameters.
 
+use crate::asset::AssetSpec;
 use crate::function::FunctionKind;
 use crate::value::ValueKind;
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,9 @@ pub struct FunctionSpec {
     /// Its parameters.
     #[serde(default)]
     pub params: Vec<ParamSpec>,
+    /// Files it needs from registry packages; the host provides them before opening it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assets: Vec<AssetSpec>,
 }
 
 impl FunctionSpec {

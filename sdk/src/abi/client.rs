@@ -22,6 +22,42 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// The context with every asset the function declares: those the caller already provided, the
+/// rest from the default asset store (fetched and verified there; needs the `fetch` feature).
+fn provide_assets<'c>(
+    plugin: &str,
+    spec: &FunctionSpec,
+    ctx: &'c Context,
+) -> Result<std::borrow::Cow<'c, Context>, CallError> {
+    let missing: Vec<_> = spec.assets.iter().filter(|a| !ctx.assets.contains_key(a.name.as_ref())).collect();
+    if missing.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(ctx));
+    }
+    let error = |message: String| CallError::Asset {
+        plugin: plugin.to_owned(),
+        function: spec.name.clone(),
+        message,
+    };
+    #[cfg(feature = "fetch")]
+    {
+        let store = crate::asset::AssetStore::from_env();
+        let mut ctx = ctx.clone();
+        for asset in missing {
+            let path = store.ensure(asset).map_err(|e| error(e.to_string()))?;
+            ctx.assets.insert(asset.name.to_string(), path);
+        }
+        Ok(std::borrow::Cow::Owned(ctx))
+    }
+    #[cfg(not(feature = "fetch"))]
+    {
+        let names: Vec<&str> = missing.iter().map(|a| a.name.as_ref()).collect();
+        Err(error(format!(
+            "needs the assets {} and none was provided; build with commute-sdk's `fetch` feature to              fetch them from the asset store",
+            names.join(", ")
+        )))
+    }
+}
+
 /// Result of one item of a batch: a value, or why that item alone failed.
 pub type ItemResult = Result<Value, String>;
 
@@ -58,7 +94,8 @@ impl Plugin {
                 known: known.join(", "),
             });
         };
-        let context = serde_json::to_string(ctx).map_err(|e| CallError::Protocol {
+        let ctx = provide_assets(&plugin, &spec, ctx)?;
+        let context = serde_json::to_string(&ctx).map_err(|e| CallError::Protocol {
             plugin: plugin.clone(),
             function: function.to_owned(),
             message: format!("cannot serialise the context: {e}"),

@@ -67,6 +67,7 @@ fn spec_of<F: Function>(
         output,
         doc: F::DOC.to_owned(),
         params: params::describe::<F::Params>(),
+        assets: F::ASSETS.to_vec(),
     }
 }
 
