@@ -59,12 +59,15 @@ pub fn environment(ctx: &Context) -> Result<&'static Environment> {
 pub fn session(ctx: &Context, model: &Path) -> Result<Session> {
     let env = environment(ctx)?;
     let threads = ctx.threads.max(1);
+    let configure = |e: ort::Error<_>| anyhow!("cannot configure an ONNX Runtime session: {e}");
     let builder = Session::builder(env)
         .map_err(|e| anyhow!("{e}"))?
         .with_intra_threads(threads)
-        .and_then(|b| b.with_inter_threads(1))
-        .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All))
-        .map_err(|e| anyhow!("cannot configure an ONNX Runtime session: {e}"))?;
+        .map_err(configure)?
+        .with_inter_threads(1)
+        .map_err(configure)?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(configure)?;
     let mut builder = with_device(builder, ctx)?;
     builder.commit_from_file(model).with_context(|| format!("cannot load the ONNX model {}", model.display()))
 }

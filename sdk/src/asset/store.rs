@@ -51,26 +51,12 @@ pub enum AssetError {
         path: String,
     },
     /// The file in the package does not have the declared hash: refused.
-    #[error(
-        "asset `{asset}`: the file `{path}` in {package} has sha256 {found} ({found_size} bytes), but \
-         {expected} ({expected_size} bytes) is declared; refusing it. The package differs from the one \
-         pinned (another platform or a re-upload?)"
-    )]
+    #[error("asset `{asset}`: {detail}; refusing it. The package differs from the one pinned (another platform or a re-upload?)")]
     Mismatch {
         /// Asset name.
         asset: String,
-        /// Package description.
-        package: String,
-        /// Path inside the package.
-        path: String,
-        /// Declared hash.
-        expected: String,
-        /// Declared size.
-        expected_size: u64,
-        /// Hash found.
-        found: String,
-        /// Size found.
-        found_size: u64,
+        /// Which file, the declared and the found sha256 and size.
+        detail: String,
     },
     /// Reading or writing the store failed.
     #[error("asset store: {path}: {source}")]
@@ -231,12 +217,10 @@ impl AssetStore {
             if found != spec.sha256 || size != spec.size {
                 return Err(AssetError::Mismatch {
                     asset: spec.name.to_string(),
-                    package: spec.source.to_string(),
-                    path: spec.path.to_string(),
-                    expected: spec.sha256.to_string(),
-                    expected_size: spec.size,
-                    found,
-                    found_size: size,
+                    detail: format!(
+                        "the file `{}` in {} has sha256 {found} ({size} bytes), but {} ({} bytes) is declared",
+                        spec.path, spec.source, spec.sha256, spec.size
+                    ),
                 });
             }
             std::fs::rename(&tmp, &final_path).map_err(|e| AssetError::io(&final_path, e))?;
