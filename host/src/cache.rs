@@ -84,18 +84,10 @@ pub struct Cache {
     pub stats: CacheStats,
 }
 
-/// The default cache root: `$COMMUTE_HOME`, else `$XDG_CACHE_HOME/commute`, else `~/.cache/commute`.
+/// The default cache root: `$COMMUTE_HOME`, else `$XDG_CACHE_HOME/commute`, else `~/.cache/commute`
+/// (the same root the SDK's asset store uses).
 pub fn default_root() -> PathBuf {
-    if let Some(home) = std::env::var_os("COMMUTE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(home);
-    }
-    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(xdg).join("commute");
-    }
-    match std::env::var_os("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("commute"),
-        None => std::env::temp_dir().join("commute-cache"),
-    }
+    commute_sdk::asset::default_cache_root()
 }
 
 /// A matrix of embeddings: `rows` items of `dim` floats, row-major.

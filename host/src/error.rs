@@ -23,6 +23,19 @@ pub enum HostError {
     /// A call into a plugin failed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A declared asset could not be fetched or verified.
+    #[error(transparent)]
+    Asset(#[from] commute_sdk::asset::AssetError),
+    /// Two plugins declare the same asset name with different content.
+    #[error("asset `{name}` is declared differently by {first} and {second}; asset names must be unique")]
+    AssetConflict {
+        /// The asset name.
+        name: String,
+        /// Who declared it first (`plugin/function`).
+        first: String,
+        /// Who declared it differently.
+        second: String,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -16,6 +16,7 @@ use crate::registry::Registry;
 use crate::value_io::read_values;
 use crate::HostError;
 use commute_sdk::abi::client::Instance;
+use commute_sdk::asset::AssetStore;
 use commute_sdk::{Context, Value};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
@@ -38,11 +39,38 @@ pub struct Embeddings {
     pub rows: usize,
     /// Dimension.
     pub dim: usize,
-    /// Values.
+    /// Values; the rows of skipped items are NaN.
     pub data: Vec<f32>,
+    /// Items the encoder (or a render before it) failed on, skipped as the node allows.
+    pub skipped: usize,
 }
 
 impl Embeddings {
+    /// Whether item `i` has an embedding (it was not skipped).
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.dim == 0 || !self.data[i * self.dim].is_nan()
+    }
+
+    /// The embeddings of the given items only, in that order (their key says which).
+    pub fn select(&self, items: &[usize]) -> Embeddings {
+        let mut key = KeyBuilder::new("selected");
+        key.text(&self.key);
+        let mut data = Vec::with_capacity(items.len() * self.dim);
+        for &i in items {
+            key.push(&(i as u64).to_le_bytes());
+            data.extend_from_slice(&self.data[i * self.dim..(i + 1) * self.dim]);
+        }
+        let skipped = items.iter().filter(|&&i| !self.is_valid(i)).count();
+        Embeddings {
+            node: self.node.clone(),
+            key: key.finish(),
+            rows: items.len(),
+            dim: self.dim,
+            data,
+            skipped,
+        }
+    }
+
     /// As a faer matrix (rows = items).
     pub fn matrix(&self) -> faer::Mat<f32> {
         faer::Mat::from_fn(self.rows, self.dim, |i, j| self.data[i * self.dim + j])
@@ -126,12 +154,19 @@ impl<'a> Extractor<'a> {
             .finish())
     }
 
-    fn context(&self, threads: usize) -> Context {
-        Context {
+    /// The context for opening `call`: the thread budget, the plugin cache folder, and the
+    /// function's assets, fetched and verified in the cache's asset store.
+    fn context(&self, call: &Call, threads: usize) -> Result<Context, HostError> {
+        let mut ctx = Context {
             threads: threads.max(1),
             cache_dir: Some(self.cache.root().join("plugins")),
             ..Context::default()
+        };
+        let plugin = &self.registry.get(&call.plugin)?.plugin;
+        if let Some(spec) = plugin.manifest().function(&call.function) {
+            crate::assets::provide(&AssetStore::for_cache(self.cache.root()), spec, &mut ctx)?;
         }
+        Ok(ctx)
     }
 
     fn items(&mut self, name: &str) -> Result<Arc<Items>, HostError> {
@@ -144,7 +179,7 @@ impl<'a> Extractor<'a> {
             Origin::Source { call } => {
                 let plugin = &self.registry.get(&call.plugin)?.plugin;
                 let mut source =
-                    plugin.open(&call.function, &call.params_toml(), &self.context(self.threads))?;
+                    plugin.open(&call.function, &call.params_toml(), &self.context(call, self.threads)?)?;
                 let values = collect_items(source.call(&[])?, &format!("source of data set `{name}`"))?;
                 tracing::info!(data = name, items = values.len(), "generated");
                 root_items(values)
@@ -222,7 +257,8 @@ impl<'a> Extractor<'a> {
             );
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
-            let computed = self.compute(name, &node.encoder, &items, &missing, &chunk_keys)?;
+            let computed =
+                self.compute(name, &node.encoder, node.skip_failed_items, &items, &missing, &chunk_keys)?;
             for (i, chunk) in computed {
                 chunks[i] = Some(chunk);
             }
@@ -238,7 +274,17 @@ impl<'a> Extractor<'a> {
             }
             data.extend_from_slice(&chunk.data);
         }
-        Ok(Embeddings { node: name.to_owned(), key: whole.finish(), rows: n, dim: dim.unwrap_or(0), data })
+        let dim = dim.unwrap_or(0);
+        let skipped = if dim == 0 { 0 } else { data.chunks(dim).filter(|row| row[0].is_nan()).count() };
+        if skipped > 0 {
+            tracing::warn!(
+                node = name,
+                skipped,
+                items = n,
+                "items skipped: the encoder or a render failed on them"
+            );
+        }
+        Ok(Embeddings { node: name.to_owned(), key: whole.finish(), rows: n, dim, data, skipped })
     }
 
     /// Computes the given chunks on worker threads, each with its own function instances.
@@ -246,12 +292,20 @@ impl<'a> Extractor<'a> {
         &self,
         node: &str,
         encoder: &Call,
+        skip: bool,
         items: &Items,
         missing: &[usize],
         keys: &[Key],
     ) -> Result<Vec<(usize, Chunk)>, HostError> {
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
+        // Assets are fetched here, once, before the workers open their instances.
+        let contexts: Vec<Context> = items
+            .chain
+            .iter()
+            .chain(std::iter::once(encoder))
+            .map(|call| self.context(call, per_worker_threads))
+            .collect::<Result<_, _>>()?;
         let progress = progress_bar(node, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::with_capacity(missing.len()));
@@ -260,19 +314,20 @@ impl<'a> Extractor<'a> {
             for _ in 0..workers {
                 scope.spawn(|| {
                     let run = || -> Result<(), HostError> {
-                        let ctx = self.context(per_worker_threads);
                         let mut renders: Vec<Instance> = Vec::new();
-                        for call in &items.chain {
+                        for (call, ctx) in items.chain.iter().zip(&contexts) {
                             renders.push(self.registry.get(&call.plugin)?.plugin.open(
                                 &call.function,
                                 &call.params_toml(),
-                                &ctx,
+                                ctx,
                             )?);
                         }
+                        let enc_ctx =
+                            contexts.last().ok_or_else(|| HostError::Usage("no encoder".to_owned()))?;
                         let mut enc = self.registry.get(&encoder.plugin)?.plugin.open(
                             &encoder.function,
                             &encoder.params_toml(),
-                            &ctx,
+                            enc_ctx,
                         )?;
                         loop {
                             if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
@@ -286,6 +341,7 @@ impl<'a> Extractor<'a> {
                                 node,
                                 &items.root_values[start..end],
                                 start,
+                                skip,
                                 &mut renders,
                                 &mut enc,
                             )?;
@@ -332,58 +388,74 @@ fn collect_items(
         .collect()
 }
 
-/// Renders a chunk of root items through the chain and encodes it.
+/// Renders a chunk of root items through the chain and encodes it. With `skip`, an item that a
+/// stage fails on (or whose embedding is not finite) becomes a NaN row instead of an error.
 fn encode_chunk(
     node: &str,
     roots: &[Value],
     offset: usize,
+    skip: bool,
     renders: &mut [Instance],
     encoder: &mut Instance,
 ) -> Result<Chunk, HostError> {
-    let item_error = |stage: &Instance,
-                      results: Vec<commute_sdk::abi::client::ItemResult>|
-     -> Result<Vec<Value>, HostError> {
-        results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                r.map_err(|e| {
-                    HostError::Usage(format!(
-                        "node `{node}`: `{}/{}` failed on item {}: {e}",
-                        stage.plugin(),
-                        stage.spec().name,
-                        offset + i
-                    ))
-                })
-            })
-            .collect()
+    // Positions (within the chunk) of the items still alive, and the values reaching the next stage.
+    let mut alive: Vec<usize> = (0..roots.len()).collect();
+    let mut failed = 0usize;
+    let mut fail = |pos: usize, what: String| -> Result<(), HostError> {
+        let message = format!("node `{node}`: {what} on item {}", offset + pos);
+        if skip {
+            tracing::debug!("skipped: {message}");
+            failed += 1;
+            Ok(())
+        } else {
+            Err(HostError::Usage(message))
+        }
     };
     let mut owned: Option<Vec<Value>> = None;
     for stage in renders.iter_mut() {
         let input = owned.as_deref().unwrap_or(roots);
         let out = stage.call(input)?;
-        owned = Some(item_error(stage, out)?);
-    }
-    let input = owned.as_deref().unwrap_or(roots);
-    let out = encoder.call(input)?;
-    let values = item_error(encoder, out)?;
-    let dim = encoder.dim().unwrap_or(0);
-    let mut data = Vec::with_capacity(values.len() * dim);
-    for (i, v) in values.iter().enumerate() {
-        match v.as_tensor() {
-            Some(t) if t.data.len() == dim && t.data.iter().all(|x| x.is_finite()) => data.extend_from_slice(&t.data),
-            Some(t) if t.data.len() == dim => {
-                return Err(HostError::Usage(format!("node `{node}`: the embedding of item {} has NaN or infinite values", offset + i)))
-            }
-            _ => {
-                return Err(HostError::Usage(format!(
-                    "node `{node}`: the encoder returned a wrong-sized embedding for item {} (its dimension is {dim})",
-                    offset + i
-                )))
+        let (mut values, mut next) = (Vec::with_capacity(out.len()), Vec::with_capacity(out.len()));
+        for (j, r) in out.into_iter().enumerate() {
+            match r {
+                Ok(v) => {
+                    values.push(v);
+                    next.push(alive[j]);
+                }
+                Err(e) => fail(alive[j], format!("`{}/{}` failed: {e}", stage.plugin(), stage.spec().name))?,
             }
         }
+        alive = next;
+        owned = Some(values);
     }
-    Ok(Chunk { rows: values.len(), dim, data })
+    let input = owned.as_deref().unwrap_or(roots);
+    let out = if input.is_empty() && !roots.is_empty() { Vec::new() } else { encoder.call(input)? };
+    let dim = encoder.dim().unwrap_or(0);
+    let mut data = vec![f32::NAN; roots.len() * dim];
+    for (j, r) in out.into_iter().enumerate() {
+        let pos = alive[j];
+        match r {
+            Ok(v) => match v.as_tensor() {
+                Some(t) if t.data.len() == dim && t.data.iter().all(|x| x.is_finite()) => {
+                    data[pos * dim..(pos + 1) * dim].copy_from_slice(&t.data);
+                }
+                Some(t) if t.data.len() == dim => {
+                    fail(pos, "the embedding has NaN or infinite values".to_owned())?
+                }
+                _ => fail(
+                    pos,
+                    format!("the encoder returned a wrong-sized embedding (its dimension is {dim})"),
+                )?,
+            },
+            Err(e) => fail(pos, format!("`{}/{}` failed: {e}", encoder.plugin(), encoder.spec().name))?,
+        }
+    }
+    if failed == roots.len() && dim == 0 {
+        return Err(HostError::Usage(format!(
+            "node `{node}`: every item of a chunk failed and the encoder's dimension is unknown"
+        )));
+    }
+    Ok(Chunk { rows: roots.len(), dim, data })
 }
 
 fn progress_bar(node: &str, len: usize) -> ProgressBar {

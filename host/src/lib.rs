@@ -4,6 +4,7 @@
 //! The `commute` binary is a thin layer over this library ([`cli`]).
 
 pub mod align;
+pub mod assets;
 pub mod cache;
 pub mod cli;
 pub mod discover;

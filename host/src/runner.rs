@@ -78,6 +78,9 @@ pub struct EdgeResult {
     pub child: String,
     /// Paired items available.
     pub items: usize,
+    /// Items skipped by the parent's and the child's extraction (`on-item-error = "skip"`);
+    /// `items` counts only those embedded on both sides.
+    pub skipped: [usize; 2],
     /// Test items per repeat (the retrieval gallery).
     pub test: usize,
     /// Dimension of the parent's space.
@@ -298,6 +301,7 @@ pub fn run_edge(
         parent: edge.parent.clone(),
         child: edge.child.clone(),
         items: n,
+        skipped: [0, 0],
         test,
         parent_dim: parent.dim,
         child_dim: child.dim,

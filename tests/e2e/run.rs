@@ -142,3 +142,76 @@ fn export_writes_a_node_as_npy() {
     let bytes = std::fs::read(dir.path().join("notes.npy")).unwrap();
     assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (130, 12)"));
 }
+
+const SKIPPING: &str = r#"
+[experiment]
+name = "skipping"
+seed = 1
+anchors = [5, 20]
+repeats = 2
+test = 40
+
+[data.numbers]
+source = { plugin = "echo", function = "numbers", params = { count = 200 } }
+
+[nodes.all]
+data = "numbers"
+plugin = "echo"
+encoder = "peek"
+
+[nodes.picky]
+data = "numbers"
+plugin = "echo"
+encoder = "picky"
+on-item-error = "skip"
+
+[[edges]]
+parent = "all"
+child = "picky"
+methods = [{ kind = "ridge", lambda = 0.1 }]
+metrics = ["p@1"]
+"#;
+
+fn echo_in(dir: &Path) -> Command {
+    let mut cmd = commute();
+    cmd.current_dir(dir)
+        .env("COMMUTE_HOME", dir.join("cache"))
+        .args(["--no-default-plugins", "--threads", "2", "--plugin"])
+        .arg(library("commute-fixture-echo"));
+    cmd
+}
+
+#[test]
+fn items_an_encoder_fails_on_are_skipped_counted_and_left_unpaired() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("skipping.toml"), SKIPPING).expect("write experiment");
+    let (code, _, stderr) = run(echo_in(dir.path()).args(["run", "skipping.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "run failed:\n{stderr}");
+    let mut folders: Vec<_> = std::fs::read_dir(dir.path().join("runs/skipping"))
+        .expect("runs folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    folders.sort();
+    let folder = folders.pop().expect("a run folder");
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("metrics.json")).expect("metrics")).expect("json");
+    let edge = &metrics["edges"][0];
+    // 0, 7, …, 196: 29 of the 200 numbers are multiples of 7.
+    assert_eq!(edge["skipped"], serde_json::json!([0, 29]), "{edge}");
+    assert_eq!(edge["items"], 171);
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report");
+    assert!(report.contains("Skipped items") && report.contains("29 in `picky`"), "{report}");
+}
+
+#[test]
+fn without_skip_the_first_failing_item_stops_the_run_and_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let strict = SKIPPING.replace("on-item-error = \"skip\"\n", "");
+    std::fs::write(dir.path().join("strict.toml"), strict).expect("write experiment");
+    let (code, _, stderr) = run(echo_in(dir.path()).args(["run", "strict.toml", "--runs", "runs"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("node `picky`") && stderr.contains("not in vocabulary") && stderr.contains("on item"),
+        "{stderr}"
+    );
+}

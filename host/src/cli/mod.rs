@@ -7,6 +7,7 @@ mod call;
 mod check;
 mod describe;
 mod export;
+mod fetch;
 mod plugins;
 mod run;
 
@@ -56,6 +57,10 @@ enum Command {
     Run(run::Args),
     /// Export a node's embeddings as a .npy array.
     Export(export::Args),
+    /// Fetch declared assets (models, lexicons) into the asset store ahead of time.
+    Fetch(fetch::FetchArgs),
+    /// List the assets the plugins declare: status in the store, size, licence, source, users.
+    Assets(fetch::AssetsArgs),
 }
 
 /// What a successful command concluded.
@@ -95,6 +100,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Check(args) => check::run(cli, args),
         Command::Run(args) => run::run(cli, args),
         Command::Export(args) => export::run(cli, args),
+        Command::Fetch(args) => fetch::fetch(cli, args),
+        Command::Assets(args) => fetch::list(cli, args),
     }
 }
 

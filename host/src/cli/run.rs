@@ -67,13 +67,32 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let mut extractor = Extractor::new(&exp, &registry, &cache, base, cli.context().threads);
     let mut edges = Vec::new();
     for edge in &exp.edges {
-        let parent = extractor.node(&edge.parent)?;
-        let child = extractor.node(&edge.child)?;
+        let mut parent = extractor.node(&edge.parent)?;
+        let mut child = extractor.node(&edge.child)?;
+        let (parent_skipped, child_skipped) = (parent.skipped, child.skipped);
+        if (parent_skipped > 0 || child_skipped > 0) && parent.rows == child.rows {
+            // Only items embedded on both sides can be paired.
+            let both: Vec<usize> =
+                (0..parent.rows).filter(|&i| parent.is_valid(i) && child.is_valid(i)).collect();
+            dir.log(format!(
+                "edge {} → {}: {} of {} items skipped ({parent_skipped} by {}, {child_skipped} by {})",
+                edge.parent,
+                edge.child,
+                parent.rows - both.len(),
+                parent.rows,
+                edge.parent,
+                edge.child
+            ));
+            parent = parent.select(&both);
+            child = child.select(&both);
+        }
         dir.log(format!(
             "edge {} → {}: {} items, {} → {} dims",
             edge.parent, edge.child, parent.rows, parent.dim, child.dim
         ));
-        edges.push(run_edge(&exp, edge, &parent, &child, &cache)?);
+        let mut result = run_edge(&exp, edge, &parent, &child, &cache)?;
+        result.skipped = [parent_skipped, child_skipped];
+        edges.push(result);
     }
     let (hits, misses, corrupt, writes) = cache.stats.snapshot();
     dir.log(format!("cache: {hits} hits, {misses} misses, {corrupt} corrupt, {writes} writes"));

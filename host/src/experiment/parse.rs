@@ -377,8 +377,31 @@ impl Parser {
         let plugin = self.required_string(&mut f, "plugin", &path);
         let encoder = self.required_string(&mut f, "encoder", &path);
         let params = self.params(&mut f, &path);
-        f.finish(self, &["data", "plugin", "encoder", "params"]);
-        Some(Node { name, data: data?, encoder: Call { plugin: plugin?, function: encoder?, params } })
+        let skip = match self.string(&mut f, "on-item-error", &path).as_deref() {
+            None | Some("fail") => false,
+            Some("skip") => true,
+            Some(other) => {
+                if let Some(v) = f.table.get("on-item-error") {
+                    self.diags.push(
+                        Diagnostic::new(
+                            v.span(),
+                            format!("`on-item-error` must be \"fail\" or \"skip\", found \"{other}\""),
+                        )
+                        .with_help(
+                            "\"skip\" drops the items the encoder fails on and counts them in the report",
+                        ),
+                    );
+                }
+                false
+            }
+        };
+        f.finish(self, &["data", "plugin", "encoder", "params", "on-item-error"]);
+        Some(Node {
+            name,
+            data: data?,
+            encoder: Call { plugin: plugin?, function: encoder?, params },
+            skip_failed_items: skip,
+        })
     }
 
     fn edge(&mut self, index: usize, v: &Value<'_>) -> Option<Edge> {

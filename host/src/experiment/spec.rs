@@ -95,6 +95,10 @@ pub struct Node {
     pub data: String,
     /// The encoder.
     pub encoder: Call,
+    /// Whether items the encoder (or a render before it) fails on are skipped and counted
+    /// (`on-item-error = "skip"`, e.g. out-of-vocabulary words) instead of stopping the run.
+    #[serde(default)]
+    pub skip_failed_items: bool,
 }
 
 /// An edge: an alignment from the parent's space to the child's.

@@ -115,6 +115,14 @@ pub fn render(
             "{} paired items, {} held out for testing (the retrieval gallery); {} → {} dimensions.\n",
             edge.items, edge.test, edge.parent_dim, edge.child_dim
         );
+        if edge.skipped != [0, 0] {
+            let _ = writeln!(
+                md,
+                "Skipped items (the encoder failed on them, e.g. out of vocabulary): {} in `{}`, {} in `{}`; \
+                 only items embedded on both sides are paired.\n",
+                edge.skipped[0], edge.parent, edge.skipped[1], edge.child
+            );
+        }
         for metric in &edge.metrics {
             let name = format!("{}-{}-{}.svg", slug(&edge.parent), slug(&edge.child), slug(metric));
             let _ = writeln!(md, "![{metric}](plots/{name})\n");

@@ -29,7 +29,7 @@ mod fetch;
 mod store;
 
 #[cfg(feature = "fetch")]
-pub use store::{AssetError, AssetStatus, AssetStore};
+pub use store::{default_cache_root, human_size, AssetError, AssetStatus, AssetStore};
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;

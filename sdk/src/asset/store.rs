@@ -120,10 +120,19 @@ impl AssetStore {
         AssetStore::new(cache_root.join("assets"))
     }
 
-    /// The default store: `$COMMUTE_HOME/assets`, else `$XDG_CACHE_HOME/commute/assets`, else
-    /// `~/.cache/commute/assets`.
+    /// The store for a commute cache folder: `$COMMUTE_ASSETS` when set (one store shared by
+    /// several caches, e.g. on a cluster or in tests), else `<cache>/assets`.
+    pub fn for_cache(cache_root: &Path) -> AssetStore {
+        match std::env::var_os("COMMUTE_ASSETS").filter(|v| !v.is_empty()) {
+            Some(dir) => AssetStore::new(dir),
+            None => AssetStore::in_cache(cache_root),
+        }
+    }
+
+    /// The default store: `$COMMUTE_ASSETS`, else `$COMMUTE_HOME/assets`, else
+    /// `$XDG_CACHE_HOME/commute/assets`, else `~/.cache/commute/assets`.
     pub fn from_env() -> AssetStore {
-        AssetStore::in_cache(&default_cache_root())
+        AssetStore::for_cache(&default_cache_root())
     }
 
     /// The store's folder.
