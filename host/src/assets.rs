@@ -1,10 +1,9 @@
-//! The host's side of assets: the declarations collected from plugin manifests, and the verified
-//! local paths handed to each function before it opens.
+//! The assets the loaded plugins declare, collected from their manifests (for `commute assets`
+//! and `commute fetch`; functions get theirs when they open, see `Plugin::open_with`).
 
 use crate::registry::Registry;
 use crate::HostError;
-use commute_sdk::asset::AssetStore;
-use commute_sdk::{AssetSpec, Context, FunctionSpec};
+use commute_sdk::AssetSpec;
 
 /// One declared asset and the functions that use it.
 #[derive(Debug, Clone)]
@@ -39,16 +38,4 @@ pub fn declared(registry: &Registry) -> Result<Vec<Declared>, HostError> {
         }
     }
     Ok(out)
-}
-
-/// Makes every asset `function` declares present and verified in `store` (fetching what is
-/// missing) and records their paths in `ctx`.
-pub fn provide(store: &AssetStore, function: &FunctionSpec, ctx: &mut Context) -> Result<(), HostError> {
-    for spec in &function.assets {
-        if !ctx.assets.contains_key(spec.name.as_ref()) {
-            let path = store.ensure(spec)?;
-            ctx.assets.insert(spec.name.to_string(), path);
-        }
-    }
-    Ok(())
 }

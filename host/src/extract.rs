@@ -154,19 +154,20 @@ impl<'a> Extractor<'a> {
             .finish())
     }
 
-    /// The context for opening `call`: the thread budget, the plugin cache folder, and the
-    /// function's assets, fetched and verified in the cache's asset store.
-    fn context(&self, call: &Call, threads: usize) -> Result<Context, HostError> {
-        let mut ctx = Context {
+    fn context(&self, threads: usize) -> Context {
+        Context {
             threads: threads.max(1),
             cache_dir: Some(self.cache.root().join("plugins")),
             ..Context::default()
-        };
-        let plugin = &self.registry.get(&call.plugin)?.plugin;
-        if let Some(spec) = plugin.manifest().function(&call.function) {
-            crate::assets::provide(&AssetStore::for_cache(self.cache.root()), spec, &mut ctx)?;
         }
-        Ok(ctx)
+    }
+
+    /// Opens `call`, with the assets it asks for from the cache's asset store (fetched there on
+    /// first use and verified).
+    fn open(&self, call: &Call, threads: usize) -> Result<Instance, HostError> {
+        let plugin = &self.registry.get(&call.plugin)?.plugin;
+        let store = AssetStore::for_cache(self.cache.root());
+        Ok(plugin.open_with(&call.function, &call.params_toml(), &self.context(threads), Some(&store))?)
     }
 
     fn items(&mut self, name: &str) -> Result<Arc<Items>, HostError> {
@@ -177,9 +178,7 @@ impl<'a> Extractor<'a> {
             self.exp.data_set(name).ok_or_else(|| HostError::Usage(format!("no data set named `{name}`")))?;
         let items = match &data.origin {
             Origin::Source { call } => {
-                let plugin = &self.registry.get(&call.plugin)?.plugin;
-                let mut source =
-                    plugin.open(&call.function, &call.params_toml(), &self.context(call, self.threads)?)?;
+                let mut source = self.open(call, self.threads)?;
                 let values = collect_items(source.call(&[])?, &format!("source of data set `{name}`"))?;
                 tracing::info!(data = name, items = values.len(), "generated");
                 root_items(values)
@@ -299,13 +298,6 @@ impl<'a> Extractor<'a> {
     ) -> Result<Vec<(usize, Chunk)>, HostError> {
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
-        // Assets are fetched here, once, before the workers open their instances.
-        let contexts: Vec<Context> = items
-            .chain
-            .iter()
-            .chain(std::iter::once(encoder))
-            .map(|call| self.context(call, per_worker_threads))
-            .collect::<Result<_, _>>()?;
         let progress = progress_bar(node, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::with_capacity(missing.len()));
@@ -315,20 +307,10 @@ impl<'a> Extractor<'a> {
                 scope.spawn(|| {
                     let run = || -> Result<(), HostError> {
                         let mut renders: Vec<Instance> = Vec::new();
-                        for (call, ctx) in items.chain.iter().zip(&contexts) {
-                            renders.push(self.registry.get(&call.plugin)?.plugin.open(
-                                &call.function,
-                                &call.params_toml(),
-                                ctx,
-                            )?);
+                        for call in &items.chain {
+                            renders.push(self.open(call, per_worker_threads)?);
                         }
-                        let enc_ctx =
-                            contexts.last().ok_or_else(|| HostError::Usage("no encoder".to_owned()))?;
-                        let mut enc = self.registry.get(&encoder.plugin)?.plugin.open(
-                            &encoder.function,
-                            &encoder.params_toml(),
-                            enc_ctx,
-                        )?;
+                        let mut enc = self.open(encoder, per_worker_threads)?;
                         loop {
                             if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                                 return Ok(());

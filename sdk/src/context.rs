@@ -28,18 +28,14 @@ impl Default for Context {
 
 impl Context {
     /// The local path of a declared asset (see [`Function::ASSETS`](crate::Function::ASSETS)).
+    ///
+    /// Call it in `open` and pass its error on with `?`: when the host has not fetched that asset
+    /// yet, it does so and opens the function again, so a function fetches only the assets its
+    /// parameters actually use.
     pub fn asset(&self, name: &str) -> crate::Result<&Path> {
         match self.assets.get(name) {
             Some(path) => Ok(path),
-            None => Err(anyhow::anyhow!(
-                "the host provided no asset `{name}` (provided: {}); list it in the function's \
-                 `const ASSETS` so that the host fetches it before opening the function",
-                if self.assets.is_empty() {
-                    "none".to_owned()
-                } else {
-                    self.assets.keys().cloned().collect::<Vec<_>>().join(", ")
-                }
-            )),
+            None => Err(anyhow::Error::new(MissingAsset(name.to_owned()))),
         }
     }
 
@@ -48,6 +44,24 @@ impl Context {
         self.device.strip_prefix("cuda").map(|rest| rest.trim_start_matches(':').parse().unwrap_or(0))
     }
 }
+
+/// A declared asset that the host has not provided (yet). Raised by [`Context::asset`]; the SDK
+/// turns it into a request for the host to provide the asset and open the function again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MissingAsset(pub(crate) String);
+
+impl std::fmt::Display for MissingAsset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the host provided no asset `{}`; list it in the function's `const ASSETS` so that the \
+             host can fetch it",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for MissingAsset {}
 
 #[cfg(test)]
 mod tests {
@@ -62,7 +76,9 @@ mod tests {
     #[test]
     fn a_missing_asset_is_an_error_that_says_how_to_declare_it() {
         let ctx = Context::default();
-        let message = ctx.asset("glove-50d").unwrap_err().to_string();
+        let err = ctx.asset("glove-50d").unwrap_err();
+        assert_eq!(err.downcast_ref::<MissingAsset>(), Some(&MissingAsset("glove-50d".to_owned())));
+        let message = err.to_string();
         assert!(message.contains("`glove-50d`") && message.contains("const ASSETS"), "{message}");
         let ctx = Context { assets: [("glove-50d".to_owned(), PathBuf::from("/x"))].into(), ..ctx };
         assert_eq!(ctx.asset("glove-50d").unwrap(), Path::new("/x"));

@@ -133,8 +133,9 @@ pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 /// Everything a plugin author needs, in one import.
 pub mod prelude {
     pub use crate::{
-        export_plugin, params, tracing, Audio, AudioRef, Context, Encoder, Function, Image, ImageRef,
-        NoParams, Note, Operator, Render, Result, Score, Source, Tensor, TensorRef, Value, ValueRef,
+        export_plugin, params, tracing, AssetSpec, Audio, AudioRef, Context, Encoder, Function, Image,
+        ImageRef, NoParams, Note, Operator, Render, Result, Score, Source, Tensor, TensorRef, Value,
+        ValueRef,
     };
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     pub use schemars::JsonSchema;

@@ -22,42 +22,6 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
-/// The context with every asset the function declares: those the caller already provided, the
-/// rest from the default asset store (fetched and verified there; needs the `fetch` feature).
-fn provide_assets<'c>(
-    plugin: &str,
-    spec: &FunctionSpec,
-    ctx: &'c Context,
-) -> Result<std::borrow::Cow<'c, Context>, CallError> {
-    let missing: Vec<_> = spec.assets.iter().filter(|a| !ctx.assets.contains_key(a.name.as_ref())).collect();
-    if missing.is_empty() {
-        return Ok(std::borrow::Cow::Borrowed(ctx));
-    }
-    let error = |message: String| CallError::Asset {
-        plugin: plugin.to_owned(),
-        function: spec.name.clone(),
-        message,
-    };
-    #[cfg(feature = "fetch")]
-    {
-        let store = crate::asset::AssetStore::from_env();
-        let mut ctx = ctx.clone();
-        for asset in missing {
-            let path = store.ensure(asset).map_err(|e| error(e.to_string()))?;
-            ctx.assets.insert(asset.name.to_string(), path);
-        }
-        Ok(std::borrow::Cow::Owned(ctx))
-    }
-    #[cfg(not(feature = "fetch"))]
-    {
-        let names: Vec<&str> = missing.iter().map(|a| a.name.as_ref()).collect();
-        Err(error(format!(
-            "needs the assets {} and none was provided; build with commute-sdk's `fetch` feature to              fetch them from the asset store",
-            names.join(", ")
-        )))
-    }
-}
-
 /// Result of one item of a batch: a value, or why that item alone failed.
 pub type ItemResult = Result<Value, String>;
 
@@ -83,8 +47,57 @@ impl Plugin {
         &self.manifest.name
     }
 
-    /// Opens `function` with parameters given as TOML text.
+    /// Opens `function` with parameters given as TOML text. Assets the function asks for are
+    /// taken from the default asset store (fetched there when missing; needs the SDK's `fetch`
+    /// feature) unless `ctx` already provides them.
     pub fn open(&self, function: &str, params_toml: &str, ctx: &Context) -> Result<Instance, CallError> {
+        #[cfg(feature = "fetch")]
+        {
+            self.open_with(function, params_toml, ctx, Some(&crate::asset::AssetStore::from_env()))
+        }
+        #[cfg(not(feature = "fetch"))]
+        {
+            self.open_inner(function, params_toml, ctx, &mut |_| None)
+        }
+    }
+
+    /// Opens `function`, providing the assets it asks for from `store`: those already verified
+    /// there up front, the others fetched when `open` asks for them (so only the assets its
+    /// parameters use are fetched).
+    #[cfg(feature = "fetch")]
+    pub fn open_with(
+        &self,
+        function: &str,
+        params_toml: &str,
+        ctx: &Context,
+        store: Option<&crate::asset::AssetStore>,
+    ) -> Result<Instance, CallError> {
+        let mut ctx = ctx.clone();
+        if let (Some(store), Some(spec)) = (store, self.manifest.function(function)) {
+            for asset in &spec.assets {
+                if !ctx.assets.contains_key(asset.name.as_ref())
+                    && store.status(asset).is_ok_and(|s| s == crate::asset::AssetStatus::Ready)
+                {
+                    ctx.assets.insert(asset.name.to_string(), store.path_of(asset));
+                }
+            }
+        }
+        self.open_inner(function, params_toml, &ctx, &mut |asset| {
+            Some(match store {
+                Some(store) => store.ensure(asset).map_err(|e| e.to_string()),
+                None => Err(format!("asset `{}` is needed and no asset store is available", asset.name)),
+            })
+        })
+    }
+
+    /// Opens, answering each request for a declared asset with `provide` and opening again.
+    fn open_inner(
+        &self,
+        function: &str,
+        params_toml: &str,
+        ctx: &Context,
+        provide: &mut dyn FnMut(&crate::AssetSpec) -> Option<Result<std::path::PathBuf, String>>,
+    ) -> Result<Instance, CallError> {
         let plugin = self.manifest.name.clone();
         let Some(spec) = self.manifest.function(function).cloned() else {
             let known: Vec<&str> = self.manifest.functions.iter().map(|f| f.name.as_str()).collect();
@@ -94,24 +107,56 @@ impl Plugin {
                 known: known.join(", "),
             });
         };
-        let ctx = provide_assets(&plugin, &spec, ctx)?;
-        let context = serde_json::to_string(&ctx).map_err(|e| CallError::Protocol {
+        let asset_error = |message: String| CallError::Asset {
             plugin: plugin.clone(),
             function: function.to_owned(),
-            message: format!("cannot serialise the context: {e}"),
-        })?;
-        let opened = (self.module.open())(
-            RStr::from_str(function),
-            RStr::from_str(params_toml),
-            RStr::from_str(&context),
-        );
-        let instance = match opened {
-            RResult::ROk(instance) => instance,
-            RResult::RErr(e) => return Err(call_error(&plugin, function, e)),
+            message,
         };
-        let info: serde_json::Value = serde_json::from_str(instance.info.as_str()).unwrap_or_default();
-        let dim = info.get("dim").and_then(serde_json::Value::as_u64).map(|d| d as usize);
-        Ok(Instance { function: instance.function, plugin, spec, dim })
+        let mut ctx = std::borrow::Cow::Borrowed(ctx);
+        // Each round provides one more asset; a function asks for each at most once.
+        for _ in 0..=spec.assets.len() {
+            let context = serde_json::to_string(ctx.as_ref()).map_err(|e| CallError::Protocol {
+                plugin: plugin.clone(),
+                function: function.to_owned(),
+                message: format!("cannot serialise the context: {e}"),
+            })?;
+            let opened = (self.module.open())(
+                RStr::from_str(function),
+                RStr::from_str(params_toml),
+                RStr::from_str(&context),
+            );
+            let instance = match opened {
+                RResult::ROk(instance) => instance,
+                RResult::RErr(e) if FfiErrorKind::from_tag(e.kind) == FfiErrorKind::MissingAsset => {
+                    let name = e.message.into_string();
+                    let Some(asset) = spec.assets.iter().find(|a| a.name == name.as_str()) else {
+                        return Err(asset_error(format!(
+                            "asks for asset `{name}`, which it does not declare in `const ASSETS`"
+                        )));
+                    };
+                    if ctx.assets.contains_key(&name) {
+                        return Err(asset_error(format!("asks again for asset `{name}`, already provided")));
+                    }
+                    let path = match provide(asset) {
+                        Some(Ok(path)) => path,
+                        Some(Err(message)) => return Err(asset_error(message)),
+                        None => {
+                            return Err(asset_error(format!(
+                                "needs asset `{name}`; build the host with commute-sdk's `fetch` feature \
+                                 to fetch it, or provide its path in the context"
+                            )))
+                        }
+                    };
+                    ctx.to_mut().assets.insert(name, path);
+                    continue;
+                }
+                RResult::RErr(e) => return Err(call_error(&plugin, function, e)),
+            };
+            let info: serde_json::Value = serde_json::from_str(instance.info.as_str()).unwrap_or_default();
+            let dim = info.get("dim").and_then(serde_json::Value::as_u64).map(|d| d as usize);
+            return Ok(Instance { function: instance.function, plugin, spec, dim });
+        }
+        Err(asset_error("kept asking for assets".to_owned()))
     }
 }
 
@@ -201,5 +246,10 @@ fn call_error(plugin: &str, function: &str, e: FfiError) -> CallError {
         FfiErrorKind::BadInput => CallError::BadInput { plugin, function, message },
         FfiErrorKind::UnknownFunction => CallError::UnknownFunction { plugin, function, known: message },
         FfiErrorKind::Failed => CallError::Failed { plugin, function, message },
+        FfiErrorKind::MissingAsset => CallError::Asset {
+            plugin,
+            function,
+            message: format!("needs asset `{message}`, which was not provided"),
+        },
     }
 }

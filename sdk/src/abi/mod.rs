@@ -112,6 +112,10 @@ pub enum FfiErrorKind {
     Failed = 5,
     /// No function of that name.
     UnknownFunction = 6,
+    /// `open` asked for a declared asset the host has not provided yet (the message is its
+    /// name): the host provides it and opens again. Lets a function fetch only the assets its
+    /// parameters need.
+    MissingAsset = 7,
 }
 
 impl FfiErrorKind {
@@ -123,6 +127,7 @@ impl FfiErrorKind {
             3 => FfiErrorKind::Panic,
             4 => FfiErrorKind::Poisoned,
             6 => FfiErrorKind::UnknownFunction,
+            7 => FfiErrorKind::MissingAsset,
             _ => FfiErrorKind::Failed,
         }
     }
