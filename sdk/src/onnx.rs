@@ -57,6 +57,17 @@ pub fn environment(ctx: &Context) -> Result<&'static Environment> {
 /// Opens an ONNX model with `ctx.threads` intra-op threads and full graph optimisation, on the
 /// context's device (`cuda:N` needs the `cuda` feature and a CUDA build of the runtime).
 pub fn session(ctx: &Context, model: &Path) -> Result<Session> {
+    builder(ctx)?
+        .commit_from_file(model)
+        .with_context(|| format!("cannot load the ONNX model {}", model.display()))
+}
+
+/// Like [`session`], for a model held in memory (e.g. one edited to expose an inner tensor).
+pub fn session_from_memory(ctx: &Context, model: &[u8]) -> Result<Session> {
+    builder(ctx)?.commit_from_memory(model).context("cannot load the ONNX model from memory")
+}
+
+fn builder(ctx: &Context) -> Result<ort::session::builder::SessionBuilder> {
     let env = environment(ctx)?;
     let threads = ctx.threads.max(1);
     let configure = |e: ort::Error<_>| anyhow!("cannot configure an ONNX Runtime session: {e}");
@@ -68,8 +79,7 @@ pub fn session(ctx: &Context, model: &Path) -> Result<Session> {
         .map_err(configure)?
         .with_optimization_level(GraphOptimizationLevel::All)
         .map_err(configure)?;
-    let mut builder = with_device(builder, ctx)?;
-    builder.commit_from_file(model).with_context(|| format!("cannot load the ONNX model {}", model.display()))
+    with_device(builder, ctx)
 }
 
 #[cfg(feature = "cuda")]

@@ -1,2 +1,37 @@
 //! commute plugin for vision: text rendered to images with a real font, and PP-OCRv4 recognizer
 //! features and reading through ONNX Runtime.
+//!
+//! | kind | function | what |
+//! |---|---|---|
+//! | render | `text-image` | text → image: one line drawn with DejaVu Sans, Serif or Mono, grey or RGB, optional rotation, blur and seeded noise ([`text_image`]) |
+//! | encoder | `ppocr` | image → 480 dims by default: PP-OCRv4 recognizer features pooled over the line ([`ppocr`]) |
+//! | render | `read` | image → text: PP-OCRv4 recognizer with CTC greedy decoding ([`read`]) |
+//!
+//! Assets (fetched and verified by the host before a function opens): the DejaVu fonts from the
+//! Debian package `fonts-dejavu-core` ([`fonts`]), the recognizer `ch_PP-OCRv4_rec_infer.onnx`
+//! from `rapidocr-onnxruntime` 1.4.4 ([`recognizer`]) and ONNX Runtime from `onnxruntime` 1.31.1.
+//!
+//! The building blocks — the recognizer's input ([`line_input`]), its sessions ([`recognizer`]),
+//! ONNX output rewriting ([`onnx_graph`]), CTC decoding ([`ctc`]) and the coverage [`canvas`] —
+//! are public so that other crates and tests can use them directly.
+
+pub mod canvas;
+pub mod ctc;
+pub mod fonts;
+pub mod line_input;
+pub mod onnx_graph;
+pub mod ppocr;
+pub mod read;
+pub mod recognizer;
+pub mod text_image;
+
+commute_sdk::export_plugin! {
+    name: "vision",
+    modality: "vision",
+    doc: "Text rendered to images with the DejaVu fonts, PP-OCRv4 recognizer features as an encoder, and reading images of text.",
+    functions: {
+        render "text-image" => text_image::TextImage,
+        encoder "ppocr" => ppocr::Ppocr,
+        render "read" => read::Read,
+    },
+}
