@@ -1,5 +1,6 @@
-//! commute plugin for audio, DSP part: log-mel, chroma and loudness encoders, gain and
-//! pitch-shift operators and a WAV-file source — pure Rust, nothing to download.
+//! commute plugin for audio: Basic Pitch (a note-transcription network run with ONNX Runtime)
+//! as an encoder and a transcriber, and a DSP part in pure Rust — log-mel, chroma and loudness
+//! encoders, gain and pitch-shift operators and a WAV-file source.
 //!
 //! | kind | function | what |
 //! |---|---|---|
@@ -9,10 +10,17 @@
 //! | encoder | `loudness` | 11 dims: frame-level statistics, peak, RMS, crest factor, gated level, range, silence ([`loudness`]) |
 //! | operator | `gain` | multiply by 10^(db/20), optional clipping ([`gain`]) |
 //! | operator | `pitch-shift` | shift pitch by semitones keeping the duration: resampling + phase vocoder or WSOLA ([`pitch_shift`]) |
+//! | encoder | `basic-pitch` | 300 dims by default: Basic Pitch's note, onset and contour posteriorgrams pooled over time ([`basic_pitch::embedding`]) |
+//! | render | `transcribe` | audio → score: Basic Pitch's posteriorgrams decoded into notes ([`basic_pitch::transcribe`]) |
+//!
+//! Basic Pitch's frame-level posteriorgrams are public too ([`basic_pitch::BasicPitch`]); its two
+//! functions declare their assets (ONNX Runtime and the model), which the host fetches before
+//! opening them. The DSP functions need nothing.
 //!
 //! The building blocks — [`resample`] (windowed-sinc), [`stft`], [`mel`] filterbanks and
 //! time stretching ([`vocoder`], [`wsola`]) — are public so that other crates and tests can use them directly.
 
+pub mod basic_pitch;
 pub mod chroma;
 pub mod gain;
 pub mod log_mel;
@@ -29,7 +37,7 @@ pub mod wsola;
 commute_sdk::export_plugin! {
     name: "audio",
     modality: "audio",
-    doc: "Audio DSP: log-mel/chroma/loudness encoders, gain and pitch-shift operators, and a WAV-file source.",
+    doc: "Audio: Basic Pitch (ONNX) encoder and transcriber; log-mel/chroma/loudness encoders, gain and pitch-shift operators, and a WAV-file source.",
     functions: {
         source "wav-files" => wav_files::WavFiles,
         encoder "log-mel" => log_mel::LogMel,
@@ -37,5 +45,7 @@ commute_sdk::export_plugin! {
         encoder "loudness" => loudness::Loudness,
         operator "gain" => gain::Gain,
         operator "pitch-shift" => pitch_shift::PitchShift,
+        encoder "basic-pitch" => basic_pitch::BasicPitchEncoder,
+        render "transcribe" => basic_pitch::Transcribe,
     },
 }

@@ -112,7 +112,9 @@ fn audio_plugin_conforms() {
         .case("loudness", "frame-s = 0.04\nhop-s = 0.02", inputs.clone())
         .case("gain", "db = -6.0\nclip = true", inputs.clone())
         .case("pitch-shift", "semitones = 3.5\nmethod = \"wsola\"", inputs.clone())
-        .case("pitch-shift", "semitones = -7", inputs)
+        .case("pitch-shift", "semitones = -7", inputs.clone())
+        .case("basic-pitch", "pool = \"mean-max\"\nbatch-windows = 2", inputs.clone())
+        .case("transcribe", "onset-threshold = 0.6\nminimum-frequency = 60.0", inputs)
         .run();
 }
 
@@ -122,12 +124,20 @@ fn manifest_lists_every_function() {
     let m = h.manifest();
     assert_eq!((m.name.as_str(), m.modality.as_str()), ("audio", "audio"));
     let names: Vec<&str> = m.functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["wav-files", "log-mel", "chroma", "loudness", "gain", "pitch-shift"]);
-    let dims: Vec<Option<usize>> = ["log-mel", "chroma", "loudness"]
+    assert_eq!(
+        names,
+        ["wav-files", "log-mel", "chroma", "loudness", "gain", "pitch-shift", "basic-pitch", "transcribe"]
+    );
+    let dims: Vec<Option<usize>> = ["log-mel", "chroma", "loudness", "basic-pitch"]
         .iter()
         .map(|f| h.open(f, "").expect("opens with defaults").dim())
         .collect();
-    assert_eq!(dims, [Some(128), Some(12), Some(11)]);
+    assert_eq!(dims, [Some(128), Some(12), Some(11), Some(300)]);
+    assert_eq!(h.open("basic-pitch", "pool = \"mean\"").expect("opens").dim(), Some(440));
+    let err = h.open("transcribe", "frame-threshold = 1.5").expect_err("out of range");
+    assert!(err.to_string().contains("frame-threshold"), "{err}");
+    let err = h.open("basic-pitch", "batch-windows = 0").expect_err("out of range");
+    assert!(err.to_string().contains("batch-windows"), "{err}");
     assert_eq!(h.open("log-mel", "n-mels = 40").expect("opens").dim(), Some(80));
     let err = h.open("pitch-shift", "semitones = 30").expect_err("out of range");
     assert!(err.to_string().contains("semitones"), "{err}");

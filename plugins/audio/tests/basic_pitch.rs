@@ -1,0 +1,190 @@
+//! Basic Pitch on the real model (fetched and verified through the SDK's asset store): pitches of
+//! pure tones, a synthesized scale transcribed back to its notes, and the encoder's determinism,
+//! batching and sample-rate independence.
+//!
+//! The music plugin renders the scores; it is loaded as the dynamic library cargo builds for the
+//! dev-dependency, as in `tests/conformance.rs`.
+
+use commute_plugin_audio::basic_pitch::model::ASSETS;
+use commute_plugin_audio::basic_pitch::{BasicPitch, Posteriorgrams};
+use commute_plugin_audio::commute_plugin;
+use commute_sdk::abi::client::Plugin;
+use commute_sdk::asset::AssetStore;
+use commute_sdk::testing::Harness;
+use commute_sdk::{Audio, AudioRef, Context, Note, Score, Value};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The music plugin's library, from this test binary's folder (`target/<profile>/deps`).
+fn music() -> &'static Plugin {
+    static MUSIC: OnceLock<Plugin> = OnceLock::new();
+    MUSIC.get_or_init(|| {
+        let name =
+            format!("{}commute_plugin_music{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+        let exe = std::env::current_exe().expect("test binary path");
+        let deps = exe.parent().map(PathBuf::from).unwrap_or_default();
+        let candidates = [deps.join(&name), deps.parent().map(|p| p.join(&name)).unwrap_or_default()];
+        let path = candidates
+            .iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("the music plugin library is not built: looked for {candidates:?}"));
+        commute_sdk::abi::load::load(path).unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
+    })
+}
+
+/// Calls a music-plugin function; every item must succeed.
+fn music_call(function: &str, params: &str, batch: &[Value]) -> Vec<Value> {
+    let mut instance =
+        music().open(function, params, &Context::default()).unwrap_or_else(|e| panic!("{function}: {e}"));
+    let items = instance.call(batch).unwrap_or_else(|e| panic!("{function}: {e}"));
+    items.into_iter().map(|item| item.unwrap_or_else(|e| panic!("{function}: {e}"))).collect()
+}
+
+/// Renders scores with the music plugin's synth.
+fn synth(scores: &[Value], sample_rate: u32) -> Vec<Value> {
+    music_call("synth", &format!("sample-rate = {sample_rate}\ntail-s = 0.3"), scores)
+}
+
+/// The model opened directly (the public frame-level API), its assets from the asset store.
+fn model() -> BasicPitch {
+    let store = AssetStore::from_env();
+    let mut ctx = Context { threads: 2, ..Context::default() };
+    for spec in ASSETS {
+        let path = store.ensure(spec).unwrap_or_else(|e| panic!("asset {}: {e}", spec.name));
+        ctx.assets.insert(spec.name.to_string(), path);
+    }
+    BasicPitch::open(&ctx, 8).expect("the model opens")
+}
+
+fn posteriorgrams(audio: &[Value]) -> Vec<Posteriorgrams> {
+    let refs: Vec<AudioRef<'_>> = audio.iter().map(|v| v.as_audio().expect("audio").as_ref()).collect();
+    model().posteriorgrams(&refs).into_iter().map(|p| p.expect("posteriorgrams")).collect()
+}
+
+fn sine(hz: f64, sample_rate: u32, seconds: f64) -> Value {
+    let n = (seconds * f64::from(sample_rate)) as usize;
+    let samples = (0..n)
+        .map(|i| (0.5 * (std::f64::consts::TAU * hz * i as f64 / f64::from(sample_rate)).sin()) as f32)
+        .collect();
+    Value::Audio(Audio { sample_rate, samples })
+}
+
+fn tensor(v: &Value) -> &[f32] {
+    &v.as_tensor().expect("a tensor").data
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// The C-major scale from C4 on a General MIDI program, one note every 0.5 s lasting 0.4 s.
+fn c_major_scale(program: u8) -> Score {
+    let notes = [60u8, 62, 64, 65, 67, 69, 71, 72]
+        .iter()
+        .enumerate()
+        .map(|(i, &pitch)| Note {
+            pitch,
+            onset_s: 0.5 * i as f32 + 0.25,
+            duration_s: 0.4,
+            velocity: 100,
+            program,
+        })
+        .collect();
+    Score { notes }
+}
+
+#[test]
+fn pure_tones_light_up_their_piano_keys() {
+    for (hz, midi) in [(440.0, 69), (261.63, 60)] {
+        let p = &posteriorgrams(&[sine(hz, 22050, 2.0)])[0];
+        assert_eq!(p.frames, 172);
+        let (key, _) = p.strongest_key().expect("frames");
+        assert_eq!(key + 21, midi, "{hz} Hz");
+        // Away from the edges the key is on in every frame; its neighbours are not.
+        let k = midi - 21;
+        let inner = 20..150;
+        let on = inner.clone().map(|f| p.note_frame(f)[k]).fold(1.0f32, f32::min);
+        let next =
+            inner.clone().map(|f| p.note_frame(f)[k + 1].max(p.note_frame(f)[k - 1])).fold(0.0f32, f32::max);
+        assert!(on > 0.5, "{hz} Hz: weakest frame {on}");
+        assert!(next < 0.2, "{hz} Hz: neighbours up to {next}");
+    }
+}
+
+#[test]
+fn transcribe_recovers_a_synthesized_c_major_scale() {
+    let h = Harness::new(commute_plugin());
+    // A flute (nearly sinusoidal): exactly the scale, at both rates.
+    let flute = c_major_scale(73);
+    for rate in [22050, 44100] {
+        let audio = synth(&[Value::Score(flute.clone())], rate);
+        let out = h.call("transcribe", "program = 5", &audio).expect("transcribes");
+        let got = out[0].as_score().expect("a score");
+        let pitches: Vec<u8> = got.notes.iter().map(|n| n.pitch).collect();
+        assert_eq!(pitches, [60, 62, 64, 65, 67, 69, 71, 72], "{rate} Hz: {got:?}");
+        for (n, want) in got.notes.iter().zip(&flute.notes) {
+            assert!((n.onset_s - want.onset_s).abs() < 0.05, "{rate} Hz: {n:?} vs {want:?}");
+            // The synth's release (0.12 s) sounds after the note ends.
+            assert!((0.35..0.65).contains(&n.duration_s), "{rate} Hz: {n:?}");
+            assert_eq!(n.program, 5);
+            assert!(n.velocity > 80, "{rate} Hz: {n:?}");
+        }
+    }
+    // A piano, whose bright attack is rich in harmonics: the loud notes are the scale; the few
+    // others are harmonics (an octave to two octaves and a third up) starting with a scale note.
+    let piano = c_major_scale(0);
+    let audio = synth(&[Value::Score(piano.clone())], 22050);
+    let out = h.call("transcribe", "", &audio).expect("transcribes");
+    let got = out[0].as_score().expect("a score");
+    let (loud, quiet): (Vec<&Note>, Vec<&Note>) = got.notes.iter().partition(|n| n.velocity >= 64);
+    let pitches: Vec<u8> = loud.iter().map(|n| n.pitch).collect();
+    assert_eq!(pitches, [60, 62, 64, 65, 67, 69, 71, 72], "{got:?}");
+    for (n, want) in loud.iter().zip(&piano.notes) {
+        assert!((n.onset_s - want.onset_s).abs() < 0.05, "{n:?} vs {want:?}");
+    }
+    assert!(quiet.len() <= 2, "{got:?}");
+    for q in quiet {
+        let with = loud.iter().find(|n| (n.onset_s - q.onset_s).abs() < 0.05);
+        let interval = with.map(|n| i16::from(q.pitch) - i16::from(n.pitch));
+        assert!(matches!(interval, Some(12..=28)), "{q:?} is no harmonic of a scale note: {got:?}");
+    }
+}
+
+#[test]
+fn the_embedding_is_deterministic_and_batching_changes_nothing() {
+    let scores = music_call("random-scores", "count = 5\nseed = 4\nmax-duration-s = 6.0", &[]);
+    let mut audio = synth(&scores, 22050);
+    audio.push(sine(440.0, 22050, 0.3));
+    let h = Harness::new(commute_plugin());
+    let batched = h.call("basic-pitch", "batch-windows = 3", &audio).expect("encodes");
+    let mut one = h.open("basic-pitch", "batch-windows = 1").expect("opens");
+    assert_eq!(one.dim(), Some(300));
+    for (i, item) in audio.iter().enumerate() {
+        let single = one.call(std::slice::from_ref(item)).expect("encodes");
+        let single = single[0].as_ref().expect("item");
+        assert_eq!(tensor(single), tensor(&batched[i]), "item {i}");
+    }
+    let again = h.call("basic-pitch", "batch-windows = 3", &audio).expect("encodes");
+    assert_eq!(again, batched);
+    // Different music, different embeddings.
+    let c = cosine(tensor(&batched[0]), tensor(&batched[1]));
+    assert!(c < 0.95, "two scores at cosine {c}");
+}
+
+#[test]
+fn the_same_music_at_other_rates_gives_nearly_the_same_embedding() {
+    let h = Harness::new(commute_plugin());
+    let scale = Value::Score(c_major_scale(0));
+    let mut inputs = vec![sine(440.0, 16000, 1.5), sine(440.0, 44100, 1.5), sine(494.0, 22050, 1.5)];
+    inputs.extend(synth(std::slice::from_ref(&scale), 16000));
+    inputs.extend(synth(&[scale], 44100));
+    let e = h.call("basic-pitch", "", &inputs).expect("encodes");
+    let v: Vec<&[f32]> = e.iter().map(tensor).collect();
+    let (same, other) = (cosine(v[0], v[1]), cosine(v[0], v[2]));
+    let music = cosine(v[3], v[4]);
+    assert!(same > 0.99, "tone: cosine {same}");
+    assert!(other < 0.5, "another tone: cosine {other}");
+    assert!(music > 0.98, "scale: cosine {music}");
+}
