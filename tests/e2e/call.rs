@@ -60,7 +60,7 @@ fn bad_parameters_and_wrong_inputs_are_errors_that_say_what_was_expected() {
 
     let (code, _, err) = run(with("commute-fixture-echo").args(["call", "echo", "nope"]));
     assert_eq!(code, 2);
-    assert!(err.contains("has no function `nope`; it has: echo, peek, numbers"), "{err}");
+    assert!(err.contains("has no function `nope`; it has: echo, peek, picky, numbers"), "{err}");
 }
 
 #[test]

@@ -59,5 +59,5 @@ fn the_quickstart_experiment_checks_clean() {
     let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/quickstart.toml");
     let (code, out, err) = run(with_plugins().arg("check").arg(&quickstart));
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("ok: experiment `quickstart`: 2 data sets, 3 nodes, 2 edges"), "{out}");
+    assert!(out.starts_with("ok: experiment `quickstart`: 2 data sets, 5 nodes, 3 edges"), "{out}");
 }

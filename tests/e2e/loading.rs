@@ -30,7 +30,7 @@ fn plugins_lists_every_plugin_in_a_folder_with_its_hash() {
         sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
     };
     assert_eq!(echo["sha256"], expected.as_str());
-    assert_eq!(echo["manifest"]["functions"].as_array().unwrap().len(), 3);
+    assert_eq!(echo["manifest"]["functions"].as_array().unwrap().len(), 4);
 }
 
 #[test]
