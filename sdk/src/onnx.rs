@@ -4,7 +4,7 @@
 //! A function that runs an ONNX model lists [`ONNXRUNTIME`] and its model among its assets and
 //! opens a session in [`Function::open`](crate::Function::open):
 //!
-//! ```ignore
+//! ```text
 //! const ASSETS: &'static [AssetSpec] = &[commute_sdk::onnx::ONNXRUNTIME, MODEL];
 //! fn open(params: P, ctx: &Context) -> Result<Self> {
 //!     let session = commute_sdk::onnx::session(ctx, ctx.asset(MODEL.name.as_ref())?)?;
