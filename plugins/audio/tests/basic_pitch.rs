@@ -3,42 +3,17 @@
 //! batching and sample-rate independence.
 //!
 //! The music plugin renders the scores; it is loaded as the dynamic library cargo builds for the
-//! dev-dependency, as in `tests/conformance.rs`.
+//! dev-dependency (see `tests/common`).
 
+mod common;
+
+use common::music_call;
 use commute_plugin_audio::basic_pitch::model::ASSETS;
 use commute_plugin_audio::basic_pitch::{BasicPitch, Posteriorgrams};
 use commute_plugin_audio::commute_plugin;
-use commute_sdk::abi::client::Plugin;
 use commute_sdk::asset::AssetStore;
 use commute_sdk::testing::Harness;
 use commute_sdk::{Audio, AudioRef, Context, Note, Score, Value};
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
-/// The music plugin's library, from this test binary's folder (`target/<profile>/deps`).
-fn music() -> &'static Plugin {
-    static MUSIC: OnceLock<Plugin> = OnceLock::new();
-    MUSIC.get_or_init(|| {
-        let name =
-            format!("{}commute_plugin_music{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-        let exe = std::env::current_exe().expect("test binary path");
-        let deps = exe.parent().map(PathBuf::from).unwrap_or_default();
-        let candidates = [deps.join(&name), deps.parent().map(|p| p.join(&name)).unwrap_or_default()];
-        let path = candidates
-            .iter()
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("the music plugin library is not built: looked for {candidates:?}"));
-        commute_sdk::abi::load::load(path).unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
-    })
-}
-
-/// Calls a music-plugin function; every item must succeed.
-fn music_call(function: &str, params: &str, batch: &[Value]) -> Vec<Value> {
-    let mut instance =
-        music().open(function, params, &Context::default()).unwrap_or_else(|e| panic!("{function}: {e}"));
-    let items = instance.call(batch).unwrap_or_else(|e| panic!("{function}: {e}"));
-    items.into_iter().map(|item| item.unwrap_or_else(|e| panic!("{function}: {e}"))).collect()
-}
 
 /// Renders scores with the music plugin's synth.
 fn synth(scores: &[Value], sample_rate: u32) -> Vec<Value> {
