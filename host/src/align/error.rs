@@ -82,6 +82,16 @@ pub enum AlignError {
         /// What is wrong and what is allowed.
         detail: String,
     },
+    /// The method needs data beyond the anchor pairs (operators, unpaired rows) that was not given.
+    #[error("{what} needs {needed}, but {got}")]
+    MissingInput {
+        /// The method, as written in the experiment (e.g. `functional`).
+        what: String,
+        /// What it needs, and where it is passed.
+        needed: String,
+        /// What was given instead.
+        got: String,
+    },
     /// A matrix decomposition did not converge (should not happen on finite input).
     #[error("{what}: the {decomposition} did not converge")]
     NoConvergence {

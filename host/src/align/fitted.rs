@@ -1,14 +1,72 @@
-//! `FittedMap` and `fit`: preprocessing plus a method, fitted on raw paired rows, applied to any
-//! later rows; the `Alignment` the rest of the host uses.
+//! `FittedMap`, `fit` and `fit_with`: preprocessing plus a method, fitted on raw paired rows (and,
+//! for the functional family, on `FitData`: operators and unpaired rows), applied to any later
+//! rows; the `Alignment` the rest of the host uses.
 
 use super::error::{AlignError, Space};
+use super::functional::{self, OperatorPair, SolveOptions};
 use super::kernels;
-use super::linear::{self, LinearMap};
-use super::method::MethodSpec;
+use super::linear::{self, AffineMap, LinearMap};
+use super::method::{MethodSpec, Solver};
+use super::operator::{fit_action, neighbour_mean, OperatorAction};
 use super::preprocess::{FittedPreprocess, Preprocess};
 use super::scalar::Real;
 use super::Alignment;
 use faer::{Mat, MatRef};
+use std::collections::BTreeMap;
+
+/// Rows of one operator of one space: inputs and their images, paired by row; raw (before
+/// preprocessing), `f32`.
+#[derive(Clone, Debug)]
+pub struct OperatorRows<'a> {
+    /// The operator's name (e.g. `plural`, `transpose +2`), used in errors.
+    pub name: String,
+    /// Rows the operator was applied to (m × d of the space).
+    pub input: MatRef<'a, f32>,
+    /// Their images under the operator, row i the image of input row i (m × d).
+    pub output: MatRef<'a, f32>,
+}
+
+/// What the functional family may use beyond the anchor pairs; none of it pairs items across
+/// spaces.
+#[derive(Clone, Debug, Default)]
+pub struct FitData<'a> {
+    /// Operators of the source space (for `functional`); the k-th corresponds to the k-th target
+    /// operator.
+    pub source_operators: Vec<OperatorRows<'a>>,
+    /// Operators of the target space, in the order of their source counterparts.
+    pub target_operators: Vec<OperatorRows<'a>>,
+    /// Unpaired rows of the source space (for `laplacian`: its kNN graph), raw.
+    pub source_rows: Option<MatRef<'a, f32>>,
+    /// Unpaired rows of the target space (for `laplacian`), raw.
+    pub target_rows: Option<MatRef<'a, f32>>,
+    /// Seed of the cross-validation folds and of the `shuffle-operators` control.
+    pub seed: u64,
+}
+
+/// The error of `functional` without (usable) operators.
+pub(crate) fn missing_operators(what: &str, got: &str) -> AlignError {
+    AlignError::MissingInput {
+        what: what.to_owned(),
+        needed: "at least one pair of corresponding operators, each with 2 or more (input, image) rows \
+                 on both sides (FitData::source_operators and ::target_operators, paired by position, \
+                 given to align::fit_with)"
+            .to_owned(),
+        got: got.to_owned(),
+    }
+}
+
+/// The error of `laplacian` without enough unpaired rows.
+pub(crate) fn missing_rows(k: usize, got: &str) -> AlignError {
+    AlignError::MissingInput {
+        what: format!("laplacian with k = {k}"),
+        needed: format!(
+            "at least {} unpaired rows of each space (FitData::source_rows and ::target_rows, given \
+             to align::fit_with)",
+            k + 1
+        ),
+        got: got.to_owned(),
+    }
+}
 
 /// A fitted alignment: each space's fitted preprocessing followed by the method's maps.
 ///
@@ -24,6 +82,12 @@ pub struct FittedMap<T: Real = f64> {
     pub target_preprocess: FittedPreprocess<T>,
     /// The method's maps on preprocessed rows.
     pub map: LinearMap<T>,
+    /// Diagnostics of the fit, by name: for `functional` and `laplacian` the chosen `lambda` and
+    /// `mu`, the conjugate-gradient `iterations` (0 for the exact solver), the number of
+    /// `operators` used and `operators-skipped`, the relative `residual` of the normal equations,
+    /// `converged` (1 or 0), and, when cross-validated, `cv-folds` and `cv-score` (mean held-out
+    /// cosine). Empty for the other methods.
+    pub details: BTreeMap<String, f64>,
 }
 
 impl<T: Real> FittedMap<T> {
@@ -72,6 +136,29 @@ impl<T: Real> FittedMap<T> {
     pub fn refit(&self, spec: &MethodSpec, x: MatRef<'_, T>, y: MatRef<'_, T>) -> Result<Self, AlignError> {
         fit_map_with(spec, self.source_preprocess.clone(), self.target_preprocess.clone(), x, y)
     }
+
+    /// [`refit`](Self::refit) with the functional family's data (operators, unpaired rows), which
+    /// is preprocessed with this map's preprocessing.
+    pub fn refit_with(
+        &self,
+        spec: &MethodSpec,
+        x: MatRef<'_, T>,
+        y: MatRef<'_, T>,
+        data: &FitData<'_>,
+    ) -> Result<Self, AlignError> {
+        linear::check_pairs(spec, x, y)?;
+        kernels::check_pair_finite(x, y)?;
+        let xp = self.source_preprocess.apply(x)?;
+        let yp = self.target_preprocess.apply(y)?;
+        estimate(
+            spec,
+            self.source_preprocess.clone(),
+            self.target_preprocess.clone(),
+            xp.as_ref(),
+            yp.as_ref(),
+            data,
+        )
+    }
 }
 
 /// Fits `pre` on each side's rows, then `spec` on the preprocessed pairs, all in precision `T`.
@@ -83,6 +170,19 @@ pub fn fit_map<T: Real>(
     x: MatRef<'_, T>,
     y: MatRef<'_, T>,
 ) -> Result<FittedMap<T>, AlignError> {
+    fit_map_data(spec, pre, x, y, &FitData::default())
+}
+
+/// [`fit_map`] with the functional family's data: the preprocessing is fitted on the anchors `x`
+/// and `y` exactly as for the other methods, then applied to the operators' rows and the unpaired
+/// rows of `data`.
+pub fn fit_map_data<T: Real>(
+    spec: &MethodSpec,
+    pre: &Preprocess,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+    data: &FitData<'_>,
+) -> Result<FittedMap<T>, AlignError> {
     linear::check_pairs(spec, x, y)?;
     if !pre.is_identity() {
         // Preprocessing statistics need finite rows; without it, the method checks.
@@ -92,8 +192,7 @@ pub fn fit_map<T: Real>(
     let (target_preprocess, yp) = FittedPreprocess::fit_transform(pre, y, Space::Target)?;
     let xr = xp.as_ref().map_or(x, |m| m.as_ref());
     let yr = yp.as_ref().map_or(y, |m| m.as_ref());
-    let map = linear::fit_checked(spec, xr, yr)?;
-    Ok(FittedMap { spec: spec.clone(), source_preprocess, target_preprocess, map })
+    estimate(spec, source_preprocess, target_preprocess, xr, yr, data)
 }
 
 /// Fits `spec` on raw pairs, preprocessing them with already-fitted preprocessing (e.g. fitted on
@@ -109,20 +208,228 @@ pub fn fit_map_with<T: Real>(
     kernels::check_pair_finite(x, y)?;
     let xp = source_preprocess.apply(x)?;
     let yp = target_preprocess.apply(y)?;
-    let map = linear::fit_checked(spec, xp.as_ref(), yp.as_ref())?;
-    Ok(FittedMap { spec: spec.clone(), source_preprocess, target_preprocess, map })
+    estimate(spec, source_preprocess, target_preprocess, xp.as_ref(), yp.as_ref(), &FitData::default())
 }
 
 /// Fits an alignment on `f32` embeddings, computing in `f64` (see the module docs of
-/// [`align`](super) for why), and returns it as an [`Alignment`].
+/// [`align`](super) for why), and returns it as an [`Alignment`]. The same as [`fit_with`] with
+/// no [`FitData`] (so `functional` and `laplacian` fail with [`AlignError::MissingInput`]).
 pub fn fit(
     spec: &MethodSpec,
     pre: &Preprocess,
     x: MatRef<'_, f32>,
     y: MatRef<'_, f32>,
 ) -> Result<Box<dyn Alignment>, AlignError> {
-    let map = fit_map::<f64>(spec, pre, to_precision(x).as_ref(), to_precision(y).as_ref())?;
+    fit_with(spec, pre, x, y, &FitData::default())
+}
+
+/// Fits an alignment on `f32` anchors `x` (n × d_a) and `y` (n × d_b), with the functional
+/// family's extra data (ignored by the other methods), computing in `f64`.
+///
+/// For `functional`: the preprocessing is fitted on the anchors (as for every method) and applied
+/// to each operator's input and output rows; each operator's action is fitted with
+/// [`fit_action`] (an operator pair with fewer than 2 rows on either side is skipped; none left is
+/// an error); then `T` is solved (cross-validating unset weights on the anchors, seeded by
+/// `data.seed`). For `laplacian`: the single operator pair is kNN averaging
+/// ([`neighbour_mean`]) on each side's preprocessed unpaired rows. Either way the result is an
+/// ordinary linear map `x ↦ x T` after preprocessing, with the choices in
+/// [`Alignment::details`].
+pub fn fit_with(
+    spec: &MethodSpec,
+    pre: &Preprocess,
+    x: MatRef<'_, f32>,
+    y: MatRef<'_, f32>,
+    data: &FitData<'_>,
+) -> Result<Box<dyn Alignment>, AlignError> {
+    let map = fit_map_data::<f64>(spec, pre, to_precision(x).as_ref(), to_precision(y).as_ref(), data)?;
     Ok(Box::new(map))
+}
+
+/// Fits `spec` on preprocessed anchors, given the fitted preprocessing (which the functional
+/// family applies to `data`'s rows).
+fn estimate<T: Real>(
+    spec: &MethodSpec,
+    mut source_preprocess: FittedPreprocess<T>,
+    mut target_preprocess: FittedPreprocess<T>,
+    xp: MatRef<'_, T>,
+    yp: MatRef<'_, T>,
+    data: &FitData<'_>,
+) -> Result<FittedMap<T>, AlignError> {
+    let (map, details) = match *spec {
+        MethodSpec::Functional { lambda, mu, orthogonal, solver, shuffle_operators } => {
+            let (actions, skipped) =
+                operator_actions(data, &source_preprocess, &target_preprocess, spec.kind())?;
+            let options = SolveOptions { solver, orthogonal, ..SolveOptions::default() };
+            let choice = Choice { lambda, mu, options, shuffle: shuffle_operators, seed: data.seed };
+            solve_functional(xp, yp, &actions, skipped, &choice)?
+        }
+        MethodSpec::Laplacian { k, lambda, mu } => {
+            let source = graph_action(data.source_rows, &source_preprocess, Space::Source, k)?;
+            let target = graph_action(data.target_rows, &target_preprocess, Space::Target, k)?;
+            let options = SolveOptions::default();
+            let choice = Choice { lambda, mu, options, shuffle: false, seed: data.seed };
+            solve_functional(xp, yp, &[(source, target)], 0, &choice)?
+        }
+        _ => {
+            let map = linear::fit_checked(spec, xp, yp)?;
+            if matches!(spec, MethodSpec::Relative {}) {
+                source_preprocess.push_unit_norm();
+                target_preprocess.push_unit_norm();
+            }
+            (map, BTreeMap::new())
+        }
+    };
+    Ok(FittedMap { spec: spec.clone(), source_preprocess, target_preprocess, map, details })
+}
+
+/// Converts raw operator or graph rows to `T`, checks them and preprocesses them; errors name the
+/// rows.
+fn preprocess_rows<T: Real>(
+    rows: MatRef<'_, f32>,
+    pre: &FittedPreprocess<T>,
+    space: Space,
+    name: &str,
+) -> Result<Mat<T>, AlignError> {
+    let describe =
+        |e: AlignError| AlignError::InvalidParameter { field: name.to_owned(), detail: e.to_string() };
+    let converted = to_precision::<T>(rows);
+    kernels::check_finite(converted.as_ref(), space).map_err(describe)?;
+    pre.apply(converted.as_ref()).map_err(describe)
+}
+
+/// The actions of the usable operator pairs of `data` and how many pairs were skipped.
+type ActionPairs<T> = Vec<(OperatorAction<T>, OperatorAction<T>)>;
+
+fn operator_actions<T: Real>(
+    data: &FitData<'_>,
+    source_pre: &FittedPreprocess<T>,
+    target_pre: &FittedPreprocess<T>,
+    what: &str,
+) -> Result<(ActionPairs<T>, usize), AlignError> {
+    let (ns, nt) = (data.source_operators.len(), data.target_operators.len());
+    if ns != nt {
+        return Err(AlignError::InvalidParameter {
+            field: format!("{what} operators"),
+            detail: format!(
+                "the k-th source operator corresponds to the k-th target operator, but {ns} source and \
+                 {nt} target operators were given"
+            ),
+        });
+    }
+    if ns == 0 {
+        return Err(missing_operators(what, "none were given"));
+    }
+    let mut actions = Vec::with_capacity(ns);
+    let mut skipped = 0;
+    for (source, target) in data.source_operators.iter().zip(&data.target_operators) {
+        for (rows, space) in [(source, Space::Source), (target, Space::Target)] {
+            if rows.input.nrows() != rows.output.nrows() {
+                return Err(AlignError::InvalidParameter {
+                    field: format!("{space} operator `{}`", rows.name),
+                    detail: format!(
+                        "inputs and images must pair up, but there are {} inputs and {} images",
+                        rows.input.nrows(),
+                        rows.output.nrows()
+                    ),
+                });
+            }
+        }
+        if source.input.nrows() < 2 || target.input.nrows() < 2 {
+            skipped += 1;
+            continue;
+        }
+        let mut fitted = Vec::with_capacity(2);
+        for (rows, pre, space) in [(source, source_pre, Space::Source), (target, target_pre, Space::Target)] {
+            let input =
+                preprocess_rows(rows.input, pre, space, &format!("{space} operator `{}` inputs", rows.name))?;
+            let output = preprocess_rows(
+                rows.output,
+                pre,
+                space,
+                &format!("{space} operator `{}` images", rows.name),
+            )?;
+            fitted.push(fit_action(input.as_ref(), output.as_ref())?);
+        }
+        let target_action = fitted.pop();
+        let source_action = fitted.pop();
+        if let (Some(s), Some(t)) = (source_action, target_action) {
+            actions.push((s, t));
+        }
+    }
+    if actions.is_empty() {
+        let got = format!("all {ns} operator pairs given have fewer than 2 rows on a side");
+        return Err(missing_operators(what, &got));
+    }
+    Ok((actions, skipped))
+}
+
+/// The action of kNN averaging on one side's preprocessed unpaired rows.
+fn graph_action<T: Real>(
+    rows: Option<MatRef<'_, f32>>,
+    pre: &FittedPreprocess<T>,
+    space: Space,
+    k: usize,
+) -> Result<OperatorAction<T>, AlignError> {
+    let Some(rows) = rows else {
+        return Err(missing_rows(k, &format!("no {space} rows were given")));
+    };
+    if rows.nrows() < k + 1 {
+        return Err(missing_rows(k, &format!("{} {space} rows were given", rows.nrows())));
+    }
+    let p = preprocess_rows(rows, pre, space, &format!("laplacian {space} rows"))?;
+    let averaged = neighbour_mean(p.as_ref(), k);
+    fit_action(p.as_ref(), averaged.as_ref())
+}
+
+/// The functional family's weights and solver choices.
+struct Choice {
+    lambda: Option<f64>,
+    mu: Option<f64>,
+    options: SolveOptions,
+    shuffle: bool,
+    seed: u64,
+}
+
+fn solve_functional<T: Real>(
+    xp: MatRef<'_, T>,
+    yp: MatRef<'_, T>,
+    actions: &[(OperatorAction<T>, OperatorAction<T>)],
+    skipped: usize,
+    choice: &Choice,
+) -> Result<(LinearMap<T>, BTreeMap<String, f64>), AlignError> {
+    let k = actions.len();
+    let sources: Vec<usize> = if choice.shuffle {
+        if k < 2 {
+            return Err(AlignError::MissingInput {
+                what: "functional with shuffle-operators = true".to_owned(),
+                needed: "at least 2 usable operator pairs (to pair them wrongly)".to_owned(),
+                got: format!("{k} {} usable", if k == 1 { "is" } else { "are" }),
+            });
+        }
+        functional::derangement(k, choice.seed)
+    } else {
+        (0..k).collect()
+    };
+    let pairs: Vec<OperatorPair<'_, T>> =
+        (0..k).map(|i| OperatorPair { source: &actions[sources[i]].0, target: &actions[i].1 }).collect();
+    let (solution, cv) =
+        functional::solve_cv(xp, yp, &pairs, choice.lambda, choice.mu, &choice.options, choice.seed)?;
+    let mut details = BTreeMap::new();
+    details.insert("lambda".to_owned(), solution.lambda);
+    details.insert("mu".to_owned(), solution.mu);
+    details.insert("iterations".to_owned(), solution.iterations as f64);
+    details.insert("operators".to_owned(), k as f64);
+    details.insert("operators-skipped".to_owned(), skipped as f64);
+    details.insert("residual".to_owned(), solution.residual);
+    details.insert("converged".to_owned(), if solution.converged { 1.0 } else { 0.0 });
+    details.insert("exact".to_owned(), if solution.solver == Solver::Exact { 1.0 } else { 0.0 });
+    if cv.folds > 0 {
+        details.insert("cv-folds".to_owned(), cv.folds as f64);
+        details.insert("cv-score".to_owned(), cv.score);
+    }
+    let map =
+        LinearMap { source: AffineMap::linear(solution.t), target: None, scale: None, correlations: None };
+    Ok((map, details))
 }
 
 /// Converts `f32` rows to precision `T`.
@@ -150,6 +457,9 @@ impl Alignment for FittedMap<f32> {
     fn map_target(&self, y: MatRef<'_, f32>) -> Mat<f32> {
         or_panic(self.try_map_target(y))
     }
+    fn details(&self) -> BTreeMap<String, f64> {
+        self.details.clone()
+    }
 }
 
 /// Converts to `f64`, maps, converts back. Panics if the rows have the wrong number of columns
@@ -161,11 +471,16 @@ impl Alignment for FittedMap<f64> {
     fn map_target(&self, y: MatRef<'_, f32>) -> Mat<f32> {
         or_panic(self.try_map_target(to_precision::<f64>(y).as_ref()).map(|m| to_f32(m.as_ref())))
     }
+    fn details(&self) -> BTreeMap<String, f64> {
+        self.details.clone()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::align::linear::fit_linear;
+    use crate::align::preprocess::Step;
     use crate::align::testing::{f32s, gaussian, max_diff, orthogonal, rng};
 
     fn all_methods() -> Vec<MethodSpec> {
@@ -342,6 +657,325 @@ mod tests {
         let map =
             fit(&MethodSpec::Ridge { lambda: 1.0 }, &Preprocess::default(), x.as_ref(), y.as_ref()).unwrap();
         map.map_source(y.as_ref());
+    }
+
+    /// Relative Frobenius error.
+    fn rel_err(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+        let diff = Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] - b[(i, j)]);
+        kernels::squared_norm(diff.as_ref()).sqrt() / kernels::squared_norm(b).sqrt()
+    }
+
+    /// A planted rotation `Q` (d × d), 5 anchors, and `k` operators given as rows: each space's
+    /// operator rows are its own random items (nothing pairs items across spaces), with images
+    /// under `x ↦ x F_k + a_k` (source) and `y ↦ y QᵀF_kQ + a_k Q` (target), which commute with `Q`.
+    struct Planted {
+        q: Mat<f64>,
+        x: Mat<f32>,
+        y: Mat<f32>,
+        later: Mat<f64>,
+        /// Per operator: source inputs, source images, target inputs, target images.
+        rows: Vec<[Mat<f32>; 4]>,
+    }
+
+    fn planted(seed: u64, d: usize, k: usize) -> Planted {
+        let mut r = rng(seed);
+        let q = orthogonal(&mut r, d);
+        let mut rows = Vec::new();
+        for _ in 0..k {
+            let f = gaussian(&mut r, d, d);
+            let a = gaussian(&mut r, 1, d);
+            let g = kernels::matmul(kernels::tmatmul(q.as_ref(), f.as_ref()).as_ref(), q.as_ref());
+            let b = kernels::matmul(a.as_ref(), q.as_ref());
+            let apply = |input: &Mat<f64>, m: &Mat<f64>, c: &Mat<f64>| {
+                let mut out = kernels::matmul(input.as_ref(), m.as_ref());
+                kernels::add_row(&mut out, c.row(0).iter().copied().collect::<Vec<_>>().as_slice());
+                out
+            };
+            let source_in = gaussian(&mut r, 40, d);
+            let target_in = gaussian(&mut r, 40, d);
+            let source_out = apply(&source_in, &f, &a);
+            let target_out = apply(&target_in, &g, &b);
+            rows.push([
+                f32s(source_in.as_ref()),
+                f32s(source_out.as_ref()),
+                f32s(target_in.as_ref()),
+                f32s(target_out.as_ref()),
+            ]);
+        }
+        let x = gaussian(&mut r, 5, d);
+        let y = kernels::matmul(x.as_ref(), q.as_ref());
+        let later = gaussian(&mut r, 20, d);
+        Planted { q, x: f32s(x.as_ref()), y: f32s(y.as_ref()), later, rows }
+    }
+
+    fn operator<'a>(i: usize, input: &'a Mat<f32>, output: &'a Mat<f32>) -> OperatorRows<'a> {
+        OperatorRows { name: format!("op{i}"), input: input.as_ref(), output: output.as_ref() }
+    }
+
+    fn data_of(p: &Planted, seed: u64) -> FitData<'_> {
+        let rows = operator;
+        FitData {
+            source_operators: p.rows.iter().enumerate().map(|(i, r)| rows(i, &r[0], &r[1])).collect(),
+            target_operators: p.rows.iter().enumerate().map(|(i, r)| rows(i, &r[2], &r[3])).collect(),
+            seed,
+            ..FitData::default()
+        }
+    }
+
+    fn functional(shuffle: bool) -> MethodSpec {
+        MethodSpec::Functional {
+            lambda: None,
+            mu: None,
+            orthogonal: false,
+            solver: Solver::Auto,
+            shuffle_operators: shuffle,
+        }
+    }
+
+    #[test]
+    fn functional_through_fit_with_recovers_a_planted_map_from_operator_rows() {
+        let p = planted(71, 12, 3);
+        let data = data_of(&p, 5);
+        let map = fit_map_data::<f64>(
+            &functional(false),
+            &Preprocess::none(),
+            to_precision(p.x.as_ref()).as_ref(),
+            to_precision(p.y.as_ref()).as_ref(),
+            &data,
+        )
+        .unwrap();
+        let error = rel_err(map.map.source.matrix.as_ref(), p.q.as_ref());
+        let ls = fit_map::<f64>(
+            &MethodSpec::LeastSquares {},
+            &Preprocess::none(),
+            to_precision(p.x.as_ref()).as_ref(),
+            to_precision(p.y.as_ref()).as_ref(),
+        )
+        .unwrap();
+        let ls_error = rel_err(ls.map.source.matrix.as_ref(), p.q.as_ref());
+        eprintln!(
+            "fit_with functional, 12 → 12, 5 anchors: error {error:.2e}, least squares {ls_error:.3}; {:?}",
+            map.details
+        );
+        assert!(error < 0.02, "{error}");
+        assert!(ls_error > 0.5, "{ls_error}");
+        let details = &map.details;
+        assert!(functional::LAMBDA_GRID.contains(&details["lambda"]), "{details:?}");
+        assert!(functional::MU_GRID.contains(&details["mu"]), "{details:?}");
+        assert_eq!(
+            (details["operators"], details["operators-skipped"], details["cv-folds"]),
+            (3.0, 0.0, 5.0)
+        );
+        assert_eq!((details["exact"], details["iterations"], details["converged"]), (1.0, 0.0, 1.0));
+        // The boxed alignment is the same map, and reports the same details.
+        let boxed =
+            fit_with(&functional(false), &Preprocess::none(), p.x.as_ref(), p.y.as_ref(), &data).unwrap();
+        assert_eq!(boxed.details(), map.details);
+        let mapped = boxed.map_source(f32s(p.later.as_ref()).as_ref());
+        let expected = kernels::matmul(p.later.as_ref(), p.q.as_ref());
+        let mapped = Mat::from_fn(20, 12, |i, j| f64::from(mapped[(i, j)]));
+        assert!(rel_err(mapped.as_ref(), expected.as_ref()) < 0.02);
+        // Deterministic for a seed.
+        let again = fit_map_data::<f64>(
+            &functional(false),
+            &Preprocess::none(),
+            to_precision(p.x.as_ref()).as_ref(),
+            to_precision(p.y.as_ref()).as_ref(),
+            &data,
+        )
+        .unwrap();
+        assert_eq!(again, map);
+        // In f32 too (tolerances scaled to its precision).
+        let single =
+            fit_map_data::<f32>(&functional(false), &Preprocess::none(), p.x.as_ref(), p.y.as_ref(), &data)
+                .unwrap();
+        let single = Mat::from_fn(12, 12, |i, j| f64::from(single.map.source.matrix[(i, j)]));
+        let single_error = rel_err(single.as_ref(), p.q.as_ref());
+        assert!(single_error < 0.02, "{single_error}");
+        // Other methods report no details.
+        let plain =
+            fit(&MethodSpec::LeastSquares {}, &Preprocess::none(), p.x.as_ref(), p.y.as_ref()).unwrap();
+        assert!(plain.details().is_empty());
+    }
+
+    #[test]
+    fn shuffled_operators_lose_the_gain_through_fit_with() {
+        let p = planted(72, 12, 3);
+        let fit_error = |spec: &MethodSpec| {
+            let map = fit_map_data::<f64>(
+                spec,
+                &Preprocess::default(),
+                to_precision(p.x.as_ref()).as_ref(),
+                to_precision(p.y.as_ref()).as_ref(),
+                &data_of(&p, 9),
+            )
+            .unwrap();
+            let later = map.try_map_source(p.later.as_ref()).unwrap();
+            let truth = map.try_map_target(kernels::matmul(p.later.as_ref(), p.q.as_ref()).as_ref()).unwrap();
+            rel_err(later.as_ref(), truth.as_ref())
+        };
+        let (right, shuffled) = (fit_error(&functional(false)), fit_error(&functional(true)));
+        let ls = fit_error(&MethodSpec::LeastSquares {});
+        eprintln!(
+            "preprocessed (unit, centre, unit): held-out error {right:.3}, shuffled operators {shuffled:.3}, \
+             least squares {ls:.3}"
+        );
+        // Unit-normalisation bends the affine operators, and each space's operator rows are other
+        // items, so the fitted actions commute only approximately; the gain over least squares is
+        // still large, and it vanishes with the wrong correspondences.
+        assert!(right < 0.5 * ls, "{right} vs {ls}");
+        assert!(shuffled > 0.3 && shuffled > 3.0 * right, "{shuffled} vs {right}");
+    }
+
+    #[test]
+    fn the_functional_family_reports_missing_or_bad_data() {
+        let p = planted(73, 6, 2);
+        let (x, y) = (p.x.as_ref(), p.y.as_ref());
+        let none = Preprocess::none();
+        let err = fit(&functional(false), &none, x, y).err().unwrap();
+        assert!(matches!(err, AlignError::MissingInput { .. }), "{err}");
+        assert!(
+            err.to_string().starts_with("functional needs at least one pair of corresponding operators"),
+            "{err}"
+        );
+        assert!(err.to_string().ends_with("but none were given"), "{err}");
+        let laplacian = MethodSpec::Laplacian { k: 10, lambda: None, mu: None };
+        let err = fit(&laplacian, &none, x, y).err().unwrap();
+        assert!(
+            err.to_string().starts_with("laplacian with k = 10 needs at least 11 unpaired rows"),
+            "{err}"
+        );
+        let few = FitData { source_rows: Some(x), target_rows: Some(y), ..FitData::default() };
+        let err = fit_with(&laplacian, &none, x, y, &few).err().unwrap();
+        assert!(err.to_string().ends_with("but 5 source rows were given"), "{err}");
+        let err = fit_linear(&laplacian, to_precision::<f64>(x).as_ref(), to_precision::<f64>(y).as_ref())
+            .unwrap_err();
+        assert!(matches!(err, AlignError::MissingInput { .. }), "{err}");
+
+        let data = data_of(&p, 1);
+        let mut fewer = data_of(&p, 1);
+        fewer.target_operators.pop();
+        let err = fit_with(&functional(false), &none, x, y, &fewer).err().unwrap();
+        assert!(err.to_string().contains("but 2 source and 1 target operators were given"), "{err}");
+        let mut unpaired = data_of(&p, 1);
+        unpaired.source_operators[1].output = p.rows[1][1].as_ref().subrows(0, 39);
+        let err = fit_with(&functional(false), &none, x, y, &unpaired).err().unwrap();
+        assert!(err.to_string().contains("source operator `op1`: inputs and images must pair up"), "{err}");
+        let mut bad = p.rows[0][2].clone();
+        bad[(3, 1)] = f32::NAN;
+        let mut nan = data_of(&p, 1);
+        nan.target_operators[0].input = bad.as_ref();
+        let err = fit_with(&functional(false), &none, x, y, &nan).err().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with("invalid target operator `op0` inputs: target rows hold a non-finite"),
+            "{err}"
+        );
+        let wide = Mat::<f32>::zeros(40, 7);
+        let mut wrong = data_of(&p, 1);
+        wrong.source_operators[0].input = wide.as_ref();
+        wrong.source_operators[0].output = wide.as_ref();
+        let err = fit_with(&functional(false), &none, x, y, &wrong).err().unwrap();
+        assert!(
+            err.to_string().contains("source rows have 7 columns, but the source space has dimension 6"),
+            "{err}"
+        );
+
+        // An operator pair with fewer than 2 rows on a side is skipped; none left is an error.
+        let mut short = data_of(&p, 1);
+        short.target_operators[1].input = p.rows[1][2].as_ref().subrows(0, 1);
+        short.target_operators[1].output = p.rows[1][3].as_ref().subrows(0, 1);
+        let map = fit_map_data::<f64>(
+            &functional(false),
+            &none,
+            to_precision(x).as_ref(),
+            to_precision(y).as_ref(),
+            &short,
+        )
+        .unwrap();
+        assert_eq!((map.details["operators"], map.details["operators-skipped"]), (1.0, 1.0));
+        let err = fit_with(&functional(true), &none, x, y, &short).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "functional with shuffle-operators = true needs at least 2 usable operator pairs (to pair them \
+             wrongly), but 1 is usable"
+        );
+        short.target_operators[0].input = p.rows[0][2].as_ref().subrows(0, 1);
+        short.target_operators[0].output = p.rows[0][3].as_ref().subrows(0, 1);
+        let err = fit_with(&functional(false), &none, x, y, &short).err().unwrap();
+        assert!(
+            err.to_string().ends_with("but all 2 operator pairs given have fewer than 2 rows on a side"),
+            "{err}"
+        );
+        assert!(fit_with(&functional(false), &none, x, y, &data).is_ok());
+    }
+
+    #[test]
+    fn relative_representations_of_rotated_spaces_are_identical() {
+        let mut r = rng(74);
+        let x = gaussian(&mut r, 30, 8);
+        let q = orthogonal(&mut r, 8);
+        let y = kernels::matmul(x.as_ref(), q.as_ref());
+        let (x32, y32) = (f32s(x.as_ref()), f32s(y.as_ref()));
+        let anchors = (x32.as_ref().subrows(0, 10), y32.as_ref().subrows(0, 10));
+        let map = fit(&MethodSpec::Relative {}, &Preprocess::default(), anchors.0, anchors.1).unwrap();
+        let (a, b) = (map.map_source(x32.as_ref()), map.map_target(y32.as_ref()));
+        assert_eq!((a.nrows(), a.ncols()), (30, 10));
+        let diff = (0..10)
+            .flat_map(|j| (0..30).map(move |i| (i, j)))
+            .map(|(i, j)| (a[(i, j)] - b[(i, j)]).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-6, "{diff}");
+        // Cosines: the anchors' similarity to themselves is 1, everything within [-1, 1].
+        for i in 0..10 {
+            assert!((a[(i, i)] - 1.0).abs() < 1e-6);
+        }
+        assert!((0..10).all(|j| (0..30).all(|i| a[(i, j)].abs() <= 1.0 + 1e-6)));
+        // The fitted form: a trailing unit-norm step, the anchors as maps; refits keep one step.
+        let fitted =
+            fit_map::<f64>(&MethodSpec::Relative {}, &Preprocess::default(), x.as_ref(), y.as_ref()).unwrap();
+        assert!(matches!(fitted.source_preprocess.steps().last(), Some(Step::UnitNorm)));
+        assert_eq!(fitted.source_preprocess.steps().len(), 3, "unit, centre, unit: no extra step");
+        let none =
+            fit_map::<f64>(&MethodSpec::Relative {}, &Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
+        assert_eq!(none.source_preprocess.steps().len(), 1);
+        let refit = none.refit(&MethodSpec::Relative {}, x.as_ref(), y.as_ref()).unwrap();
+        assert_eq!(refit.source_preprocess.steps().len(), 1);
+        assert!(fitted.map.target.is_some() && fitted.output_dim() == 30);
+    }
+
+    #[test]
+    fn laplacian_with_few_anchors_does_at_least_as_well_as_least_squares() {
+        // Items with distinct variances per direction, seen in two rotated spaces.
+        let mut r = rng(75);
+        let (n, d) = (400, 10);
+        let g = gaussian(&mut r, n, d);
+        let x = Mat::from_fn(n, d, |i, j| g[(i, j)] * 1.35f64.powi(-(j as i32)));
+        let q = orthogonal(&mut r, d);
+        let y = kernels::matmul(x.as_ref(), q.as_ref());
+        let (x32, y32) = (f32s(x.as_ref()), f32s(y.as_ref()));
+        let anchors = 6;
+        let data = FitData {
+            source_rows: Some(x32.as_ref()),
+            target_rows: Some(y32.as_ref()),
+            seed: 3,
+            ..FitData::default()
+        };
+        let held_out = |map: &dyn Alignment| {
+            let a = map.map_source(x32.as_ref().subrows(anchors, n - anchors));
+            let b = map.map_target(y32.as_ref().subrows(anchors, n - anchors));
+            let to64 = |m: &Mat<f32>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| f64::from(m[(i, j)]));
+            rel_err(to64(&a).as_ref(), to64(&b).as_ref())
+        };
+        let (xa, ya) = (x32.as_ref().subrows(0, anchors), y32.as_ref().subrows(0, anchors));
+        let pre = Preprocess::default();
+        let laplacian = MethodSpec::Laplacian { k: 10, lambda: None, mu: None };
+        let lap = fit_with(&laplacian, &pre, xa, ya, &data).unwrap();
+        let ls = fit(&MethodSpec::LeastSquares {}, &pre, xa, ya).unwrap();
+        let (lap_error, ls_error) = (held_out(lap.as_ref()), held_out(ls.as_ref()));
+        eprintln!("laplacian, {anchors} anchors, 10 → 10: held-out error {lap_error:.3}, least squares {ls_error:.3}; {:?}", lap.details());
+        assert!(lap_error <= ls_error, "{lap_error} vs {ls_error}");
+        assert_eq!(lap.details()["operators"], 1.0);
     }
 
     #[test]

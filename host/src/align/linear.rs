@@ -4,7 +4,7 @@
 use super::error::{AlignError, Space};
 use super::method::MethodSpec;
 use super::scalar::Real;
-use super::{affine, cca, kernels, least_squares, procrustes, ridge};
+use super::{affine, cca, fitted, kernels, least_squares, procrustes, ridge};
 use faer::{Mat, MatRef};
 
 /// An affine map of rows: `row ↦ (row − shift) · matrix + bias`.
@@ -79,6 +79,11 @@ impl<T: Real> LinearMap<T> {
 /// Fits `spec` on paired rows that are already preprocessed: `x` (n × d_a), `y` (n × d_b).
 ///
 /// Checks the parameters, the pairing, the number of pairs and that the values are finite.
+/// For `relative`, both maps are the (unit-normalised) anchors transposed, so they give cosine
+/// similarities only on unit-normalised rows: [`fit_map`](super::fit_map) and the other fitting
+/// entry points add that unit-normalisation to the preprocessing. `functional` and `laplacian`
+/// need operators or unpaired rows: use [`fit_with`](super::fit_with) (here they fail with
+/// [`AlignError::MissingInput`]).
 pub fn fit_linear<T: Real>(
     spec: &MethodSpec,
     x: MatRef<'_, T>,
@@ -150,5 +155,21 @@ pub(crate) fn fit_checked<T: Real>(
             })
         }
         MethodSpec::Cca { dim, reg } => cca::solve(x, y, dim, reg, what),
+        MethodSpec::Relative {} => {
+            kernels::check_pair_finite(x, y)?;
+            let unit_transposed = |rows: MatRef<'_, T>| {
+                let mut unit = rows.to_owned();
+                kernels::normalise_rows(&mut unit);
+                unit.as_ref().transpose().to_owned()
+            };
+            Ok(LinearMap {
+                source: AffineMap::linear(unit_transposed(x)),
+                target: Some(AffineMap::linear(unit_transposed(y))),
+                scale: None,
+                correlations: None,
+            })
+        }
+        MethodSpec::Functional { .. } => Err(fitted::missing_operators(what, "none were given")),
+        MethodSpec::Laplacian { k, .. } => Err(fitted::missing_rows(k, "none were given")),
     }
 }

@@ -1,4 +1,6 @@
-//! `MethodSpec`: which feature-alignment method to fit, as written in an experiment's TOML.
+//! `MethodSpec`: which alignment method to fit (feature alignment, relative representations and the
+//! functional family), as written in an experiment's TOML; `Solver`: how the functional system is
+//! solved.
 
 use super::error::AlignError;
 use serde::{Deserialize, Serialize};
@@ -16,14 +18,52 @@ fn default_cca_reg() -> f64 {
     DEFAULT_CCA_REG
 }
 
+/// Default `k` of `laplacian` (neighbours of each row in the kNN graph).
+pub const DEFAULT_LAPLACIAN_K: usize = 10;
+
+fn default_laplacian_k() -> usize {
+    DEFAULT_LAPLACIAN_K
+}
+
+/// How the functional alignment's linear system is solved (`solver = "auto"` in TOML).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Solver {
+    /// `exact` when `d_a · d_b ≤ 2500`, `cg` otherwise (hyper-parameter search always uses `cg`,
+    /// which is much cheaper there).
+    #[default]
+    Auto,
+    /// The vectorised `(d_a·d_b)²` system, by a Cholesky factorisation (cubic in `d_a·d_b`: only
+    /// for small maps).
+    Exact,
+    /// Conjugate gradient on matrices, preconditioned by the exactly inverted Sylvester part.
+    Cg,
+}
+
+impl Solver {
+    /// The solver's name, as written in TOML.
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Auto => "auto",
+            Solver::Exact => "exact",
+            Solver::Cg => "cg",
+        }
+    }
+}
+
 /// A feature-alignment method: how a map from the source space to the target space is fitted
 /// from paired rows `x` (n × d_a) and `y` (n × d_b), after [`Preprocess`](super::Preprocess).
 ///
 /// In TOML: `method = { kind = "ridge", lambda = 0.1 }`. Unknown keys are errors.
 ///
-/// Every method except `cca` maps source rows into the target space (`x ↦ x W`, plus a bias for
-/// `affine`) and leaves target rows as they are after preprocessing; `cca` maps both sides into a
-/// shared canonical space.
+/// Every method except `cca` and `relative` maps source rows into the target space (`x ↦ x W`,
+/// plus a bias for `affine`) and leaves target rows as they are after preprocessing; `cca` maps both
+/// sides into a shared canonical space, `relative` both into the space of similarities to the
+/// anchors.
+///
+/// `functional` and `laplacian` need more than anchors (operators, unpaired rows): they are fitted
+/// with [`fit_with`](super::fit_with) and its [`FitData`](super::FitData); without it they fail
+/// with [`AlignError::MissingInput`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum MethodSpec {
@@ -77,6 +117,56 @@ pub enum MethodSpec {
         #[serde(default)]
         lambda: f64,
     },
+    /// Relative representations: each side's (preprocessed) row is replaced by its cosine
+    /// similarities to that side's (preprocessed) anchors, so the comparison space has one
+    /// coordinate per anchor (`n`). Nothing is fitted across the spaces beyond the pairing of the
+    /// anchors; both `map_source` and `map_target` transform. Needs at least 1 pair.
+    Relative {},
+    /// Functional alignment: `T` minimises
+    /// `‖X T − Y‖² + Σ_k λ_k (‖F_k T − T G_k‖² + ‖a_k T − b_k‖²) + μ ‖T‖²`, where `(F_k, a_k)`
+    /// and `(G_k, b_k)` are the affine actions of the k-th pair of
+    /// corresponding operators on the source and on the target space, each fitted from within-space
+    /// pairs only (see [`functional`](super::functional) for the normalisation of `lambda` and
+    /// `mu`). Unset `lambda`/`mu` are chosen by cross-validation on the anchors. Needs at least 1
+    /// pair and at least one operator pair.
+    Functional {
+        /// Global weight of the operators relative to the anchors (`1` = the operators together
+        /// weigh as much as the anchors); finite and ≥ 0. Default: cross-validated.
+        #[serde(default)]
+        lambda: Option<f64>,
+        /// Ridge on `‖T‖²_F` relative to the anchors' mean squared norm per source dimension
+        /// (`‖X‖²_F / d_a`); finite and ≥ 0. Default: cross-validated.
+        #[serde(default)]
+        mu: Option<f64>,
+        /// Replace `T` by its nearest matrix with orthonormal columns (rows when `d_a < d_b`) after
+        /// solving. Default false.
+        #[serde(default)]
+        orthogonal: bool,
+        /// How the linear system is solved. Default `auto`.
+        #[serde(default)]
+        solver: Solver,
+        /// Control: pair the target operators with a derangement of the source operators (from the
+        /// fit's seed), so every correspondence is wrong. Needs at least 2 operator pairs.
+        /// Default false.
+        #[serde(default, rename = "shuffle-operators")]
+        shuffle_operators: bool,
+    },
+    /// Functional alignment with one operator per side: kNN averaging on that side's unpaired rows
+    /// (`x ↦` mean of its `k` nearest neighbours by cosine, i.e. `I − L` for the random-walk
+    /// Laplacian `L` of the kNN graph), its affine action fitted like any operator's. Commuting
+    /// with it is commuting with the graph Laplacian, as latent functional maps do. Needs at least
+    /// 1 pair, and at least `k + 1` unpaired rows on each side.
+    Laplacian {
+        /// Neighbours per row in the kNN graph; ≥ 1. Default 10.
+        #[serde(default = "default_laplacian_k")]
+        k: usize,
+        /// As in `functional`. Default: cross-validated.
+        #[serde(default)]
+        lambda: Option<f64>,
+        /// As in `functional`. Default: cross-validated.
+        #[serde(default)]
+        mu: Option<f64>,
+    },
 }
 
 impl MethodSpec {
@@ -88,10 +178,14 @@ impl MethodSpec {
             MethodSpec::Procrustes { .. } => "procrustes",
             MethodSpec::Cca { .. } => "cca",
             MethodSpec::Affine { .. } => "affine",
+            MethodSpec::Relative {} => "relative",
+            MethodSpec::Functional { .. } => "functional",
+            MethodSpec::Laplacian { .. } => "laplacian",
         }
     }
 
-    /// Checks the parameters' ranges (not the data): finite, non-negative penalties, `dim ≥ 1`.
+    /// Checks the parameters' ranges (not the data): finite, non-negative penalties, `dim ≥ 1`,
+    /// `k ≥ 1`.
     pub fn validate(&self) -> Result<(), AlignError> {
         let penalty = |field: &str, value: f64| {
             if value.is_finite() && value >= 0.0 {
@@ -103,8 +197,24 @@ impl MethodSpec {
                 })
             }
         };
+        let optional = |field: &str, value: Option<f64>| value.map_or(Ok(()), |v| penalty(field, v));
         match self {
-            MethodSpec::LeastSquares {} | MethodSpec::Procrustes { .. } => Ok(()),
+            MethodSpec::LeastSquares {} | MethodSpec::Procrustes { .. } | MethodSpec::Relative {} => Ok(()),
+            MethodSpec::Functional { lambda, mu, .. } => {
+                optional("functional.lambda", *lambda)?;
+                optional("functional.mu", *mu)
+            }
+            MethodSpec::Laplacian { k, lambda, mu } => {
+                optional("laplacian.lambda", *lambda)?;
+                optional("laplacian.mu", *mu)?;
+                if *k == 0 {
+                    return Err(AlignError::InvalidParameter {
+                        field: "laplacian.k".to_owned(),
+                        detail: "must be at least 1".to_owned(),
+                    });
+                }
+                Ok(())
+            }
             MethodSpec::Ridge { lambda } => penalty("ridge.lambda", *lambda),
             MethodSpec::Affine { lambda } => penalty("affine.lambda", *lambda),
             MethodSpec::Cca { dim, reg } => {
@@ -123,7 +233,12 @@ impl MethodSpec {
     /// The smallest number of pairs the method accepts (for `cca`, with its `dim` if given).
     pub fn min_pairs(&self) -> usize {
         match self {
-            MethodSpec::LeastSquares {} | MethodSpec::Ridge { .. } | MethodSpec::Procrustes { .. } => 1,
+            MethodSpec::LeastSquares {}
+            | MethodSpec::Ridge { .. }
+            | MethodSpec::Procrustes { .. }
+            | MethodSpec::Relative {}
+            | MethodSpec::Functional { .. }
+            | MethodSpec::Laplacian { .. } => 1,
             MethodSpec::Affine { .. } => 2,
             MethodSpec::Cca { dim, .. } => dim.unwrap_or(1) + 1,
         }
@@ -154,6 +269,38 @@ mod tests {
             MethodSpec::Cca { dim: Some(10), reg: 0.0 }
         );
         assert_eq!(parse(r#"{"kind":"affine"}"#).unwrap(), MethodSpec::Affine { lambda: 0.0 });
+        assert_eq!(parse(r#"{"kind":"relative"}"#).unwrap(), MethodSpec::Relative {});
+        assert_eq!(
+            parse(r#"{"kind":"functional"}"#).unwrap(),
+            MethodSpec::Functional {
+                lambda: None,
+                mu: None,
+                orthogonal: false,
+                solver: Solver::Auto,
+                shuffle_operators: false
+            }
+        );
+        assert_eq!(
+            parse(
+                r#"{"kind":"functional","lambda":10,"mu":0.01,"orthogonal":true,"solver":"cg","shuffle-operators":true}"#
+            )
+            .unwrap(),
+            MethodSpec::Functional {
+                lambda: Some(10.0),
+                mu: Some(0.01),
+                orthogonal: true,
+                solver: Solver::Cg,
+                shuffle_operators: true
+            }
+        );
+        assert_eq!(
+            parse(r#"{"kind":"laplacian"}"#).unwrap(),
+            MethodSpec::Laplacian { k: 10, lambda: None, mu: None }
+        );
+        assert_eq!(
+            parse(r#"{"kind":"laplacian","k":5,"lambda":1}"#).unwrap(),
+            MethodSpec::Laplacian { k: 5, lambda: Some(1.0), mu: None }
+        );
     }
 
     #[test]
@@ -165,6 +312,12 @@ mod tests {
         let err = parse(r#"{"kind":"svd"}"#).unwrap_err().to_string();
         assert!(err.contains("unknown variant `svd`"), "{err}");
         assert!(parse(r#"{"lambda":1}"#).is_err());
+        let err = parse(r#"{"kind":"functional","shuffle_operators":true}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `shuffle_operators`"), "{err}");
+        let err = parse(r#"{"kind":"functional","solver":"lu"}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `lu`"), "{err}");
+        let err = parse(r#"{"kind":"relative","k":3}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `k`"), "{err}");
     }
 
     #[test]
@@ -175,7 +328,22 @@ mod tests {
             MethodSpec::Procrustes { scaled: true },
             MethodSpec::Cca { dim: Some(3), reg: 0.1 },
             MethodSpec::Affine { lambda: 2.0 },
+            MethodSpec::Relative {},
+            MethodSpec::Functional {
+                lambda: Some(1.0),
+                mu: None,
+                orthogonal: true,
+                solver: Solver::Exact,
+                shuffle_operators: true,
+            },
+            MethodSpec::Laplacian { k: 7, lambda: None, mu: Some(0.5) },
         ] {
+            let expected = match spec {
+                MethodSpec::Affine { .. } => 2,
+                MethodSpec::Cca { dim: Some(k), .. } => k + 1,
+                _ => 1,
+            };
+            assert_eq!(spec.min_pairs(), expected, "{spec:?}");
             let json = serde_json::to_value(&spec).unwrap();
             assert_eq!(json["kind"], spec.kind());
             assert_eq!(serde_json::from_value::<MethodSpec>(json).unwrap(), spec);
@@ -190,10 +358,23 @@ mod tests {
             MethodSpec::Affine { lambda: f64::INFINITY },
             MethodSpec::Cca { dim: Some(0), reg: 0.0 },
             MethodSpec::Cca { dim: None, reg: -0.1 },
+            MethodSpec::Laplacian { k: 0, lambda: None, mu: None },
+            MethodSpec::Laplacian { k: 3, lambda: Some(-1.0), mu: None },
+            MethodSpec::Functional {
+                lambda: None,
+                mu: Some(f64::NAN),
+                orthogonal: false,
+                solver: Solver::Auto,
+                shuffle_operators: false,
+            },
         ];
         for spec in bad {
             assert!(matches!(spec.validate(), Err(AlignError::InvalidParameter { .. })), "{spec:?}");
         }
         assert!(MethodSpec::Ridge { lambda: 0.0 }.validate().is_ok());
+        assert!(MethodSpec::Laplacian { k: 1, lambda: Some(0.0), mu: Some(0.0) }.validate().is_ok());
+        let err = MethodSpec::Laplacian { k: 0, lambda: None, mu: None }.validate().unwrap_err();
+        assert_eq!(err.to_string(), "invalid laplacian.k: must be at least 1");
+        assert_eq!([Solver::Auto, Solver::Exact, Solver::Cg].map(Solver::name), ["auto", "exact", "cg"]);
     }
 }

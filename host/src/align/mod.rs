@@ -5,11 +5,21 @@
 //! common comparison space, where retrieval and similarity are measured.
 //!
 //! # Feature alignment
-//! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine) and [`Preprocess`] (unit-normalise,
-//! centre, PCA, whiten) are the TOML forms. [`fit`] fits both on `f32` rows and returns a boxed
-//! [`Alignment`]; [`fit_map`] is the same, generic over the precision, returning a concrete
-//! [`FittedMap`]; [`fit_linear`] fits a method on rows that are already preprocessed, and
-//! [`FittedMap::refit`] re-fits on new pairs with the preprocessing kept (for refinement).
+//! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine, and the methods below) and
+//! [`Preprocess`] (unit-normalise, centre, PCA, whiten) are the TOML forms. [`fit`] fits both on
+//! `f32` rows and returns a boxed [`Alignment`]; [`fit_map`] is the same, generic over the
+//! precision, returning a concrete [`FittedMap`]; [`fit_linear`] fits a method on rows that are
+//! already preprocessed, and [`FittedMap::refit`] re-fits on new pairs with the preprocessing kept
+//! (for refinement).
+//!
+//! # Functional alignment
+//! `functional` also uses operators of each space ("plural", "transpose +2"), known only by
+//! within-space pairs of rows: [`fit_action`] fits each operator's affine action, and the map is
+//! asked to commute with corresponding operators ([`functional`] has the objective, its solvers and
+//! the normalisation of its weights). `laplacian` does the same with one operator per side, kNN
+//! averaging on unpaired rows ([`neighbour_mean`]); `relative` compares rows by their similarities
+//! to the anchors. [`fit_with`] takes this extra [`FitData`]; [`commutation_error`] measures how
+//! far a map is from commuting with an operator pair.
 //!
 //! # Precision
 //! The core is generic over [`Real`] (`f32`, `f64`) with `faer`'s scalar traits. [`fit`] computes
@@ -33,10 +43,12 @@ mod affine;
 mod cca;
 mod error;
 mod fitted;
+pub mod functional;
 mod kernels;
 mod least_squares;
 mod linear;
 mod method;
+mod operator;
 mod preprocess;
 mod procrustes;
 pub mod refine;
@@ -46,13 +58,19 @@ mod scalar;
 mod testing;
 
 pub use error::{AlignError, Space};
-pub use fitted::{fit, fit_map, fit_map_with, to_f32, to_precision, FittedMap};
+pub use fitted::{
+    fit, fit_map, fit_map_data, fit_map_with, fit_with, to_f32, to_precision, FitData, FittedMap,
+    OperatorRows,
+};
+pub use functional::{commutation_error, FunctionalSolution, OperatorPair, SolveOptions};
 pub use linear::{fit_linear, AffineMap, LinearMap};
-pub use method::{MethodSpec, DEFAULT_CCA_REG, DEFAULT_RIDGE_LAMBDA};
+pub use method::{MethodSpec, Solver, DEFAULT_CCA_REG, DEFAULT_LAPLACIAN_K, DEFAULT_RIDGE_LAMBDA};
+pub use operator::{action_lambda_grid, fit_action, neighbour_mean, OperatorAction};
 pub use preprocess::{FittedPreprocess, Preprocess, Step};
 pub use scalar::Real;
 
 use faer::{Mat, MatRef};
+use std::collections::BTreeMap;
 
 /// A fitted alignment between a source space and a target space.
 pub trait Alignment: Send + Sync {
@@ -61,4 +79,9 @@ pub trait Alignment: Send + Sync {
     /// Maps target rows (n × d_b) into the comparison space (for most methods: the target's own
     /// preprocessing only).
     fn map_target(&self, y: MatRef<'_, f32>) -> Mat<f32>;
+    /// Diagnostics of the fit by name (e.g. the weights the functional family chose; see
+    /// [`FittedMap::details`]); empty by default.
+    fn details(&self) -> BTreeMap<String, f64> {
+        BTreeMap::new()
+    }
 }

@@ -183,6 +183,14 @@ impl<T: Real> FittedPreprocess<T> {
         self.steps.is_empty()
     }
 
+    /// Appends a unit-normalisation step, unless the last step already is one (`relative` compares
+    /// preprocessed rows by cosine).
+    pub(crate) fn push_unit_norm(&mut self) {
+        if !matches!(self.steps.last(), Some(Step::UnitNorm)) {
+            self.steps.push(Step::UnitNorm);
+        }
+    }
+
     /// Applies the fitted steps to `rows` (n × `dim_in`).
     pub fn apply(&self, rows: MatRef<'_, T>) -> Result<Mat<T>, AlignError> {
         if rows.ncols() != self.dim_in {
