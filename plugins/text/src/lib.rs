@@ -1,6 +1,6 @@
 //! commute plugin for text: MiniLM sentence embeddings (ONNX Runtime or candle), static word
-//! vectors (GloVe, French fastText), VADER valence, and the word lists, relation pairs and
-//! bilingual lexicons that experiments align them on.
+//! vectors (GloVe, French fastText), VADER valence, and the word lists, relation pairs,
+//! bilingual lexicons and rule-based inflections that experiments align them on.
 //!
 //! | kind | function | what |
 //! |---|---|---|
@@ -12,6 +12,7 @@
 //! | source | `words` | a vocabulary by frequency (GloVe's or the French table's), filtered and windowed ([`vocabulary`]) |
 //! | source | `relation-words` | the source or target side of a relation's pairs, aligned ([`relation::words`]) |
 //! | operator | `relation` | a word → its partner: analogy sections, WordNet relations, FreeDict translations ([`relation`]) |
+//! | operator | `inflect` | a word → its plural, past, comparative or adverb (English), or its plural, feminine or adverb (French), by spelling rules and short tables of irregulars ([`inflect`]) |
 //!
 //! The lexical functions read their files with small dedicated readers ([`formats`]) and share
 //! each loaded table between the instances of one process ([`shared`]).
@@ -19,6 +20,7 @@
 pub mod fasttext;
 pub mod formats;
 pub mod glove;
+pub mod inflect;
 pub mod minilm;
 pub mod relation;
 pub mod sentences;
@@ -31,7 +33,7 @@ pub mod vocabulary;
 commute_sdk::export_plugin! {
     name: "text",
     modality: "text",
-    doc: "Text: MiniLM sentence embeddings (ONNX Runtime or candle), static word vectors, valence, word lists, relations and bilingual lexicons.",
+    doc: "Text: MiniLM sentence embeddings (ONNX Runtime or candle), static word vectors, valence, word lists, relations, bilingual lexicons and inflections.",
     functions: {
         source "sentences" => sentences::Sentences,
         encoder "minilm" => minilm::Minilm,
@@ -41,5 +43,6 @@ commute_sdk::export_plugin! {
         source "words" => vocabulary::Words,
         source "relation-words" => relation::words::RelationWords,
         operator "relation" => relation::operator::RelationOperator,
+        operator "inflect" => inflect::Inflect,
     },
 }

@@ -389,7 +389,8 @@ fn relation_words_sides_are_aligned_with_the_operator_and_the_pair_list() {
 // ---- conformance -------------------------------------------------------------------------------
 
 /// The functions whose cases are in this file.
-const LEXICAL: &[&str] = &["glove", "fasttext-fr", "valence", "words", "relation-words", "relation"];
+const LEXICAL: &[&str] =
+    &["glove", "fasttext-fr", "valence", "words", "relation-words", "relation", "inflect"];
 
 #[test]
 fn lexical_functions_conform() {
@@ -416,6 +417,8 @@ fn lexical_functions_conform() {
             texts(&["canine"]),
         )
         .case("relation", "resource = \"freedict\"\nrelation = \"fra-eng\"", texts(&["chien"]))
+        .case("inflect", "language = \"en\"\nform = \"plural\"", texts(&["cat", "city", "man"]))
+        .case("inflect", "language = \"fr\"\nform = \"adverb\"", texts(&["vrai", "heureux"]))
         .failures();
     // The other functions of this plugin have their cases in their own test files.
     let ours: Vec<&String> = failures
