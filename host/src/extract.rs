@@ -43,6 +43,9 @@ pub struct Embeddings {
     pub data: Vec<f32>,
     /// Items the encoder (or a render before it) failed on, skipped as the node allows.
     pub skipped: usize,
+    /// Per row, the id of the root item it derives from (the sha256 of the root value): the
+    /// identity of an item across data sets and spaces.
+    pub roots: Arc<Vec<Key>>,
 }
 
 impl Embeddings {
@@ -68,6 +71,7 @@ impl Embeddings {
             dim: self.dim,
             data,
             skipped,
+            roots: Arc::new(items.iter().map(|&i| self.roots[i].clone()).collect()),
         }
     }
 
@@ -77,9 +81,29 @@ impl Embeddings {
     }
 }
 
+/// An operator in one space: its items' embeddings and their images' embeddings, row by row.
+#[derive(Debug, Clone)]
+pub struct OperatorEmbeddings {
+    /// The operator's name in its data set.
+    pub operator: String,
+    /// The items the operator is applied to.
+    pub input: Embeddings,
+    /// Their images under the operator (NaN rows where it is undefined).
+    pub output: Embeddings,
+}
+
+impl OperatorEmbeddings {
+    /// Rows where both the item and its image are embedded.
+    pub fn valid_rows(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.input.rows).filter(|&i| self.input.is_valid(i) && self.output.is_valid(i))
+    }
+}
+
 /// The items of a data set: its root's values and this set's item ids.
 struct Items {
     root_values: Arc<Vec<Value>>,
+    /// The root items' ids (shared by every data set derived from the same root).
+    roots: Arc<Vec<Key>>,
     ids: Vec<Key>,
     /// Render calls from the root to this data set, in order.
     chain: Vec<Call>,
@@ -201,22 +225,30 @@ impl<'a> Extractor<'a> {
                 tracing::info!(data = name, items = values.len(), files = files.len(), "read");
                 root_items(values)
             }
-            Origin::Render { from, call } => {
-                let parent = self.items(from)?;
-                let render_key = self.function_key(call)?;
-                let ids = parent
-                    .ids
-                    .iter()
-                    .map(|id| KeyBuilder::new("rendered").text(&render_key).text(id).finish())
-                    .collect();
-                let mut chain = parent.chain.clone();
-                chain.push(call.clone());
-                Items { root_values: Arc::clone(&parent.root_values), ids, chain }
-            }
+            Origin::Render { from, call } => self.rendered(from, call)?,
         };
         let items = Arc::new(items);
         self.items.insert(name.to_owned(), Arc::clone(&items));
         Ok(items)
+    }
+
+    /// The items of data set `from` passed through `call` (a render or an operator).
+    fn rendered(&mut self, from: &str, call: &Call) -> Result<Items, HostError> {
+        let parent = self.items(from)?;
+        let render_key = self.function_key(call)?;
+        let ids = parent
+            .ids
+            .iter()
+            .map(|id| KeyBuilder::new("rendered").text(&render_key).text(id).finish())
+            .collect();
+        let mut chain = parent.chain.clone();
+        chain.push(call.clone());
+        Ok(Items {
+            root_values: Arc::clone(&parent.root_values),
+            roots: Arc::clone(&parent.roots),
+            ids,
+            chain,
+        })
     }
 
     /// The embeddings of node `name`, from the cache where possible.
@@ -224,7 +256,45 @@ impl<'a> Extractor<'a> {
         let node =
             self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
         let items = self.items(&node.data)?;
-        let encoder_key = self.function_key(&node.encoder)?;
+        self.embed(name, &items, &node.encoder, node.skip_failed_items, true)
+    }
+
+    /// Operator `op` of node `name`'s data set in that node's space: the embeddings of the
+    /// operator's items and of their images, row by row. Items outside the operator's domain
+    /// (a word with no plural) or that the encoder fails on are NaN rows, counted as skipped.
+    pub fn operator(&mut self, name: &str, op: &str) -> Result<OperatorEmbeddings, HostError> {
+        let node =
+            self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
+        let decl =
+            self.exp.operator(&node.data, op).cloned().ok_or_else(|| {
+                HostError::Usage(format!("data set `{}` has no operator `{op}`", node.data))
+            })?;
+        let items_name = decl.items.clone().unwrap_or_else(|| node.data.clone());
+        let items = self.items(&items_name)?;
+        let input = self.embed(&format!("{name} ({items_name})"), &items, &node.encoder, true, false)?;
+        let images = Arc::new(self.rendered(&items_name, &decl.call)?);
+        let output = self.embed(&format!("{name} ∘ {op}"), &images, &node.encoder, true, false)?;
+        tracing::info!(
+            node = name,
+            operator = op,
+            items = input.rows,
+            defined = (0..input.rows).filter(|&i| input.is_valid(i) && output.is_valid(i)).count(),
+            "operator embedded"
+        );
+        Ok(OperatorEmbeddings { operator: op.to_owned(), input, output })
+    }
+
+    /// Embeds `items` with `encoder`, chunk by chunk, from the cache where possible. With `skip`,
+    /// items that fail become NaN rows (warned about when `warn_skips`).
+    fn embed(
+        &mut self,
+        name: &str,
+        items: &Items,
+        encoder: &Call,
+        skip: bool,
+        warn_skips: bool,
+    ) -> Result<Embeddings, HostError> {
+        let encoder_key = self.function_key(encoder)?;
         let n = items.ids.len();
         let chunk_keys: Vec<Key> = items
             .ids
@@ -256,8 +326,7 @@ impl<'a> Extractor<'a> {
             );
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
-            let computed =
-                self.compute(name, &node.encoder, node.skip_failed_items, &items, &missing, &chunk_keys)?;
+            let computed = self.compute(name, encoder, skip, items, &missing, &chunk_keys)?;
             for (i, chunk) in computed {
                 chunks[i] = Some(chunk);
             }
@@ -275,7 +344,7 @@ impl<'a> Extractor<'a> {
         }
         let dim = dim.unwrap_or(0);
         let skipped = if dim == 0 { 0 } else { data.chunks(dim).filter(|row| row[0].is_nan()).count() };
-        if skipped > 0 {
+        if skipped > 0 && warn_skips {
             tracing::warn!(
                 node = name,
                 skipped,
@@ -283,7 +352,15 @@ impl<'a> Extractor<'a> {
                 "items skipped: the encoder or a render failed on them"
             );
         }
-        Ok(Embeddings { node: name.to_owned(), key: whole.finish(), rows: n, dim, data, skipped })
+        Ok(Embeddings {
+            node: name.to_owned(),
+            key: whole.finish(),
+            rows: n,
+            dim,
+            data,
+            skipped,
+            roots: Arc::clone(&items.roots),
+        })
     }
 
     /// Computes the given chunks on worker threads, each with its own function instances.
@@ -355,8 +432,8 @@ fn chunk_len(chunk: usize, n: usize) -> usize {
 }
 
 fn root_items(values: Vec<Value>) -> Items {
-    let ids = values.iter().map(value_key).collect();
-    Items { root_values: Arc::new(values), ids, chain: Vec::new() }
+    let ids: Vec<Key> = values.iter().map(value_key).collect();
+    Items { root_values: Arc::new(values), roots: Arc::new(ids.clone()), ids, chain: Vec::new() }
 }
 
 fn collect_items(

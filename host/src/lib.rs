@@ -8,6 +8,7 @@ pub mod assets;
 pub mod cache;
 pub mod cli;
 pub mod discover;
+pub mod edge_operators;
 pub mod error;
 pub mod experiment;
 pub mod extract;

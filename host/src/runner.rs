@@ -4,13 +4,18 @@
 //!
 //! Protocol, per edge and repeat r: the items are shuffled with a seed drawn from the experiment
 //! seed and r; the first `test` are the test items (never anchors), the rest the pool; the first
-//! `a` of the pool are the anchors for anchor count `a` (so anchor sets grow by nesting). The null
+//! `a` of the pool are the anchors for anchor count `a` (so anchor sets grow by nesting). With
+//! `split = "ordered"` the test items are instead the `test` items after the first `max(anchors)`,
+//! and the pool is those first items, shuffled per repeat. The null
 //! fits the same method on the same anchors with the child's rows shuffled among them.
 
 use crate::align::refine::{refine, RefineSpec};
-use crate::align::{fit, Alignment, MethodSpec, Preprocess};
+use crate::align::{fit_with, Alignment, FitData, MethodSpec, Preprocess};
 use crate::cache::{Cache, KeyBuilder};
-use crate::experiment::{Edge, Experiment, Metric};
+use crate::edge_operators::{
+    operator_reports, operator_scores, EdgeOperators, OperatorReport, OperatorScore,
+};
+use crate::experiment::{Edge, Experiment, Metric, OperatorItems, Split};
 use crate::extract::Embeddings;
 use crate::metrics::{cka_linear, cka_unbiased, mutual_knn, retrieval, Scoring};
 use crate::HostError;
@@ -40,6 +45,12 @@ pub struct Point {
     pub null: Option<Scores>,
     /// Why the fit failed, if it did.
     pub error: Option<String>,
+    /// What the fit chose (functional: `lambda`, `mu`, solver iterations…).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, f64>,
+    /// Operator metrics per operator pair, when the edge has operators.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operators: BTreeMap<String, OperatorScore>,
 }
 
 /// Mean and spread of one metric over repeats.
@@ -93,6 +104,12 @@ pub struct EdgeResult {
     pub points: Vec<Point>,
     /// Mean and spread per method, anchor count and metric.
     pub summary: Vec<Summary>,
+    /// How the sides share operator items (when the edge has operators).
+    #[serde(default)]
+    pub operator_items: OperatorItems,
+    /// Per operator pair: split sizes and how well a linear action fits it on each side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorReport>,
 }
 
 /// A method as evaluated: a base estimator, optionally wrapped by refinement.
@@ -191,17 +208,19 @@ fn fit_variant(
     pool_y: MatRef<'_, f32>,
     anchors: usize,
     shuffle: Option<&[usize]>,
+    data: &FitData<'_>,
 ) -> Result<Box<dyn Alignment>, String> {
     let train: Vec<usize> = (0..anchors).collect();
     let targets: Vec<usize> = shuffle.map_or_else(|| train.clone(), <[usize]>::to_vec);
-    let base = fit(variant.method, pre, rows(pool_x, &train).as_ref(), rows(pool_y, &targets).as_ref())
-        .map_err(|e| e.to_string())?;
+    let base =
+        fit_with(variant.method, pre, rows(pool_x, &train).as_ref(), rows(pool_y, &targets).as_ref(), data)
+            .map_err(|e| e.to_string())?;
     match variant.refine {
         None => Ok(base),
         Some(spec) => {
             let fit_pairs = |pairs: &[(usize, usize)]| {
                 let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-                fit(variant.method, pre, rows(pool_x, &xi).as_ref(), rows(pool_y, &yi).as_ref())
+                fit_with(variant.method, pre, rows(pool_x, &xi).as_ref(), rows(pool_y, &yi).as_ref(), data)
             };
             let seeds: Vec<(usize, usize)> = train.iter().copied().zip(targets.iter().copied()).collect();
             refine(&fit_pairs, pool_x, pool_y, &seeds, spec).map(|(a, _)| a).map_err(|e| e.to_string())
@@ -209,12 +228,14 @@ fn fit_variant(
     }
 }
 
-/// Runs the sweep of one edge.
+/// Runs the sweep of one edge. `ops` are the edge's operators embedded on both sides (for
+/// functional methods and the operator metrics).
 pub fn run_edge(
     exp: &Experiment,
     edge: &Edge,
     parent: &Embeddings,
     child: &Embeddings,
+    ops: Option<&EdgeOperators>,
     cache: &Cache,
 ) -> Result<EdgeResult, HostError> {
     if parent.rows != child.rows {
@@ -241,16 +262,34 @@ pub fn run_edge(
         variants.extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(r) }));
     }
 
+    let ops_key = ops.map(EdgeOperators::key).unwrap_or_default();
+    let mut reports = Vec::new();
     let mut points = Vec::new();
     for repeat in 0..exp.repeats {
         let mut rng =
             ChaCha8Rng::seed_from_u64(exp.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(repeat as u64 + 1)));
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut rng);
+        let order: Vec<usize> = match exp.split {
+            Split::Random => {
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut rng);
+                order
+            }
+            Split::Ordered => {
+                let mut pool: Vec<usize> = (0..largest).collect();
+                pool.shuffle(&mut rng);
+                (largest..largest + test).chain(pool).collect()
+            }
+        };
         let (test_idx, pool_idx) = order.split_at(test);
         let (tx, ty) = (rows(x.as_ref(), test_idx), rows(y.as_ref(), test_idx));
         let (px, py) = (rows(x.as_ref(), pool_idx), rows(y.as_ref(), pool_idx));
+        let repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
+        if let (0, Some(r)) = (repeat, &repeat_ops) {
+            reports = operator_reports(cache, &ops_key, &edge.preprocess, r, (px.as_ref(), py.as_ref()));
+        }
         for &anchors in &exp.anchors {
+            let fit_seed = exp.seed ^ (repeat as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ anchors as u64;
+            let data = repeat_ops.as_ref().map(|r| r.fit_data(fit_seed)).unwrap_or_default();
             let mut shuffled: Vec<usize> = (0..anchors).collect();
             shuffled.shuffle(&mut rng);
             for variant in &variants {
@@ -265,30 +304,64 @@ pub fn run_edge(
                     .push(&(anchors as u64).to_le_bytes())
                     .push(&(test as u64).to_le_bytes())
                     .push(&[u8::from(edge.null)])
+                    .text(&ops_key)
                     .finish();
                 if let Some(point) = cache.get_result::<Point>(&key) {
                     points.push(point);
                     continue;
                 }
-                let evaluate = |shuffle: Option<&[usize]>| -> (Scores, Option<String>) {
-                    match fit_variant(variant, &edge.preprocess, px.as_ref(), py.as_ref(), anchors, shuffle) {
-                        Ok(a) => (
-                            scores(
+                type Evaluated =
+                    (Scores, Option<String>, BTreeMap<String, f64>, BTreeMap<String, OperatorScore>);
+                let evaluate = |shuffle: Option<&[usize]>| -> Evaluated {
+                    match fit_variant(
+                        variant,
+                        &edge.preprocess,
+                        px.as_ref(),
+                        py.as_ref(),
+                        anchors,
+                        shuffle,
+                        &data,
+                    ) {
+                        Ok(a) => {
+                            let mut s = scores(
                                 &edge.metrics,
                                 a.map_source(tx.as_ref()).as_ref(),
                                 a.map_target(ty.as_ref()).as_ref(),
-                            ),
-                            None,
-                        ),
-                        Err(e) => (failed(&edge.metrics), Some(e)),
+                            );
+                            let per_operator = match &repeat_ops {
+                                Some(r) => {
+                                    let (extra, per) = operator_scores(
+                                        a.as_ref(),
+                                        r,
+                                        tx.as_ref(),
+                                        ty.as_ref(),
+                                        &edge.metrics,
+                                    );
+                                    s.extend(extra);
+                                    per
+                                }
+                                None => BTreeMap::new(),
+                            };
+                            (s, None, a.details(), per_operator)
+                        }
+                        Err(e) => (failed(&edge.metrics), Some(e), BTreeMap::new(), BTreeMap::new()),
                     }
                 };
-                let (scores, error) = evaluate(None);
+                let (scores, error, details, operators) = evaluate(None);
                 let null = edge.null.then(|| evaluate(Some(&shuffled)).0);
                 if let Some(e) = &error {
                     tracing::warn!(edge = %format!("{} → {}", edge.parent, edge.child), method = %variant.label(), anchors, "fit failed: {e}");
                 }
-                let point = Point { method: variant.label(), anchors, repeat, scores, null, error };
+                let point = Point {
+                    method: variant.label(),
+                    anchors,
+                    repeat,
+                    scores,
+                    null,
+                    error,
+                    details,
+                    operators,
+                };
                 cache.put_result(&key, &point)?;
                 points.push(point);
             }
@@ -308,6 +381,8 @@ pub fn run_edge(
         metrics,
         points,
         summary,
+        operator_items: edge.operator_items,
+        operators: reports,
     })
 }
 
@@ -380,6 +455,8 @@ mod tests {
             scores: [("p@1".to_owned(), p1)].into(),
             null: Some([("p@1".to_owned(), null)].into()),
             error: None,
+            details: BTreeMap::new(),
+            operators: BTreeMap::new(),
         }
     }
 

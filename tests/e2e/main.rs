@@ -6,6 +6,7 @@
 mod assets;
 mod call;
 mod check;
+mod functional;
 mod loading;
 mod run;
 mod survival;

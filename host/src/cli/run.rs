@@ -3,6 +3,7 @@
 
 use super::{Cli, Outcome};
 use crate::cache::Cache;
+use crate::edge_operators::{EdgeOperators, EmbeddedPair};
 use crate::extract::Extractor;
 use crate::run_dir::{now_secs, utc_stamps, RunDir};
 use crate::runner::run_edge;
@@ -90,7 +91,30 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
             "edge {} → {}: {} items, {} → {} dims",
             edge.parent, edge.child, parent.rows, parent.dim, child.dim
         ));
-        let mut result = run_edge(&exp, edge, &parent, &child, &cache)?;
+        let ops = if edge.operators.is_empty() {
+            None
+        } else {
+            let mut pairs = Vec::new();
+            for pair in &edge.operators {
+                let p = extractor.operator(&edge.parent, &pair.parent)?;
+                let c = extractor.operator(&edge.child, &pair.child)?;
+                dir.log(format!(
+                    "edge {} → {}: operator {}: defined on {} of {} items in {}, {} of {} in {}",
+                    edge.parent,
+                    edge.child,
+                    pair.label(),
+                    p.valid_rows().count(),
+                    p.input.rows,
+                    edge.parent,
+                    c.valid_rows().count(),
+                    c.input.rows,
+                    edge.child
+                ));
+                pairs.push(EmbeddedPair { pair: pair.clone(), parent: p, child: c });
+            }
+            Some(EdgeOperators { pairs, items: edge.operator_items })
+        };
+        let mut result = run_edge(&exp, edge, &parent, &child, ops.as_ref(), &cache)?;
         result.skipped = [parent_skipped, child_skipped];
         edges.push(result);
     }

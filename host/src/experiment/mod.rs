@@ -7,4 +7,6 @@ pub mod spec;
 pub mod validate;
 
 pub use diagnostic::Diagnostic;
-pub use spec::{Call, DataSet, Edge, Experiment, Metric, Node, Origin};
+pub use spec::{
+    Call, DataSet, Edge, Experiment, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
+};

@@ -5,7 +5,9 @@
 //! checks it against the plugins (functions, kinds, parameters) and as a graph.
 
 use super::diagnostic::{suggest, Diagnostic};
-use super::spec::{Call, DataSet, Edge, Experiment, Metric, Node, Origin};
+use super::spec::{
+    Call, DataSet, Edge, Experiment, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
+};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -182,6 +184,7 @@ impl Parser {
             anchors: Vec::new(),
             repeats: 5,
             test: None,
+            split: Split::Random,
             data: Vec::new(),
             nodes: Vec::new(),
             edges: Vec::new(),
@@ -288,7 +291,18 @@ impl Parser {
                     .with_help("add `anchors = [5, 10, 25, 50, 100]` (paired examples per edge)"),
             ),
         }
-        f.finish(self, &["name", "seed", "anchors", "repeats", "test"]);
+        match self.string(&mut f, "split", "experiment").as_deref() {
+            None | Some("random") => {}
+            Some("ordered") => exp.split = Split::Ordered,
+            Some(other) => {
+                let span = self.spans.get("experiment.split").cloned().unwrap_or(0..0);
+                self.diags.push(
+                    Diagnostic::new(span, format!("`split` must be \"random\" or \"ordered\", found \"{other}\""))
+                        .with_help("\"ordered\" takes anchors from the first items and tests on the next ones (MUSE's protocol)"),
+                );
+            }
+        }
+        f.finish(self, &["name", "seed", "anchors", "repeats", "test", "split"]);
     }
 
     fn call(&mut self, v: &Value<'_>, key: &str, path: &str) -> Option<Call> {
@@ -363,8 +377,75 @@ impl Parser {
                 None
             }
         };
-        f.finish(self, &["source", "files", "from", "render"]);
-        Some(DataSet { name, origin: origin? })
+        let operators = match f.get("operators") {
+            Some(ops) => self.operators(&name, ops),
+            None => Vec::new(),
+        };
+        f.finish(self, &["source", "files", "from", "render", "operators"]);
+        Some(DataSet { name, origin: origin?, operators })
+    }
+
+    /// `[data.NAME.operators]`: a table of `OP = { plugin, function, params, items }`.
+    fn operators(&mut self, data: &str, v: &Value<'_>) -> Vec<OperatorDecl> {
+        let Some(t) = self.table(v, "operators") else { return Vec::new() };
+        let mut out = Vec::new();
+        for (name, value) in t.iter() {
+            let name = name.get_ref().to_string();
+            let path = format!("data.{data}.operators.{name}");
+            self.spans.insert(path.clone(), value.span());
+            let Some(table) = self.table(value, &path) else { continue };
+            let mut f = Fields::new(table, value.span(), format!("operator `{name}` of [data.{data}]"));
+            let plugin = self.required_string(&mut f, "plugin", &path);
+            let function = self.required_string(&mut f, "function", &path);
+            let params = self.params(&mut f, &path);
+            let items = self.string(&mut f, "items", &path);
+            f.finish(self, &["plugin", "function", "params", "items"]);
+            if let (Some(plugin), Some(function)) = (plugin, function) {
+                out.push(OperatorDecl { name, call: Call { plugin, function, params }, items });
+            }
+        }
+        out
+    }
+
+    /// An edge's `operators`: `["plural", …]` (the same name on both sides) or
+    /// `{ parent-op = "child-op", … }`.
+    fn operator_pairs(&mut self, v: &Value<'_>, path: &str) -> Vec<OperatorPair> {
+        self.spans.insert(format!("{path}.operators"), v.span());
+        let mut out = Vec::new();
+        match v.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::String(s) => {
+                            out.push(OperatorPair { parent: s.to_string(), child: s.to_string() })
+                        }
+                        _ => self.wrong_type(item, "operators", "operator names"),
+                    }
+                }
+            }
+            DeValue::Table(t) => {
+                for (parent, child) in t.iter() {
+                    match child.get_ref() {
+                        DeValue::String(c) => out.push(OperatorPair {
+                            parent: parent.get_ref().to_string(),
+                            child: c.to_string(),
+                        }),
+                        _ => self.wrong_type(child, parent.get_ref(), "the name of the child's operator"),
+                    }
+                }
+            }
+            _ => self.wrong_type(
+                v,
+                "operators",
+                "an array of operator names or a table parent-operator = \"child-operator\"",
+            ),
+        }
+        for (i, pair) in out.iter().enumerate() {
+            if out[..i].contains(pair) {
+                self.error(v.span(), format!("operator pair `{}` is listed twice", pair.label()));
+            }
+        }
+        out
     }
 
     fn node(&mut self, name: &Spanned<toml::de::DeString<'_>>, v: &Value<'_>) -> Option<Node> {
@@ -404,6 +485,38 @@ impl Parser {
         })
     }
 
+    /// An edge's `metrics`: an array of metric names.
+    fn metrics(&mut self, m: &Value<'_>) -> Vec<Metric> {
+        match m.get_ref() {
+            DeValue::Array(items) => items
+                .iter()
+                .filter_map(|item| match item.get_ref() {
+                    DeValue::String(s) => match Metric::from_name(s) {
+                        Some(metric) => Some(metric),
+                        None => {
+                            let names = Metric::ALL.map(Metric::name);
+                            let mut d = Diagnostic::new(item.span(), format!("unknown metric `{s}`"));
+                            d = match suggest(s, names) {
+                                Some(close) => d.with_help(format!("did you mean `{close}`?")),
+                                None => d.with_help(format!("expected one of: {}", names.join(", "))),
+                            };
+                            self.diags.push(d);
+                            None
+                        }
+                    },
+                    _ => {
+                        self.wrong_type(item, "metrics", "metric names");
+                        None
+                    }
+                })
+                .collect(),
+            _ => {
+                self.wrong_type(m, "metrics", "an array of metric names, e.g. [\"p@1\", \"mrr\"]");
+                Vec::new()
+            }
+        }
+    }
+
     fn edge(&mut self, index: usize, v: &Value<'_>) -> Option<Edge> {
         let path = format!("edges.{index}");
         self.spans.insert(path.clone(), v.span());
@@ -440,39 +553,61 @@ impl Parser {
         let preprocess =
             f.get("preprocess").and_then(|p| self.deserialize(p, "preprocess")).unwrap_or_default();
         let refine = f.get("refine").and_then(|r| self.deserialize(r, "refine"));
-        let metrics = match f.get("metrics") {
-            Some(m) => match m.get_ref() {
-                DeValue::Array(items) => items
-                    .iter()
-                    .filter_map(|item| match item.get_ref() {
-                        DeValue::String(s) => match Metric::from_name(s) {
-                            Some(metric) => Some(metric),
-                            None => {
-                                let names = Metric::ALL.map(Metric::name);
-                                let mut d = Diagnostic::new(item.span(), format!("unknown metric `{s}`"));
-                                d = match suggest(s, names) {
-                                    Some(close) => d.with_help(format!("did you mean `{close}`?")),
-                                    None => d.with_help(format!("expected one of: {}", names.join(", "))),
-                                };
-                                self.diags.push(d);
-                                None
-                            }
-                        },
-                        _ => {
-                            self.wrong_type(item, "metrics", "metric names");
-                            None
-                        }
-                    })
-                    .collect(),
-                _ => {
-                    self.wrong_type(m, "metrics", "an array of metric names, e.g. [\"p@1\", \"mrr\"]");
-                    Vec::new()
-                }
-            },
-            None => Metric::ALL.to_vec(),
-        };
+        if let Some(m) = f.table.get("metrics") {
+            self.spans.insert(format!("{path}.metrics"), m.span());
+        }
+        let metrics = f.get("metrics").map(|m| self.metrics(m));
         let null = self.boolean(&mut f, "null").unwrap_or(true);
-        f.finish(self, &["parent", "child", "methods", "preprocess", "refine", "metrics", "null"]);
-        Some(Edge { parent: parent?, child: child?, methods, preprocess, refine, metrics, null })
+        let operators = match f.get("operators") {
+            Some(v) => self.operator_pairs(v, &path),
+            None => Vec::new(),
+        };
+        let operator_items = match self.string(&mut f, "operator-items", &path).as_deref() {
+            None | Some("disjoint") => OperatorItems::Disjoint,
+            Some("shared") => OperatorItems::Shared,
+            Some(other) => {
+                let span = self.spans.get(&format!("{path}.operator-items")).cloned().unwrap_or(0..0);
+                self.diags.push(
+                    Diagnostic::new(span, format!("`operator-items` must be \"disjoint\" or \"shared\", found \"{other}\""))
+                        .with_help("\"disjoint\" (the default) fits the parent's and the child's operators on different items"),
+                );
+                OperatorItems::Disjoint
+            }
+        };
+        let metrics = metrics.unwrap_or_else(|| Metric::defaults(!operators.is_empty()));
+        if operators.is_empty() {
+            for m in metrics.iter().filter(|m| m.needs_operators()) {
+                let span = self.spans.get(&format!("{path}.metrics")).cloned().unwrap_or(0..0);
+                self.diags.push(
+                    Diagnostic::new(span, format!("metric `{}` needs the edge's `operators`", m.name()))
+                        .with_help("add `operators = [\"…\"]` naming operators of both data sets"),
+                );
+            }
+        }
+        f.finish(
+            self,
+            &[
+                "parent",
+                "child",
+                "methods",
+                "preprocess",
+                "refine",
+                "metrics",
+                "null",
+                "operators",
+                "operator-items",
+            ],
+        );
+        Some(Edge {
+            parent: parent?,
+            child: child?,
+            methods,
+            preprocess,
+            refine,
+            metrics,
+            null,
+            operators,
+            operator_items,
+        })
     }
 }

@@ -22,6 +22,8 @@ pub struct Experiment {
     pub repeats: usize,
     /// Held-out test items per repeat; `None` = a fifth of the items, at most 1000.
     pub test: Option<usize>,
+    /// How test items and anchors are drawn from the items.
+    pub split: Split,
     /// Data sets, in file order.
     pub data: Vec<DataSet>,
     /// Nodes, in file order.
@@ -33,6 +35,19 @@ pub struct Experiment {
     pub spans: HashMap<String, Range<usize>>,
 }
 
+/// How each repeat splits the items into test items and an anchor pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    /// Test items drawn at random per repeat; anchors from the rest (the default).
+    #[default]
+    Random,
+    /// Items in data-set order (e.g. by word frequency), as MUSE's dictionaries: the anchor pool
+    /// is the first `max(anchors)` items (anchor sets drawn from it per repeat), the test items
+    /// the `test` items after them — the same in every repeat.
+    Ordered,
+}
+
 /// A named data set.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -41,6 +56,58 @@ pub struct DataSet {
     pub name: String,
     /// Where its items come from.
     pub origin: Origin,
+    /// The modality's own functions on these items (`[data.NAME.operators]`), in file order.
+    /// Functional alignment fits their action in every space that encodes this data set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorDecl>,
+}
+
+/// An operator of a data set: a plugin operator (`transpose`, `gain`, `relation`…) applied to the
+/// items, item by item. An item the operator fails on (a word outside a relation) is left out.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct OperatorDecl {
+    /// Its name in this data set (`[data.X.operators.NAME]`), used by edges.
+    pub name: String,
+    /// The operator function.
+    pub call: Call,
+    /// The data set whose items the operator is applied to (same kind of value); default this
+    /// data set. Lets a relation be fitted on all of its own words, not only the experiment's.
+    pub items: Option<String>,
+}
+
+/// How the two sides of an edge share the items their operators are fitted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorItems {
+    /// Each item (by its root value) goes to one side only, by a fixed hash: the parent fits its
+    /// operators on one half, the child on the other, so operator fits never pair items across
+    /// spaces. The default.
+    #[default]
+    Disjoint,
+    /// Both sides fit on every operator item: when both spaces see the same items, the operator
+    /// fits then pair those items across spaces implicitly (extra supervision). Reported as such.
+    Shared,
+}
+
+/// A correspondence between an operator of the parent's data and one of the child's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatorPair {
+    /// The parent data set's operator.
+    pub parent: String,
+    /// The child data set's operator.
+    pub child: String,
+}
+
+impl OperatorPair {
+    /// `plural` when both sides use the same name, `pitch-up ↔ transpose-up` otherwise.
+    pub fn label(&self) -> String {
+        if self.parent == self.child {
+            self.parent.clone()
+        } else {
+            format!("{} ↔ {}", self.parent, self.child)
+        }
+    }
 }
 
 /// Where a data set's items come from.
@@ -119,6 +186,12 @@ pub struct Edge {
     pub metrics: Vec<Metric>,
     /// Whether a permutation null (shuffled anchors) is reported beside each score.
     pub null: bool,
+    /// Corresponding operators (parent data's, child data's), for functional alignment and the
+    /// operator metrics.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<OperatorPair>,
+    /// How the sides share operator items.
+    pub operator_items: OperatorItems,
 }
 
 /// A metric an edge reports.
@@ -157,11 +230,21 @@ pub enum Metric {
     /// Mutual k-nearest-neighbour overlap (k = 10).
     #[serde(rename = "mutual-knn")]
     MutualKnn,
+    /// Operator transfer: apply each parent operator to the test items, map, and retrieve the
+    /// child operator's image of the same item among the test items' images (P@1, mean over
+    /// operator pairs). Needs `operators`.
+    #[serde(rename = "transfer-p@1")]
+    TransferPAt1,
+    /// Commutation error on test items: how far `map(f_A(x)) − map(x)` is from the child's own
+    /// displacement `f_B(y) − y`, relative to the latter (squared norms, mean over operator
+    /// pairs); 0 when the square commutes, 1 when the map predicts no change. Needs `operators`.
+    #[serde(rename = "commutation")]
+    Commutation,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 13] = [
         Metric::PAt1,
         Metric::PAt5,
         Metric::PAt10,
@@ -173,7 +256,25 @@ impl Metric {
         Metric::Cka,
         Metric::CkaUnbiased,
         Metric::MutualKnn,
+        Metric::TransferPAt1,
+        Metric::Commutation,
     ];
+
+    /// The metrics reported when an edge names none: all of them, the operator metrics only
+    /// when the edge has operators.
+    pub fn defaults(with_operators: bool) -> Vec<Metric> {
+        Metric::ALL.into_iter().filter(|m| with_operators || !m.needs_operators()).collect()
+    }
+
+    /// Whether the metric is about operators (and needs an edge's `operators`).
+    pub fn needs_operators(self) -> bool {
+        matches!(self, Metric::TransferPAt1 | Metric::Commutation)
+    }
+
+    /// Whether larger values are better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Metric::Commutation)
+    }
 
     /// The name used in TOML and reports.
     pub fn name(self) -> &'static str {
@@ -189,6 +290,8 @@ impl Metric {
             Metric::Cka => "cka",
             Metric::CkaUnbiased => "cka-unbiased",
             Metric::MutualKnn => "mutual-knn",
+            Metric::TransferPAt1 => "transfer-p@1",
+            Metric::Commutation => "commutation",
         }
     }
 
@@ -219,6 +322,11 @@ impl Experiment {
             }
         }
         current
+    }
+
+    /// The operator `name` of data set `data`.
+    pub fn operator(&self, data: &str, name: &str) -> Option<&OperatorDecl> {
+        self.data_set(data)?.operators.iter().find(|o| o.name == name)
     }
 
     /// The span recorded for `key`, or the start of the file.

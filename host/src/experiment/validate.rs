@@ -43,6 +43,7 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
             }
         }
     }
+    v.operators();
     v.edges();
     v.diags
 }
@@ -202,7 +203,15 @@ impl Validator<'_> {
                 } else {
                     self.named_data(from, &format!("{path}.from"))
                 };
-                match self.function(call, FunctionKind::Render, &format!("{path}.render"), "render") {
+                // An operator (K → K) renders too: `relation` turns English words into French ones.
+                let kind = self
+                    .registry
+                    .get(&call.plugin)
+                    .ok()
+                    .and_then(|p| p.plugin.manifest().function(&call.function).map(|f| f.kind))
+                    .filter(|k| *k == FunctionKind::Operator)
+                    .unwrap_or(FunctionKind::Render);
+                match self.function(call, kind, &format!("{path}.render"), "render") {
                     Some(spec) => {
                         if let (Some(input), Some(kind)) = (spec.input, parent.and_then(|p| p.kind)) {
                             if !input.accepts(kind) {
@@ -271,6 +280,105 @@ impl Validator<'_> {
         }
     }
 
+    /// Each data set's operators: operator functions that read this data set's kind of value,
+    /// applied to this data set or to an `items` data set of the same kind.
+    fn operators(&mut self) {
+        let exp = self.exp;
+        for data in &exp.data {
+            let kind = self.facts.get(&data.name).and_then(|f| f.kind);
+            for op in &data.operators {
+                let path = format!("data.{}.operators.{}", data.name, op.name);
+                let spec = self.function(&op.call, FunctionKind::Operator, &path, "operator");
+                let items_kind = match &op.items {
+                    None => kind,
+                    Some(items) => self.named_data(items, &format!("{path}.items")).and_then(|f| f.kind),
+                };
+                if let (Some(items), Some(k), Some(items_kind)) = (&op.items, kind, items_kind) {
+                    if k != items_kind {
+                        self.error(
+                            exp.span(&format!("{path}.items")),
+                            format!("operator `{}` of data set `{}` is applied to `{items}`, which holds {items_kind}, but `{}` holds {k}", op.name, data.name, data.name),
+                            Some("the operator's items are encoded by the same encoders as the data set's".to_owned()),
+                        );
+                    }
+                }
+                if let (Some(spec), Some(k)) = (spec, items_kind) {
+                    if let Some(input) = spec.input {
+                        if !input.accepts(k) {
+                            self.error(
+                                exp.span(&format!("{path}.function")),
+                                format!(
+                                    "operator `{}` of plugin `{}` reads {input}, but data set `{}` holds {k}",
+                                    op.call.function,
+                                    op.call.plugin,
+                                    op.items.as_deref().unwrap_or(&data.name)
+                                ),
+                                None,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An edge's operator pairs name operators of the parent's and the child's data sets, and
+    /// the methods that need operators have them.
+    fn edge_operators(&mut self, i: usize, parent_data: &str, child_data: &str) {
+        let exp = self.exp;
+        let edge = &exp.edges[i];
+        let span = exp.span(&format!("edges.{i}.operators"));
+        for pair in &edge.operators {
+            for (side, data, name) in
+                [("parent", parent_data, &pair.parent), ("child", child_data, &pair.child)]
+            {
+                if exp.operator(data, name).is_none() {
+                    let names: Vec<&str> = exp
+                        .data_set(data)
+                        .map(|d| d.operators.iter().map(|o| o.name.as_str()).collect())
+                        .unwrap_or_default();
+                    let help = match suggest(name, names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => format!("declare it under [data.{data}.operators]"),
+                        None => format!("operators of `{data}`: {}", names.join(", ")),
+                    };
+                    self.error(
+                        span.clone(),
+                        format!("the {side}'s data set `{data}` has no operator `{name}`"),
+                        Some(help),
+                    );
+                }
+            }
+        }
+        for method in &edge.methods {
+            let shuffled = serde_json::to_value(method)
+                .ok()
+                .and_then(|v| v.get("shuffle-operators").and_then(serde_json::Value::as_bool))
+                .unwrap_or(false);
+            let needed = match method.kind() {
+                "functional" if shuffled => 2,
+                "functional" => 1,
+                _ => 0,
+            };
+            if edge.operators.len() < needed {
+                self.error(
+                    exp.span(&format!("edges.{i}.methods")),
+                    format!(
+                        "method `functional`{} needs at least {needed} operator pair{} on edge {}, found {}",
+                        if shuffled { " with shuffle-operators" } else { "" },
+                        if needed == 1 { "" } else { "s" },
+                        i + 1,
+                        edge.operators.len()
+                    ),
+                    Some(
+                        "declare operators under [data.X.operators] and list them in the edge's `operators`"
+                            .to_owned(),
+                    ),
+                );
+            }
+        }
+    }
+
     fn edges(&mut self) {
         let exp = self.exp;
         let mut parent_of: HashMap<&str, (&str, usize)> = HashMap::new();
@@ -311,6 +419,7 @@ impl Validator<'_> {
             }
             parent_of.insert(&edge.child, (&edge.parent, i));
             let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };
+            self.edge_operators(i, &p.data, &c.data);
             let (rp, rc) = (exp.root_of(&p.data), exp.root_of(&c.data));
             if rp != rc {
                 self.error(

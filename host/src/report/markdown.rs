@@ -79,6 +79,92 @@ fn chart(edge: &EdgeResult, metric: &str) -> String {
     })
 }
 
+/// An edge's operators: how items were split between the sides (no leakage), and how well a
+/// linear action describes each operator in each space.
+fn operators_section(md: &mut String, edge: &EdgeResult) {
+    if edge.operators.is_empty() {
+        return;
+    }
+    let mode = match edge.operator_items {
+        crate::experiment::OperatorItems::Disjoint => {
+            "**disjoint**: each item goes to one side only (a fixed hash of the item), so operator fits never \
+             pair items across the two spaces"
+        }
+        crate::experiment::OperatorItems::Shared => {
+            "**shared** (labelled option): both sides fit their operators on the same items, which pairs those \
+             items across spaces implicitly"
+        }
+    };
+    let _ = writeln!(
+        md,
+        "Operators ({} pairs). Operator items are {mode}. Pairs whose item or image is a test item are \
+         dropped from fitting in every repeat. Split sizes below are those of the first repeat. R² is the \
+         cross-validated fit of the affine action `x ↦ xF + c` on the edge's preprocessing (fitted on each \
+         side's own non-test items); beside it, the offset-only model `x ↦ x + c` and doing nothing.\n",
+        edge.operators.len()
+    );
+    let _ = writeln!(
+        md,
+        "| operator | fit pairs {p} | fit pairs {c} | dropped (test) | test items | R² {p} (offset, none) | R² {c} (offset, none) |",
+        p = edge.parent,
+        c = edge.child
+    );
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|");
+    let r2 = |a: &crate::edge_operators::ActionReport| match &a.error {
+        Some(e) => format!("– ({e})"),
+        None => format!("{} ({}, {})", fmt(a.r2), fmt(a.r2_offset), fmt(a.r2_identity)),
+    };
+    for op in &edge.operators {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            op.operator,
+            op.split.parent_fit,
+            op.split.child_fit,
+            op.split.dropped_test,
+            op.split.test_items,
+            r2(&op.parent),
+            r2(&op.child)
+        );
+    }
+    md.push('\n');
+    // What the functional fits chose, over every point.
+    let mut chosen: Vec<(&str, Vec<f64>)> = Vec::new();
+    for p in &edge.points {
+        for (k, v) in &p.details {
+            match chosen.iter_mut().find(|(name, _)| *name == k.as_str()) {
+                Some((_, values)) => values.push(*v),
+                None => chosen.push((k.as_str(), vec![*v])),
+            }
+        }
+    }
+    if !chosen.is_empty() {
+        let cells: Vec<String> = chosen
+            .iter_mut()
+            .map(|(name, values)| {
+                values.sort_by(f64::total_cmp);
+                format!(
+                    "{name} median {} (range {}–{})",
+                    fmt_g(values[values.len() / 2]),
+                    fmt_g(values[0]),
+                    fmt_g(values[values.len() - 1])
+                )
+            })
+            .collect();
+        let _ = writeln!(md, "Chosen by the fits (on folds of the anchors): {}.\n", cells.join("; "));
+    }
+}
+
+fn fmt_g(x: f64) -> String {
+    if !x.is_finite() {
+        "–".to_owned()
+    } else if x != 0.0 && (x.abs() >= 1e4 || x.abs() < 1e-3) {
+        format!("{x:.1e}")
+    } else {
+        format!("{}", (x * 1000.0).round() / 1000.0)
+    }
+}
+
 /// Renders the report of a run.
 pub fn render(
     exp: &Experiment,
@@ -123,6 +209,7 @@ pub fn render(
                 edge.skipped[0], edge.parent, edge.skipped[1], edge.child
             );
         }
+        operators_section(&mut md, edge);
         for metric in &edge.metrics {
             let name = format!("{}-{}-{}.svg", slug(&edge.parent), slug(&edge.child), slug(metric));
             let _ = writeln!(md, "![{metric}](plots/{name})\n");

@@ -1,0 +1,132 @@
+//! Functional alignment end to end: operators declared on data sets, applied by the real music
+//! plugin, embedded in both spaces, split between the sides without leakage, used by the
+//! `functional` method, reported with their fits and metrics.
+
+use crate::util::{commute, library, run};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn experiment(items: &str) -> String {
+    format!(
+        r#"
+[experiment]
+name = "ops"
+seed = 4
+anchors = [5, 40]
+repeats = 2
+test = 30
+
+[data.scores]
+source = {{ plugin = "music", function = "random-scores", params = {{ count = 160, seed = 9, max-duration-s = 2.0 }} }}
+
+[data.scores.operators]
+up = {{ plugin = "music", function = "transpose", params = {{ semitones = 2, out-of-range = "clamp" }} }}
+louder = {{ plugin = "music", function = "louder", params = {{ db = 6.0 }} }}
+
+[nodes.notes]
+data = "scores"
+plugin = "music"
+encoder = "piano-roll"
+
+[nodes.pitches]
+data = "scores"
+plugin = "music"
+encoder = "chroma"
+
+[[edges]]
+parent = "notes"
+child = "pitches"
+operators = ["up", "louder"]
+operator-items = "{items}"
+methods = [{{ kind = "least-squares" }}, {{ kind = "functional" }}, {{ kind = "functional", shuffle-operators = true }}]
+metrics = ["p@1", "transfer-p@1", "commutation"]
+"#
+    )
+}
+
+fn commute_in(dir: &Path) -> Command {
+    let mut cmd = commute();
+    cmd.current_dir(dir)
+        .env("COMMUTE_HOME", dir.join("cache"))
+        .arg("--no-default-plugins")
+        .arg("--threads")
+        .arg("2")
+        .arg("--plugin")
+        .arg(library("commute-plugin-music"));
+    cmd
+}
+
+/// Runs the experiment and returns its metrics and report.
+fn run_ops(items: &str) -> (Value, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ops.toml");
+    std::fs::write(&file, experiment(items)).expect("write experiment");
+    let (code, stdout, stderr) = run(commute_in(dir.path()).arg("run").arg(&file));
+    assert_eq!(code, 0, "run failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let runs = dir.path().join("runs/ops");
+    let folder = std::fs::read_dir(&runs).expect("runs").next().expect("a run folder").expect("entry").path();
+    let metrics: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("metrics.json")).expect("metrics.json"))
+            .expect("json");
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");
+    (metrics, report)
+}
+
+#[test]
+fn operators_are_fitted_on_disjoint_non_test_items_and_reported() {
+    let (metrics, report) = run_ops("disjoint");
+    let edge = &metrics["edges"][0];
+    let ops = edge["operators"].as_array().expect("operator reports");
+    assert_eq!(ops.len(), 2);
+    for op in ops {
+        let split = &op["split"];
+        let (p, c, dropped, test) = (
+            split["parent-fit"].as_u64().unwrap_or(0),
+            split["child-fit"].as_u64().unwrap_or(0),
+            split["dropped-test"].as_u64().unwrap_or(0),
+            split["test-items"].as_u64().unwrap_or(0),
+        );
+        // 160 items, 30 of them test items (dropped on both sides, and so is an item whose image
+        // is a test item); the other 130 are split between the sides.
+        assert_eq!(test, 30, "{op}");
+        // (Short generated scores repeat: a transposed one-note score can be another item.)
+        assert!(dropped >= 60, "{op}");
+        assert!(p + c <= 130 && p + c + (dropped - 60) >= 130, "{op}");
+        assert!(p > 40 && c > 40, "an unbalanced split: {op}");
+        // Transposition is a linear action on a piano roll: the fit must explain it well.
+        if op["operator"] == "up" {
+            let r2 = op["parent"]["r2"].as_f64().unwrap_or(f64::NAN);
+            let none = op["parent"]["r2-identity"].as_f64().unwrap_or(f64::NAN);
+            assert!(r2 > 0.5 && r2 > none, "transpose on the piano roll: R² {r2} (doing nothing: {none})");
+        }
+    }
+    let points = edge["points"].as_array().expect("points");
+    let functional: Vec<&Value> = points.iter().filter(|p| p["method"] == "functional").collect();
+    assert_eq!(functional.len(), 4, "2 anchor counts × 2 repeats");
+    for p in &functional {
+        assert!(p["error"].is_null(), "{p}");
+        assert!(p["details"]["lambda"].as_f64().is_some_and(|l| l > 0.0), "the fit reports its λ: {p}");
+        let per = p["operators"].as_object().expect("per-operator scores");
+        assert_eq!(per.len(), 2);
+        let transfer = p["scores"]["transfer-p@1"].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&transfer), "{p}");
+    }
+    assert!(report.contains("Operator items are **disjoint**"), "{report}");
+    assert!(report.contains("| up |") && report.contains("| louder |"), "{report}");
+}
+
+#[test]
+fn shared_operator_items_are_a_labelled_option() {
+    let (metrics, report) = run_ops("shared");
+    let edge = &metrics["edges"][0];
+    assert_eq!(edge["operator-items"], "shared");
+    for op in edge["operators"].as_array().expect("operator reports") {
+        let split = &op["split"];
+        let count = |k: &str| split[k].as_u64().unwrap_or(0);
+        // Every one of the 130 non-test items on both sides, less those whose image is a test item.
+        assert_eq!(count("parent-fit") + count("child-fit") + count("dropped-test"), 320, "{op}");
+        assert!(count("parent-fit") >= 125 && count("child-fit") >= 125, "{op}");
+    }
+    assert!(report.contains("**shared** (labelled option)"), "{report}");
+}
