@@ -200,6 +200,22 @@ fn failed(metrics: &[Metric]) -> Scores {
     metrics.iter().map(|m| (m.name().to_owned(), f64::NAN)).collect()
 }
 
+/// `method` with its unset `lambda` and `mu` fixed to the values a fit chose (functional and
+/// Laplacian methods cross-validate unset weights).
+fn with_chosen_weights(method: &MethodSpec, details: &BTreeMap<String, f64>) -> MethodSpec {
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(method) else {
+        return method.clone();
+    };
+    for key in ["lambda", "mu"] {
+        if let (Some(slot), Some(v)) = (fields.get_mut(key), details.get(key)) {
+            if slot.is_null() {
+                *slot = serde_json::json!(v);
+            }
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or_else(|_| method.clone())
+}
+
 /// Fits one variant on anchor pairs (`train` rows of x and y) and returns the alignment.
 fn fit_variant(
     variant: &Variant<'_>,
@@ -218,9 +234,13 @@ fn fit_variant(
     match variant.refine {
         None => Ok(base),
         Some(spec) => {
+            // Refits keep the weights the first fit chose on the anchors (cross-validating again on
+            // an induced dictionary would tune them to the dictionary's own errors, and cost a
+            // grid of solves per round).
+            let method = with_chosen_weights(variant.method, &base.details());
             let fit_pairs = |pairs: &[(usize, usize)]| {
                 let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-                fit_with(variant.method, pre, rows(pool_x, &xi).as_ref(), rows(pool_y, &yi).as_ref(), data)
+                fit_with(&method, pre, rows(pool_x, &xi).as_ref(), rows(pool_y, &yi).as_ref(), data)
             };
             let seeds: Vec<(usize, usize)> = train.iter().copied().zip(targets.iter().copied()).collect();
             refine(&fit_pairs, pool_x, pool_y, &seeds, spec).map(|(a, _)| a).map_err(|e| e.to_string())
@@ -474,6 +494,19 @@ mod tests {
         assert_eq!((s[0].min, s[0].max, s[0].repeats), (0.2, 0.4, 2));
         assert_eq!(s[0].null_mean, Some(0.05));
         assert_eq!((s[1].anchors, s[1].std), (10, 0.0));
+    }
+
+    #[test]
+    fn refits_keep_the_weights_the_first_fit_chose() {
+        let unset: MethodSpec = serde_json::from_str(r#"{"kind":"functional"}"#).unwrap();
+        let chosen: BTreeMap<String, f64> = [("lambda".to_owned(), 100.0), ("mu".to_owned(), 0.1)].into();
+        let fixed = serde_json::to_value(with_chosen_weights(&unset, &chosen)).unwrap();
+        assert_eq!((fixed["lambda"].as_f64(), fixed["mu"].as_f64()), (Some(100.0), Some(0.1)));
+        let set: MethodSpec = serde_json::from_str(r#"{"kind":"functional","lambda":1.0}"#).unwrap();
+        let kept = serde_json::to_value(with_chosen_weights(&set, &chosen)).unwrap();
+        assert_eq!((kept["lambda"].as_f64(), kept["mu"].as_f64()), (Some(1.0), Some(0.1)));
+        let ridge = MethodSpec::Ridge { lambda: 2.0 };
+        assert_eq!(with_chosen_weights(&ridge, &chosen), ridge);
     }
 
     #[test]

@@ -131,7 +131,7 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
     // What the functional fits chose, over every point.
     let mut chosen: Vec<(&str, Vec<f64>)> = Vec::new();
     for p in &edge.points {
-        for (k, v) in &p.details {
+        for (k, v) in p.details.iter().filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "iterations")) {
             match chosen.iter_mut().find(|(name, _)| *name == k.as_str()) {
                 Some((_, values)) => values.push(*v),
                 None => chosen.push((k.as_str(), vec![*v])),
