@@ -17,6 +17,22 @@ const MAGIC: &[u8; 12] = b"COMMUTE-EMB1";
 /// A sha256 content key, hex.
 pub type Key = String;
 
+/// The sha256 of the running executable: evaluated points are keyed by it, so a rebuilt host
+/// (another fitting or scoring code) never serves results of the previous one. Embeddings are
+/// keyed by the plugins' library hashes instead and survive host rebuilds.
+pub fn code_key() -> &'static str {
+    static KEY: std::sync::OnceLock<Key> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = KeyBuilder::new("host-code");
+        match std::env::current_exe().and_then(std::fs::read) {
+            Ok(bytes) => k.push(&bytes),
+            // Without the executable, the version is the best identity there is.
+            Err(_) => k.text(env!("CARGO_PKG_VERSION")),
+        };
+        k.finish()
+    })
+}
+
 /// Incremental sha256 over tagged fields (each field length-prefixed, so fields never run together).
 #[derive(Clone, Default)]
 pub struct KeyBuilder(Sha256);

@@ -389,6 +389,7 @@ pub fn operator_reports(
     pool: (MatRef<'_, f32>, MatRef<'_, f32>),
 ) -> Vec<OperatorReport> {
     let key = KeyBuilder::new("operator-reports")
+        .text(crate::cache::code_key())
         .text(key)
         .text(&serde_json::to_string(pre).unwrap_or_default())
         .finish();

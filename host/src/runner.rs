@@ -248,6 +248,23 @@ fn fit_variant(
     }
 }
 
+/// One repeat's order of the `n` items: the first `test` are the test items, the rest the anchor
+/// pool, in the order anchors are taken (see the module docs).
+fn split_order(split: Split, n: usize, test: usize, largest: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+    match split {
+        Split::Random => {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(rng);
+            order
+        }
+        Split::Ordered => {
+            let mut pool: Vec<usize> = (0..largest).collect();
+            pool.shuffle(rng);
+            (largest..largest + test).chain(pool).collect()
+        }
+    }
+}
+
 /// Runs the sweep of one edge. `ops` are the edge's operators embedded on both sides (for
 /// functional methods and the operator metrics).
 pub fn run_edge(
@@ -288,18 +305,7 @@ pub fn run_edge(
     for repeat in 0..exp.repeats {
         let mut rng =
             ChaCha8Rng::seed_from_u64(exp.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(repeat as u64 + 1)));
-        let order: Vec<usize> = match exp.split {
-            Split::Random => {
-                let mut order: Vec<usize> = (0..n).collect();
-                order.shuffle(&mut rng);
-                order
-            }
-            Split::Ordered => {
-                let mut pool: Vec<usize> = (0..largest).collect();
-                pool.shuffle(&mut rng);
-                (largest..largest + test).chain(pool).collect()
-            }
-        };
+        let order = split_order(exp.split, n, test, largest, &mut rng);
         let (test_idx, pool_idx) = order.split_at(test);
         let (tx, ty) = (rows(x.as_ref(), test_idx), rows(y.as_ref(), test_idx));
         let (px, py) = (rows(x.as_ref(), pool_idx), rows(y.as_ref(), pool_idx));
@@ -314,6 +320,7 @@ pub fn run_edge(
             shuffled.shuffle(&mut rng);
             for variant in &variants {
                 let key = KeyBuilder::new("point")
+                    .text(crate::cache::code_key())
                     .text(&parent.key)
                     .text(&child.key)
                     .text(&serde_json::to_string(variant).unwrap_or_default())
@@ -494,6 +501,22 @@ mod tests {
         assert_eq!((s[0].min, s[0].max, s[0].repeats), (0.2, 0.4, 2));
         assert_eq!(s[0].null_mean, Some(0.05));
         assert_eq!((s[1].anchors, s[1].std), (10, 0.0));
+    }
+
+    #[test]
+    fn ordered_splits_test_on_the_items_after_the_anchor_pool() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let order = split_order(Split::Ordered, 100, 15, 50, &mut rng);
+        assert_eq!(&order[..15], &(50..65).collect::<Vec<_>>()[..]);
+        let mut pool = order[15..].to_vec();
+        assert_ne!(pool, (0..50).collect::<Vec<_>>(), "the pool is shuffled per repeat");
+        pool.sort_unstable();
+        assert_eq!(pool, (0..50).collect::<Vec<_>>());
+        let random = split_order(Split::Random, 100, 15, 50, &mut rng);
+        let mut all = random.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_ne!(&random[..15], &order[..15]);
     }
 
     #[test]
