@@ -7,11 +7,11 @@ use super::functional::{self, OperatorPair, SolveOptions};
 use super::kernels;
 use super::linear::{self, AffineMap, LinearMap};
 use super::method::{MethodSpec, Solver};
-use super::operator::{fit_action, neighbour_mean, OperatorAction};
+use super::operator::{fit_action_cost, fit_action_in, neighbour_mean, parallel_map, OperatorAction};
 use super::preprocess::{FittedPreprocess, Preprocess};
 use super::scalar::Real;
 use super::Alignment;
-use faer::{Mat, MatRef};
+use faer::{Mat, MatRef, Par};
 use std::collections::BTreeMap;
 
 /// Rows of one operator of one space: inputs and their images, paired by row; raw (before
@@ -228,8 +228,8 @@ pub fn fit(
 ///
 /// For `functional`: the preprocessing is fitted on the anchors (as for every method) and applied
 /// to each operator's input and output rows; each operator's action is fitted with
-/// [`fit_action`] (an operator pair with fewer than 2 rows on either side is skipped; none left is
-/// an error); then `T` is solved (cross-validating unset weights on the anchors, seeded by
+/// [`fit_action`](super::fit_action), the actions in parallel (an operator pair with fewer than 2
+/// rows on either side is skipped; none left is an error); then `T` is solved (cross-validating unset weights on the anchors, seeded by
 /// `data.seed`). For `laplacian`: the single operator pair is kNN averaging
 /// ([`neighbour_mean`]) on each side's preprocessed unpaired rows. Either way the result is an
 /// ordinary linear map `x ↦ x T` after preprocessing, with the choices in
@@ -264,8 +264,17 @@ fn estimate<T: Real>(
             solve_functional(xp, yp, &actions, skipped, &choice)?
         }
         MethodSpec::Laplacian { k, lambda, mu } => {
-            let source = graph_action(data.source_rows, &source_preprocess, Space::Source, k)?;
-            let target = graph_action(data.target_rows, &target_preprocess, Space::Target, k)?;
+            let sides = [
+                (data.source_rows, &source_preprocess, Space::Source),
+                (data.target_rows, &target_preprocess, Space::Target),
+            ];
+            let action = |(rows, pre, space): (Option<MatRef<'_, f32>>, &FittedPreprocess<T>, Space),
+                          par: Par| { graph_action(rows, pre, space, k, par) };
+            let mut actions = parallel_map(sides.to_vec(), &action, kernels::par()).into_iter();
+            let (Some(source), Some(target)) = (actions.next(), actions.next()) else {
+                return Err(missing_rows(k, "no rows were given"));
+            };
+            let (source, target) = (source?, target?);
             let options = SolveOptions::default();
             let choice = Choice { lambda, mu, options, shuffle: false, seed: data.seed };
             solve_functional(xp, yp, &[(source, target)], 0, &choice)?
@@ -319,8 +328,9 @@ fn operator_actions<T: Real>(
     if ns == 0 {
         return Err(missing_operators(what, "none were given"));
     }
-    let mut actions = Vec::with_capacity(ns);
     let mut skipped = 0;
+    // Preprocessed (inputs, images) of each usable pair's source and target operator, in order.
+    let mut rows = Vec::with_capacity(2 * ns);
     for (source, target) in data.source_operators.iter().zip(&data.target_operators) {
         for (rows, space) in [(source, Space::Source), (target, Space::Target)] {
             if rows.input.nrows() != rows.output.nrows() {
@@ -338,27 +348,32 @@ fn operator_actions<T: Real>(
             skipped += 1;
             continue;
         }
-        let mut fitted = Vec::with_capacity(2);
-        for (rows, pre, space) in [(source, source_pre, Space::Source), (target, target_pre, Space::Target)] {
+        for (op, pre, space) in [(source, source_pre, Space::Source), (target, target_pre, Space::Target)] {
             let input =
-                preprocess_rows(rows.input, pre, space, &format!("{space} operator `{}` inputs", rows.name))?;
-            let output = preprocess_rows(
-                rows.output,
-                pre,
-                space,
-                &format!("{space} operator `{}` images", rows.name),
-            )?;
-            fitted.push(fit_action(input.as_ref(), output.as_ref())?);
-        }
-        let target_action = fitted.pop();
-        let source_action = fitted.pop();
-        if let (Some(s), Some(t)) = (source_action, target_action) {
-            actions.push((s, t));
+                preprocess_rows(op.input, pre, space, &format!("{space} operator `{}` inputs", op.name))?;
+            let output =
+                preprocess_rows(op.output, pre, space, &format!("{space} operator `{}` images", op.name))?;
+            rows.push((input, output));
         }
     }
-    if actions.is_empty() {
+    if rows.is_empty() {
         let got = format!("all {ns} operator pairs given have fewer than 2 rows on a side");
         return Err(missing_operators(what, &got));
+    }
+    // Fit the actions in parallel, costliest first.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let cost = |i: usize| fit_action_cost(rows[i].0.nrows(), rows[i].0.ncols());
+    order.sort_by(|&a, &b| cost(b).total_cmp(&cost(a)));
+    let fit = |i: usize, par: Par| fit_action_in(rows[i].0.as_ref(), rows[i].1.as_ref(), par);
+    let mut fitted: Vec<Option<Result<OperatorAction<T>, AlignError>>> =
+        (0..rows.len()).map(|_| None).collect();
+    for (i, action) in order.iter().zip(parallel_map(order.clone(), &fit, kernels::par())) {
+        fitted[*i] = Some(action);
+    }
+    let mut actions = Vec::with_capacity(rows.len() / 2);
+    let mut fitted = fitted.into_iter().flatten();
+    while let (Some(source), Some(target)) = (fitted.next(), fitted.next()) {
+        actions.push((source?, target?));
     }
     Ok((actions, skipped))
 }
@@ -369,6 +384,7 @@ fn graph_action<T: Real>(
     pre: &FittedPreprocess<T>,
     space: Space,
     k: usize,
+    par: Par,
 ) -> Result<OperatorAction<T>, AlignError> {
     let Some(rows) = rows else {
         return Err(missing_rows(k, &format!("no {space} rows were given")));
@@ -378,7 +394,7 @@ fn graph_action<T: Real>(
     }
     let p = preprocess_rows(rows, pre, space, &format!("laplacian {space} rows"))?;
     let averaged = neighbour_mean(p.as_ref(), k);
-    fit_action(p.as_ref(), averaged.as_ref())
+    fit_action_in(p.as_ref(), averaged.as_ref(), par)
 }
 
 /// The functional family's weights and solver choices.

@@ -6,7 +6,11 @@
 use super::error::AlignError;
 use super::kernels::{self, c};
 use super::scalar::Real;
-use faer::{Mat, MatRef};
+use faer::linalg::solvers::Solve;
+use faer::utils::thread::{join_raw, parallelism_degree};
+use faer::{Mat, MatRef, Par};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Folds of the cross-validation of [`fit_action`] (fewer when there are fewer pairs).
 pub const ACTION_FOLDS: usize = 5;
@@ -87,55 +91,144 @@ impl<T: Real> OperatorAction<T> {
     }
 }
 
-/// How the ridge solution `Δ = (XcᵀXc + λI)⁻¹ Xcᵀ Dc` is written for a cheap sweep over `λ`:
-/// `Δ = V diag(w(λ)) B`, with `w_i = 1 / (e_i + λ)` from the eigendecomposition `XcᵀXc = V E Vᵀ`
-/// (then `B = Vᵀ Xcᵀ Dc`), or `w_i = s_i / (s_i² + λ)` from the thin SVD `Xc = U S Vᵀ` (then
-/// `B = Uᵀ Dc`), whichever is smaller.
-struct RidgePath<T: Real> {
-    v: Mat<T>,
-    b: Mat<T>,
-    spectrum: Vec<f64>,
-    from_svd: bool,
+/// An `r × c` matrix of zeros (faster than `Mat::zeros` when this crate is built without full
+/// optimisation).
+pub(crate) fn zeros<T: Real>(r: usize, c: usize) -> Mat<T> {
+    let mut out = Mat::new();
+    out.resize_with(r, c, |_, _| T::default());
+    out
 }
 
-impl<T: Real> RidgePath<T> {
-    fn new(xc: MatRef<'_, T>, dc: MatRef<'_, T>) -> Result<Self, AlignError> {
-        const WHAT: &str = "operator action";
-        if xc.nrows() > xc.ncols() {
-            let eig = kernels::sym_eigen(kernels::gram(xc).as_ref(), WHAT)?;
-            let b = kernels::tmatmul(eig.vectors.as_ref(), kernels::tmatmul(xc, dc).as_ref());
-            let spectrum = eig.values.iter().map(|v| v.to_f64().max(0.0)).collect();
-            Ok(RidgePath { v: eig.vectors, b, spectrum, from_svd: false })
-        } else {
-            let svd = kernels::thin_svd(xc, WHAT)?;
-            let b = kernels::tmatmul(svd.u.as_ref(), dc);
-            let spectrum = svd.s.iter().map(|v| v.to_f64()).collect();
-            Ok(RidgePath { v: svd.v, b, spectrum, from_svd: true })
+/// A copy of `x` with contiguous columns (faster than `to_owned` or `clone` when this crate is
+/// built without full optimisation).
+pub(crate) fn copy<T: Real>(x: MatRef<'_, T>) -> Mat<T> {
+    let mut out = zeros(x.nrows(), x.ncols());
+    for j in 0..x.ncols() {
+        let dst = out.col_as_slice_mut(j);
+        match x.col(j).try_as_col_major() {
+            Some(col) => dst.copy_from_slice(col.as_slice()),
+            None => {
+                for (i, d) in dst.iter_mut().enumerate() {
+                    *d = x[(i, j)];
+                }
+            }
         }
     }
-
-    fn weights(&self, lambda: f64) -> Vec<f64> {
-        self.spectrum
-            .iter()
-            .map(|&s| if self.from_svd { s / (s * s + lambda) } else { 1.0 / (s + lambda) })
-            .collect()
-    }
-
-    /// `Δ` at penalty `lambda` (d × d).
-    fn delta(&self, lambda: f64) -> Mat<T> {
-        let w = self.weights(lambda);
-        let scaled = Mat::from_fn(self.v.nrows(), self.v.ncols(), |i, j| self.v[(i, j)] * c::<T>(w[j]));
-        kernels::matmul(scaled.as_ref(), self.b.as_ref())
-    }
+    out
 }
 
-/// The rows of `x` listed in `rows`.
+/// `f(item, Par::Seq)` over `items`, on the threads of `par`, each taking the next item when it is
+/// done with one (so give the costliest first); `f(item, par)` one after the other when `par`
+/// has a single thread. The results are in the items' order whatever the parallelism.
+pub(crate) fn parallel_map<I: Send, R: Send, F: Fn(I, Par) -> R + Sync>(
+    items: Vec<I>,
+    f: &F,
+    par: Par,
+) -> Vec<R> {
+    let threads = parallelism_degree(par).min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(|item| f(item, par)).collect();
+    }
+    let slots: Vec<Mutex<(Option<I>, Option<R>)>> =
+        items.into_iter().map(|i| Mutex::new((Some(i), None))).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        while let Some(slot) = slots.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let item = lock(slot).0.take();
+            if let Some(item) = item {
+                let result = f(item, Par::Seq);
+                lock(slot).1 = Some(result);
+            }
+        }
+    };
+    run_workers(threads, &work, par);
+    slots.into_iter().filter_map(|slot| slot.into_inner().unwrap_or_else(PoisonError::into_inner).1).collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `work` on `workers` threads of `par` at once.
+fn run_workers(workers: usize, work: &(dyn Fn() + Sync), par: Par) {
+    if workers <= 1 {
+        work();
+        return;
+    }
+    join_raw(|p| run_workers(workers / 2, work, p), |p| run_workers(workers - workers / 2, work, p), par);
+}
+
+/// The rows of `x` listed in `rows`, gathered column by column.
 pub(crate) fn select_rows<T: Real>(x: MatRef<'_, T>, rows: &[usize]) -> Mat<T> {
-    Mat::from_fn(rows.len(), x.ncols(), |i, j| x[(rows[i], j)])
+    let mut out = zeros(rows.len(), x.ncols());
+    for j in 0..x.ncols() {
+        let dst = out.col_as_slice_mut(j);
+        match x.col(j).try_as_col_major() {
+            Some(col) => {
+                let src = col.as_slice();
+                for (d, &i) in dst.iter_mut().zip(rows) {
+                    *d = src[i];
+                }
+            }
+            None => {
+                for (d, &i) in dst.iter_mut().zip(rows) {
+                    *d = x[(i, j)];
+                }
+            }
+        }
+    }
+    out
 }
 
-fn difference<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Mat<T> {
-    Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] - b[(i, j)])
+/// Column sums of `x`, accumulated in `f64`.
+fn column_sums<T: Real>(x: &Mat<T>) -> Vec<f64> {
+    (0..x.ncols()).map(|j| x.col_as_slice(j).iter().map(|v| v.to_f64()).sum()).collect()
+}
+
+/// Subtracts `row` from every row of `x`, in place.
+fn subtract<T: Real>(x: &mut Mat<T>, row: &[f64]) {
+    for (j, &m) in row.iter().enumerate() {
+        let m = c::<T>(m);
+        for v in x.col_as_slice_mut(j) {
+            *v -= m;
+        }
+    }
+}
+
+/// `a − b` (same shape), column by column.
+fn minus<T: Real>(a: &Mat<T>, b: &Mat<T>) -> Mat<T> {
+    let mut out = copy(a.as_ref());
+    for j in 0..out.ncols() {
+        for (o, v) in out.col_as_slice_mut(j).iter_mut().zip(b.col_as_slice(j)) {
+            *o -= *v;
+        }
+    }
+    out
+}
+
+/// `out += alpha · u vᵀ`.
+fn rank_one<T: Real>(out: &mut Mat<T>, alpha: f64, u: &[f64], v: &[f64]) {
+    for (j, &vj) in v.iter().enumerate() {
+        let s = alpha * vj;
+        for (o, &ui) in out.col_as_slice_mut(j).iter_mut().zip(u) {
+            *o += c::<T>(s * ui);
+        }
+    }
+}
+
+fn squared<T: Real>(x: &Mat<T>) -> f64 {
+    (0..x.ncols()).map(|j| x.col_as_slice(j).iter().map(|v| v.to_f64() * v.to_f64()).sum::<f64>()).sum()
+}
+
+/// `Σ_k a[i, k] b[i, k]` for each row `i`.
+fn row_dots<T: Real>(a: &Mat<T>, b: &Mat<T>) -> Vec<f64> {
+    let mut out = vec![0.0; a.nrows()];
+    for k in 0..a.ncols() {
+        for ((o, x), y) in out.iter_mut().zip(a.col_as_slice(k)).zip(b.col_as_slice(k)) {
+            *o += x.to_f64() * y.to_f64();
+        }
+    }
+    out
 }
 
 fn r_squared(sse: f64, total: f64) -> f64 {
@@ -148,6 +241,190 @@ fn r_squared(sse: f64, total: f64) -> f64 {
     }
 }
 
+/// One fold's held-out squared error as a function of the penalty, in a basis where the ridge
+/// solution is `h Δ(λ) = a diag(w(λ)) b` with `w_i = 1 / (e_i + λ)`:
+/// `‖e0 − a W b‖² = ‖e0‖² − 2 Σ_i w_i cross_i + Σ_ij w_i w_j product_ij`, with
+/// `cross_i = (aᵀ e0 bᵀ)_ii` and `product = (aᵀa) ∘ (b bᵀ)`.
+struct HeldOut {
+    spectrum: Vec<f64>,
+    cross: Vec<f64>,
+    /// `r × r`.
+    product: Mat<f64>,
+    e0: f64,
+}
+
+impl HeldOut {
+    fn new<T: Real>(spectrum: Vec<f64>, cross: Vec<f64>, ata: &Mat<T>, bbt: &Mat<T>, e0: f64) -> Self {
+        let r = spectrum.len();
+        let mut product = zeros::<f64>(r, r);
+        for j in 0..r {
+            for ((p, a), b) in
+                product.col_as_slice_mut(j).iter_mut().zip(ata.col_as_slice(j)).zip(bbt.col_as_slice(j))
+            {
+                *p = a.to_f64() * b.to_f64();
+            }
+        }
+        HeldOut { spectrum, cross, product, e0 }
+    }
+
+    /// Adds the held-out squared error at each penalty of `grid` to `sse` (the quadratic terms of
+    /// all penalties as one product).
+    fn accumulate(&self, grid: &[f64], sse: &mut [f64]) {
+        let r = self.spectrum.len();
+        let mut weights = zeros::<f64>(r, grid.len());
+        for (l, &lambda) in grid.iter().enumerate() {
+            for (w, &e) in weights.col_as_slice_mut(l).iter_mut().zip(&self.spectrum) {
+                *w = 1.0 / (e + lambda);
+            }
+        }
+        let mut products = zeros::<f64>(r, grid.len());
+        faer::linalg::matmul::matmul(
+            products.as_mut(),
+            faer::Accum::Replace,
+            self.product.as_ref(),
+            weights.as_ref(),
+            1.0,
+            Par::Seq,
+        );
+        for (l, total) in sse.iter_mut().enumerate() {
+            let w = weights.col_as_slice(l);
+            let linear: f64 = w.iter().zip(&self.cross).map(|(w, c)| w * c).sum();
+            let quadratic: f64 = w.iter().zip(products.col_as_slice(l)).map(|(w, p)| w * p).sum();
+            *total += self.e0 - 2.0 * linear + quadratic;
+        }
+    }
+}
+
+/// Sums over a set of globally centred rows `x` and differences `d`: `Σ xᵀx`, `Σ xᵀd`, `Σ x`,
+/// `Σ d`, `Σ ‖d‖²` and the count.
+struct RowSums<T: Real> {
+    xx: Mat<T>,
+    xd: Mat<T>,
+    x: Vec<f64>,
+    d: Vec<f64>,
+    dd: f64,
+    n: usize,
+}
+
+impl<T: Real> RowSums<T> {
+    fn new(xc: &Mat<T>, dc: &Mat<T>, rows: &[usize]) -> Self {
+        let (x, d) = (select_rows(xc.as_ref(), rows), select_rows(dc.as_ref(), rows));
+        RowSums {
+            xx: kernels::gram(x.as_ref()),
+            xd: kernels::tmatmul(x.as_ref(), d.as_ref()),
+            x: column_sums(&x),
+            d: column_sums(&d),
+            dd: squared(&d),
+            n: rows.len(),
+        }
+    }
+}
+
+/// Eigenvalues (clamped at 0) and eigenvectors of a symmetric matrix.
+fn eigen<T: Real>(a: &Mat<T>) -> Result<(Vec<f64>, Mat<T>), AlignError> {
+    let eig = kernels::sym_eigen(a.as_ref(), "operator action")?;
+    Ok((eig.values.iter().map(|v| v.to_f64().max(0.0)).collect(), eig.vectors))
+}
+
+/// A fold with more training rows than dimensions, from the per-fold sums (globally centred
+/// rows): one eigendecomposition of the training Gram matrix, then `O(d³)` products.
+fn primal_fold<T: Real>(all: &RowSums<T>, held: &RowSums<T>, m: usize) -> Result<HeldOut, AlignError> {
+    let (n_t, n_f) = (m - held.n, held.n as f64);
+    let mean =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| (a - b) / n_t as f64).collect() };
+    let (x_bar, d_bar) = (mean(&all.x, &held.x), mean(&all.d, &held.d));
+    // Training Gram and cross products about the training means.
+    let mut gram = minus(&all.xx, &held.xx);
+    rank_one(&mut gram, -(n_t as f64), &x_bar, &x_bar);
+    let mut cross = minus(&all.xd, &held.xd);
+    rank_one(&mut cross, -(n_t as f64), &x_bar, &d_bar);
+    // Held out about the training means: h = x − x̄, e0 = d − d̄; H = hᵀh, M = hᵀe0.
+    let mut hh = copy(held.xx.as_ref());
+    rank_one(&mut hh, -1.0, &held.x, &x_bar);
+    rank_one(&mut hh, -1.0, &x_bar, &held.x);
+    rank_one(&mut hh, n_f, &x_bar, &x_bar);
+    let mut he = copy(held.xd.as_ref());
+    rank_one(&mut he, -1.0, &held.x, &d_bar);
+    rank_one(&mut he, -1.0, &x_bar, &held.d);
+    rank_one(&mut he, n_f, &x_bar, &d_bar);
+    let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(a, b)| a * b).sum() };
+    let e0 = held.dd - 2.0 * dot(&held.d, &d_bar) + n_f * dot(&d_bar, &d_bar);
+    // Δ = V diag(w) B with B = Vᵀ C; a = h V, so aᵀa = Vᵀ H V and aᵀ e0 = Vᵀ M.
+    let (spectrum, v) = eigen(&gram)?;
+    let b = kernels::tmatmul(v.as_ref(), cross.as_ref());
+    let ata = kernels::tmatmul(v.as_ref(), kernels::matmul(hh.as_ref(), v.as_ref()).as_ref());
+    let ate = kernels::tmatmul(v.as_ref(), he.as_ref());
+    let bbt = kernels::gram(b.as_ref().transpose());
+    Ok(HeldOut::new(spectrum, row_dots(&ate, &b), &ata, &bbt, e0.max(0.0)))
+}
+
+/// Eigenvalues of a kernel (Gram) matrix at or below this fraction of the largest are rounding
+/// (their eigenvectors span the rows' null space) and are dropped.
+fn kernel_floor<T: Real>(size: usize) -> f64 {
+    100.0 * size.max(1) as f64 * T::EPSILON
+}
+
+/// The leading eigenpairs of the kernel `K` above [`kernel_floor`].
+fn kernel_eigen<T: Real>(k: &Mat<T>) -> Result<(Vec<f64>, Mat<T>), AlignError> {
+    let (spectrum, u) = eigen(k)?;
+    let top = spectrum.first().copied().unwrap_or(0.0);
+    let rank = spectrum.iter().take_while(|&&e| e > kernel_floor::<T>(k.nrows()) * top).count();
+    Ok((spectrum[..rank].to_vec(), copy(u.as_ref().subcols(0, rank))))
+}
+
+/// A fold with at most as many training rows as dimensions, in the kernel form: with the
+/// centred training rows `Xt`, `Dt` and `Xt Xtᵀ = U E Uᵀ`, `Δ = Xtᵀ U diag(w) Uᵀ Dt`, so
+/// `h Δ = a diag(w) b` with `a = h Xtᵀ U`, `b = Uᵀ Dt`.
+fn kernel_fold<T: Real>(
+    xc: &Mat<T>,
+    dc: &Mat<T>,
+    train: &[usize],
+    held: &[usize],
+) -> Result<HeldOut, AlignError> {
+    let (mut xt, mut dt) = (select_rows(xc.as_ref(), train), select_rows(dc.as_ref(), train));
+    let n_t = train.len() as f64;
+    let x_bar: Vec<f64> = column_sums(&xt).iter().map(|s| s / n_t).collect();
+    let d_bar: Vec<f64> = column_sums(&dt).iter().map(|s| s / n_t).collect();
+    subtract(&mut xt, &x_bar);
+    subtract(&mut dt, &d_bar);
+    let (mut h, mut e0) = (select_rows(xc.as_ref(), held), select_rows(dc.as_ref(), held));
+    subtract(&mut h, &x_bar);
+    subtract(&mut e0, &d_bar);
+    let (spectrum, u) = kernel_eigen(&kernels::gram(xt.as_ref().transpose()))?;
+    let hx = kernels::matmul(h.as_ref(), xt.as_ref().transpose());
+    let a = kernels::matmul(hx.as_ref(), u.as_ref());
+    let b = kernels::tmatmul(u.as_ref(), dt.as_ref());
+    let ate = kernels::tmatmul(a.as_ref(), e0.as_ref());
+    let (ata, bbt) = (kernels::gram(a.as_ref()), kernels::gram(b.as_ref().transpose()));
+    Ok(HeldOut::new(spectrum, row_dots(&ate, &b), &ata, &bbt, squared(&e0)))
+}
+
+/// `(A + λI)⁻¹ R` for a symmetric positive semi-definite `A`: by Cholesky in `f64`, otherwise
+/// (or if it fails) through the eigendecomposition, whose eigenvalues at or below `floor` times
+/// the largest are treated as zero.
+fn ridge_solve<T: Real>(a: &Mat<T>, lambda: f64, rhs: Mat<T>, floor: f64) -> Result<Mat<T>, AlignError> {
+    if T::EPSILON < 1e-10 {
+        let mut shifted = copy(a.as_ref());
+        kernels::add_diagonal(&mut shifted, c::<T>(lambda));
+        if let Ok(llt) = shifted.llt(faer::Side::Lower) {
+            let mut out = rhs;
+            llt.solve_in_place(out.as_mut());
+            return Ok(out);
+        }
+    }
+    let (spectrum, v) = eigen(a)?;
+    let top = spectrum.first().copied().unwrap_or(0.0);
+    let projected = kernels::tmatmul(v.as_ref(), rhs.as_ref());
+    let mut scaled = copy(v.as_ref());
+    for (j, &e) in spectrum.iter().enumerate() {
+        let w = if e > floor * top { c::<T>(1.0 / (e + lambda)) } else { c::<T>(0.0) };
+        for value in scaled.col_as_slice_mut(j) {
+            *value *= w;
+        }
+    }
+    Ok(kernels::matmul(scaled.as_ref(), projected.as_ref()))
+}
+
 /// Fits the affine action `x ↦ x·F + c` of an operator from `m` pairs of rows of one space:
 /// inputs `x` (m × d) and their images `fx` (m × d), already preprocessed.
 ///
@@ -157,12 +434,32 @@ fn r_squared(sse: f64, total: f64) -> f64 {
 /// `λ → 0` plain least squares. `λ` is chosen from [`action_lambda_grid`] (times
 /// `tr(XcᵀXc) / d`) by `min(5, m)`-fold cross-validation with deterministic folds (pair `i` is
 /// held out in fold `i mod k`), minimising the held-out squared error; among penalties within
-/// `1e-14 · Σ‖fx − mean(fx)‖²` of the best, the largest (simplest model) wins. Each fold costs one
-/// eigendecomposition of `XcᵀXc` (or a thin SVD of `Xc` when it has fewer rows than columns), after
-/// which every `λ` costs `O(min(m, d)²)`.
+/// `1e-14 · Σ‖fx − mean(fx)‖²` of the best, the largest (simplest model) wins.
 ///
-/// Needs at least 2 pairs, the same shape on both sides and finite values.
+/// Each fold costs one symmetric eigendecomposition, after which every `λ` costs
+/// `O(min(m, d)²)`: of the training Gram matrix `XtᵀXt` (d × d) when the fold has more training
+/// pairs than dimensions — assembled, like the held-out terms, from per-fold sums of products
+/// computed once — otherwise of the kernel `Xt Xtᵀ` (eigenvalues at rounding level dropped).
+/// The final fit at the chosen `λ` is one Cholesky solve (in `f32`, an eigendecomposition).
+///
+/// Needs at least 2 pairs, the same shape on both sides and finite values. The folds run in
+/// parallel (faer's global parallelism).
 pub fn fit_action<T: Real>(x: MatRef<'_, T>, fx: MatRef<'_, T>) -> Result<OperatorAction<T>, AlignError> {
+    fit_action_in(x, fx, kernels::par())
+}
+
+/// Rough cost of [`fit_action`] on `m` pairs of dimension `d`, for ordering work.
+pub(crate) fn fit_action_cost(m: usize, d: usize) -> f64 {
+    let (m, d) = (m as f64, d as f64);
+    6.0 * 30.0 * m.min(d).powi(3) + 3.0 * m * d * d
+}
+
+/// [`fit_action`] with the folds on the threads of `par`.
+pub(crate) fn fit_action_in<T: Real>(
+    x: MatRef<'_, T>,
+    fx: MatRef<'_, T>,
+    par: Par,
+) -> Result<OperatorAction<T>, AlignError> {
     let (m, d) = (x.nrows(), x.ncols());
     if fx.nrows() != m || fx.ncols() != d {
         return Err(AlignError::InvalidParameter {
@@ -183,9 +480,10 @@ pub fn fit_action<T: Real>(x: MatRef<'_, T>, fx: MatRef<'_, T>) -> Result<Operat
     if m < 2 {
         return Err(AlignError::TooFewPairs { what: "an operator's action".to_owned(), needed: 2, got: m });
     }
-    for (name, rows) in [("inputs", x), ("images", fx)] {
+    let (x, fx) = (copy(x), copy(fx));
+    for (name, rows) in [("inputs", &x), ("images", &fx)] {
         for j in 0..d {
-            if let Some(i) = rows.col(j).iter().position(|v| !v.finite()) {
+            if let Some(i) = rows.col_as_slice(j).iter().position(|v| !v.finite()) {
                 return Err(AlignError::InvalidParameter {
                     field: "operator rows".to_owned(),
                     detail: format!(
@@ -197,11 +495,16 @@ pub fn fit_action<T: Real>(x: MatRef<'_, T>, fx: MatRef<'_, T>) -> Result<Operat
         }
     }
 
-    let (xc, x_mean) = kernels::centred(x);
-    let (fxc, fx_mean) = kernels::centred(fx);
-    let total = kernels::squared_norm(fxc.as_ref());
+    let x_mean: Vec<f64> = column_sums(&x).iter().map(|s| s / m as f64).collect();
+    let fx_mean: Vec<f64> = column_sums(&fx).iter().map(|s| s / m as f64).collect();
+    let mut xc = copy(x.as_ref());
+    subtract(&mut xc, &x_mean);
+    let mut fxc = copy(fx.as_ref());
+    subtract(&mut fxc, &fx_mean);
+    let total = squared(&fxc);
+    let dc = minus(&fxc, &xc);
     let scale = {
-        let s = kernels::squared_norm(xc.as_ref()) / d as f64;
+        let s = squared(&xc) / d as f64;
         if s > 0.0 && s.is_finite() {
             s
         } else {
@@ -211,61 +514,66 @@ pub fn fit_action<T: Real>(x: MatRef<'_, T>, fx: MatRef<'_, T>) -> Result<Operat
     let grid: Vec<f64> = action_lambda_grid().into_iter().map(|l| l * scale).collect();
 
     let folds = ACTION_FOLDS.min(m);
+    let fold_rows: Vec<Vec<usize>> = (0..folds).map(|f| (f..m).step_by(folds).collect()).collect();
+    let largest_fold = fold_rows.iter().map(Vec::len).max().unwrap_or(0);
+    // More training pairs than dimensions in every fold: the d × d form, from per-fold sums.
+    let primal = m - largest_fold > d;
+    let sums: Vec<RowSums<T>> = if primal {
+        parallel_map(fold_rows.iter().collect(), &|rows: &Vec<usize>, _| RowSums::new(&xc, &dc, rows), par)
+    } else {
+        Vec::new()
+    };
+    let all = primal.then(|| {
+        let mut all =
+            RowSums { xx: zeros(d, d), xd: zeros(d, d), x: vec![0.0; d], d: vec![0.0; d], dd: 0.0, n: m };
+        for s in &sums {
+            all.xx = add(&all.xx, &s.xx);
+            all.xd = add(&all.xd, &s.xd);
+            for (a, b) in all.x.iter_mut().zip(&s.x) {
+                *a += b;
+            }
+            for (a, b) in all.d.iter_mut().zip(&s.d) {
+                *a += b;
+            }
+            all.dd += s.dd;
+        }
+        all
+    });
+
+    let fold = |(f, held): (usize, &Vec<usize>), _: Par| match &all {
+        Some(all) => primal_fold(all, &sums[f], m),
+        None => {
+            let train: Vec<usize> = (0..m).filter(|i| i % folds != f).collect();
+            kernel_fold(&xc, &dc, &train, held)
+        }
+    };
     let mut sse = vec![0.0; grid.len()];
     let mut sse_offset = 0.0;
-    for fold in 0..folds {
-        let held: Vec<usize> = (fold..m).step_by(folds).collect();
-        let train: Vec<usize> = (0..m).filter(|i| i % folds != fold).collect();
-        let (xt, fxt) = (select_rows(x, &train), select_rows(fx, &train));
-        let (xtc, xt_mean) = kernels::centred(xt.as_ref());
-        let (fxtc, fxt_mean) = kernels::centred(fxt.as_ref());
-        let dc = difference(fxtc.as_ref(), xtc.as_ref());
-        // Held out: h = x − x̄_train, e0 = (fx − f̄x_train) − h; the residual is e0 − h·Δ.
-        let mut h = select_rows(x, &held);
-        kernels::subtract_row(&mut h, &xt_mean);
-        let mut e0 = select_rows(fx, &held);
-        kernels::subtract_row(&mut e0, &fxt_mean);
-        let e0 = difference(e0.as_ref(), h.as_ref());
-        let e0_norm = kernels::squared_norm(e0.as_ref());
-        sse_offset += e0_norm;
-
-        // ‖e0 − A W B‖² = ‖e0‖² − 2 Σ w_i (AᵀE0Bᵀ)_ii + Σ_ij w_i w_j (AᵀA)_ij (BBᵀ)_ij, A = h V.
-        let path = RidgePath::new(xtc.as_ref(), dc.as_ref())?;
-        let a = kernels::matmul(h.as_ref(), path.v.as_ref());
-        let ata = kernels::gram(a.as_ref());
-        let bbt = kernels::gram(path.b.as_ref().transpose());
-        let ate = kernels::tmatmul(a.as_ref(), e0.as_ref());
-        let r = path.spectrum.len();
-        let cross: Vec<f64> =
-            (0..r).map(|i| (0..d).map(|j| ate[(i, j)].to_f64() * path.b[(i, j)].to_f64()).sum()).collect();
-        let product: Vec<f64> = (0..r)
-            .flat_map(|j| (0..r).map(move |i| (i, j)))
-            .map(|(i, j)| ata[(i, j)].to_f64() * bbt[(i, j)].to_f64())
-            .collect();
-        for (l, lambda) in grid.iter().enumerate() {
-            let w = path.weights(*lambda);
-            let linear: f64 = w.iter().zip(&cross).map(|(w, c)| w * c).sum();
-            let mut quadratic = 0.0;
-            for j in 0..r {
-                let column: f64 = (0..r).map(|i| w[i] * product[i + j * r]).sum();
-                quadratic += w[j] * column;
-            }
-            sse[l] += e0_norm - 2.0 * linear + quadratic;
-        }
+    for fold in parallel_map(fold_rows.iter().enumerate().collect(), &fold, par) {
+        let fold = fold?;
+        sse_offset += fold.e0;
+        fold.accumulate(&grid, &mut sse);
     }
 
     let best = sse.iter().copied().fold(f64::INFINITY, f64::min);
     let chosen = (0..grid.len()).rev().find(|&l| sse[l] <= best + 1e-14 * total).unwrap_or(0);
     let lambda = grid[chosen];
 
-    let dc = difference(fxc.as_ref(), xc.as_ref());
-    let path = RidgePath::new(xc.as_ref(), dc.as_ref())?;
-    let mut f = path.delta(lambda);
+    let mut f = match &all {
+        // Δ = (XcᵀXc + λI)⁻¹ XcᵀDc.
+        Some(all) => ridge_solve(&all.xx, lambda, copy(all.xd.as_ref()), 0.0)?,
+        // Δ = Xcᵀ (Xc Xcᵀ + λI)⁻¹ Dc.
+        None => {
+            let kernel = kernels::gram(xc.as_ref().transpose());
+            let z = ridge_solve(&kernel, lambda, copy(dc.as_ref()), kernel_floor::<T>(m))?;
+            kernels::tmatmul(xc.as_ref(), z.as_ref())
+        }
+    };
     kernels::add_diagonal(&mut f, c::<T>(1.0));
-    let mean_row = Mat::from_fn(1, d, |_, j| x_mean[j]);
+    let mean_row = Mat::from_fn(1, d, |_, j| c::<T>(x_mean[j]));
     let mapped_mean = kernels::matmul(mean_row.as_ref(), f.as_ref());
-    let offset: Vec<T> = (0..d).map(|j| fx_mean[j] - mapped_mean[(0, j)]).collect();
-    let identity_sse = kernels::squared_norm(difference(fx, x).as_ref());
+    let offset: Vec<T> = (0..d).map(|j| c::<T>(fx_mean[j]) - mapped_mean[(0, j)]).collect();
+    let identity_sse = squared(&minus(&fx, &x));
     Ok(OperatorAction {
         f,
         c: offset,
@@ -275,6 +583,17 @@ pub fn fit_action<T: Real>(x: MatRef<'_, T>, fx: MatRef<'_, T>) -> Result<Operat
         r2_offset: r_squared(sse_offset, total),
         r2_identity: r_squared(identity_sse, total),
     })
+}
+
+/// `a + b` (same shape), column by column.
+fn add<T: Real>(a: &Mat<T>, b: &Mat<T>) -> Mat<T> {
+    let mut out = copy(a.as_ref());
+    for j in 0..out.ncols() {
+        for (o, v) in out.col_as_slice_mut(j).iter_mut().zip(b.col_as_slice(j)) {
+            *o += *v;
+        }
+    }
+    out
 }
 
 /// Rows per block of [`neighbour_mean`]'s similarity products.
@@ -291,12 +610,14 @@ const NEIGHBOUR_BLOCK: usize = 256;
 pub fn neighbour_mean<T: Real>(rows: MatRef<'_, T>, k: usize) -> Mat<T> {
     let (n, d) = (rows.nrows(), rows.ncols());
     let k = k.min(n.saturating_sub(1));
+    let rows = copy(rows);
     if k == 0 {
-        return rows.to_owned();
+        return rows;
     }
-    let mut unit = rows.to_owned();
+    let mut unit = copy(rows.as_ref());
     kernels::normalise_rows(&mut unit);
-    let mut sums = vec![0.0f64; n * d];
+    // The k neighbours of row i at i·k..(i + 1)·k.
+    let mut neighbours = vec![0usize; n * k];
     let mut candidates: Vec<(f64, usize)> = Vec::with_capacity(n);
     for start in (0..n).step_by(NEIGHBOUR_BLOCK) {
         let len = NEIGHBOUR_BLOCK.min(n - start);
@@ -314,15 +635,20 @@ pub fn neighbour_mean<T: Real>(rows: MatRef<'_, T>, k: usize) -> Mat<T> {
             );
             let order = |a: &(f64, usize), b: &(f64, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
             candidates.select_nth_unstable_by(k - 1, order);
-            for &(_, j) in &candidates[..k] {
-                for col in 0..d {
-                    sums[i + col * n] += rows[(j, col)].to_f64();
-                }
+            for (slot, &(_, j)) in neighbours[i * k..(i + 1) * k].iter_mut().zip(&candidates[..k]) {
+                *slot = j;
             }
         }
     }
     let inv = 1.0 / k as f64;
-    Mat::from_fn(n, d, |i, j| c::<T>(sums[i + j * n] * inv))
+    let mut out = zeros(n, d);
+    for col in 0..d {
+        let source = rows.col_as_slice(col);
+        for (o, list) in out.col_as_slice_mut(col).iter_mut().zip(neighbours.chunks_exact(k)) {
+            *o = c::<T>(list.iter().map(|&j| source[j].to_f64()).sum::<f64>() * inv);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -331,7 +657,8 @@ mod tests {
     use crate::align::testing::{gaussian, max_diff, rng};
 
     fn relative(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
-        kernels::squared_norm(difference(a, b).as_ref()).sqrt() / kernels::squared_norm(b).sqrt()
+        kernels::squared_norm(minus(&a.to_owned(), &b.to_owned()).as_ref()).sqrt()
+            / kernels::squared_norm(b).sqrt()
     }
 
     #[test]

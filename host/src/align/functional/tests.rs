@@ -396,17 +396,43 @@ fn exact_and_conjugate_gradient_solvers_agree() {
     let diff = rel_err(b.t.as_ref(), a.t.as_ref());
     eprintln!("low-rank operators: exact vs cg {diff:.1e} ({} iterations)", b.iterations);
     assert!(diff < 1e-8, "{diff:e}");
-    // Stacked and one-by-one application of the cross terms agree.
-    let source: Vec<&Op<f64>> = prepared.pairs.iter().map(|p| &p.source).collect();
-    let target: Vec<&Op<f64>> = prepared.pairs.iter().map(|p| &p.target).collect();
-    let weights = [1.0, 0.0, 2.5];
-    let stacked = Cross::new(&source, &target, &weights);
-    assert!(stacked.singles.is_empty() && stacked.stacked.is_some());
-    let singles = Cross { singles: vec![0, 2], stacked: None };
+    // The stacked application of the cross terms agrees with the written-out sum, for every kind
+    // of pair (factored or dense on either side).
+    let source: Vec<Op<f64>> = prepared.pairs.iter().map(|p| p.source.clone()).collect();
+    let target: Vec<Op<f64>> = prepared.pairs.iter().map(|p| p.target.clone()).collect();
+    let kinds = [
+        (source[0].clone(), target[0].clone()),
+        (source[1].clone(), Op::Dense(target[1].dense())),
+        (Op::Dense(source[2].dense()), target[2].clone()),
+        (Op::Dense(source[0].dense()), Op::Dense(target[1].dense())),
+        (source[1].clone(), target[2].clone()),
+    ];
+    let source: Vec<&Op<f64>> = kinds.iter().map(|k| &k.0).collect();
+    let target: Vec<&Op<f64>> = kinds.iter().map(|k| &k.1).collect();
+    let coefficients = [1.0, 0.5, 2.5, 0.0, 3.0];
+    let cross = Cross::new(&source, &target, &coefficients);
+    assert!(cross.both.is_some() && cross.source_only.is_some() && cross.target_only.is_some());
+    assert!(cross.dense.is_empty(), "a pair with coefficient 0 is skipped");
     let t = gaussian(&mut r, 45, 30);
-    let (mut one, mut two) = (Mat::<f64>::zeros(45, 30), Mat::<f64>::zeros(45, 30));
-    stacked.apply(&mut one, t.as_ref(), &source, &target, &weights);
-    singles.apply(&mut two, t.as_ref(), &source, &target, &weights);
+    let mut stacked = Mat::<f64>::zeros(45, 30);
+    cross.apply(&mut stacked, t.as_ref(), (&source, &target), 2.0, Par::Seq);
+    let mut expected = Mat::<f64>::zeros(45, 30);
+    for ((s, e), w) in source.iter().zip(&target).zip(coefficients) {
+        let (d, e) = (s.dense(), e.dense());
+        let first = kernels::matmul(kernels::tmatmul(d.as_ref(), t.as_ref()).as_ref(), e.as_ref());
+        let second =
+            kernels::matmul(kernels::matmul(d.as_ref(), t.as_ref()).as_ref(), e.as_ref().transpose());
+        add_scaled(&mut expected, first.as_ref(), -2.0 * w);
+        add_scaled(&mut expected, second.as_ref(), -2.0 * w);
+    }
+    assert!(rel_err(stacked.as_ref(), expected.as_ref()) < 1e-13);
+    let dense = [(Op::Dense(source[0].dense()), Op::Dense(target[0].dense()))];
+    let cross = Cross::new(&[&dense[0].0], &[&dense[0].1], &[1.5]);
+    let mut one = Mat::<f64>::zeros(45, 30);
+    cross.apply(&mut one, t.as_ref(), (&[&dense[0].0], &[&dense[0].1]), 2.0, Par::Seq);
+    let mut two = Mat::<f64>::zeros(45, 30);
+    let cross = Cross::new(&source[..1], &target[..1], &[1.5]);
+    cross.apply(&mut two, t.as_ref(), (&source[..1], &target[..1]), 2.0, Par::Seq);
     assert!(rel_err(one.as_ref(), two.as_ref()) < 1e-13);
     let residual =
         normal_equation_residual(x.as_ref(), y.as_ref(), &pairs, &b.weights, b.mu_absolute, b.t.as_ref());
@@ -525,6 +551,68 @@ fn commutation_error_is_scale_free_and_detects_non_commuting_maps() {
     assert!(e > 0.3, "{e}");
     assert!(commutation_error(random.as_ref().subcols(0, 9), a, b).is_nan());
     assert_eq!(commutation_error(Mat::<f64>::zeros(10, 10).as_ref(), a, b), 0.0);
+}
+
+/// Mean held-out cosine of each grid point (`LAMBDA_GRID` × `MU_GRID`) from [`cv_cg`] at
+/// `tolerance`, with or without the shared basis, folds seeded by `seed`.
+fn cv_scores(
+    x: MatRef<'_, f64>,
+    y: MatRef<'_, f64>,
+    pairs: &[OperatorPair<'_, f64>],
+    tolerance: f64,
+    shared: bool,
+    seed: u64,
+) -> Vec<f64> {
+    let prepared = prepare(pairs, x.ncols(), y.ncols()).unwrap();
+    let mut context = Context { prepared: &prepared, target: None };
+    let grid: Vec<(f64, f64)> =
+        LAMBDA_GRID.iter().flat_map(|&l| MU_GRID.iter().map(move |&m| (l, m))).collect();
+    let n = x.nrows();
+    let k = CV_FOLDS.min(n);
+    let fold_of = folds(n, k, seed);
+    let held: Vec<Vec<usize>> = (0..k).map(|f| (0..n).filter(|&i| fold_of[i] == f).collect()).collect();
+    let options =
+        SolveOptions { tolerance: Some(tolerance), max_iterations: 5000, ..SolveOptions::default() };
+    let run = cv_cg(x, y, &mut context, &grid, &held, &options, shared).unwrap();
+    run.totals.iter().map(|t| t / n as f64).collect()
+}
+
+/// Index of the first largest value.
+fn argmax(values: &[f64]) -> usize {
+    (0..values.len()).fold(0, |best, i| if values[i] > values[best] { i } else { best })
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
+}
+
+#[test]
+fn loose_cross_validation_picks_the_same_grid_point_as_tight() {
+    let mut r = rng(217);
+    let p = rectangular(218, 40, 24, 15, 3).with_noise(&mut r, 0.3);
+    let pairs = p.pairs();
+    let (x, y) = (p.x.as_ref(), p.y.as_ref());
+    let tight = cv_scores(x, y, &pairs, 1e-10, true, 7);
+    let per_fold = cv_scores(x, y, &pairs, 1e-10, false, 7);
+    eprintln!("tight: {tight:.5?}");
+    // Both ways of cross-validating solve the same systems.
+    assert!(max_abs_diff(&tight, &per_fold) < 1e-7, "{tight:?} vs {per_fold:?}");
+    let best = argmax(&tight);
+    let mut sorted = tight.clone();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    assert!(sorted[0] - sorted[1] > 1e-3, "no clear winner: {sorted:?}");
+    for shared in [true, false] {
+        let loose = cv_scores(x, y, &pairs, CV_TOLERANCE, shared, 7);
+        let diff = max_abs_diff(&loose, &tight);
+        eprintln!("loose (shared basis: {shared}): largest score change {diff:.1e}: {loose:.5?}");
+        assert_eq!(argmax(&loose), best, "{loose:?} vs {tight:?}");
+        assert!(diff < 2e-3, "{diff:e}");
+    }
+    // And solve_cv (loose tolerance) chooses that grid point.
+    let (solution, report) = solve_cv(x, y, &pairs, None, None, &SolveOptions::default(), 7).unwrap();
+    let (lambda, mu) = (LAMBDA_GRID[best / MU_GRID.len()], MU_GRID[best % MU_GRID.len()]);
+    assert_eq!((solution.lambda, solution.mu), (lambda, mu));
+    assert!((report.score - tight[best]).abs() < 1e-3);
 }
 
 /// Conjugate gradient on a d × d problem with two dense operator pairs; checks the normal
