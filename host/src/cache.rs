@@ -3,8 +3,13 @@
 //!
 //! Layout under the cache root (`$COMMUTE_HOME`, default `~/.cache/commute`):
 //! `embeddings/ab/abcdef….emb` and `results/ab/abcdef….json`. An embedding file is
-//! `COMMUTE-EMB 1`, rows (u64), dim (u64), rows × dim little-endian f32, then the sha256 of all
-//! that. A file that fails its checksum is reported, ignored and recomputed.
+//! `COMMUTE-EMB1`, rows (u64), dim (u64), rows × dim little-endian f32, then the sha256 of all
+//! that. A result file is one line `COMMUTE-RES1 <sha256 of the rest>` and then the JSON.
+//!
+//! Every file is written to a temporary name in its folder (`.<name>.<pid>.tmp`) and renamed into
+//! place, so a process killed at any point leaves either the whole entry or none (at worst a
+//! temporary file, which is never read as an entry; [`Cache::verify`] lists them). A file that
+//! fails its checksum is reported with a warning, ignored and recomputed (then overwritten).
 
 use crate::value_io::write_atomic;
 use crate::HostError;
@@ -13,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MAGIC: &[u8; 12] = b"COMMUTE-EMB1";
+const RESULT_MAGIC: &[u8; 13] = b"COMMUTE-RES1 ";
 
 /// A sha256 content key, hex.
 pub type Key = String;
@@ -135,29 +141,59 @@ impl Cache {
 
     fn ensure_dir(path: &Path) -> Result<(), HostError> {
         match path.parent() {
-            Some(dir) => std::fs::create_dir_all(dir).map_err(|e| HostError::io(dir, e)),
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| HostError::write("create cache folder", dir, e))
+            }
             None => Ok(()),
         }
+    }
+
+    /// Checks that entries can be written under the root (creating it), by writing and removing a
+    /// probe file: a read-only or full cache is reported before a run starts, naming the folder.
+    pub fn ensure_writable(&self) -> Result<(), HostError> {
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| HostError::write("create the cache folder", &self.root, e))?;
+        let probe = self.root.join(format!(".write-probe.{}.tmp", std::process::id()));
+        let result = (|| {
+            use std::io::Write as _;
+            let mut file = std::fs::File::create(&probe)?;
+            file.write_all(&[0u8; 4096])?;
+            file.sync_all()
+        })();
+        let _ = std::fs::remove_file(&probe);
+        result.map_err(|e| HostError::write("write to the cache folder", &self.root, e))
+    }
+
+    /// Reads an entry's bytes; `None` (counted as a miss) when absent or unreadable.
+    fn read(&self, path: &Path) -> Option<Vec<u8>> {
+        match std::fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), "unreadable cache entry ({e}); recomputing it");
+                }
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn corrupt(&self, path: &Path, why: &str) {
+        tracing::warn!(path = %path.display(), "corrupt cache entry ({why}); recomputing it");
+        self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The embedding chunk stored under `key`, if present and intact.
     pub fn get_embeddings(&self, key: &str) -> Option<Chunk> {
         let path = self.path("embeddings", key, "emb");
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(_) => {
-                self.stats.misses.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-        };
+        let bytes = self.read(&path)?;
         match decode(&bytes) {
             Ok(chunk) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
                 Some(chunk)
             }
             Err(why) => {
-                tracing::warn!(path = %path.display(), "corrupt cache entry ({why}); recomputing it");
-                self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                self.corrupt(&path, &why);
                 None
             }
         }
@@ -167,37 +203,126 @@ impl Cache {
     pub fn put_embeddings(&self, key: &str, chunk: &Chunk) -> Result<(), HostError> {
         let path = self.path("embeddings", key, "emb");
         Self::ensure_dir(&path)?;
-        write_atomic(&path, &encode(chunk))?;
+        write_atomic(&path, &encode(chunk)).map_err(|e| e.while_writing("write cache entry"))?;
         self.stats.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
-    /// The JSON result stored under `key`, if present and readable.
+    /// The JSON result stored under `key`, if present, intact and readable as a `T`.
     pub fn get_result<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         let path = self.path("results", key, "json");
-        let bytes = std::fs::read(&path).ok()?;
-        match serde_json::from_slice(&bytes) {
+        let bytes = self.read(&path)?;
+        match decode_result(&bytes)
+            .and_then(|json| serde_json::from_slice(json).map_err(|e| format!("not the expected JSON: {e}")))
+        {
             Ok(v) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
                 Some(v)
             }
-            Err(e) => {
-                tracing::warn!(path = %path.display(), "unreadable cached result ({e}); recomputing it");
-                self.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+            Err(why) => {
+                self.corrupt(&path, &why);
                 None
             }
         }
     }
 
-    /// Stores a JSON result under `key` (atomically).
+    /// Stores a JSON result under `key` (atomically, with its checksum).
     pub fn put_result<T: serde::Serialize>(&self, key: &str, value: &T) -> Result<(), HostError> {
         let path = self.path("results", key, "json");
         Self::ensure_dir(&path)?;
         let json = serde_json::to_vec(value).map_err(|e| HostError::format(&path, e.to_string()))?;
-        write_atomic(&path, &json)?;
+        write_atomic(&path, &encode_result(&json)).map_err(|e| e.while_writing("write cache entry"))?;
         self.stats.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+
+    /// Checks every entry under the root against its checksum (reading them all), without
+    /// changing anything. Folders other than `embeddings/` and `results/` (the asset store) are
+    /// not looked at.
+    pub fn verify(&self) -> Result<Verification, HostError> {
+        let mut out = Verification::default();
+        for (kind, ext) in [("embeddings", "emb"), ("results", "json")] {
+            let top = self.root.join(kind);
+            for prefix in list(&top)? {
+                if !prefix.is_dir() {
+                    out.unexpected.push(prefix);
+                    continue;
+                }
+                for path in list(&prefix)? {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if name.starts_with('.') && name.ends_with(".tmp") {
+                        out.temporary.push(path);
+                        continue;
+                    }
+                    if !name.ends_with(&format!(".{ext}")) || !path.is_file() {
+                        out.unexpected.push(path);
+                        continue;
+                    }
+                    let bytes = std::fs::read(&path).map_err(|e| HostError::io(&path, e))?;
+                    let check = if kind == "embeddings" {
+                        decode(&bytes).map(|_| ())
+                    } else {
+                        decode_result(&bytes).map(|_| ())
+                    };
+                    match check {
+                        Ok(()) => out.intact += 1,
+                        Err(why) => out.corrupt.push((path, why)),
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// What [`Cache::verify`] found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    /// Entries whose checksum holds.
+    pub intact: usize,
+    /// Entries that fail their checksum, with the reason.
+    pub corrupt: Vec<(PathBuf, String)>,
+    /// Temporary files of writes that never finished (a killed process); never read as entries.
+    pub temporary: Vec<PathBuf>,
+    /// Anything else found where entries live.
+    pub unexpected: Vec<PathBuf>,
+}
+
+/// The entries of a folder, sorted; none when it does not exist.
+fn list(dir: &Path) -> Result<Vec<PathBuf>, HostError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(HostError::io(dir, e)),
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        paths.push(entry.map_err(|e| HostError::io(dir, e))?.path());
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+fn encode_result(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(RESULT_MAGIC.len() + 65 + json.len());
+    out.extend_from_slice(RESULT_MAGIC);
+    out.extend_from_slice(hex(&Sha256::digest(json)).as_bytes());
+    out.push(b'\n');
+    out.extend_from_slice(json);
+    out
+}
+
+/// The JSON of a result file whose checksum holds.
+fn decode_result(bytes: &[u8]) -> Result<&[u8], String> {
+    let header = RESULT_MAGIC.len() + 65;
+    if bytes.len() < header || !bytes.starts_with(RESULT_MAGIC) || bytes[header - 1] != b'\n' {
+        return Err("not a commute result file".to_owned());
+    }
+    let (digest, json) = (&bytes[RESULT_MAGIC.len()..header - 1], &bytes[header..]);
+    if hex(&Sha256::digest(json)).as_bytes() != digest {
+        return Err("checksum mismatch".to_owned());
+    }
+    Ok(json)
 }
 
 fn encode(chunk: &Chunk) -> Vec<u8> {
@@ -264,6 +389,72 @@ mod tests {
         std::fs::write(&path, &bytes[..20]).unwrap();
         assert_eq!(cache.get_embeddings("bb22"), None);
         assert_eq!(cache.stats.corrupt.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn results_carry_a_checksum_and_a_changed_digit_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.put_result("cc33", &vec![0.125f64, 0.5]).unwrap();
+        assert_eq!(cache.get_result::<Vec<f64>>("cc33"), Some(vec![0.125, 0.5]));
+        let path = cache.path("results", "cc33", "json");
+        let good = std::fs::read(&path).unwrap();
+        assert!(good.starts_with(b"COMMUTE-RES1 "));
+        // 0.125 → 0.135: still valid JSON of the right type, so only the checksum can catch it.
+        let text = String::from_utf8(good.clone()).unwrap().replacen("0.125", "0.135", 1);
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(cache.get_result::<Vec<f64>>("cc33"), None);
+        // Truncated, and an old-style bare JSON file: both corrupt.
+        std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+        assert_eq!(cache.get_result::<Vec<f64>>("cc33"), None);
+        std::fs::write(&path, b"[0.125,0.5]").unwrap();
+        assert_eq!(cache.get_result::<Vec<f64>>("cc33"), None);
+        // Intact but of another type: not served either.
+        std::fs::write(&path, &good).unwrap();
+        assert_eq!(cache.get_result::<String>("cc33"), None);
+        assert_eq!(cache.stats.snapshot(), (1, 0, 4, 1));
+        // A rewrite repairs it.
+        cache.put_result("cc33", &vec![0.125f64, 0.5]).unwrap();
+        assert_eq!(cache.get_result::<Vec<f64>>("cc33"), Some(vec![0.125, 0.5]));
+    }
+
+    #[test]
+    fn verify_reports_intact_corrupt_and_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert_eq!(cache.verify().unwrap().intact, 0, "an empty cache verifies");
+        let chunk = Chunk { rows: 1, dim: 1, data: vec![3.0] };
+        cache.put_embeddings("dd44", &chunk).unwrap();
+        cache.put_embeddings("dd55", &chunk).unwrap();
+        cache.put_result("ee66", &"ok").unwrap();
+        let bad = cache.path("embeddings", "dd55", "emb");
+        let mut bytes = std::fs::read(&bad).unwrap();
+        bytes[28] ^= 1;
+        std::fs::write(&bad, bytes).unwrap();
+        let tmp = bad.with_file_name(".dd66.emb.123.tmp");
+        std::fs::write(&tmp, b"half").unwrap();
+        let v = cache.verify().unwrap();
+        assert_eq!(v.intact, 2);
+        assert_eq!(v.corrupt.len(), 1);
+        assert_eq!((v.corrupt[0].0.as_path(), v.corrupt[0].1.as_str()), (bad.as_path(), "checksum mismatch"));
+        assert_eq!(v.temporary, vec![tmp]);
+        assert!(v.unexpected.is_empty());
+        // Writing leaves no temporary file behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("results/ee")).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_writable_cache_passes_the_probe_and_keeps_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new/cache");
+        let cache = Cache::new(&root);
+        cache.ensure_writable().unwrap();
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 0);
+        let blocked = Cache::new(dir.path().join("file/cache"));
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let err = blocked.ensure_writable().unwrap_err().to_string();
+        assert!(err.starts_with("cannot create the cache folder ") && err.contains("file/cache"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum HostError {
     /// A call into a plugin failed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A plugin function in an isolated worker crashed, hung or could not be started there.
+    #[error(transparent)]
+    Worker(#[from] crate::worker::WorkerError),
     /// A declared asset could not be fetched or verified.
     #[error(transparent)]
     Asset(#[from] commute_sdk::asset::AssetError),
@@ -44,6 +47,16 @@ pub enum HostError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// Writing a file or creating a folder failed (read-only, full disk, permissions).
+    #[error("cannot {action} {path}: {}", io_reason(reason))]
+    Write {
+        /// What was being done: `write cache entry`, `create the run folder`, ….
+        action: String,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: std::io::Error,
+    },
     /// A file's content is not what its extension says.
     #[error("{path}: {message}")]
     Format {
@@ -63,8 +76,49 @@ impl HostError {
         HostError::Io { path: path.into(), source }
     }
 
+    /// A failed write or folder creation: `action` says what was being done (`write cache entry`).
+    pub fn write(action: impl Into<String>, path: impl Into<PathBuf>, reason: std::io::Error) -> HostError {
+        HostError::Write { action: action.into(), path: path.into(), reason }
+    }
+
+    /// Turns an [`HostError::Io`] (as [`crate::value_io::write_atomic`] returns) into a
+    /// [`HostError::Write`] that says what was being written; other errors pass unchanged.
+    pub fn while_writing(self, action: &str) -> HostError {
+        match self {
+            HostError::Io { path, source } => HostError::write(action, path, source),
+            other => other,
+        }
+    }
+
+    /// Whether the error belongs to one node's extraction (a plugin failed, crashed or hung; an
+    /// item or a data file was bad), so that a run records it against the edges that need that
+    /// node and goes on with the others. Other errors (I/O on the run or the cache) stop the run.
+    pub fn fails_only_its_node(&self) -> bool {
+        matches!(
+            self,
+            HostError::Call(_)
+                | HostError::Worker(_)
+                | HostError::Load(_)
+                | HostError::Asset(_)
+                | HostError::UnknownPlugin { .. }
+                | HostError::Format { .. }
+                | HostError::Usage(_)
+        )
+    }
+
     /// A format error on `path`.
     pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> HostError {
         HostError::Format { path: path.into(), message: message.into() }
+    }
+}
+
+/// An I/O error as a sentence fragment: `no space left on device (os error 28)`,
+/// `read-only file system (os error 30)`.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
     }
 }

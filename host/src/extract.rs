@@ -11,11 +11,11 @@
 //! items. An interrupted extraction resumes at the first chunk not yet written.
 
 use crate::cache::{Cache, Chunk, Key, KeyBuilder};
-use crate::experiment::{Call, Experiment, Origin};
+use crate::experiment::{Call, Experiment, Node, Origin};
 use crate::registry::Registry;
 use crate::value_io::read_values;
+use crate::worker::{Isolation, Opened, WorkerInstance};
 use crate::HostError;
-use commute_sdk::abi::client::Instance;
 use commute_sdk::asset::AssetStore;
 use commute_sdk::{Context, Value};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -117,6 +117,7 @@ pub struct Extractor<'a> {
     base_dir: PathBuf,
     threads: usize,
     items: HashMap<String, Arc<Items>>,
+    isolation: Isolation,
 }
 
 /// sha256 of a value's kind and content.
@@ -162,7 +163,19 @@ impl<'a> Extractor<'a> {
             base_dir: base_dir.to_path_buf(),
             threads: threads.max(1),
             items: HashMap::new(),
+            isolation: Isolation::default(),
         }
+    }
+
+    /// Runs the calls `isolation` selects in isolated worker processes.
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Which calls run isolated.
+    pub fn isolation(&self) -> &Isolation {
+        &self.isolation
     }
 
     /// The key of a plugin function with its parameters: plugin name, version, library hash,
@@ -186,15 +199,38 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    /// Opens `call`, with the assets it asks for from the cache's asset store (fetched there on
-    /// first use and verified).
-    fn open(&self, call: &Call, threads: usize) -> Result<Instance, HostError> {
-        let plugin = &self.registry.get(&call.plugin)?.plugin;
+    /// Opens `call` (made for `node`, if any), with the assets it asks for from the cache's asset
+    /// store (fetched there on first use and verified): in-process, or in an isolated worker
+    /// when the isolation settings say so.
+    fn open(&self, call: &Call, threads: usize, node: Option<&Node>) -> Result<Opened, HostError> {
+        let loaded = self.registry.get(&call.plugin)?;
         let store = AssetStore::for_cache(self.cache.root());
-        Ok(plugin.open_with(&call.function, &call.params_toml(), &self.context(threads), Some(&store))?)
+        let ctx = self.context(threads);
+        match self.isolation.for_call(node, call) {
+            None => Ok(Opened::InProcess(loaded.plugin.open_with(
+                &call.function,
+                &call.params_toml(),
+                &ctx,
+                Some(&store),
+            )?)),
+            Some(options) => {
+                let worker = WorkerInstance::open(
+                    &loaded.path,
+                    loaded.plugin.name(),
+                    &call.function,
+                    &call.params_toml(),
+                    &ctx,
+                    Some(store.root()),
+                    &options,
+                )?;
+                tracing::debug!(plugin = %call.plugin, function = %call.function, pid = worker.pid(), "opened isolated");
+                Ok(Opened::Isolated(worker))
+            }
+        }
     }
 
-    fn items(&mut self, name: &str) -> Result<Arc<Items>, HostError> {
+    /// The items of data set `name`, generated (for `node`, whose isolation applies) on first use.
+    fn items(&mut self, name: &str, node: Option<&Node>) -> Result<Arc<Items>, HostError> {
         if let Some(items) = self.items.get(name) {
             return Ok(Arc::clone(items));
         }
@@ -202,7 +238,7 @@ impl<'a> Extractor<'a> {
             self.exp.data_set(name).ok_or_else(|| HostError::Usage(format!("no data set named `{name}`")))?;
         let items = match &data.origin {
             Origin::Source { call } => {
-                let mut source = self.open(call, self.threads)?;
+                let mut source = self.open(call, self.threads, node)?;
                 let values = collect_items(source.call(&[])?, &format!("source of data set `{name}`"))?;
                 tracing::info!(data = name, items = values.len(), "generated");
                 root_items(values)
@@ -225,7 +261,7 @@ impl<'a> Extractor<'a> {
                 tracing::info!(data = name, items = values.len(), files = files.len(), "read");
                 root_items(values)
             }
-            Origin::Render { from, call } => self.rendered(from, call)?,
+            Origin::Render { from, call } => self.rendered(from, call, node)?,
         };
         let items = Arc::new(items);
         self.items.insert(name.to_owned(), Arc::clone(&items));
@@ -233,8 +269,8 @@ impl<'a> Extractor<'a> {
     }
 
     /// The items of data set `from` passed through `call` (a render or an operator).
-    fn rendered(&mut self, from: &str, call: &Call) -> Result<Items, HostError> {
-        let parent = self.items(from)?;
+    fn rendered(&mut self, from: &str, call: &Call, node: Option<&Node>) -> Result<Items, HostError> {
+        let parent = self.items(from, node)?;
         let render_key = self.function_key(call)?;
         let ids = parent
             .ids
@@ -255,8 +291,8 @@ impl<'a> Extractor<'a> {
     pub fn node(&mut self, name: &str) -> Result<Embeddings, HostError> {
         let node =
             self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
-        let items = self.items(&node.data)?;
-        self.embed(name, &items, &node.encoder, node.skip_failed_items, true)
+        let items = self.items(&node.data, Some(&node))?;
+        self.embed(name, &items, &node, node.skip_failed_items, true)
     }
 
     /// Operator `op` of node `name`'s data set in that node's space: the embeddings of the
@@ -270,10 +306,10 @@ impl<'a> Extractor<'a> {
                 HostError::Usage(format!("data set `{}` has no operator `{op}`", node.data))
             })?;
         let items_name = decl.items.clone().unwrap_or_else(|| node.data.clone());
-        let items = self.items(&items_name)?;
-        let input = self.embed(&format!("{name} ({items_name})"), &items, &node.encoder, true, false)?;
-        let images = Arc::new(self.rendered(&items_name, &decl.call)?);
-        let output = self.embed(&format!("{name} ∘ {op}"), &images, &node.encoder, true, false)?;
+        let items = self.items(&items_name, Some(&node))?;
+        let input = self.embed(&format!("{name} ({items_name})"), &items, &node, true, false)?;
+        let images = Arc::new(self.rendered(&items_name, &decl.call, Some(&node))?);
+        let output = self.embed(&format!("{name} ∘ {op}"), &images, &node, true, false)?;
         tracing::info!(
             node = name,
             operator = op,
@@ -284,16 +320,17 @@ impl<'a> Extractor<'a> {
         Ok(OperatorEmbeddings { operator: op.to_owned(), input, output })
     }
 
-    /// Embeds `items` with `encoder`, chunk by chunk, from the cache where possible. With `skip`,
-    /// items that fail become NaN rows (warned about when `warn_skips`).
+    /// Embeds `items` with `node`'s encoder, chunk by chunk, from the cache where possible. With
+    /// `skip`, items that fail become NaN rows (warned about when `warn_skips`).
     fn embed(
         &mut self,
         name: &str,
         items: &Items,
-        encoder: &Call,
+        node: &Node,
         skip: bool,
         warn_skips: bool,
     ) -> Result<Embeddings, HostError> {
+        let encoder = &node.encoder;
         let encoder_key = self.function_key(encoder)?;
         let n = items.ids.len();
         let chunk_keys: Vec<Key> = items
@@ -326,7 +363,7 @@ impl<'a> Extractor<'a> {
             );
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
-            let computed = self.compute(name, encoder, skip, items, &missing, &chunk_keys)?;
+            let computed = self.compute(name, node, skip, items, &missing, &chunk_keys)?;
             for (i, chunk) in computed {
                 chunks[i] = Some(chunk);
             }
@@ -366,8 +403,8 @@ impl<'a> Extractor<'a> {
     /// Computes the given chunks on worker threads, each with its own function instances.
     fn compute(
         &self,
-        node: &str,
-        encoder: &Call,
+        name: &str,
+        node: &Node,
         skip: bool,
         items: &Items,
         missing: &[usize],
@@ -375,7 +412,7 @@ impl<'a> Extractor<'a> {
     ) -> Result<Vec<(usize, Chunk)>, HostError> {
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
-        let progress = progress_bar(node, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
+        let progress = progress_bar(name, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::with_capacity(missing.len()));
         let first_error: Mutex<Option<HostError>> = Mutex::new(None);
@@ -383,11 +420,11 @@ impl<'a> Extractor<'a> {
             for _ in 0..workers {
                 scope.spawn(|| {
                     let run = || -> Result<(), HostError> {
-                        let mut renders: Vec<Instance> = Vec::new();
+                        let mut renders: Vec<Opened> = Vec::new();
                         for call in &items.chain {
-                            renders.push(self.open(call, per_worker_threads)?);
+                            renders.push(self.open(call, per_worker_threads, Some(node))?);
                         }
-                        let mut enc = self.open(encoder, per_worker_threads)?;
+                        let mut enc = self.open(&node.encoder, per_worker_threads, Some(node))?;
                         loop {
                             if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                                 return Ok(());
@@ -397,7 +434,7 @@ impl<'a> Extractor<'a> {
                             let start = c * CHUNK;
                             let end = (start + CHUNK).min(items.ids.len());
                             let chunk = encode_chunk(
-                                node,
+                                name,
                                 &items.root_values[start..end],
                                 start,
                                 skip,
@@ -454,8 +491,8 @@ fn encode_chunk(
     roots: &[Value],
     offset: usize,
     skip: bool,
-    renders: &mut [Instance],
-    encoder: &mut Instance,
+    renders: &mut [Opened],
+    encoder: &mut Opened,
 ) -> Result<Chunk, HostError> {
     // Positions (within the chunk) of the items still alive, and the values reaching the next stage.
     let mut alive: Vec<usize> = (0..roots.len()).collect();

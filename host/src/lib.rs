@@ -19,6 +19,7 @@ pub mod report;
 pub mod run_dir;
 pub mod runner;
 pub mod value_io;
+pub mod worker;
 
 pub use error::HostError;
 pub use registry::{LoadedPlugin, Registry};

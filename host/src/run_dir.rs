@@ -1,17 +1,28 @@
 //! A run folder: one per run, never modified afterwards. It holds the experiment as written and
-//! as resolved, the plugins used (with library hashes), `metrics.json` (the source of truth), the
-//! Markdown report with its SVG plots, and the run's log.
+//! as resolved, the plugins loaded (with library hashes, and which ones the run used),
+//! `metrics.json` (the source of truth), the Markdown report with its SVG plots, and the run's log.
+//!
+//! Every file is written atomically (temporary name, then rename), and `metrics.json` is written
+//! last: a folder without it is a run that did not complete. `run.log` is appended to line by
+//! line as the run goes, so the log of a killed run says how far it got; a run that stops on an
+//! error (or a panic) ends its log with a `stopped before completion` line.
 
 use crate::value_io::write_atomic;
 use crate::HostError;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The log file in a run folder.
+pub const LOG_FILE: &str = "run.log";
 
 /// A new, empty run folder.
 #[derive(Debug)]
 pub struct RunDir {
     path: PathBuf,
-    log: Vec<String>,
+    /// `run.log`, open for appending; `None` once a write to it failed (reported once).
+    log: Option<std::fs::File>,
+    finished: bool,
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` and `YYYYMMDD-HHMMSS` for a time since the epoch (UTC).
@@ -45,14 +56,26 @@ impl RunDir {
     pub fn create(runs: &Path, name: &str) -> Result<RunDir, HostError> {
         let (_, stamp) = utc_stamps(now_secs());
         let parent = runs.join(name);
-        std::fs::create_dir_all(&parent).map_err(|e| HostError::io(&parent, e))?;
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| HostError::write("create the runs folder", &parent, e))?;
         for attempt in 0..100 {
             let path =
                 if attempt == 0 { parent.join(&stamp) } else { parent.join(format!("{stamp}-{attempt}")) };
             match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(RunDir { path, log: Vec::new() }),
+                Ok(()) => {
+                    let log_path = path.join(LOG_FILE);
+                    let log = std::fs::OpenOptions::new().create_new(true).append(true).open(&log_path);
+                    return match log {
+                        Ok(file) => Ok(RunDir { path, log: Some(file), finished: false }),
+                        Err(e) => {
+                            // Leave no empty run folder behind.
+                            let _ = std::fs::remove_dir(&path);
+                            Err(HostError::write("create the run log", log_path, e))
+                        }
+                    };
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(HostError::io(&path, e)),
+                Err(e) => return Err(HostError::write("create the run folder", &path, e)),
             }
         }
         Err(HostError::Usage(format!("too many runs started this second in {}", parent.display())))
@@ -67,9 +90,9 @@ impl RunDir {
     pub fn write(&self, relative: &str, bytes: &[u8]) -> Result<PathBuf, HostError> {
         let path = self.path.join(relative);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| HostError::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| HostError::write("create the folder", dir, e))?;
         }
-        write_atomic(&path, bytes)?;
+        write_atomic(&path, bytes).map_err(|e| e.while_writing("write"))?;
         Ok(path)
     }
 
@@ -80,19 +103,46 @@ impl RunDir {
         self.write(relative, &json)
     }
 
-    /// Adds a line to the run's log (written by [`RunDir::finish_log`]) and to the host's log.
+    /// Appends a line to the run's log (at once, so a killed run's log says how far it got) and
+    /// to the host's log. A failed write to the log is reported once, as a warning, and the run
+    /// goes on: the results, not the log, decide whether it succeeds.
     pub fn log(&mut self, line: impl Into<String>) {
         let line = line.into();
         tracing::info!("{line}");
-        let (stamp, _) = utc_stamps(now_secs());
-        self.log.push(format!("{stamp} {line}"));
+        self.append(&line);
     }
 
-    /// Writes `run.log`.
-    pub fn finish_log(&self) -> Result<(), HostError> {
-        let mut text = self.log.join("\n");
-        text.push('\n');
-        self.write("run.log", text.as_bytes()).map(|_| ())
+    fn append(&mut self, line: &str) {
+        let Some(file) = self.log.as_mut() else { return };
+        let (stamp, _) = utc_stamps(now_secs());
+        if let Err(e) = writeln!(file, "{stamp} {line}") {
+            tracing::warn!(
+                "cannot append to {}: {}; the run goes on without its log",
+                self.path.join(LOG_FILE).display(),
+                crate::error::io_reason(&e)
+            );
+            self.log = None;
+        }
+    }
+
+    /// Marks the run complete and flushes `run.log` to disk.
+    pub fn finish_log(&mut self) -> Result<(), HostError> {
+        self.finished = true;
+        match &self.log {
+            Some(file) => file.sync_all().map_err(|e| HostError::write("write", self.path.join(LOG_FILE), e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunDir {
+    /// A run that stops before [`RunDir::finish_log`] (an error, a panic) says so in its log.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.append(
+                "stopped before completion (see the error on stderr); this run folder has no metrics.json",
+            );
+        }
     }
 }
 
@@ -118,5 +168,35 @@ mod tests {
         assert_ne!(a.path(), b.path());
         let written = a.write("plots/x.svg", b"<svg/>").unwrap();
         assert_eq!(std::fs::read(written).unwrap(), b"<svg/>");
+    }
+
+    #[test]
+    fn the_log_grows_as_the_run_goes_and_says_when_it_stopped_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut done = RunDir::create(dir.path(), "exp").unwrap();
+        let log = done.path().join(LOG_FILE);
+        done.log("first");
+        assert!(std::fs::read_to_string(&log).unwrap().ends_with(" first\n"), "written at once");
+        done.log("done");
+        done.finish_log().unwrap();
+        drop(done);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+
+        let mut stopped = RunDir::create(dir.path(), "exp").unwrap();
+        stopped.log("edge a → b");
+        let log = stopped.path().join(LOG_FILE);
+        drop(stopped);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(last.contains("stopped before completion") && text.contains("edge a → b"), "{text}");
+    }
+
+    #[test]
+    fn an_unwritable_runs_folder_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runs"), b"a file, not a folder").unwrap();
+        let err = RunDir::create(&dir.path().join("runs"), "exp").unwrap_err().to_string();
+        assert!(err.starts_with("cannot create the runs folder ") && err.contains("runs/exp"), "{err}");
     }
 }

@@ -1,5 +1,8 @@
 //! Values in files: reading inputs and writing outputs by file extension
 //! (`.wav`, `.mid`, `.json`, `.txt`, `.npy`), always writing through a temporary file and a rename.
+//!
+//! Reading never panics on malformed input: a bad file is a [`HostError::Format`] naming it.
+//! Images are read from `.json` values (`{"kind": "image", …}`), checked for a consistent shape.
 
 use crate::HostError;
 use commute_sdk::{Audio, Tensor, Value};
@@ -15,7 +18,9 @@ fn extension(path: &Path) -> String {
 pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
     let bytes = std::fs::read(path).map_err(|e| HostError::io(path, e))?;
     match extension(path).as_str() {
-        "wav" => Ok(vec![Value::Audio(read_wav(path, &bytes)?)]),
+        "wav" => read_wav(&bytes)
+            .map(|a| vec![Value::Audio(a)])
+            .map_err(|e| HostError::format(path, e.to_string())),
         "mid" | "midi" => commute_sdk::midi::read_smf(&bytes)
             .map(|s| vec![Value::Score(s)])
             .map_err(|e| HostError::format(path, format!("not a readable MIDI file: {e}"))),
@@ -35,33 +40,119 @@ pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    serde_json::from_value(v).map_err(|e| {
+                    let value: Value = serde_json::from_value(v).map_err(|e| {
                         HostError::format(path, format!("item {i} is not a value (expected {{\"kind\": \"text\", \"text\": …}} and the like): {e}"))
-                    })
+                    })?;
+                    check_value(&value).map_err(|m| HostError::format(path, format!("item {i}: {m}")))?;
+                    Ok(value)
                 })
                 .collect()
         }
-        other => Err(HostError::format(
-            path,
-            format!("unknown input extension `.{other}`; use .wav, .mid, .txt or .json"),
-        )),
+        other => {
+            let hint = if matches!(other, "png" | "jpg" | "jpeg" | "gif" | "bmp" | "webp" | "tif" | "tiff") {
+                "; images are read from .json values ({\"kind\": \"image\", \"width\": …, \"height\": …, \"channels\": …, \"pixels\": […]})"
+            } else {
+                ""
+            };
+            Err(HostError::format(
+                path,
+                format!("unknown input extension `.{other}`; use .wav, .mid, .txt or .json{hint}"),
+            ))
+        }
     }
 }
 
-fn read_wav(path: &Path, bytes: &[u8]) -> Result<Audio, HostError> {
-    let bad = |e: hound::Error| HostError::format(path, format!("not a readable WAV file: {e}"));
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(bad)?;
+/// Why a value read from a `.json` file cannot be used: its parts disagree.
+fn check_value(value: &Value) -> Result<(), String> {
+    match value {
+        Value::Image(i) => {
+            let expected = u64::from(i.width)
+                .checked_mul(u64::from(i.height))
+                .and_then(|n| n.checked_mul(u64::from(i.channels)));
+            if !matches!(i.channels, 1 | 3 | 4) {
+                return Err(format!("an image needs 1, 3 or 4 channels, this one has {}", i.channels));
+            }
+            if expected != Some(i.pixels.len() as u64) {
+                return Err(format!(
+                    "a {}×{}×{} image needs {} bytes of pixels, this one has {}",
+                    i.width,
+                    i.height,
+                    i.channels,
+                    expected.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string()),
+                    i.pixels.len()
+                ));
+            }
+            Ok(())
+        }
+        Value::Tensor(t) => {
+            let expected = t.shape.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
+            if expected != Some(t.data.len()) {
+                return Err(format!(
+                    "a tensor of shape {:?} does not match its {} values",
+                    t.shape,
+                    t.data.len()
+                ));
+            }
+            Ok(())
+        }
+        Value::Audio(a) if a.sample_rate == 0 => Err("audio with a sample rate of 0 Hz".to_owned()),
+        Value::Score(s) => match s.notes.iter().position(|n| n.pitch > 127) {
+            Some(k) => Err(format!("note {k} has pitch {}, above MIDI's 127", s.notes[k].pitch)),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+/// The largest WAV file [`read_wav`] decodes: 2 GiB, far above any clip an encoder reads.
+pub const MAX_WAV_BYTES: usize = 2 << 30;
+
+/// Why WAV bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WavError {
+    /// The bytes are not a WAV file hound can decode (bad magic, truncated, unsupported format).
+    #[error("not a readable WAV file: {0}")]
+    Malformed(#[from] hound::Error),
+    /// The header says 0 samples per second.
+    #[error("not a readable WAV file: the header declares a sample rate of 0 Hz")]
+    ZeroSampleRate,
+    /// The header says 0 channels.
+    #[error("not a readable WAV file: the header declares 0 channels")]
+    ZeroChannels,
+    /// Larger than [`MAX_WAV_BYTES`].
+    #[error("WAV file of {bytes} bytes is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the input.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Decodes a WAV file's bytes into mono audio (channels averaged; integer samples scaled to
+/// [-1, 1)). Never panics, whatever the bytes.
+///
+/// # Errors
+/// [`WavError`] for anything hound cannot decode or a header without rate or channels.
+pub fn read_wav(bytes: &[u8]) -> Result<Audio, WavError> {
+    if bytes.len() > MAX_WAV_BYTES {
+        return Err(WavError::TooLarge { bytes: bytes.len(), limit: MAX_WAV_BYTES });
+    }
+    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes))?;
     let spec = reader.spec();
-    let channels = usize::from(spec.channels.max(1));
+    if spec.sample_rate == 0 {
+        return Err(WavError::ZeroSampleRate);
+    }
+    if spec.channels == 0 {
+        return Err(WavError::ZeroChannels);
+    }
+    let channels = usize::from(spec.channels);
     let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>().map_err(bad)?,
+        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>()?,
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|s| s as f32 * scale))
-                .collect::<Result<_, _>>()
-                .map_err(bad)?
+            reader.samples::<i32>().map(|s| s.map(|s| s as f32 * scale)).collect::<Result<_, _>>()?
         }
     };
     let samples =
@@ -288,6 +379,36 @@ mod tests {
         let other = dir.path().join("x.bin");
         std::fs::write(&other, b"").unwrap();
         assert!(read_values(&other).unwrap_err().to_string().contains("unknown input extension"));
+    }
+
+    #[test]
+    fn wav_headers_without_rate_or_channels_and_inconsistent_json_values_are_errors() {
+        let mut bytes = wav_bytes(&Audio { sample_rate: 8000, samples: vec![0.0, 0.5] }).unwrap();
+        assert_eq!(read_wav(&bytes).unwrap().samples, vec![0.0, 0.5]);
+        bytes[24..32].copy_from_slice(&[0; 8]); // sample rate and byte rate
+        let err = read_wav(&bytes).unwrap_err();
+        assert!(matches!(err, WavError::ZeroSampleRate), "{err:?}");
+        for len in 0..bytes.len() {
+            let _ = read_wav(&bytes[..len]); // truncations: an error or audio, never a panic
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("bad.json");
+        for (text, expected) in [
+            (
+                r#"{"kind":"image","width":2,"height":1,"channels":3,"pixels":[1,2,3]}"#,
+                "item 0: a 2×1×3 image needs 6 bytes of pixels, this one has 3",
+            ),
+            (
+                r#"{"kind":"image","width":1,"height":1,"channels":2,"pixels":[1,2]}"#,
+                "needs 1, 3 or 4 channels",
+            ),
+            (r#"{"kind":"tensor","shape":[2,2],"data":[1.0]}"#, "shape [2, 2] does not match its 1 values"),
+            (r#"{"kind":"audio","sample_rate":0,"samples":[]}"#, "sample rate of 0 Hz"),
+        ] {
+            std::fs::write(&json, text).unwrap();
+            let err = read_values(&json).unwrap_err().to_string();
+            assert!(err.contains("bad.json") && err.contains(expected), "{err}");
+        }
     }
 
     #[test]

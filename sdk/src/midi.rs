@@ -4,7 +4,9 @@
 //! # Reading
 //!
 //! [`read_smf`] accepts formats 0, 1 and 2 and both timing kinds (metrical ticks per quarter and
-//! SMPTE timecode). Events of all tracks are placed on one time line:
+//! SMPTE timecode). Like midly, it reads what it can of a damaged file (a track ends at its first
+//! unreadable event) but refuses a file with no track chunk at all. Events of all tracks are
+//! placed on one time line:
 //!
 //! - Ticks become seconds through the **tempo map**: every `Set Tempo` meta event of every track
 //!   applies from its tick onwards (in format 2, where tracks are independent songs, this is an
@@ -88,31 +90,131 @@ pub fn read_smf(bytes: &[u8]) -> Result<Score, MidiError> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(MidiError::TooLarge { bytes: bytes.len(), limit: MAX_FILE_BYTES });
     }
+    check_header_chunks(bytes)?;
     let smf = Smf::parse(bytes).map_err(|e| MidiError::Malformed { message: e.to_string() })?;
+    if smf.tracks.is_empty() {
+        // midly skips what it cannot read; a file with no track left is truncated or not MIDI.
+        return Err(MidiError::Malformed {
+            message: "no track chunk (`MTrk`): a truncated file?".to_owned(),
+        });
+    }
     let clock = Clock::new(&smf)?;
 
     let mut notes = Vec::new();
+    let mut open = OpenNotes::default();
     for track in &smf.tracks {
-        read_track(track, &clock, &mut notes)?;
+        read_track(track, &clock, &mut open, &mut notes)?;
     }
     notes.sort_by(|a, b| a.onset_s.total_cmp(&b.onset_s).then(a.pitch.cmp(&b.pitch)));
     Ok(Score { notes })
 }
 
+/// Refuses a header chunk whose SMPTE frame rate byte is 0x80 (−128 frames per second), before
+/// midly reads it: midly 0.5 negates that byte as an `i8`, which overflows and panics in builds
+/// with overflow checks (found by the `midi` fuzz target). No frame rate is −128, so such a file
+/// is malformed anyway. The chunks are walked the way midly walks them: big-endian lengths, a
+/// chunk running past the end taking the rest, inside an RMID wrapper's `data` chunk if any.
+fn check_header_chunks(bytes: &[u8]) -> Result<(), MidiError> {
+    let mut raw = if bytes.starts_with(b"RIFF") { rmid_data(bytes) } else { bytes };
+    while let (Some(id), Some(len)) = (raw.get(..4), raw.get(4..8)) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let rest = &raw[8..];
+        let (data, next) = rest.split_at(len.min(rest.len()));
+        if id == b"MThd" && data.get(4) == Some(&0x80) {
+            return Err(MidiError::Malformed {
+                message: "the header's SMPTE frame rate is -128 frames per second".to_owned(),
+            });
+        }
+        raw = next;
+    }
+    Ok(())
+}
+
+/// The `data` chunk of an RMID file (little-endian RIFF chunks, padded to even lengths), or
+/// nothing when there is none (midly then refuses the file).
+fn rmid_data(bytes: &[u8]) -> &[u8] {
+    let Some((b"RIFF", riff)) = riff_chunks(bytes).next() else { return &[] };
+    match riff.split_at_checked(4) {
+        Some((b"RMID", inner)) => riff_chunks(inner).find(|(id, _)| *id == b"data").map_or(&[], |(_, d)| d),
+        _ => &[],
+    }
+}
+
+/// RIFF chunks `(id, data)`: little-endian lengths, padded to even lengths, the last one running
+/// to the end when its length is past it.
+fn riff_chunks(mut raw: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let id = raw.get(..4)?;
+        let len = raw.get(4..8)?;
+        let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let rest = &raw[8..];
+        let (data, next) = rest.split_at(len.min(rest.len()));
+        raw = next.get(len % 2..).unwrap_or(&[]);
+        Some((id, data))
+    })
+}
+
 /// A note that has started and not yet ended.
 struct Open {
-    channel: u8,
+    /// Its place in the track's order of note-ons (notes left open at the end close in that order).
+    seq: u64,
     pitch: u8,
     start_tick: u64,
     velocity: u8,
     program: u8,
 }
 
-fn read_track(track: &[TrackEvent<'_>], clock: &Clock, notes: &mut Vec<Note>) -> Result<(), MidiError> {
+/// The sounding notes of a track, per channel and pitch in start order, so that a note-off finds
+/// its note at once (a file of millions of unmatched note-ons stays linear).
+#[derive(Default)]
+struct OpenNotes {
+    /// `16 × 128` queues, indexed by `channel · 128 + pitch`; empty until the first note-on.
+    queues: Vec<std::collections::VecDeque<Open>>,
+    /// Notes in all queues.
+    len: usize,
+}
+
+impl OpenNotes {
+    fn push(&mut self, channel: u8, o: Open) {
+        if self.queues.is_empty() {
+            self.queues.resize_with(16 * 128, Default::default);
+        }
+        let i = usize::from(channel & 15) * 128 + usize::from(o.pitch & 127);
+        self.queues[i].push_back(o);
+        self.len += 1;
+    }
+
+    /// The earliest sounding note of this pitch on this channel (first in, first out).
+    fn pop(&mut self, channel: u8, pitch: u8) -> Option<Open> {
+        let i = usize::from(channel & 15) * 128 + usize::from(pitch & 127);
+        let o = self.queues.get_mut(i)?.pop_front()?;
+        self.len -= 1;
+        Some(o)
+    }
+
+    /// Every sounding note, in start order, leaving none.
+    fn drain(&mut self) -> Vec<Open> {
+        let mut all: Vec<Open> = Vec::with_capacity(self.len);
+        if self.len > 0 {
+            for q in &mut self.queues {
+                all.extend(q.drain(..));
+            }
+        }
+        self.len = 0;
+        all.sort_by_key(|o| o.seq);
+        all
+    }
+}
+
+fn read_track(
+    track: &[TrackEvent<'_>],
+    clock: &Clock,
+    open: &mut OpenNotes,
+    notes: &mut Vec<Note>,
+) -> Result<(), MidiError> {
     let mut tick: u64 = 0;
+    let mut seq: u64 = 0;
     let mut programs = [0u8; 16];
-    // Sounding notes in start order; a note-off closes the first match (first in, first out).
-    let mut open: Vec<Open> = Vec::new();
     let close = |o: Open, end_tick: u64, notes: &mut Vec<Note>| -> Result<(), MidiError> {
         if notes.len() >= MAX_NOTES {
             return Err(MidiError::TooManyNotes { limit: MAX_NOTES });
@@ -138,28 +240,25 @@ fn read_track(track: &[TrackEvent<'_>], clock: &Clock, notes: &mut Vec<Note>) ->
             MidiMessage::ProgramChange { program } => programs[usize::from(channel)] = program.as_int(),
             _ if channel == PERCUSSION_CHANNEL => {}
             MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
-                if open.len() >= MAX_NOTES {
+                if open.len >= MAX_NOTES {
                     return Err(MidiError::TooManyNotes { limit: MAX_NOTES });
                 }
-                open.push(Open {
+                seq += 1;
+                let program = programs[usize::from(channel)];
+                open.push(
                     channel,
-                    pitch: key.as_int(),
-                    start_tick: tick,
-                    velocity: vel.as_int(),
-                    program: programs[usize::from(channel)],
-                });
+                    Open { seq, pitch: key.as_int(), start_tick: tick, velocity: vel.as_int(), program },
+                );
             }
             MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-                let key = key.as_int();
-                if let Some(i) = open.iter().position(|o| o.channel == channel && o.pitch == key) {
-                    let o = open.remove(i);
+                if let Some(o) = open.pop(channel, key.as_int()) {
                     close(o, tick, notes)?;
                 }
             }
             _ => {}
         }
     }
-    for o in open {
+    for o in open.drain() {
         close(o, tick, notes)?;
     }
     Ok(())
@@ -403,6 +502,85 @@ mod tests {
         for len in 0..file.len() {
             let _ = read_smf(&file[..len]);
         }
+    }
+
+    /// A format 0 file at 96 ticks per quarter with one track of these events.
+    fn one_track(events: &[u8]) -> Vec<u8> {
+        let mut file = b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60MTrk".to_vec();
+        file.extend_from_slice(&(events.len() as u32 + 4).to_be_bytes());
+        file.extend_from_slice(events);
+        file.extend_from_slice(&[0x00, 0xFF, 0x2F, 0x00]);
+        file
+    }
+
+    #[test]
+    fn many_unmatched_note_offs_stay_fast_and_notes_close_in_start_order() {
+        // 40 000 note-ons of one pitch, then 40 000 note-offs of another: each note-off used to
+        // scan every sounding note (quadratic); the notes still close at the track's end.
+        let mut events = Vec::new();
+        for _ in 0..40_000 {
+            events.extend_from_slice(&[0x01, 0x90, 60, 100]);
+        }
+        for _ in 0..40_000 {
+            events.extend_from_slice(&[0x01, 0x80, 61, 0]);
+        }
+        let score = read_smf(&one_track(&events)).expect("valid file");
+        assert_eq!(score.notes.len(), 40_000);
+        assert!(score.notes.windows(2).all(|w| w[0].onset_s <= w[1].onset_s));
+        let last = score.notes.last().expect("notes");
+        assert!((last.onset_s + last.duration_s - 80_000.0 / 96.0 * 0.5).abs() < 1e-2, "{last:?}");
+        // Same pitch on two channels with different programs: first in, first out per channel.
+        let events = [
+            0x00, 0xC1, 7, // program 7 on channel 1
+            0x00, 0x90, 60, 90, // ch 0 on
+            0x00, 0x91, 60, 80, // ch 1 on
+            0x60, 0x81, 60, 0, // ch 1 off after a quarter
+        ];
+        let score = read_smf(&one_track(&events)).expect("valid file");
+        assert_eq!(score.notes.len(), 2);
+        // Equal onsets and pitches keep the order notes closed in: channel 1's first.
+        let (b, a) = (score.notes[0], score.notes[1]);
+        assert_eq!((a.velocity, a.program, b.velocity, b.program), (90, 0, 80, 7));
+        assert!((b.duration_s - 0.5).abs() < 1e-6 && (a.duration_s - 0.5).abs() < 1e-6, "{score:?}");
+    }
+
+    #[test]
+    fn an_smpte_rate_of_minus_128_is_an_error_not_a_panic() {
+        // Found by the `midi` fuzz target: midly negated the 0x80 frame-rate byte as an i8.
+        let crash = [
+            0x4d, 0x54, 0x68, 0x64, 0x0, 0x0, 0x0, 0x6, 0x0, 0x0, 0x50, 0x60, 0x80, 0x3c, 0x0, 0x0, 0xc0,
+            0x0, 0x30, 0x1, 0xe7, 0x28, 0x0, 0x1, 0x0, 0x60, 0x4d, 0x2a, 0x5c, 0xf, 0x3f, 0x0, 0x10, 0x1b,
+            0x0, 0x90, 0x3c, 0x6b, 0x60, 0x90, 0x40, 0x5a, 0x0, 0x91, 0x43, 0x50, 0x60, 0x80, 0x3c, 0x0, 0x0,
+            0xc0, 0x0, 0x30, 0x1, 0xe7, 0x28, 0x4d, 0x81, 0x43, 0x0, 0x0, 0xff, 0x2f, 0x0,
+        ];
+        assert!(matches!(read_smf(&crash), Err(MidiError::Malformed { .. })));
+        let mut file = one_track(&[0x00, 0x90, 60, 100]);
+        file[12] = 0x80;
+        assert!(matches!(read_smf(&file), Err(MidiError::Malformed { .. })));
+        // The same header inside an RMID wrapper, and as a second header chunk.
+        let mut rmid = b"RIFF".to_vec();
+        rmid.extend_from_slice(&(file.len() as u32 + 12).to_le_bytes());
+        rmid.extend_from_slice(b"RMIDdata");
+        rmid.extend_from_slice(&(file.len() as u32).to_le_bytes());
+        rmid.extend_from_slice(&file);
+        assert!(matches!(read_smf(&rmid), Err(MidiError::Malformed { .. })));
+        let mut two = one_track(&[0x00, 0x90, 60, 100]);
+        two.extend_from_slice(&file[..14]);
+        assert!(matches!(read_smf(&two), Err(MidiError::Malformed { .. })));
+        // Other SMPTE rates still read: −25 frames per second, 40 ticks per frame.
+        let mut smpte = one_track(&[0x00, 0x90, 60, 100, 0x28, 0x80, 60, 0]);
+        smpte[12] = 0xE7;
+        smpte[13] = 40;
+        let score = read_smf(&smpte).expect("valid SMPTE file");
+        assert!((score.notes[0].duration_s - 0.04).abs() < 1e-6, "{score:?}");
+    }
+
+    #[test]
+    fn a_file_without_tracks_is_an_error() {
+        let header_only = b"MThd\x00\x00\x00\x06\x00\x01\xff\xff\x00\x60";
+        assert!(matches!(read_smf(header_only), Err(MidiError::Malformed { .. })));
+        let huge_header = b"MThd\xff\xff\xff\xff\x00\x00\x00\x01\x00\x60";
+        assert!(matches!(read_smf(huge_header), Err(MidiError::Malformed { .. })));
     }
 
     #[test]

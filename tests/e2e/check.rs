@@ -28,7 +28,7 @@ fn bad_experiment_files_report_every_error_with_its_position() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 14, "the bad-file corpus is there");
+    assert!(files.len() >= 40, "the bad-file corpus is there");
     let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some();
     let mut mismatches = Vec::new();
     for file in &files {

@@ -4,10 +4,15 @@
 //! fresh plugin folder, so the cases never see each other's files.
 
 mod assets;
+mod bad_inputs;
 mod call;
 mod check;
 mod functional;
+mod interrupt;
+mod isolation;
 mod loading;
+mod resources;
 mod run;
 mod survival;
+mod trust;
 mod util;

@@ -31,7 +31,7 @@ fn cargo(command: &str, args: &[&str]) {
 }
 
 /// The packages whose libraries the tests load.
-const PLUGIN_PACKAGES: [&str; 7] = [
+const PLUGIN_PACKAGES: &[&str] = &[
     "commute-plugin-music",
     "commute-plugin-audio",
     "commute-plugin-text",
@@ -39,6 +39,8 @@ const PLUGIN_PACKAGES: [&str; 7] = [
     "commute-fixture-panicky",
     "commute-fixture-old-abi",
     "commute-fixture-not-a-plugin",
+    "commute-fixture-faulty",
+    "commute-fixture-crashy",
 ];
 
 fn profile_args(profile: &str) -> Vec<&str> {

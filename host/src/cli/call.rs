@@ -2,7 +2,9 @@
 //! render it to `.wav`, print an embedding.
 
 use super::{Cli, Outcome};
+use crate::experiment::Call;
 use crate::value_io::{display_value, read_values, write_values};
+use crate::worker::{Opened, WorkerInstance};
 use crate::HostError;
 use commute_sdk::{FunctionKind, Value};
 use std::path::PathBuf;
@@ -29,6 +31,8 @@ pub struct Args {
     /// Print results as JSON.
     #[arg(long, conflicts_with = "output")]
     json: bool,
+    #[command(flatten)]
+    isolation: super::worker::IsolationArgs,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
@@ -42,8 +46,23 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     }
     inputs.extend(args.text.iter().map(Value::text));
 
-    let mut instance =
-        loaded.plugin.open(&args.function, &params, &cli.context()).map_err(HostError::from)?;
+    let mut instance = match args.isolation.isolation(Vec::new()).for_call(None, &call_of(args)) {
+        None => Opened::InProcess(
+            loaded.plugin.open(&args.function, &params, &cli.context()).map_err(HostError::from)?,
+        ),
+        Some(options) => Opened::Isolated(
+            WorkerInstance::open(
+                &loaded.path,
+                loaded.plugin.name(),
+                &args.function,
+                &params,
+                &cli.context(),
+                Some(commute_sdk::asset::AssetStore::from_env().root()),
+                &options,
+            )
+            .map_err(HostError::from)?,
+        ),
+    };
     let spec = instance.spec().clone();
     if spec.kind == FunctionKind::Source {
         if !inputs.is_empty() {
@@ -74,7 +93,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     }
 
     tracing::info!(plugin = %args.plugin, function = %args.function, items = inputs.len(), "calling");
-    let results = instance.call(&inputs).map_err(HostError::from)?;
+    let results = instance.call(&inputs)?;
     let mut values = Vec::with_capacity(results.len());
     let mut failed = 0usize;
     for (i, r) in results.into_iter().enumerate() {
@@ -99,4 +118,9 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
         }
     }
     Ok(if failed > 0 { Outcome::CheckFailed } else { Outcome::Ok })
+}
+
+/// The call as an experiment would declare it (for the isolation settings).
+fn call_of(args: &Args) -> Call {
+    Call { plugin: args.plugin.clone(), function: args.function.clone(), params: toml::Table::new() }
 }

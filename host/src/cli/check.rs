@@ -1,7 +1,7 @@
 //! `commute check FILE`: validates an experiment without opening any plugin function.
 
 use super::{Cli, Outcome};
-use crate::experiment::{diagnostic, parse, validate, Experiment};
+use crate::experiment::{self, diagnostic, Experiment};
 use crate::registry::Registry;
 use std::path::{Path, PathBuf};
 
@@ -14,17 +14,9 @@ pub struct Args {
 
 /// Reads, parses and validates an experiment file; on failure prints every problem to stderr.
 pub fn load(registry: &Registry, file: &Path) -> anyhow::Result<Result<Experiment, String>> {
-    let source = std::fs::read_to_string(file).map_err(|e| crate::HostError::io(file, e))?;
-    let exp = match parse::parse(&source) {
-        Ok(exp) => exp,
-        Err(diags) => return Ok(Err(diagnostic::render(file, &source, &diags))),
-    };
-    let diags = validate::validate(&exp, registry, base_dir(file));
-    if diags.is_empty() {
-        Ok(Ok(exp))
-    } else {
-        Ok(Err(diagnostic::render(file, &source, &diags)))
-    }
+    let bytes = std::fs::read(file).map_err(|e| crate::HostError::io(file, e))?;
+    Ok(experiment::load(&bytes, registry, base_dir(file))
+        .map_err(|diags| diagnostic::render(file, &String::from_utf8_lossy(&bytes), &diags)))
 }
 
 /// The experiment in `file`, checked; on problems they are printed and the command fails.

@@ -10,6 +10,7 @@ mod export;
 mod fetch;
 mod plugins;
 mod run;
+mod worker;
 
 use crate::discover::SearchPath;
 use crate::registry::Registry;
@@ -36,6 +37,10 @@ pub struct Cli {
     /// Search only --plugin and --plugin-dir (not COMMUTE_PLUGIN_PATH or the executable's folder).
     #[arg(long, global = true)]
     no_default_plugins: bool,
+    /// Load plugin libraries even from files or folders that other users can write (refused
+    /// otherwise: another user could replace a library that commute then runs).
+    #[arg(long, global = true)]
+    allow_insecure_plugin_dirs: bool,
     /// Threads a plugin function may use [default: all cores].
     #[arg(long, value_name = "N", global = true)]
     threads: Option<usize>,
@@ -61,6 +66,9 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// List the assets the plugins declare: status in the store, size, licence, source, users.
     Assets(fetch::AssetsArgs),
+    /// Serve one plugin library to an isolated-mode host over stdin/stdout (started by commute).
+    #[command(hide = true)]
+    Worker(worker::Args),
 }
 
 /// What a successful command concluded.
@@ -74,11 +82,12 @@ pub enum Outcome {
 
 impl Cli {
     fn registry(&self) -> Registry {
-        let search = if self.no_default_plugins {
+        let mut search = if self.no_default_plugins {
             SearchPath::from_sources(self.plugin_files.clone(), self.plugin_dirs.clone(), None, None)
         } else {
             SearchPath::standard(self.plugin_files.clone(), self.plugin_dirs.clone())
         };
+        search.allow_insecure = self.allow_insecure_plugin_dirs;
         Registry::load(&search)
     }
 
@@ -102,6 +111,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => export::run(cli, args),
         Command::Fetch(args) => fetch::fetch(cli, args),
         Command::Assets(args) => fetch::list(cli, args),
+        Command::Worker(args) => worker::run(cli, args),
     }
 }
 

@@ -28,12 +28,15 @@ impl Diagnostic {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
+/// 1-based line and column (in characters) of a byte offset. A byte-order mark at the start of
+/// the file is not a column.
 pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
     let before = &source[..floor_char_boundary(source, offset)];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let last = before.rsplit('\n').next().unwrap_or("");
+    let last = if line == 1 { last.strip_prefix('\u{feff}').unwrap_or(last) } else { last };
+    let col = last.chars().count() + 1;
     (line, col)
 }
 
@@ -42,6 +45,29 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+/// Characters of a source line shown before it is cut (when the span ends before).
+const MAX_SHOWN: usize = 120;
+
+/// Columns a tab takes in a rendered source line.
+const TAB_WIDTH: usize = 4;
+
+/// A source line as shown: tabs as spaces (so the caret lines up in any terminal), other control
+/// characters (a NUL in a binary file) as `�`.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => " ".repeat(TAB_WIDTH),
+            c if c.is_control() => "\u{fffd}".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Width of text as [`shown`].
+fn shown_width(text: &str) -> usize {
+    text.chars().map(|c| if c == '\t' { TAB_WIDTH } else { 1 }).sum()
 }
 
 /// Renders diagnostics like a compiler does, in file order:
@@ -59,26 +85,29 @@ pub fn render(path: &Path, source: &str, diagnostics: &[Diagnostic]) -> String {
     sorted.sort_by_key(|d| (d.span.start, d.span.end));
     let mut out = String::new();
     for d in sorted {
-        let (line, col) = line_col(source, d.span.start);
-        let text = source.lines().nth(line - 1).unwrap_or("");
+        // A byte-order mark is not part of the first line.
+        let bom = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+        let start = floor_char_boundary(source, d.span.start.min(source.len())).max(bom);
+        let (line, col) = line_col(source, start);
+        let line_start = source[..start].rfind('\n').map_or(bom, |i| i + 1);
+        let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
+        let text = source[line_start..line_end].strip_suffix('\r').unwrap_or(&source[line_start..line_end]);
+        let span_end = floor_char_boundary(source, d.span.end.min(line_start + text.len()).max(start));
+        let indent = shown_width(&source[line_start..start]);
+        let width = shown_width(&source[start..span_end]).max(1);
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
-        let line_start = source[..floor_char_boundary(source, d.span.start.min(source.len()))]
-            .rfind('\n')
-            .map_or(0, |i| i + 1);
-        let span_end = d.span.end.min(line_start + text.len()).max(d.span.start);
-        let width = source
-            .get(
-                floor_char_boundary(source, d.span.start.min(source.len()))
-                    ..floor_char_boundary(source, span_end),
-            )
-            .map_or(1, |s| s.chars().count())
-            .max(1);
         let _ = writeln!(out, "error: {}", d.message);
         let _ = writeln!(out, "{pad}--> {}:{line}:{col}", path.display());
         let _ = writeln!(out, "{pad} |");
+        let mut text = shown(text);
+        if let Some((cut, _)) = text.char_indices().nth(MAX_SHOWN).filter(|_| indent + width < MAX_SHOWN) {
+            // A long line (a binary file has few line breaks) is cut after the span.
+            text.truncate(cut);
+            text.push('…');
+        }
         let _ = writeln!(out, "{line} | {text}");
-        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
+        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(indent), "^".repeat(width));
         if let Some(help) = &d.help {
             let _ = writeln!(out, "{pad} = help: {help}");
         }
@@ -147,6 +176,28 @@ mod tests {
             text,
             "error: unknown key `nmae` in [experiment]\n --> e.toml:2:1\n  |\n2 | nmae = \"x\"\n  | ^^^^\n  = help: did you mean `name`?\n\n1 error in e.toml\n"
         );
+    }
+
+    #[test]
+    fn tabs_boms_and_control_characters_keep_the_caret_under_the_span() {
+        let src = "\u{feff}[experiment]\n\tname\t= 1\na = \"\u{0}x\"\r\n";
+        let at = |needle: &str| src.find(needle).unwrap();
+        assert_eq!(line_col(src, at("[experiment]")), (1, 1), "the BOM is no column");
+        let d = Diagnostic::new(at("= 1")..at("= 1") + 3, "bad");
+        let text = render(Path::new("e.toml"), src, &[d]);
+        assert!(text.contains("2 |     name    = 1\n  |             ^^^\n"), "{text}");
+        let x = at("\u{0}x") + 1;
+        let d = Diagnostic::new(x..x + 1, "nul");
+        let text = render(Path::new("e.toml"), src, &[d]);
+        assert!(text.contains("3 | a = \"\u{fffd}x\"\n  |       ^\n"), "{text}");
+        let d = Diagnostic::new(0..3, "bom");
+        let text = render(Path::new("e.toml"), src, &[d]);
+        assert!(text.contains("1:1\n  |\n1 | [experiment]\n  | ^\n"), "{text}");
+        // Spans past the end, inside a character, or empty never panic.
+        let reversed = std::ops::Range { start: 2, end: 1 };
+        for span in [0..0, 1..2, reversed, 100..200, src.len()..src.len()] {
+            let _ = render(Path::new("e.toml"), src, &[Diagnostic::new(span, "edge")]);
+        }
     }
 
     #[test]

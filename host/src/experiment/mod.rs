@@ -7,6 +7,23 @@ pub mod spec;
 pub mod validate;
 
 pub use diagnostic::Diagnostic;
+
+use crate::registry::Registry;
+use std::path::Path;
+
+/// The whole loader on an experiment file's bytes: [`parse::parse_bytes`], then
+/// [`validate::validate`] against `registry`, with `files` folders relative to `base_dir`.
+/// `Err` holds every problem; render it with [`diagnostic::render`] over
+/// `String::from_utf8_lossy(bytes)`. Never panics, whatever the bytes.
+pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experiment, Vec<Diagnostic>> {
+    let exp = parse::parse_bytes(bytes)?;
+    let diags = validate::validate(&exp, registry, base_dir);
+    if diags.is_empty() {
+        Ok(exp)
+    } else {
+        Err(diags)
+    }
+}
 pub use spec::{
     Call, DataSet, Edge, Experiment, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
 };

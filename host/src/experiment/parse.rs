@@ -8,6 +8,7 @@ use super::diagnostic::{suggest, Diagnostic};
 use super::spec::{
     Call, DataSet, Edge, Experiment, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
 };
+use crate::align::{AlignError, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -16,13 +17,62 @@ use toml::Spanned;
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
+/// The most repeats an experiment may ask for (each repeat refits every method at every anchor
+/// count; more is a typo, not a plan).
+pub const MAX_REPEATS: i64 = 10_000;
+
+/// Parses the bytes of an experiment file: UTF-8 TOML. Bytes that are not UTF-8 text (a UTF-16 or
+/// Latin-1 file, a compressed or binary file) are one error at the first bad byte. `Err` holds
+/// every problem found. Never panics, whatever the bytes.
+pub fn parse_bytes(bytes: &[u8]) -> Result<Experiment, Vec<Diagnostic>> {
+    parse(text(bytes).map_err(|d| vec![d])?)
+}
+
+/// The bytes as TOML text: UTF-8 without control characters other than tab and line breaks
+/// (which TOML does not allow anywhere, and which mark a binary file).
+fn text(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(Diagnostic::new(0..2, "the file is UTF-16 text, but experiment files are UTF-8")
+            .with_help("save it as UTF-8 (in most editors: Save As…, then Encoding: UTF-8)"));
+    }
+    let source = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let byte = bytes.get(at).copied().unwrap_or(0);
+        Diagnostic::new(at..at + 1, format!("the file is not UTF-8 text: byte 0x{byte:02X} is not valid UTF-8"))
+            .with_help("experiment files are UTF-8 TOML: save a Latin-1 file as UTF-8; a binary or compressed file is no experiment")
+    })?;
+    let control =
+        source.char_indices().find(|&(_, c)| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}');
+    if let Some((at, c)) = control {
+        return Err(Diagnostic::new(
+            at..at + 1,
+            format!(
+                "the file contains the control character U+{:04X}, which TOML does not allow",
+                u32::from(c)
+            ),
+        )
+        .with_help("experiment files are UTF-8 TOML text; is this a binary file?"));
+    }
+    Ok(source)
+}
+
 /// Parses an experiment file. `Err` holds every problem found.
 pub fn parse(source: &str) -> Result<Experiment, Vec<Diagnostic>> {
     let root = match DeTable::parse(source) {
         Ok(t) => t,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            return Err(vec![Diagnostic::new(span, format!("invalid TOML: {}", e.message().trim_end()))]);
+            let message = e.message().trim_end();
+            let key = source.get(span.clone()).map(|k| k.trim_matches(|c| c == '"' || c == '\''));
+            let d = match key {
+                Some(key) if message == "duplicate key" && !key.is_empty() => {
+                    Diagnostic::new(span, format!("invalid TOML: duplicate key `{key}`")).with_help(
+                        "a key or a table may appear only once in its table; merge or remove one of them",
+                    )
+                }
+                _ => Diagnostic::new(span, format!("invalid TOML: {message}")),
+            };
+            return Err(vec![d]);
         }
     };
     let mut p = Parser { diags: Vec::new(), spans: HashMap::new() };
@@ -69,6 +119,24 @@ impl<'a, 'i> Fields<'a, 'i> {
                 p.diags.push(d);
             }
         }
+    }
+}
+
+/// An integer value: its value, or why it has none.
+enum Int {
+    Value(i64),
+    /// An integer beyond the 64-bit range.
+    TooLarge,
+    NotInteger,
+}
+
+fn int(v: &DeValue<'_>) -> Int {
+    match v.as_integer() {
+        Some(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => Int::Value(n),
+            Err(_) => Int::TooLarge,
+        },
+        None => Int::NotInteger,
     }
 }
 
@@ -119,15 +187,23 @@ impl Parser {
         s
     }
 
-    fn integer(&mut self, f: &mut Fields<'_, '_>, key: &'static str, min: i64) -> Option<i64> {
+    fn integer(&mut self, f: &mut Fields<'_, '_>, key: &'static str, min: i64, max: i64) -> Option<i64> {
         let v = f.get(key)?;
-        match v.get_ref().as_integer().and_then(|i| i64::from_str_radix(i.as_str(), i.radix()).ok()) {
-            Some(i) if i >= min => Some(i),
-            Some(i) => {
+        match int(v.get_ref()) {
+            Int::Value(i) if (min..=max).contains(&i) => Some(i),
+            Int::Value(i) if i < min => {
                 self.error(v.span(), format!("`{key}` must be at least {min}, found {i}"));
                 None
             }
-            None => {
+            Int::Value(i) => {
+                self.error(v.span(), format!("`{key}` must be at most {max}, found {i}"));
+                None
+            }
+            Int::TooLarge => {
+                self.error(v.span(), format!("`{key}` is too large for a 64-bit integer"));
+                None
+            }
+            Int::NotInteger => {
                 self.wrong_type(v, key, "an integer");
                 None
             }
@@ -146,10 +222,25 @@ impl Parser {
     }
 
     fn table<'a, 'i>(&mut self, v: &'a Value<'i>, key: &str) -> Option<&'a DeTable<'i>> {
+        self.table_or(v, key, None)
+    }
+
+    /// A table, or an error (with a help saying how to declare it, when given).
+    fn table_or<'a, 'i>(
+        &mut self,
+        v: &'a Value<'i>,
+        key: &str,
+        help: Option<&str>,
+    ) -> Option<&'a DeTable<'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Some(t),
-            _ => {
-                self.wrong_type(v, key, "a table");
+            other => {
+                let d =
+                    Diagnostic::new(v.span(), format!("`{key}` must be a table, found {}", type_name(other)));
+                self.diags.push(match help {
+                    Some(h) => d.with_help(h),
+                    None => d,
+                });
                 None
             }
         }
@@ -202,7 +293,8 @@ impl Parser {
             ),
         }
         if let Some(v) = top.get("data") {
-            if let Some(t) = self.table(v, "data") {
+            let help = "declare each data set as its own table, [data.NAME], with `source`, `files` or `from` + `render`";
+            if let Some(t) = self.table_or(v, "data", Some(help)) {
                 for (name, value) in t.iter() {
                     if let Some(d) = self.data_set(name, value) {
                         exp.data.push(d);
@@ -211,7 +303,9 @@ impl Parser {
             }
         }
         if let Some(v) = top.get("nodes") {
-            if let Some(t) = self.table(v, "nodes") {
+            let help =
+                "declare each node as its own table, [nodes.NAME], with `data`, `plugin` and `encoder`";
+            if let Some(t) = self.table_or(v, "nodes", Some(help)) {
                 for (name, value) in t.iter() {
                     if let Some(n) = self.node(name, value) {
                         exp.nodes.push(n);
@@ -242,7 +336,15 @@ impl Parser {
 
     fn header(&mut self, t: &DeTable<'_>, span: Range<usize>, exp: &mut Experiment) {
         let mut f = Fields::new(t, span, "[experiment]");
-        exp.name = self.required_string(&mut f, "name", "experiment").unwrap_or_default();
+        let name = self.required_string(&mut f, "name", "experiment");
+        exp.name = name.clone().unwrap_or_default();
+        if name.as_deref() == Some("") {
+            let span = self.spans.get("experiment.name").cloned().unwrap_or(0..0);
+            self.diags.push(
+                Diagnostic::new(span, "`name` must not be empty (it names the run folder)")
+                    .with_help("e.g. `name = \"quickstart\"`"),
+            );
+        }
         if !exp.name.is_empty()
             && !exp.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
@@ -255,13 +357,13 @@ impl Parser {
                 ),
             );
         }
-        if let Some(seed) = self.integer(&mut f, "seed", 0) {
+        if let Some(seed) = self.integer(&mut f, "seed", 0, i64::MAX) {
             exp.seed = seed as u64;
         }
-        if let Some(r) = self.integer(&mut f, "repeats", 1) {
+        if let Some(r) = self.integer(&mut f, "repeats", 1, MAX_REPEATS) {
             exp.repeats = r as usize;
         }
-        if let Some(t) = self.integer(&mut f, "test", 1) {
+        if let Some(t) = self.integer(&mut f, "test", 1, i64::MAX) {
             exp.test = Some(t as usize);
         }
         match f.get("anchors") {
@@ -270,9 +372,23 @@ impl Parser {
                 match v.get_ref() {
                     DeValue::Array(items) if !items.is_empty() => {
                         for item in items.iter() {
-                            match item.get_ref().as_integer().and_then(|i| i.as_str().parse::<i64>().ok()) {
-                                Some(n) if n >= 1 => exp.anchors.push(n as usize),
-                                _ => self.error(item.span(), "each anchor count must be a positive integer"),
+                            match int(item.get_ref()) {
+                                Int::Value(n) if n >= 1 => exp.anchors.push(n as usize),
+                                Int::Value(n) => self.error(
+                                    item.span(),
+                                    format!("each anchor count must be a positive integer, found {n}"),
+                                ),
+                                Int::TooLarge => self.error(
+                                    item.span(),
+                                    "anchor count is too large for a 64-bit integer (and for any data set)",
+                                ),
+                                Int::NotInteger => self.error(
+                                    item.span(),
+                                    format!(
+                                        "each anchor count must be a positive integer, found {}",
+                                        type_name(item.get_ref())
+                                    ),
+                                ),
                             }
                         }
                         let mut sorted = exp.anchors.clone();
@@ -387,13 +503,16 @@ impl Parser {
 
     /// `[data.NAME.operators]`: a table of `OP = { plugin, function, params, items }`.
     fn operators(&mut self, data: &str, v: &Value<'_>) -> Vec<OperatorDecl> {
-        let Some(t) = self.table(v, "operators") else { return Vec::new() };
+        let help = format!(
+            "declare each operator as NAME = {{ plugin = \"…\", function = \"…\" }} under [data.{data}.operators]"
+        );
+        let Some(t) = self.table_or(v, "operators", Some(&help)) else { return Vec::new() };
         let mut out = Vec::new();
         for (name, value) in t.iter() {
             let name = name.get_ref().to_string();
             let path = format!("data.{data}.operators.{name}");
             self.spans.insert(path.clone(), value.span());
-            let Some(table) = self.table(value, &path) else { continue };
+            let Some(table) = self.table_or(value, &path, Some(&help)) else { continue };
             let mut f = Fields::new(table, value.span(), format!("operator `{name}` of [data.{data}]"));
             let plugin = self.required_string(&mut f, "plugin", &path);
             let function = self.required_string(&mut f, "function", &path);
@@ -476,13 +595,97 @@ impl Parser {
                 false
             }
         };
-        f.finish(self, &["data", "plugin", "encoder", "params", "on-item-error"]);
+        let (isolate, call_timeout_s, worker_memory_mib) = self.node_isolation(&mut f, &path);
+        f.finish(
+            self,
+            &[
+                "data",
+                "plugin",
+                "encoder",
+                "params",
+                "on-item-error",
+                "isolate",
+                "call-timeout",
+                "worker-memory",
+            ],
+        );
         Some(Node {
             name,
             data: data?,
             encoder: Call { plugin: plugin?, function: encoder?, params },
             skip_failed_items: skip,
+            isolate,
+            call_timeout_s,
+            worker_memory_mib,
         })
+    }
+
+    /// A node's isolation keys: `isolate = true`, `call-timeout = "30s"` (or seconds) and
+    /// `worker-memory = "2GiB"` (or MiB); the limits only with `isolate = true`.
+    fn node_isolation(&mut self, f: &mut Fields<'_, '_>, path: &str) -> (bool, Option<f64>, Option<u64>) {
+        let isolate = self.boolean(f, "isolate").unwrap_or(false);
+        let timeout = f.get("call-timeout").and_then(|v| {
+            let parsed = match v.get_ref() {
+                DeValue::String(s) => crate::worker::parse_duration(s).map(|d| d.as_secs_f64()),
+                DeValue::Integer(_) | DeValue::Float(_) => {
+                    let seconds = match int(v.get_ref()) {
+                        Int::Value(i) => i as f64,
+                        _ => v
+                            .get_ref()
+                            .as_float()
+                            .and_then(|f| f.as_str().replace('_', "").parse().ok())
+                            .unwrap_or(f64::NAN),
+                    };
+                    crate::worker::seconds_to_duration(seconds).map(|d| d.as_secs_f64()).ok_or_else(|| {
+                        format!("a time limit must be a positive number of seconds, found {seconds}")
+                    })
+                }
+                _ => {
+                    self.wrong_type(v, "call-timeout", "seconds or a duration such as \"30s\" or \"2m\"");
+                    return None;
+                }
+            };
+            parsed
+                .map_err(|m| self.error(v.span(), format!("`call-timeout`: {m}")))
+                .ok()
+                .map(|s| (s, v.span()))
+        });
+        let memory = f.get("worker-memory").and_then(|v| {
+            let parsed = match v.get_ref() {
+                DeValue::String(s) => crate::worker::parse_memory_mib(s),
+                DeValue::Integer(_) => match int(v.get_ref()) {
+                    Int::Value(i) if i > 0 => Ok(i as u64),
+                    _ => Err("a memory limit must be a positive number of MiB".to_owned()),
+                },
+                _ => {
+                    self.wrong_type(v, "worker-memory", "MiB or a size such as \"2GiB\"");
+                    return None;
+                }
+            };
+            parsed
+                .map_err(|m| self.error(v.span(), format!("`worker-memory`: {m}")))
+                .ok()
+                .map(|m| (m, v.span()))
+        });
+        if !isolate {
+            for (key, span) in [
+                ("call-timeout", timeout.as_ref().map(|t| t.1.clone())),
+                ("worker-memory", memory.as_ref().map(|m| m.1.clone())),
+            ] {
+                if let Some(span) = span {
+                    self.diags.push(
+                        Diagnostic::new(span, format!("`{key}` needs `isolate = true` on the node"))
+                            .with_help("only a function in its own worker process can be stopped or capped; add `isolate = true`"),
+                    );
+                }
+            }
+        }
+        if isolate {
+            if let Some(v) = f.table.get("isolate") {
+                self.spans.insert(format!("{path}.isolate"), v.span());
+            }
+        }
+        (isolate, timeout.map(|t| t.0), memory.map(|m| m.0))
     }
 
     /// An edge's `metrics`: an array of metric names.
@@ -517,6 +720,48 @@ impl Parser {
         }
     }
 
+    /// One method table: `{ kind = "ridge", lambda = 0.1 }`, its parameters in range.
+    fn method(&mut self, item: &Value<'_>) -> Option<MethodSpec> {
+        if let DeValue::String(kind) = item.get_ref() {
+            self.diags.push(
+                Diagnostic::new(
+                    item.span(),
+                    format!("each method is a table with a `kind`, found the string \"{kind}\""),
+                )
+                .with_help(format!("write `{{ kind = \"{kind}\" }}`")),
+            );
+            return None;
+        }
+        let method: MethodSpec = self.deserialize(item, "a method")?;
+        match method.validate() {
+            Ok(()) => Some(method),
+            Err(AlignError::InvalidParameter { field, detail }) => {
+                let key = field.rsplit('.').next().unwrap_or(&field);
+                self.error(item.span(), format!("method `{}`: `{key}` {detail}", method.kind()));
+                None
+            }
+            Err(e) => {
+                self.error(item.span(), format!("method `{}`: {e}", method.kind()));
+                None
+            }
+        }
+    }
+
+    /// An edge's `preprocess` table, its `pca` at least 1.
+    fn preprocess(&mut self, v: &Value<'_>) -> Option<Preprocess> {
+        let help = "e.g. `preprocess = { center = true, unit-norm = true, pca = 50 }`";
+        self.table_or(v, "preprocess", Some(help))?;
+        let p: Preprocess = self.deserialize(v, "preprocess")?;
+        if p.pca == Some(0) {
+            self.diags.push(
+                Diagnostic::new(v.span(), "preprocess: `pca` must be at least 1, found 0")
+                    .with_help("leave `pca` out to keep every dimension"),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
     fn edge(&mut self, index: usize, v: &Value<'_>) -> Option<Edge> {
         let path = format!("edges.{index}");
         self.spans.insert(path.clone(), v.span());
@@ -529,7 +774,7 @@ impl Parser {
                 self.spans.insert(format!("{path}.methods"), m.span());
                 match m.get_ref() {
                     DeValue::Array(items) if !items.is_empty() => {
-                        items.iter().filter_map(|item| self.deserialize(item, "a method")).collect()
+                        items.iter().filter_map(|item| self.method(item)).collect()
                     }
                     _ => {
                         self.wrong_type(
@@ -550,9 +795,14 @@ impl Parser {
                 Vec::new()
             }
         };
-        let preprocess =
-            f.get("preprocess").and_then(|p| self.deserialize(p, "preprocess")).unwrap_or_default();
-        let refine = f.get("refine").and_then(|r| self.deserialize(r, "refine"));
+        let preprocess = f.get("preprocess").and_then(|p| self.preprocess(p)).unwrap_or_default();
+        let refine = f
+            .get("refine")
+            .filter(|r| {
+                let help = "e.g. `refine = { iterations = 5 }` (or leave it out)";
+                self.table_or(r, "refine", Some(help)).is_some()
+            })
+            .and_then(|r| self.deserialize(r, "refine"));
         if let Some(m) = f.table.get("metrics") {
             self.spans.insert(format!("{path}.metrics"), m.span());
         }
@@ -609,5 +859,63 @@ impl Parser {
             operators,
             operator_items,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::diagnostic::render;
+    use std::path::Path;
+
+    const EXPERIMENTS: [&str; 4] = [
+        include_str!("../../../experiments/quickstart.toml"),
+        include_str!("../../../experiments/cross-lingual.toml"),
+        include_str!("../../../experiments/nested-music.toml"),
+        include_str!("../../../experiments/word-relations.toml"),
+    ];
+
+    #[test]
+    fn the_shipped_experiments_parse() {
+        for text in EXPERIMENTS {
+            assert!(parse_bytes(text.as_bytes()).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_byte_flip_of_a_real_file_parses_or_explains_itself() {
+        // A deterministic slice of what the `experiment` fuzz target does.
+        for text in EXPERIMENTS {
+            let bytes = text.as_bytes();
+            for len in 0..bytes.len() {
+                if let Err(diags) = parse_bytes(&bytes[..len]) {
+                    assert!(!diags.is_empty());
+                    let shown = render(Path::new("t.toml"), &String::from_utf8_lossy(&bytes[..len]), &diags);
+                    assert!(shown.contains("--> t.toml:"), "{shown}");
+                }
+            }
+            for (i, flip) in
+                (0..bytes.len()).step_by(7).zip([0x00u8, 0xff, b'[', b'"', b'=', b'\n', 0xc3].iter().cycle())
+            {
+                let mut changed = bytes.to_vec();
+                changed[i] = *flip;
+                if let Err(diags) = parse_bytes(&changed) {
+                    let _ = render(Path::new("t.toml"), &String::from_utf8_lossy(&changed), &diags);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_text_are_one_error_at_the_first_bad_byte() {
+        let at = |bytes: &[u8]| parse_bytes(bytes).map(|_| ()).unwrap_err();
+        let d = at(b"[experiment]\nname = \"r\xe9sum\xe9\"\n");
+        assert_eq!((d.len(), d[0].span.clone()), (1, 22..23));
+        assert!(d[0].message.contains("byte 0xE9 is not valid UTF-8"), "{d:?}");
+        let d = at(b"\xff\xfe[\x00e\x00");
+        assert!(d[0].message.contains("UTF-16"), "{d:?}");
+        let d = at(b"a = 1\nb = \"\x00\"\n");
+        assert_eq!(d[0].span, 11..12);
+        assert!(d[0].message.contains("control character U+0000"), "{d:?}");
     }
 }

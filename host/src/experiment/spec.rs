@@ -166,6 +166,16 @@ pub struct Node {
     /// (`on-item-error = "skip"`, e.g. out-of-vocabulary words) instead of stopping the run.
     #[serde(default)]
     pub skip_failed_items: bool,
+    /// Whether its encoder, and the renders and operators that make its items, run in isolated
+    /// worker processes (`isolate = true`), where a crash or a hang fails this node only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub isolate: bool,
+    /// Time limit of each call in its workers, in seconds (`call-timeout`); `None` = the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_timeout_s: Option<f64>,
+    /// Address-space cap of each of its workers, in MiB (`worker-memory`); `None` = the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_memory_mib: Option<u64>,
 }
 
 /// An edge: an alignment from the parent's space to the child's.

@@ -21,6 +21,7 @@ struct DataFacts {
 /// Every problem of `exp` with these plugins; empty when it can run.
 pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<Diagnostic> {
     let mut v = Validator { exp, registry, base_dir, diags: Vec::new(), facts: HashMap::new() };
+    v.derivation_cycles();
     for d in &exp.data {
         v.data_facts(&d.name, 0);
     }
@@ -57,6 +58,52 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// Data sets derived (`from`) from themselves, directly or through others: one error per
+    /// cycle, and nothing is known about their items.
+    fn derivation_cycles(&mut self) {
+        let exp = self.exp;
+        let from = |name: &str| match exp.data_set(name).map(|d| &d.origin) {
+            Some(Origin::Render { from, .. }) => Some(from.as_str()),
+            _ => None,
+        };
+        for d in &exp.data {
+            if self.facts.contains_key(&d.name) {
+                continue;
+            }
+            let mut chain = vec![d.name.as_str()];
+            let mut current = d.name.as_str();
+            while let Some(next) = from(current) {
+                if next == d.name {
+                    let through = if chain.len() == 1 {
+                        String::new()
+                    } else {
+                        format!(
+                            " through {}",
+                            chain[1..].iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    self.error(
+                        exp.span(&format!("data.{}.from", d.name)),
+                        format!(
+                            "data set `{}` is derived from itself{through}: `from` makes a cycle",
+                            d.name
+                        ),
+                        Some("one data set in the chain must have a `source` or `files`".to_owned()),
+                    );
+                    for name in chain {
+                        self.facts.insert(name.to_owned(), DataFacts { kind: None, len: None });
+                    }
+                    break;
+                }
+                if chain.contains(&next) || chain.len() > exp.data.len() {
+                    break; // a cycle further up, reported from one of its own members
+                }
+                chain.push(next);
+                current = next;
+            }
+        }
+    }
+
     fn error(&mut self, span: Range<usize>, message: String, help: Option<String>) {
         let mut d = Diagnostic::new(span, message);
         d.help = help;
@@ -183,7 +230,20 @@ impl Validator<'_> {
         let facts = match &data.origin {
             Origin::Source { call } => {
                 match self.function(call, FunctionKind::Source, &format!("{path}.source"), "source") {
-                    Some(spec) => DataFacts { kind: Some(spec.output), len: count_param(call, &spec) },
+                    Some(spec) => {
+                        let given = call.params.get("count").and_then(toml::Value::as_integer);
+                        if let Some(n) = given.filter(|n| *n < 0) {
+                            self.error(
+                                self.exp.span(&format!("{path}.source.params")),
+                                format!(
+                                    "parameter `count` of `{}` must be at least 0, found {n}",
+                                    call.function
+                                ),
+                                None,
+                            );
+                        }
+                        DataFacts { kind: Some(spec.output), len: count_param(call, &spec) }
+                    }
                     None => unknown,
                 }
             }
@@ -389,8 +449,11 @@ impl Validator<'_> {
             for (role, name) in [("parent", &edge.parent), ("child", &edge.child)] {
                 if exp.node(name).is_none() {
                     ok = false;
-                    let help =
-                        suggest(name, node_names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
+                    let help = if exp.data_set(name).is_some() {
+                        Some(format!("`{name}` is a data set; an edge joins two nodes, declared as [nodes.NAME] with `data = \"{name}\"`"))
+                    } else {
+                        suggest(name, node_names.iter().copied()).map(|s| format!("did you mean `{s}`?"))
+                    };
                     self.error(
                         exp.span(&format!("{path}.{role}")),
                         format!("no node named `{name}`"),
@@ -432,10 +495,10 @@ impl Validator<'_> {
             if let Some(len) = self.facts.get(rc).and_then(|f| f.len) {
                 let test = exp.test.unwrap_or_else(|| (len / 5).min(1000));
                 let largest = exp.anchors.iter().copied().max().unwrap_or(0);
-                if largest + test > len {
+                if largest.saturating_add(test) > len {
                     self.error(
                         exp.span("experiment.anchors"),
-                        format!("{largest} anchors plus {test} test items need {} items, but data set `{rc}` has {len}", largest + test),
+                        format!("{largest} anchors plus {test} test items need {} items, but data set `{rc}` has {len}", largest as u128 + test as u128),
                         Some("lower the largest anchor count or `test`, or generate more items".to_owned()),
                     );
                 }
@@ -477,15 +540,16 @@ fn article(kind: FunctionKind) -> &'static str {
 
 /// A source's item count when it has a `count` parameter (given, or its default).
 fn count_param(call: &Call, spec: &FunctionSpec) -> Option<usize> {
-    let given = call.params.get("count").and_then(toml::Value::as_integer).map(|n| n.max(0) as usize);
-    given.or_else(|| {
-        spec.params
-            .iter()
-            .find(|p| p.name == "count")
-            .and_then(|p| p.default.as_ref())
-            .and_then(|d| d.as_u64())
-            .map(|n| n as usize)
-    })
+    if let Some(given) = call.params.get("count").and_then(toml::Value::as_integer) {
+        // A negative count is its own error; the length is then unknown.
+        return usize::try_from(given).ok();
+    }
+    spec.params
+        .iter()
+        .find(|p| p.name == "count")
+        .and_then(|p| p.default.as_ref())
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
 }
 
 /// What a parameter value should have been, when it is of the wrong type.

