@@ -147,9 +147,14 @@ fn series_colours(series: &[Series]) -> Vec<&'static str> {
 
 /// Renders `spec` as a standalone SVG document.
 pub fn line_chart(spec: &Chart) -> String {
-    let (w, h) = (WIDTH, HEIGHT);
-    let (left, right, top, bottom) = (64.0, 170.0, 40.0, 52.0);
-    let (pw, ph) = (w - left - right, h - top - bottom);
+    let (left, top, bottom) = (64.0, 40.0, 52.0);
+    // The legend sits right of the plot: as wide as its longest name (about 6.6 px a character
+    // at 12 px), one 20 px row per series; the plot keeps its size and the canvas grows.
+    let longest = spec.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0);
+    let right = f64::max(170.0, 14.0 + 30.0 + 6.6 * longest as f64 + 8.0);
+    let (pw, ph) = (WIDTH - 64.0 - 170.0, HEIGHT - top - bottom);
+    let w = left + pw + right;
+    let h = f64::max(HEIGHT, top + 20.0 * spec.series.len() as f64 + 10.0);
     let log = spec.log_x;
     let x_ok = |x: f64| x.is_finite() && (!log || x > 0.0);
     let tx = |x: f64| if log { x.log10() } else { x };
@@ -227,7 +232,7 @@ pub fn line_chart(spec: &Chart) -> String {
         s,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
         left + pw / 2.0,
-        h - 12.0,
+        top + ph + bottom - 12.0,
         escape_xml(&spec.x_label)
     );
     let _ = writeln!(
@@ -451,5 +456,27 @@ mod tests {
             series("b null", true),
         ]);
         assert_eq!(colours, [PALETTE[0], PALETTE[0], PALETTE[1], PALETTE[1]]);
+    }
+
+    #[test]
+    fn the_legend_grows_to_fit_long_names_and_many_series() {
+        let series: Vec<Series> = (0..24)
+            .map(|i| Series {
+                name: format!("functional (shuffle-operators = true) {i}"),
+                points: vec![SeriesPoint::new(1.0, 0.5)],
+                dashed: i % 2 == 1,
+            })
+            .collect();
+        let chart = Chart { series, ..sample() };
+        let svg = line_chart(&chart);
+        let number = |attr: &str| -> f64 {
+            let start = svg.find(&format!("{attr}=\"")).expect("attribute") + attr.len() + 2;
+            let end = start + svg[start..].find('"').expect("closing quote");
+            svg[start..end].parse().expect("a number")
+        };
+        // 41 characters at about 6.6 px beside a 486 px plot; 24 rows of 20 px below a 40 px top.
+        assert!(number("width") > 64.0 + 486.0 + 6.6 * 41.0, "width {}", number("width"));
+        assert!(number("height") >= 40.0 + 20.0 * 24.0, "height {}", number("height"));
+        assert!(check_xml(&svg).is_ok());
     }
 }
