@@ -14,8 +14,7 @@
 //!
 //! - a library file must be owned by the current user or root and not be group- or
 //!   world-writable;
-//! - a folder that is searched (`--plugin-dir`, `COMMUTE_PLUGIN_PATH`, and the executable's own
-//!   folder alike) must be owned by the current user or root and not be group- or world-writable,
+//! - a folder that is searched (`--plugin-dir`, `COMMUTE_PLUGIN_PATH`) must be owned by the current user or root and not be group- or world-writable,
 //!   sticky or not: in a sticky world-writable folder such as `/tmp` anyone can still *add* a
 //!   `libcommute_plugin_*.so` that would then be loaded;
 //! - the folder holding a library given by name (`--plugin FILE`), and every folder above a
@@ -23,6 +22,10 @@
 //!   writable by others or sticky (in a sticky folder nobody else can rename or replace what is
 //!   ours), so `--plugin /tmp/mine.so` is accepted when `mine.so` is ours and not writable by
 //!   others. Symbolic links are followed, and the folders of the link are checked as well.
+//!
+//! The folder of the running `commute` executable and the folders above it are not checked: a
+//! user who can write to one of them can replace the executable itself, so refusing a plugin
+//! beside it would protect nothing. The libraries there are checked like any other.
 
 use std::env::consts::{DLL_EXTENSION, DLL_PREFIX};
 use std::path::{Path, PathBuf};
@@ -213,6 +216,28 @@ mod trust {
     use super::{Problem, Untrusted};
     use std::path::Path;
 
+    /// The folder of the running executable and every folder above it: whoever can write to
+    /// one of them can replace the executable itself, so checking them would protect nothing
+    /// (and would refuse every plugin of a build or install folder whose parents are shared).
+    pub(super) fn vouched_for_by_executable(path: &Path) -> bool {
+        static EXE_DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+        EXE_DIR
+            .get_or_init(|| {
+                let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+                exe.parent().map(Path::to_path_buf)
+            })
+            .as_deref()
+            .is_some_and(|exe_dir| exe_dir.starts_with(path))
+    }
+
+    /// [`imp::check`], except for the folders the executable already depends on.
+    fn check(path: &Path, sticky_ok: bool) -> Result<(), Problem> {
+        if path.is_dir() && vouched_for_by_executable(path) {
+            return Ok(());
+        }
+        imp::check(path, sticky_ok)
+    }
+
     /// Checks a searched folder: itself strictly, the folders above it with the sticky exception.
     pub fn check_folder(dir: &Path) -> Result<(), Untrusted> {
         let fail = |culprit: &Path, problem| Untrusted {
@@ -223,12 +248,12 @@ mod trust {
         };
         let Ok(real) = dir.canonicalize() else { return Ok(()) };
         // The target itself is named as given.
-        imp::check(&real, false).map_err(|p| fail(dir, p))?;
+        check(&real, false).map_err(|p| fail(dir, p))?;
         ancestors(&real, &|culprit, p| fail(culprit, p))?;
         if real != dir {
             // A symbolic link: the folder holding the link matters too.
             if let Some(parent) = dir.parent().and_then(|p| p.canonicalize().ok()) {
-                imp::check(&parent, true).map_err(|p| fail(&parent, p))?;
+                check(&parent, true).map_err(|p| fail(&parent, p))?;
                 ancestors(&parent, &|culprit, p| fail(culprit, p))?;
             }
         }
@@ -246,7 +271,7 @@ mod trust {
         };
         // A file that cannot be resolved fails to load later, with a clearer message.
         let Ok(real) = lib.canonicalize() else { return Ok(()) };
-        imp::check(&real, false).map_err(|p| fail(lib, p))?;
+        check(&real, false).map_err(|p| fail(lib, p))?;
         let mut folders: Vec<std::path::PathBuf> = real.parent().map(Path::to_path_buf).into_iter().collect();
         if let Some(link_folder) =
             lib.parent().filter(|p| !p.as_os_str().is_empty()).and_then(|p| p.canonicalize().ok())
@@ -256,7 +281,7 @@ mod trust {
             }
         }
         for folder in folders {
-            imp::check(&folder, true).map_err(|p| fail(&folder, p))?;
+            check(&folder, true).map_err(|p| fail(&folder, p))?;
             ancestors(&folder, &|culprit, p| fail(culprit, p))?;
         }
         Ok(())
@@ -264,7 +289,7 @@ mod trust {
 
     fn ancestors(path: &Path, fail: &dyn Fn(&Path, Problem) -> Untrusted) -> Result<(), Untrusted> {
         for above in path.ancestors().skip(1) {
-            imp::check(above, true).map_err(|p| fail(above, p))?;
+            check(above, true).map_err(|p| fail(above, p))?;
         }
         Ok(())
     }
@@ -464,6 +489,19 @@ mod tests {
         let u = found[0].as_ref().expect("the link's folder is world-writable");
         assert_eq!(u.culprit, open.canonicalize().unwrap());
         assert_eq!(checked(vec![lib], vec![]), vec![None]);
+    }
+
+    #[test]
+    fn only_the_executables_folder_and_its_parents_go_unchecked() {
+        let exe = std::env::current_exe().unwrap().canonicalize().unwrap();
+        let exe_dir = exe.parent().unwrap();
+        assert!(super::trust::vouched_for_by_executable(exe_dir));
+        assert!(super::trust::vouched_for_by_executable(Path::new("/")));
+        let elsewhere = tempfile::tempdir().unwrap();
+        let elsewhere = elsewhere.path().canonicalize().unwrap();
+        assert!(!super::trust::vouched_for_by_executable(&elsewhere));
+        // A folder below the executable's is searched like any other.
+        assert!(!super::trust::vouched_for_by_executable(&exe_dir.join("plugins")));
     }
 
     #[test]
