@@ -2,7 +2,7 @@
 //! plugin, embedded in both spaces, split between the sides without leakage, used by the
 //! `functional` method, reported with their fits and metrics.
 
-use crate::util::{commute, library, run};
+use crate::util::run;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -46,15 +46,7 @@ metrics = ["p@1", "transfer-p@1", "commutation"]
 }
 
 fn commute_in(dir: &Path) -> Command {
-    let mut cmd = commute();
-    cmd.current_dir(dir)
-        .env("COMMUTE_HOME", dir.join("cache"))
-        .arg("--no-default-plugins")
-        .arg("--threads")
-        .arg("2")
-        .arg("--plugin")
-        .arg(library("commute-plugin-music"));
-    cmd
+    crate::util::commute_in(dir, &["commute-plugin-music"])
 }
 
 /// Runs the experiment and returns its metrics and report.

@@ -3,7 +3,7 @@
 //! error naming plugin, function and cause — while the host survives and evaluates the other
 //! edges; results are bit for bit those of in-process calls.
 
-use crate::util::{commute, library, run};
+use crate::util::{library, run};
 use commute_host::discover::SearchPath;
 use commute_host::worker::{WorkerError, WorkerInstance, WorkerOptions};
 use commute_host::Registry;
@@ -77,17 +77,7 @@ methods = [{{ kind = "ridge" }}, {{ kind = "procrustes" }}]
 }
 
 fn commute_in(dir: &Path) -> Command {
-    let mut cmd = commute();
-    cmd.current_dir(dir)
-        .env("COMMUTE_HOME", dir.join("cache"))
-        .arg("--no-default-plugins")
-        .arg("--threads")
-        .arg("2")
-        .arg("--plugin")
-        .arg(library("commute-fixture-crashy"))
-        .arg("--plugin")
-        .arg(library("commute-plugin-music"));
-    cmd
+    crate::util::commute_in(dir, &["commute-fixture-crashy", "commute-plugin-music"])
 }
 
 fn run_folder(runs: &Path, name: &str) -> PathBuf {

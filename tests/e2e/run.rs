@@ -39,17 +39,7 @@ metrics = ["p@1", "mrr", "csls-p@1", "cka"]
 "#;
 
 fn commute_in(dir: &Path) -> Command {
-    let mut cmd = commute();
-    cmd.current_dir(dir)
-        .env("COMMUTE_HOME", dir.join("cache"))
-        .arg("--no-default-plugins")
-        .arg("--threads")
-        .arg("2")
-        .arg("--plugin")
-        .arg(library("commute-plugin-music"))
-        .arg("--plugin")
-        .arg(library("commute-plugin-audio"));
-    cmd
+    crate::util::commute_in(dir, &["commute-plugin-music", "commute-plugin-audio"])
 }
 
 fn only_run_folder(runs: &Path) -> std::path::PathBuf {

@@ -111,6 +111,21 @@ pub fn commute() -> Command {
     cmd
 }
 
+/// `commute` run in `dir`, its cache in `dir/cache`, two threads, and only the libraries of the
+/// given packages.
+pub fn commute_in(dir: &Path, packages: &[&str]) -> Command {
+    let mut cmd = commute();
+    cmd.current_dir(dir).env("COMMUTE_HOME", dir.join("cache")).args([
+        "--no-default-plugins",
+        "--threads",
+        "2",
+    ]);
+    for package in packages {
+        cmd.arg("--plugin").arg(library(package));
+    }
+    cmd
+}
+
 /// Runs a command and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output { status, stdout, stderr } = cmd.output().expect("commute runs");
