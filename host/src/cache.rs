@@ -6,10 +6,12 @@
 //! `COMMUTE-EMB1`, rows (u64), dim (u64), rows × dim little-endian f32, then the sha256 of all
 //! that. A result file is one line `COMMUTE-RES1 <sha256 of the rest>` and then the JSON.
 //!
-//! Every file is written to a temporary name in its folder (`.<name>.<pid>.tmp`) and renamed into
-//! place, so a process killed at any point leaves either the whole entry or none (at worst a
-//! temporary file, which is never read as an entry; [`Cache::verify`] lists them). A file that
-//! fails its checksum is reported with a warning, ignored and recomputed (then overwritten).
+//! Every file is written to a temporary name in its folder (`.<name>.<host>-<pid>-<token>-<n>.tmp`,
+//! unique across machines, processes and threads) and renamed into place, so a process killed at
+//! any point leaves either the whole entry or none (at worst a temporary file, which is never read
+//! as an entry; [`Cache::verify`] lists them), and writers on several machines sharing the cache
+//! folder (shards of one run) never see or make a partial entry. A file that fails its checksum is
+//! reported with a warning, ignored and recomputed (then overwritten).
 
 use crate::value_io::write_atomic;
 use crate::HostError;
@@ -153,7 +155,8 @@ impl Cache {
     pub fn ensure_writable(&self) -> Result<(), HostError> {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| HostError::write("create the cache folder", &self.root, e))?;
-        let probe = self.root.join(format!(".write-probe.{}.tmp", std::process::id()));
+        // A name of its own, as other machines may probe the same shared folder at once.
+        let probe = self.root.join(crate::value_io::temp_name("write-probe"));
         let result = (|| {
             use std::io::Write as _;
             let mut file = std::fs::File::create(&probe)?;
@@ -197,6 +200,12 @@ impl Cache {
                 None
             }
         }
+    }
+
+    /// Whether an embedding chunk is stored under `key`, without reading it (so without checking
+    /// its checksum, which every read does).
+    pub fn has_embeddings(&self, key: &str) -> bool {
+        self.path("embeddings", key, "emb").is_file()
     }
 
     /// Stores an embedding chunk under `key` (atomically).
@@ -455,6 +464,66 @@ mod tests {
         std::fs::write(dir.path().join("file"), b"").unwrap();
         let err = blocked.ensure_writable().unwrap_err().to_string();
         assert!(err.starts_with("cannot create the cache folder ") && err.contains("file/cache"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_writers_with_their_own_caches_leave_every_entry_intact() {
+        // Eight writers, each with its own Cache on the same folder (as processes on several
+        // machines would have), write the same 16 shared keys and 16 keys of their own, 3 times
+        // each, while reading the shared ones back: every read is whole, never a partial entry.
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = |seed: usize| {
+            let data: Vec<f32> = (0..4096).map(|i| (i * 31 + seed) as f32 * 0.5).collect();
+            Chunk { rows: 64, dim: 64, data }
+        };
+        let shared: Vec<String> = (0..16).map(|i| format!("{i:02x}{}", "a".repeat(62))).collect();
+        std::thread::scope(|scope| {
+            for writer in 0..8 {
+                let (root, shared) = (dir.path(), &shared);
+                scope.spawn(move || {
+                    let cache = Cache::new(root);
+                    for round in 0..3 {
+                        for (i, key) in shared.iter().enumerate() {
+                            cache.put_embeddings(key, &chunk(i)).unwrap();
+                            let own = format!("{writer:02x}{i:02x}{}", "b".repeat(60));
+                            cache.put_embeddings(&own, &chunk(1000 * writer + i)).unwrap();
+                            let j = (i + round + writer) % shared.len();
+                            if let Some(read) = cache.get_embeddings(&shared[j]) {
+                                assert_eq!(read, chunk(j), "a shared entry read back changed");
+                            }
+                        }
+                    }
+                    assert_eq!(
+                        cache.stats.corrupt.load(Ordering::Relaxed),
+                        0,
+                        "a reader saw a partial entry"
+                    );
+                });
+            }
+        });
+        let cache = Cache::new(dir.path());
+        for (i, key) in shared.iter().enumerate() {
+            assert_eq!(cache.get_embeddings(key), Some(chunk(i)));
+        }
+        for writer in 0..8 {
+            for i in 0..16 {
+                let own = format!("{writer:02x}{i:02x}{}", "b".repeat(60));
+                assert_eq!(cache.get_embeddings(&own), Some(chunk(1000 * writer + i)));
+            }
+        }
+        let v = cache.verify().unwrap();
+        assert_eq!((v.intact, v.corrupt.len(), v.temporary.len()), (16 + 8 * 16, 0, 0));
+        assert!(v.unexpected.is_empty(), "{:?}", v.unexpected);
+    }
+
+    #[test]
+    fn has_embeddings_looks_for_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert!(!cache.has_embeddings("ff00"));
+        cache.put_embeddings("ff00", &Chunk { rows: 1, dim: 1, data: vec![1.0] }).unwrap();
+        assert!(cache.has_embeddings("ff00"));
+        assert_eq!(cache.stats.snapshot(), (0, 0, 0, 1), "nothing read, nothing counted");
     }
 
     #[test]

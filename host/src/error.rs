@@ -68,6 +68,24 @@ pub enum HostError {
     /// The command line asks for something impossible.
     #[error("{0}")]
     Usage(String),
+
+    /// A node's encoder could not be opened on the node's device (`device = "cuda:0"`): the
+    /// plugin was built without its `cuda` feature, the device does not exist, its runtime is
+    /// missing. That node's edges fail; the others go on.
+    #[error("node `{node}`: cannot open its encoder on device `{device}`: {source}")]
+    Device {
+        /// The node.
+        node: String,
+        /// Its device, `cuda:N`.
+        device: String,
+        /// Why the encoder did not open.
+        source: Box<HostError>,
+    },
+
+    /// A fit in the tree analyses failed (too few anchors for a space, a decomposition that did
+    /// not converge): that analysis is reported as failed, the others go on.
+    #[error("{0}")]
+    Fit(#[from] crate::align::AlignError),
 }
 
 impl HostError {
@@ -94,6 +112,9 @@ impl HostError {
     /// item or a data file was bad), so that a run records it against the edges that need that
     /// node and goes on with the others. Other errors (I/O on the run or the cache) stop the run.
     pub fn fails_only_its_node(&self) -> bool {
+        if let HostError::Device { source, .. } = self {
+            return source.fails_only_its_node();
+        }
         matches!(
             self,
             HostError::Call(_)

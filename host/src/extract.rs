@@ -7,12 +7,21 @@
 //! values, and a rerun finds its embeddings without rendering anything again.
 //!
 //! A node's items are cut into chunks of [`CHUNK`]; each chunk is one cache entry keyed by the
-//! encoder's key (plugin name, version, library hash, function, parameters) and the ids of its
-//! items. An interrupted extraction resumes at the first chunk not yet written.
+//! encoder's key (plugin name, version, library hash, function, parameters, and the node's device
+//! when it is not the CPU) and the ids of its items. An interrupted extraction resumes at the
+//! first chunk not yet written.
+//!
+//! A node's encoder is opened on the node's device (`device = "cuda:0"`); the sources, renders
+//! and operators that make its items always run on the CPU (they are signal processing and
+//! lookups, not models, and the same items serve nodes on different devices).
+//!
+//! Under a shard filter ([`Extractor::with_shard`], see [`crate::shard`]) an extractor computes
+//! only its shard's missing chunks and assembles nothing.
 
 use crate::cache::{Cache, Chunk, Key, KeyBuilder};
-use crate::experiment::{Call, Experiment, Node, Origin};
+use crate::experiment::{Call, Device, Experiment, Node, Origin};
 use crate::registry::Registry;
+use crate::shard::{Shard, ShardFilter, Tally};
 use crate::value_io::read_values;
 use crate::worker::{Isolation, Opened, WorkerInstance};
 use crate::HostError;
@@ -109,6 +118,15 @@ struct Items {
     chain: Vec<Call>,
 }
 
+/// How many of an embedded set's chunks came from the cache and how many were computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChunkUse {
+    /// Chunks read from the cache.
+    pub cached: usize,
+    /// Chunks computed (then written to the cache).
+    pub computed: usize,
+}
+
 /// Computes node embeddings for one experiment.
 pub struct Extractor<'a> {
     exp: &'a Experiment,
@@ -117,7 +135,61 @@ pub struct Extractor<'a> {
     base_dir: PathBuf,
     threads: usize,
     items: HashMap<String, Arc<Items>>,
+    /// Per embedded set (a node, an operator's items or images, an edit), the chunks found in
+    /// the cache and the chunks computed, summed over this run.
+    chunk_use: std::collections::BTreeMap<String, ChunkUse>,
     isolation: Isolation,
+    shard: Option<ShardFilter>,
+}
+
+/// Where an embedding set is cached: the key of each chunk of [`CHUNK`] items.
+#[derive(Debug, Clone)]
+pub struct SetChunks {
+    /// The set's name, as extraction logs it: `node`, `node (items)` or `node ∘ operator`.
+    pub name: String,
+    /// The chunk keys, in item order.
+    pub keys: Vec<Key>,
+    /// Items in the set.
+    pub items: usize,
+}
+
+impl SetChunks {
+    /// The number of items in chunk `i`.
+    pub fn chunk_items(&self, i: usize) -> usize {
+        chunk_len(i, self.items)
+    }
+}
+
+/// The cache keys of the chunks of `ids` embedded by the encoder with key `encoder_key`.
+pub(crate) fn chunk_keys(encoder_key: &str, ids: &[Key]) -> Vec<Key> {
+    ids.chunks(CHUNK)
+        .map(|ids| {
+            let mut k = KeyBuilder::new("chunk");
+            k.text(encoder_key);
+            for id in ids {
+                k.text(id);
+            }
+            k.finish()
+        })
+        .collect()
+}
+
+/// The key of a plugin function: plugin name, version, library hash, function, parameters, and
+/// the device when it is not the CPU (so that a key computed on the CPU is the one it always was).
+pub(crate) fn function_key(
+    plugin: &str,
+    version: &str,
+    library_sha256: &str,
+    function: &str,
+    params_toml: &str,
+    device: Device,
+) -> Key {
+    let mut k = KeyBuilder::new("function");
+    k.text(plugin).text(version).text(library_sha256).text(function).text(params_toml);
+    if !device.is_cpu() {
+        k.text("device").text(&device.to_string());
+    }
+    k.finish()
 }
 
 /// sha256 of a value's kind and content.
@@ -163,8 +235,24 @@ impl<'a> Extractor<'a> {
             base_dir: base_dir.to_path_buf(),
             threads: threads.max(1),
             items: HashMap::new(),
+            chunk_use: std::collections::BTreeMap::new(),
             isolation: Isolation::default(),
+            shard: None,
         }
+    }
+
+    /// Restricts extraction to one shard: [`Self::node`] and [`Self::operator`] then compute only
+    /// the missing chunks that belong to `shard` (each at most once per extractor), leave the
+    /// other shards' chunks alone, and return embeddings without values (`dim` 0, no data: for
+    /// counting, not for fitting). [`Self::shard_tally`] says what was done.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(ShardFilter::new(shard));
+        self
+    }
+
+    /// Under a shard filter, the chunks computed, found cached and left to other shards so far.
+    pub fn shard_tally(&self) -> Option<Tally> {
+        self.shard.as_ref().map(ShardFilter::tally)
     }
 
     /// Runs the calls `isolation` selects in isolated worker processes.
@@ -178,34 +266,81 @@ impl<'a> Extractor<'a> {
         &self.isolation
     }
 
+    /// Chunks read and computed so far, per embedded set (`node`, `node (items)`, `node ∘ op`).
+    pub fn chunk_use(&self) -> &std::collections::BTreeMap<String, ChunkUse> {
+        &self.chunk_use
+    }
+
     /// The key of a plugin function with its parameters: plugin name, version, library hash,
     /// function and parameters.
     pub fn function_key(&self, call: &Call) -> Result<Key, HostError> {
-        let plugin = self.registry.get(&call.plugin)?;
-        Ok(KeyBuilder::new("function")
-            .text(&call.plugin)
-            .text(&plugin.plugin.manifest().version)
-            .text(&plugin.sha256)
-            .text(&call.function)
-            .text(&call.params_toml())
-            .finish())
+        self.function_key_on(call, Device::Cpu)
     }
 
-    fn context(&self, threads: usize) -> Context {
+    /// The key of `node`'s encoder: [`Self::function_key`] on the CPU, and with the node's device
+    /// otherwise (a GPU's embeddings differ from the CPU's in the last bits), so that every entry
+    /// computed on the CPU keeps the key it always had.
+    pub fn encoder_key(&self, node: &Node) -> Result<Key, HostError> {
+        self.function_key_on(&node.encoder, node.device)
+    }
+
+    fn function_key_on(&self, call: &Call, device: Device) -> Result<Key, HostError> {
+        let plugin = self.registry.get(&call.plugin)?;
+        Ok(function_key(
+            &call.plugin,
+            &plugin.plugin.manifest().version,
+            &plugin.sha256,
+            &call.function,
+            &call.params_toml(),
+            device,
+        ))
+    }
+
+    fn context(&self, threads: usize, device: Device) -> Context {
         Context {
             threads: threads.max(1),
+            device: device.to_string(),
             cache_dir: Some(self.cache.root().join("plugins")),
             ..Context::default()
         }
     }
 
-    /// Opens `call` (made for `node`, if any), with the assets it asks for from the cache's asset
-    /// store (fetched there on first use and verified): in-process, or in an isolated worker
-    /// when the isolation settings say so.
+    /// Opens `call` (made for `node`, if any) on the CPU; see [`Self::open_on`].
     fn open(&self, call: &Call, threads: usize, node: Option<&Node>) -> Result<Opened, HostError> {
+        self.open_on(call, threads, node, Device::Cpu)
+    }
+
+    /// Opens `node`'s encoder on the node's device. A failure there on a device other than the
+    /// CPU (a plugin built without its `cuda` feature, no such device) names the node and the
+    /// device.
+    fn open_encoder(&self, node: &Node, threads: usize) -> Result<Opened, HostError> {
+        self.open_on(&node.encoder, threads, Some(node), node.device).map_err(|e| {
+            if node.device.is_cpu() {
+                e
+            } else {
+                HostError::Device {
+                    node: node.name.clone(),
+                    device: node.device.to_string(),
+                    source: Box::new(e),
+                }
+            }
+        })
+    }
+
+    /// Opens `call` (made for `node`, if any) on `device`, with the assets it asks for from the
+    /// cache's asset store (fetched there on first use and verified): in-process, or in an
+    /// isolated worker when the isolation settings say so (the worker gets the same context,
+    /// device included).
+    fn open_on(
+        &self,
+        call: &Call,
+        threads: usize,
+        node: Option<&Node>,
+        device: Device,
+    ) -> Result<Opened, HostError> {
         let loaded = self.registry.get(&call.plugin)?;
         let store = AssetStore::for_cache(self.cache.root());
-        let ctx = self.context(threads);
+        let ctx = self.context(threads, device);
         match self.isolation.for_call(node, call) {
             None => Ok(Opened::InProcess(loaded.plugin.open_with(
                 &call.function,
@@ -271,6 +406,11 @@ impl<'a> Extractor<'a> {
     /// The items of data set `from` passed through `call` (a render or an operator).
     fn rendered(&mut self, from: &str, call: &Call, node: Option<&Node>) -> Result<Items, HostError> {
         let parent = self.items(from, node)?;
+        self.render_items(&parent, call)
+    }
+
+    /// `parent`'s items passed through `call`.
+    fn render_items(&self, parent: &Items, call: &Call) -> Result<Items, HostError> {
         let render_key = self.function_key(call)?;
         let ids = parent
             .ids
@@ -299,6 +439,29 @@ impl<'a> Extractor<'a> {
     /// operator's items and of their images, row by row. Items outside the operator's domain
     /// (a word with no plural) or that the encoder fails on are NaN rows, counted as skipped.
     pub fn operator(&mut self, name: &str, op: &str) -> Result<OperatorEmbeddings, HostError> {
+        let (node, [(input_name, items), (output_name, images)]) = self.operator_items(name, op)?;
+        let input = self.embed(&input_name, &items, &node, true, false)?;
+        let output = self.embed(&output_name, &images, &node, true, false)?;
+        if self.shard.is_none() {
+            tracing::info!(
+                node = name,
+                operator = op,
+                items = input.rows,
+                defined = (0..input.rows).filter(|&i| input.is_valid(i) && output.is_valid(i)).count(),
+                "operator embedded"
+            );
+        }
+        Ok(OperatorEmbeddings { operator: op.to_owned(), input, output })
+    }
+
+    /// Node `name` and the two item lists operator `op` embeds in its space, with their names:
+    /// the operator's items (`name (items)`) and their images (`name ∘ op`).
+    #[allow(clippy::type_complexity)]
+    fn operator_items(
+        &mut self,
+        name: &str,
+        op: &str,
+    ) -> Result<(Node, [(String, Arc<Items>); 2]), HostError> {
         let node =
             self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
         let decl =
@@ -307,17 +470,80 @@ impl<'a> Extractor<'a> {
             })?;
         let items_name = decl.items.clone().unwrap_or_else(|| node.data.clone());
         let items = self.items(&items_name, Some(&node))?;
-        let input = self.embed(&format!("{name} ({items_name})"), &items, &node, true, false)?;
         let images = Arc::new(self.rendered(&items_name, &decl.call, Some(&node))?);
-        let output = self.embed(&format!("{name} ∘ {op}"), &images, &node, true, false)?;
-        tracing::info!(
-            node = name,
-            operator = op,
-            items = input.rows,
-            defined = (0..input.rows).filter(|&i| input.is_valid(i) && output.is_valid(i)).count(),
-            "operator embedded"
-        );
-        Ok(OperatorEmbeddings { operator: op.to_owned(), input, output })
+        Ok((node, [(format!("{name} ({items_name})"), items), (format!("{name} ∘ {op}"), images)]))
+    }
+
+    /// Where node `name`'s embeddings (with `operator`, that operator's items and images in the
+    /// node's space) are cached, without opening the encoder or any render: data sets are
+    /// generated (their sources called) to know their items, and keys are computed from those.
+    pub fn chunk_plan(&mut self, name: &str, operator: Option<&str>) -> Result<Vec<SetChunks>, HostError> {
+        let (node, sets) = match operator {
+            None => {
+                let node = self
+                    .exp
+                    .node(name)
+                    .ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?
+                    .clone();
+                let items = self.items(&node.data, Some(&node))?;
+                (node, vec![(name.to_owned(), items)])
+            }
+            Some(op) => {
+                let (node, sets) = self.operator_items(name, op)?;
+                (node, sets.into())
+            }
+        };
+        let encoder_key = self.encoder_key(&node)?;
+        Ok(sets
+            .into_iter()
+            .map(|(name, items)| SetChunks {
+                name,
+                keys: chunk_keys(&encoder_key, &items.ids),
+                items: items.ids.len(),
+            })
+            .collect())
+    }
+
+    /// Node `name`'s encoder on its items edited: operator `op` of data set `at` (the node's own
+    /// data set, or one it is rendered from) applied to `at`'s items, then the renders from `at`
+    /// down to the node's data set — e.g. an audio node's embeddings of the transposed scores,
+    /// synthesised again. Items the operator or a render fails on are NaN rows.
+    pub fn edited(&mut self, name: &str, at: &str, op: &str) -> Result<Embeddings, HostError> {
+        let (node, set, items) = self.edited_items(name, at, op)?;
+        self.embed(&set, &items, &node, true, false)
+    }
+
+    /// The node, the name and the items of [`Self::edited`]'s set: `node ∘ op` when `at` is the
+    /// node's own data set (the operator's images), `node ∘ at.op` otherwise.
+    fn edited_items(&mut self, name: &str, at: &str, op: &str) -> Result<(Node, String, Items), HostError> {
+        let node =
+            self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
+        let decl = self
+            .exp
+            .operator(at, op)
+            .cloned()
+            .ok_or_else(|| HostError::Usage(format!("data set `{at}` has no operator `{op}`")))?;
+        let chain = self.exp.render_chain(&node.data, at).ok_or_else(|| {
+            HostError::Usage(format!("node `{name}`'s data set `{}` is not rendered from `{at}`", node.data))
+        })?;
+        let base = self.items(at, Some(&node))?;
+        let mut items = self.render_items(&base, &decl.call)?;
+        // `chain` runs from the node's data set up to `at`: render back down, skipping `at`.
+        for data in chain.iter().rev().skip(1) {
+            let Some(Origin::Render { call, .. }) = self.exp.data_set(data).map(|d| &d.origin) else {
+                return Err(HostError::Usage(format!("data set `{data}` is not rendered from another")));
+            };
+            items = self.render_items(&items, call)?;
+        }
+        let set = if at == node.data { format!("{name} ∘ {op}") } else { format!("{name} ∘ {at}.{op}") };
+        Ok((node, set, items))
+    }
+
+    /// [`Self::chunk_plan`] for [`Self::edited`]'s set.
+    pub fn chunk_plan_edited(&mut self, name: &str, at: &str, op: &str) -> Result<SetChunks, HostError> {
+        let (node, set, items) = self.edited_items(name, at, op)?;
+        let encoder_key = self.encoder_key(&node)?;
+        Ok(SetChunks { name: set, keys: chunk_keys(&encoder_key, &items.ids), items: items.ids.len() })
     }
 
     /// Embeds `items` with `node`'s encoder, chunk by chunk, from the cache where possible. With
@@ -330,30 +556,25 @@ impl<'a> Extractor<'a> {
         skip: bool,
         warn_skips: bool,
     ) -> Result<Embeddings, HostError> {
-        let encoder = &node.encoder;
-        let encoder_key = self.function_key(encoder)?;
+        let encoder_key = self.encoder_key(node)?;
         let n = items.ids.len();
-        let chunk_keys: Vec<Key> = items
-            .ids
-            .chunks(CHUNK)
-            .map(|ids| {
-                let mut k = KeyBuilder::new("chunk");
-                k.text(&encoder_key);
-                for id in ids {
-                    k.text(id);
-                }
-                k.finish()
-            })
-            .collect();
+        let chunk_keys = chunk_keys(&encoder_key, &items.ids);
         let mut whole = KeyBuilder::new("embeddings");
         for k in &chunk_keys {
             whole.text(k);
+        }
+        if let Some(filter) = self.shard.as_mut() {
+            let mine = filter.select(&chunk_keys);
+            return self.embed_shard(name, items, node, skip, &chunk_keys, &mine, whole.finish());
         }
 
         let mut chunks: Vec<Option<Chunk>> =
             chunk_keys.iter().map(|k| self.cache.get_embeddings(k)).collect();
         let missing: Vec<usize> = (0..chunks.len()).filter(|&i| chunks[i].is_none()).collect();
         let cached = chunks.len() - missing.len();
+        let use_ = self.chunk_use.entry(name.to_owned()).or_default();
+        use_.cached += cached;
+        use_.computed += missing.len();
         if missing.is_empty() {
             tracing::info!(
                 node = name,
@@ -400,6 +621,50 @@ impl<'a> Extractor<'a> {
         })
     }
 
+    /// [`Self::embed`] under a shard filter: computes the missing ones of the chunks `mine` (the
+    /// shard's, not met before) and returns the set's shape without values.
+    #[allow(clippy::too_many_arguments)]
+    fn embed_shard(
+        &mut self,
+        name: &str,
+        items: &Items,
+        node: &Node,
+        skip: bool,
+        keys: &[Key],
+        mine: &[usize],
+        key: Key,
+    ) -> Result<Embeddings, HostError> {
+        let n = items.ids.len();
+        let missing: Vec<usize> =
+            mine.iter().copied().filter(|&c| self.cache.get_embeddings(&keys[c]).is_none()).collect();
+        let cached = mine.len() - missing.len();
+        tracing::info!(
+            node = name,
+            items = n,
+            chunks = keys.len(),
+            this_shard = mine.len(),
+            cached,
+            computing = missing.len(),
+            "extracting this shard's chunks"
+        );
+        if !missing.is_empty() {
+            self.compute(name, node, skip, items, &missing, keys)?;
+        }
+        let computed_items = missing.iter().map(|&c| chunk_len(c, n)).sum();
+        if let Some(filter) = self.shard.as_mut() {
+            filter.record(cached, missing.len(), computed_items);
+        }
+        Ok(Embeddings {
+            node: name.to_owned(),
+            key,
+            rows: n,
+            dim: 0,
+            data: Vec::new(),
+            skipped: 0,
+            roots: Arc::clone(&items.roots),
+        })
+    }
+
     /// Computes the given chunks on worker threads, each with its own function instances.
     fn compute(
         &self,
@@ -424,7 +689,7 @@ impl<'a> Extractor<'a> {
                         for call in &items.chain {
                             renders.push(self.open(call, per_worker_threads, Some(node))?);
                         }
-                        let mut enc = self.open(&node.encoder, per_worker_threads, Some(node))?;
+                        let mut enc = self.open_encoder(node, per_worker_threads)?;
                         loop {
                             if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                                 return Ok(());
@@ -565,4 +830,35 @@ fn progress_bar(node: &str, len: usize) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(device: Device) -> Key {
+        function_key("text", "0.1.0", "ab12", "minilm", "backend = \"candle\"\n", device)
+    }
+
+    #[test]
+    fn an_encoder_on_the_cpu_keeps_the_key_it_always_had() {
+        // The key before nodes had devices: these five fields and nothing else (sha256 of the
+        // length-prefixed fields, computed independently), so no CPU cache entry is recomputed.
+        let before = "7a4e4b5a7444620269172ff67925828470fbf91c7027302d0e813f43f3dc8dc2";
+        assert_eq!(key(Device::Cpu), before);
+        let ids: Vec<Key> = (0..70).map(|i| format!("item {i}")).collect();
+        assert_eq!(chunk_keys(&key(Device::Cpu), &ids), chunk_keys(before, &ids));
+    }
+
+    #[test]
+    fn an_encoder_on_a_gpu_has_a_key_of_its_own_per_device() {
+        let (cpu, gpu0, gpu1) = (key(Device::Cpu), key(Device::Cuda(0)), key(Device::Cuda(1)));
+        assert_ne!(gpu0, cpu);
+        assert_ne!(gpu1, gpu0);
+        assert_eq!(key(Device::Cuda(0)), gpu0, "deterministic");
+        let ids: Vec<Key> = (0..70).map(|i| format!("item {i}")).collect();
+        let (on_cpu, on_gpu) = (chunk_keys(&cpu, &ids), chunk_keys(&gpu0, &ids));
+        assert_eq!(on_gpu.len(), 2);
+        assert!(on_gpu.iter().all(|k| !on_cpu.contains(k)), "no GPU chunk shares a CPU chunk's entry");
+    }
 }

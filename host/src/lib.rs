@@ -18,6 +18,8 @@ pub mod registry;
 pub mod report;
 pub mod run_dir;
 pub mod runner;
+pub mod shard;
+pub mod tree;
 pub mod value_io;
 pub mod worker;
 

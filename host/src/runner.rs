@@ -110,6 +110,13 @@ pub struct EdgeResult {
     /// Per operator pair: split sizes and how well a linear action fits it on each side.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<OperatorReport>,
+    /// Points of the sweep found in the cache (from an earlier or interrupted run); recorded
+    /// under `cache` in metrics.json, not here, so that reruns give identical edges.
+    #[serde(skip)]
+    pub points_cached: usize,
+    /// Points of the sweep fitted and evaluated by this run (likewise under `cache`).
+    #[serde(skip)]
+    pub points_computed: usize,
 }
 
 /// A method as evaluated: a base estimator, optionally wrapped by refinement.
@@ -248,9 +255,20 @@ fn fit_variant(
     }
 }
 
+/// The seed of repeat `repeat`'s split.
+pub(crate) fn repeat_seed(seed: u64, repeat: usize) -> u64 {
+    seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(repeat as u64 + 1))
+}
+
 /// One repeat's order of the `n` items: the first `test` are the test items, the rest the anchor
 /// pool, in the order anchors are taken (see the module docs).
-fn split_order(split: Split, n: usize, test: usize, largest: usize, rng: &mut ChaCha8Rng) -> Vec<usize> {
+pub(crate) fn split_order(
+    split: Split,
+    n: usize,
+    test: usize,
+    largest: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<usize> {
     match split {
         Split::Random => {
             let mut order: Vec<usize> = (0..n).collect();
@@ -302,9 +320,9 @@ pub fn run_edge(
     let ops_key = ops.map(EdgeOperators::key).unwrap_or_default();
     let mut reports = Vec::new();
     let mut points = Vec::new();
+    let (mut points_cached, mut points_computed) = (0, 0);
     for repeat in 0..exp.repeats {
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(exp.seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(repeat as u64 + 1)));
+        let mut rng = ChaCha8Rng::seed_from_u64(repeat_seed(exp.seed, repeat));
         let order = split_order(exp.split, n, test, largest, &mut rng);
         let (test_idx, pool_idx) = order.split_at(test);
         let (tx, ty) = (rows(x.as_ref(), test_idx), rows(y.as_ref(), test_idx));
@@ -335,8 +353,10 @@ pub fn run_edge(
                     .finish();
                 if let Some(point) = cache.get_result::<Point>(&key) {
                     points.push(point);
+                    points_cached += 1;
                     continue;
                 }
+                points_computed += 1;
                 type Evaluated =
                     (Scores, Option<String>, BTreeMap<String, f64>, BTreeMap<String, OperatorScore>);
                 let evaluate = |shuffle: Option<&[usize]>| -> Evaluated {
@@ -410,6 +430,8 @@ pub fn run_edge(
         summary,
         operator_items: edge.operator_items,
         operators: reports,
+        points_cached,
+        points_computed,
     })
 }
 

@@ -161,10 +161,16 @@ pub fn read_wav(bytes: &[u8]) -> Result<Audio, WavError> {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+///
+/// The temporary name is `.<name>.<host>-<pid>-<token>-<n>.tmp`: unique across the machines that
+/// share a folder (the host name; a random token per process, for machines that share a host
+/// name or pid as containers do) and across the threads of one process (a counter), so that
+/// concurrent writers of the same entry never write into one temporary file. The last rename
+/// wins, and every writer renames a whole file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = dir.join(temp_name(name));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -175,6 +181,43 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
         let _ = std::fs::remove_file(&tmp);
         HostError::io(path, e)
     })
+}
+
+/// A temporary name for `name` that no other writer uses (see [`write_atomic`]).
+pub(crate) fn temp_name(name: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static WRITER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let writer = WRITER.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_default();
+        let mut host: String = host
+            .trim()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+            .take(64)
+            .collect();
+        if host.is_empty() {
+            host.push_str("host");
+        }
+        // The standard library seeds each `RandomState` from the operating system's randomness.
+        let token = {
+            use std::hash::{BuildHasher as _, Hasher as _};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or_default(),
+            );
+            h.finish() as u32
+        };
+        format!("{host}-{}-{token:08x}", std::process::id())
+    });
+    format!(".{name}.{writer}-{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Writes values to `path` by its extension. Single-value formats (`.wav`, `.mid`) given several
@@ -319,6 +362,24 @@ pub fn display_value(value: &Value) -> String {
 mod tests {
     use super::*;
     use commute_sdk::{Note, Score};
+
+    #[test]
+    fn temporary_names_are_hidden_unique_and_name_host_and_pid() {
+        let names: Vec<String> = (0..3).map(|_| temp_name("ab.emb")).collect();
+        for n in &names {
+            assert!(n.starts_with(".ab.emb.") && n.ends_with(".tmp"), "{n}");
+            assert!(n.contains(&format!("-{}-", std::process::id())), "{n}");
+        }
+        assert!(names[0] != names[1] && names[1] != names[2], "{names:?}");
+        let threads: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| temp_name("ab.emb"))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut unique = threads.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 4, "{threads:?}");
+    }
 
     #[test]
     fn wav_round_trip_is_exact_for_float_samples() {

@@ -40,6 +40,12 @@ pub trait Function: Sized + Send + 'static {
     /// [`AssetSpec`]. The host fetches and verifies them before [`open`](Function::open), which
     /// finds their local paths with [`Context::asset`].
     const ASSETS: &'static [AssetSpec] = &[];
+    /// Whether the function has code for CUDA devices: it honours [`Context::device`] =
+    /// `cuda:N` (directly, or through `commute_sdk::onnx::session`). The host refuses a CUDA device
+    /// for an encoder that does not declare it (it would run on the CPU all the same). Whether
+    /// this build of the plugin can use one (its `cuda` feature) is the function's to say when
+    /// it opens.
+    const CUDA: bool = false;
     /// Builds a live instance. Errors here are reported as bad parameters or a failed open.
     fn open(params: Self::Params, ctx: &Context) -> Result<Self>;
 }

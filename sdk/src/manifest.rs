@@ -54,6 +54,10 @@ pub struct FunctionSpec {
     /// Files it needs from registry packages; the host provides them before opening it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assets: Vec<AssetSpec>,
+    /// Whether it can run on a CUDA device (`device = "cuda:N"`); see
+    /// [`Function::CUDA`](crate::Function::CUDA). Absent (false) in older manifests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cuda: bool,
 }
 
 impl FunctionSpec {

@@ -13,6 +13,17 @@
 //! ```
 //!
 //! `ort` is re-exported so that plugins use the same version as the SDK.
+//!
+//! On a CUDA device (`ctx.device = "cuda:N"`, feature `cuda`) sessions use ONNX Runtime's CUDA
+//! execution provider, which the [`ONNXRUNTIME`] asset (the CPU build) does not have. The GPU
+//! build comes as the `onnxruntime-gpu` wheel of the same version, whose
+//! `onnxruntime/capi/` folder holds `libonnxruntime.so.1.31.1` with
+//! `libonnxruntime_providers_cuda.so` and `libonnxruntime_providers_shared.so` beside it. The
+//! wheel is built for CUDA 13: its CUDA provider loads CUDA 13's runtime, cuBLAS, cuFFT, cuRAND
+//! and cuDNN 9 (the wheels its `cuda` and `cudnn` extras bring, or a system install) through the
+//! dynamic loader's search path.
+//! Point [`GPU_RUNTIME_ENV`] at that `libonnxruntime.so.1.31.1` (`scripts/bench-gpu.sh` installs
+//! it all with pip into a virtual environment and sets the variables).
 
 pub use ort;
 
@@ -21,7 +32,7 @@ use anyhow::{anyhow, Context as _};
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// ONNX Runtime 1.31.1, the shared library from its Linux x86-64 wheel (what `ort` 2.0.0-rc.15's
@@ -36,14 +47,52 @@ pub const ONNXRUNTIME: AssetSpec = AssetSpec::pypi(
     "MIT",
 );
 
+/// The environment variable naming a GPU build of the ONNX Runtime library: the
+/// `onnxruntime/capi/libonnxruntime.so.1.31.1` of the `onnxruntime-gpu` 1.31.1 wheel, with its
+/// provider libraries beside it. A plugin built with the `cuda` feature loads it instead of the
+/// [`ONNXRUNTIME`] asset (for every session, CPU ones included); other builds ignore it.
+pub const GPU_RUNTIME_ENV: &str = "COMMUTE_ONNXRUNTIME_GPU";
+
 static ENVIRONMENT: OnceLock<std::result::Result<Environment, String>> = OnceLock::new();
 
-/// This library's ONNX Runtime environment, loading the runtime from the [`ONNXRUNTIME`] asset on
-/// first use.
+/// The ONNX Runtime library to load: the GPU build [`GPU_RUNTIME_ENV`] names (feature `cuda`),
+/// else the [`ONNXRUNTIME`] asset. A missing asset is the SDK's "missing asset" error, so that
+/// the host fetches it and opens the function again.
+fn runtime_library(ctx: &Context) -> Result<PathBuf> {
+    if cfg!(feature = "cuda") {
+        if let Some(path) = std::env::var_os(GPU_RUNTIME_ENV).filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+    }
+    Ok(ctx.asset(ONNXRUNTIME.name.as_ref())?.to_path_buf())
+}
+
+/// What to do when the CUDA provider cannot be used: name the GPU build when it is not loaded.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn gpu_runtime_hint() -> String {
+    match std::env::var_os(GPU_RUNTIME_ENV).filter(|p| !p.is_empty()) {
+        Some(path) => {
+            format!(" (ONNX Runtime loaded from {GPU_RUNTIME_ENV}={})", PathBuf::from(path).display())
+        }
+        None => format!(
+            " (the `onnxruntime` asset is ONNX Runtime's CPU build: set {GPU_RUNTIME_ENV} to \
+             onnxruntime/capi/libonnxruntime.so.1.31.1 of the `onnxruntime-gpu` 1.31.1 wheel, with \
+             CUDA 13 and cuDNN 9 on the library path; see scripts/bench-gpu.sh)"
+        ),
+    }
+}
+
+/// This library's ONNX Runtime environment, loading the runtime on first use (see
+/// [`GPU_RUNTIME_ENV`] for the GPU build).
 pub fn environment(ctx: &Context) -> Result<&'static Environment> {
+    if let Some(env) = ENVIRONMENT.get() {
+        return env.as_ref().map_err(|e| anyhow!("{e}"));
+    }
+    // Outside `get_or_init`, so that a missing asset reaches the host as such (it fetches the
+    // runtime and opens the function again) instead of being kept as this library's failure.
+    let library = runtime_library(ctx)?;
     let env = ENVIRONMENT.get_or_init(|| {
-        let library = ctx.asset(ONNXRUNTIME.name.as_ref()).map_err(|e| e.to_string())?;
-        let builder = ort::init_from(library)
+        let builder = ort::init_from(&library)
             .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", library.display()))?;
         builder
             .with_name("commute")
@@ -94,7 +143,7 @@ fn with_device(
                 .with_device_id(i32::try_from(id).unwrap_or(0))
                 .build()
                 .error_on_failure()])
-            .map_err(|e| anyhow!("cannot use CUDA device {id} with ONNX Runtime: {e}")),
+            .map_err(|e| anyhow!("cannot use CUDA device {id} with ONNX Runtime: {e}{}", gpu_runtime_hint())),
     }
 }
 
@@ -109,5 +158,22 @@ fn with_device(
             "device `{}` asked for, but this plugin was built without the `cuda` feature",
             ctx.device
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_runtime_asset_is_asked_for_not_kept_as_a_failure() {
+        // No test here provides the asset, so no runtime is ever loaded in this process.
+        for _ in 0..2 {
+            let err = environment(&Context::default()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("the host provided no asset `onnxruntime`"), "{err}");
+            assert!(ENVIRONMENT.get().is_none(), "the failure is not kept: the next open tries again");
+        }
+        let missing = runtime_library(&Context::default()).unwrap_err();
+        assert!(missing.downcast_ref::<crate::context::MissingAsset>().is_some(), "{missing}");
     }
 }

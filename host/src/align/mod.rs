@@ -44,7 +44,7 @@ mod cca;
 mod error;
 mod fitted;
 pub mod functional;
-mod kernels;
+pub(crate) mod kernels;
 mod least_squares;
 mod linear;
 mod method;

@@ -2,7 +2,7 @@
 //! render it to `.wav`, print an embedding.
 
 use super::{Cli, Outcome};
-use crate::experiment::Call;
+use crate::experiment::{Call, Device};
 use crate::value_io::{display_value, read_values, write_values};
 use crate::worker::{Opened, WorkerInstance};
 use crate::HostError;
@@ -31,8 +31,16 @@ pub struct Args {
     /// Print results as JSON.
     #[arg(long, conflicts_with = "output")]
     json: bool,
+    /// The device to run on: `cpu` or `cuda:N` (a function with GPU code, from a plugin built
+    /// with its `cuda` feature).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", value_parser = parse_device)]
+    device: Device,
     #[command(flatten)]
     isolation: super::worker::IsolationArgs,
+}
+
+fn parse_device(text: &str) -> Result<Device, String> {
+    Device::parse(text).ok_or_else(|| format!("expected `cpu` or `cuda:N` (e.g. `cuda:0`), found `{text}`"))
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
@@ -45,18 +53,28 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
         inputs.extend(read_values(path)?);
     }
     inputs.extend(args.text.iter().map(Value::text));
+    if !args.device.is_cpu() {
+        if let Some(spec) = loaded.plugin.manifest().function(&args.function).filter(|f| !f.cuda) {
+            return Err(HostError::Usage(format!(
+                "`{}` of plugin `{}` runs on the CPU only, not on `{}`",
+                spec.name, args.plugin, args.device
+            ))
+            .into());
+        }
+    }
+    let ctx = commute_sdk::Context { device: args.device.to_string(), ..cli.context() };
 
     let mut instance = match args.isolation.isolation(Vec::new()).for_call(None, &call_of(args)) {
-        None => Opened::InProcess(
-            loaded.plugin.open(&args.function, &params, &cli.context()).map_err(HostError::from)?,
-        ),
+        None => {
+            Opened::InProcess(loaded.plugin.open(&args.function, &params, &ctx).map_err(HostError::from)?)
+        }
         Some(options) => Opened::Isolated(
             WorkerInstance::open(
                 &loaded.path,
                 loaded.plugin.name(),
                 &args.function,
                 &params,
-                &cli.context(),
+                &ctx,
                 Some(commute_sdk::asset::AssetStore::from_env().root()),
                 &options,
             )

@@ -38,6 +38,24 @@ pub fn render(m: &Manifest, path: &str) -> String {
     for f in &m.functions {
         let _ = writeln!(out, "\n{} [{}] {}", f.name, f.kind, f.signature());
         let _ = writeln!(out, "  {}", f.doc);
+        match (f.cuda, f.kind) {
+            (false, _) => {}
+            (true, commute_sdk::FunctionKind::Encoder) => {
+                let _ = writeln!(
+                    out,
+                    "  runs on a CUDA device too (a build with the plugin's `cuda` feature): a node's \
+                     `device = \"cuda:N\"`, `commute call --device cuda:N`"
+                );
+            }
+            (true, _) => {
+                let _ = writeln!(
+                    out,
+                    "  runs on a CUDA device too (a build with the plugin's `cuda` feature) with \
+                     `commute call --device cuda:N`; in experiments on the CPU (only encoders take a \
+                     node's device)"
+                );
+            }
+        }
         if !f.params.is_empty() {
             let _ = writeln!(out, "  params:");
         }

@@ -10,6 +10,9 @@ mod export;
 mod fetch;
 mod plugins;
 mod run;
+mod slurm;
+mod status;
+mod swap;
 mod worker;
 
 use crate::discover::SearchPath;
@@ -60,6 +63,12 @@ enum Command {
     Check(check::Args),
     /// Run an experiment: extract (cached) embeddings, fit and evaluate every edge, write a report.
     Run(run::Args),
+    /// Swap a node's encoder in a finished run and rerun only what depends on it.
+    Swap(swap::Args),
+    /// Show how much of the embeddings a run needs is cached, per node and operator set.
+    Status(status::Args),
+    /// Write (and with --submit, submit) Slurm jobs: an array of shards, then the fit.
+    Slurm(slurm::Args),
     /// Export a node's embeddings as a .npy array.
     Export(export::Args),
     /// Fetch declared assets (models, lexicons) into the asset store ahead of time.
@@ -108,6 +117,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Call(args) => call::run(cli, args),
         Command::Check(args) => check::run(cli, args),
         Command::Run(args) => run::run(cli, args),
+        Command::Swap(args) => swap::run(cli, args),
+        Command::Status(args) => status::run(cli, args),
+        Command::Slurm(args) => slurm::run(cli, args),
         Command::Export(args) => export::run(cli, args),
         Command::Fetch(args) => fetch::fetch(cli, args),
         Command::Assets(args) => fetch::list(cli, args),

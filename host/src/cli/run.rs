@@ -17,29 +17,47 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The experiment file.
-    file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Where run folders go: `<runs>/<experiment name>/<UTC time>/`.
     #[arg(long, value_name = "DIR", default_value = "runs")]
-    runs: PathBuf,
+    pub(crate) runs: PathBuf,
     /// The cache folder [default: $COMMUTE_HOME, else ~/.cache/commute].
     #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    pub(crate) cache: Option<PathBuf>,
     /// Run every function of this plugin in isolated worker processes (repeatable).
     #[arg(long, value_name = "PLUGIN")]
-    isolate_plugin: Vec<String>,
+    pub(crate) isolate_plugin: Vec<String>,
     #[command(flatten)]
-    isolation: super::worker::IsolationArgs,
+    pub(crate) isolation: super::worker::IsolationArgs,
+    /// Compute only shard I of N (counted from 1) of the embeddings into the cache, then stop:
+    /// no fitting, no run folder. A later run without --shard finds them cached.
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<crate::shard::Shard>,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
+    let bytes = std::fs::read(&args.file).map_err(|e| HostError::io(&args.file, e))?;
+    let base = super::check::base_dir(&args.file).to_path_buf();
+    execute(cli, args, &args.file, &bytes, &base).map(|(outcome, _)| outcome)
+}
+
+/// Runs the experiment whose text is `bytes` (shown as `shown` in messages; relative paths in it
+/// resolve against `base`). Returns the outcome and the run folder, when one was written.
+pub(crate) fn execute(
+    cli: &Cli,
+    args: &Args,
+    shown: &std::path::Path,
+    bytes: &[u8],
+    base: &std::path::Path,
+) -> anyhow::Result<(Outcome, Option<PathBuf>)> {
     let registry = cli.registry();
-    let exp = match super::check::load(&registry, &args.file)? {
+    let exp = match crate::experiment::load(bytes, &registry, base) {
         Ok(exp) => exp,
-        Err(report) => {
+        Err(diags) => {
+            let report =
+                crate::experiment::diagnostic::render(shown, &String::from_utf8_lossy(bytes), &diags);
             eprint!("{report}");
-            return Err(
-                HostError::Usage(format!("{} has errors; nothing was run", args.file.display())).into()
-            );
+            return Err(HostError::Usage(format!("{} has errors; nothing was run", shown.display())).into());
         }
     };
     let started = now_secs();
@@ -47,10 +65,21 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let base = super::check::base_dir(&args.file);
     // A read-only or full cache fails here, before a run folder exists.
     cache.ensure_writable()?;
+    if let Some(shard) = args.shard {
+        let isolation = args.isolation.isolation(args.isolate_plugin.clone());
+        let extractor =
+            Extractor::new(&exp, &registry, &cache, base, cli.context().threads).with_isolation(isolation);
+        let done = crate::shard::run_shard(extractor, &exp, &cache, shard)?;
+        print!("{done}");
+        return Ok((if done.failed.is_empty() { Outcome::Ok } else { Outcome::CheckFailed }, None));
+    }
     let mut dir = RunDir::create(&args.runs, &exp.name)?;
-    dir.log(format!("experiment {} from {}", exp.name, args.file.display()));
+    dir.log(format!("experiment {} from {}", exp.name, shown.display()));
     dir.log(format!("cache {}", cache.root().display()));
-    dir.write("experiment.toml", &std::fs::read(&args.file).map_err(|e| HostError::io(&args.file, e))?)?;
+    dir.write("experiment.toml", bytes)?;
+    // Where the experiment came from, so that a later `commute swap` resolves its relative paths.
+    let absolute = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    dir.write_json("source.json", &serde_json::json!({ "file": absolute(shown), "base": absolute(base) }))?;
     dir.write_json("experiment.json", &exp)?;
 
     let used: Vec<&str> = {
@@ -99,10 +128,16 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
             ));
             isolated.push(node.name.clone());
         }
+        if !node.device.is_cpu() {
+            dir.log(format!("node {}: encoder on device {}", node.name, node.device));
+        }
     }
+    // Every node's device (its encoder's; sources, renders and operators run on the CPU).
+    let devices: serde_json::Map<String, serde_json::Value> =
+        exp.nodes.iter().map(|n| (n.name.clone(), n.device.to_string().into())).collect();
     let mut edges = Vec::new();
     let mut failed = Vec::new();
-    let mut failed_nodes = HashMap::new();
+    let mut failed_nodes = NodeMemo::default();
     for edge in &exp.edges {
         match evaluate_edge(&mut extractor, &exp, edge, &mut dir, &cache, &mut failed_nodes) {
             Ok(result) => edges.push(result),
@@ -119,6 +154,17 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
             Err(e) => return Err(e.into()),
         }
     }
+    let tree = if crate::tree::has_analyses(&exp) {
+        dir.log(format!("tree analyses: maps fitted on {} anchors per repeat", crate::tree::anchors(&exp)));
+        let mut spaces = RunSpaces { extractor: &mut extractor, failed_nodes: &mut failed_nodes };
+        let tree = crate::tree::analyse(&exp, &mut spaces)?;
+        for f in &tree.failed {
+            dir.log(format!("tree analysis failed: {f}"));
+        }
+        Some(tree)
+    } else {
+        None
+    };
     let (hits, misses, corrupt, writes) = cache.stats.snapshot();
     dir.log(format!("cache: {hits} hits, {misses} misses, {corrupt} corrupt, {writes} writes"));
     let (started_at, _) = utc_stamps(started);
@@ -127,13 +173,32 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
         "seed": exp.seed,
         "started": started_at,
         "seconds": now_secs().saturating_sub(started),
-        "cache": { "hits": hits, "misses": misses, "corrupt": corrupt, "writes": writes },
+        "cache": {
+            "hits": hits, "misses": misses, "corrupt": corrupt, "writes": writes,
+            // What this run read back and what it computed: per edge, the sweep's points; per
+            // embedded set (a node, an operator's items and images, an edit), the chunks.
+            "edges": edges.iter().map(|e| serde_json::json!({
+                "edge": format!("{} → {}", e.parent, e.child),
+                "points-cached": e.points_cached,
+                "points-computed": e.points_computed,
+            })).collect::<Vec<_>>(),
+            "embedded": extractor.chunk_use(),
+        },
         "edges": edges,
         "failed-edges": failed,
         "isolated-nodes": isolated,
+        "devices": devices,
+        "tree": tree,
     });
-    let report =
-        crate::report::markdown::render(&exp, &edges, &failed, &isolated, &used_plugins, &started_at);
+    let report = crate::report::markdown::render(
+        &exp,
+        &edges,
+        &failed,
+        &isolated,
+        &used_plugins,
+        &started_at,
+        tree.as_ref(),
+    );
     for (name, svg) in &report.plots {
         dir.write(&format!("plots/{name}"), svg.as_bytes())?;
     }
@@ -144,33 +209,68 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     dir.finish_log()?;
     print!("{}", report.summary);
     println!("run folder: {}", dir.path().display());
+    let path = Some(dir.path().to_path_buf());
     if failed.is_empty() {
-        Ok(Outcome::Ok)
+        Ok((Outcome::Ok, path))
     } else {
         eprintln!(
             "error: {} of {} edges failed (see above and report.md); the others were evaluated",
             failed.len(),
             exp.edges.len()
         );
-        Ok(Outcome::CheckFailed)
+        Ok((Outcome::CheckFailed, path))
     }
+}
+
+/// The run's extractor as the tree analyses see it: nodes that failed stay failed.
+struct RunSpaces<'r, 'a> {
+    extractor: &'r mut Extractor<'a>,
+    failed_nodes: &'r mut NodeMemo,
+}
+
+impl crate::tree::Spaces for RunSpaces<'_, '_> {
+    fn node(&mut self, name: &str) -> Result<Embeddings, HostError> {
+        node_embeddings(self.extractor, self.failed_nodes, name)
+    }
+
+    fn edited(&mut self, name: &str, at: &str, op: &str) -> Result<Embeddings, HostError> {
+        self.extractor.edited(name, at, op)
+    }
+}
+
+/// What the run knows of its nodes so far: the embeddings extracted (each node is read from the
+/// cache or computed once, however many edges and analyses use it) and the nodes that failed.
+#[derive(Default)]
+struct NodeMemo {
+    embedded: HashMap<String, Embeddings>,
+    failed: HashMap<String, String>,
 }
 
 /// The embeddings of node `name`, unless it failed before in this run (then the same error,
 /// without trying again: a plugin that crashed on these items would crash again).
 fn node_embeddings(
     extractor: &mut Extractor<'_>,
-    failed_nodes: &mut HashMap<String, String>,
+    memo: &mut NodeMemo,
     name: &str,
 ) -> Result<Embeddings, HostError> {
-    if let Some(error) = failed_nodes.get(name) {
+    if let Some(error) = memo.failed.get(name) {
         return Err(HostError::Usage(format!("node `{name}` failed earlier in this run: {error}")));
     }
-    extractor.node(name).inspect_err(|e| {
-        if e.fails_only_its_node() {
-            failed_nodes.insert(name.to_owned(), e.to_string());
+    if let Some(e) = memo.embedded.get(name) {
+        return Ok(e.clone());
+    }
+    match extractor.node(name) {
+        Ok(e) => {
+            memo.embedded.insert(name.to_owned(), e.clone());
+            Ok(e)
         }
-    })
+        Err(e) => {
+            if e.fails_only_its_node() {
+                memo.failed.insert(name.to_owned(), e.to_string());
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Extracts an edge's nodes (and operators) and evaluates every method on it.
@@ -180,7 +280,7 @@ fn evaluate_edge(
     edge: &Edge,
     dir: &mut RunDir,
     cache: &Cache,
-    failed_nodes: &mut HashMap<String, String>,
+    failed_nodes: &mut NodeMemo,
 ) -> Result<EdgeResult, HostError> {
     let mut parent = node_embeddings(extractor, failed_nodes, &edge.parent)?;
     let mut child = node_embeddings(extractor, failed_nodes, &edge.child)?;

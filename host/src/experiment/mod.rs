@@ -25,5 +25,6 @@ pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experi
     }
 }
 pub use spec::{
-    Call, DataSet, Edge, Experiment, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
+    Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
+    OperatorPair, Origin, Split, TreeSpec,
 };

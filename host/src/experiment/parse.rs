@@ -6,7 +6,8 @@
 
 use super::diagnostic::{suggest, Diagnostic};
 use super::spec::{
-    Call, DataSet, Edge, Experiment, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
+    Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
+    OperatorPair, Origin, Split, TreeSpec,
 };
 use crate::align::{AlignError, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
@@ -279,6 +280,7 @@ impl Parser {
             data: Vec::new(),
             nodes: Vec::new(),
             edges: Vec::new(),
+            tree: TreeSpec::default(),
             spans: HashMap::new(),
         };
         match top.get("experiment") {
@@ -329,7 +331,14 @@ impl Parser {
                     .with_help("add an [[edges]] table with `parent` and `child`"),
             ),
         }
-        top.finish(self, &["experiment", "data", "nodes", "edges"]);
+        if let Some(v) = top.get("tree") {
+            let help =
+                "e.g. [tree] with `anchors = 500` and `edits = [{ child = \"notes\", operator = \"up\" }]`";
+            if let Some(t) = self.table_or(v, "tree", Some(help)) {
+                exp.tree = self.tree(t, v.span());
+            }
+        }
+        top.finish(self, &["experiment", "data", "nodes", "edges", "tree"]);
         exp.spans = std::mem::take(&mut self.spans);
         exp
     }
@@ -596,6 +605,7 @@ impl Parser {
             }
         };
         let (isolate, call_timeout_s, worker_memory_mib) = self.node_isolation(&mut f, &path);
+        let device = self.device(&mut f, &path);
         f.finish(
             self,
             &[
@@ -607,6 +617,7 @@ impl Parser {
                 "isolate",
                 "call-timeout",
                 "worker-memory",
+                "device",
             ],
         );
         Some(Node {
@@ -617,7 +628,50 @@ impl Parser {
             isolate,
             call_timeout_s,
             worker_memory_mib,
+            device,
         })
+    }
+
+    /// A node's `device`: `"cpu"` (the default), `"cuda"` or `"cuda:N"`.
+    fn device(&mut self, f: &mut Fields<'_, '_>, path: &str) -> Device {
+        let Some(v) = f.get("device") else { return Device::Cpu };
+        self.spans.insert(format!("{path}.device"), v.span());
+        let help = "expected \"cpu\" (the default) or \"cuda:N\", the N-th CUDA device this process \
+                    sees (from 0, e.g. \"cuda:0\")";
+        match v.get_ref() {
+            DeValue::String(s) => match Device::parse(s) {
+                Some(device) => device,
+                None => {
+                    let lower = s.to_ascii_lowercase();
+                    let help = match Device::parse(&lower) {
+                        Some(_) => format!("did you mean \"{lower}\"? (device names are lower case)"),
+                        None => help.to_owned(),
+                    };
+                    self.diags.push(
+                        Diagnostic::new(
+                            v.span(),
+                            format!("`device` must be \"cpu\" or \"cuda:N\", found \"{s}\""),
+                        )
+                        .with_help(help),
+                    );
+                    Device::Cpu
+                }
+            },
+            other => {
+                let help = match int(other) {
+                    Int::Value(n) if n >= 0 => format!("write `device = \"cuda:{n}\"` for CUDA device {n}"),
+                    _ => help.to_owned(),
+                };
+                self.diags.push(
+                    Diagnostic::new(
+                        v.span(),
+                        format!("`device` must be a string, found {}", type_name(other)),
+                    )
+                    .with_help(help),
+                );
+                Device::Cpu
+            }
+        }
     }
 
     /// A node's isolation keys: `isolate = true`, `call-timeout = "30s"` (or seconds) and
@@ -747,6 +801,60 @@ impl Parser {
         }
     }
 
+    /// The `[tree]` table: the analysis maps' anchors and penalty, and the controlled edits.
+    fn tree(&mut self, t: &DeTable<'_>, span: Range<usize>) -> TreeSpec {
+        let mut f = Fields::new(t, span, "[tree]");
+        let mut spec = TreeSpec::default();
+        if let Some(v) = f.table.get("anchors") {
+            self.spans.insert("tree.anchors".into(), v.span());
+        }
+        spec.anchors = self.integer(&mut f, "anchors", 2, i64::MAX).map(|a| a as usize);
+        if let Some(v) = f.get("lambda") {
+            let value = match v.get_ref() {
+                DeValue::Float(x) => x.as_str().parse::<f64>().ok(),
+                DeValue::Integer(_) => match int(v.get_ref()) {
+                    Int::Value(i) => Some(i as f64),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match value {
+                Some(x) if x.is_finite() && x > 0.0 => spec.lambda = Some(x),
+                Some(x) => {
+                    self.error(v.span(), format!("`lambda` must be a finite number above 0, found {x}"))
+                }
+                None => self.wrong_type(v, "lambda", "a number above 0 (or leave it out to cross-validate)"),
+            }
+        }
+        if let Some(v) = f.get("edits") {
+            self.spans.insert("tree.edits".into(), v.span());
+            match v.get_ref() {
+                DeValue::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let path = format!("tree.edits.{i}");
+                        self.spans.insert(path.clone(), item.span());
+                        let help = "each edit is `{ child = \"NODE\", operator = \"OPERATOR\" }`";
+                        let Some(e) = self.table_or(item, "edits", Some(help)) else { continue };
+                        let mut ef = Fields::new(e, item.span(), format!("edit {}", i + 1));
+                        let child = self.required_string(&mut ef, "child", &path);
+                        let operator = self.required_string(&mut ef, "operator", &path);
+                        ef.finish(self, &["child", "operator"]);
+                        if let (Some(child), Some(operator)) = (child, operator) {
+                            spec.edits.push(EditSpec { child, operator });
+                        }
+                    }
+                }
+                _ => self.wrong_type(
+                    v,
+                    "edits",
+                    "an array of tables, e.g. [{ child = \"notes\", operator = \"up\" }]",
+                ),
+            }
+        }
+        f.finish(self, &["anchors", "lambda", "edits"]);
+        spec
+    }
+
     /// An edge's `preprocess` table, its `pca` at least 1.
     fn preprocess(&mut self, v: &Value<'_>) -> Option<Preprocess> {
         let help = "e.g. `preprocess = { center = true, unit-norm = true, pca = 50 }`";
@@ -808,6 +916,10 @@ impl Parser {
         }
         let metrics = f.get("metrics").map(|m| self.metrics(m));
         let null = self.boolean(&mut f, "null").unwrap_or(true);
+        if let Some(v) = f.table.get("shortcut") {
+            self.spans.insert(format!("{path}.shortcut"), v.span());
+        }
+        let shortcut = self.boolean(&mut f, "shortcut").unwrap_or(false);
         let operators = match f.get("operators") {
             Some(v) => self.operator_pairs(v, &path),
             None => Vec::new(),
@@ -846,6 +958,7 @@ impl Parser {
                 "null",
                 "operators",
                 "operator-items",
+                "shortcut",
             ],
         );
         Some(Edge {
@@ -858,6 +971,7 @@ impl Parser {
             null,
             operators,
             operator_items,
+            shortcut,
         })
     }
 }
@@ -868,8 +982,10 @@ mod tests {
     use crate::experiment::diagnostic::render;
     use std::path::Path;
 
-    const EXPERIMENTS: [&str; 4] = [
+    const EXPERIMENTS: [&str; 6] = [
         include_str!("../../../experiments/quickstart.toml"),
+        include_str!("../../../experiments/audio-width.toml"),
+        include_str!("../../../experiments/vision-text-valence.toml"),
         include_str!("../../../experiments/cross-lingual.toml"),
         include_str!("../../../experiments/nested-music.toml"),
         include_str!("../../../experiments/word-relations.toml"),
@@ -903,6 +1019,49 @@ mod tests {
                     let _ = render(Path::new("t.toml"), &String::from_utf8_lossy(&changed), &diags);
                 }
             }
+        }
+    }
+
+    /// A one-node experiment whose node has `line` (e.g. `device = "cuda:1"`).
+    fn with_node_line(line: &str) -> String {
+        format!(
+            "[experiment]\nname = \"d\"\nanchors = [5]\n\n[data.s]\nsource = {{ plugin = \"music\", function = \"random-scores\" }}\n\n\
+             [nodes.a]\ndata = \"s\"\nplugin = \"music\"\nencoder = \"chroma\"\n{line}\n\n\
+             [[edges]]\nparent = \"a\"\nchild = \"a\"\nmethods = [{{ kind = \"ridge\" }}]\n"
+        )
+    }
+
+    #[test]
+    fn a_node_device_is_read_and_recorded_only_off_the_cpu() {
+        let device = |line: &str| parse(&with_node_line(line)).map(|e| e.nodes[0].device);
+        assert_eq!(device("").ok(), Some(Device::Cpu));
+        assert_eq!(device("device = \"cpu\"").ok(), Some(Device::Cpu));
+        assert_eq!(device("device = \"cuda\"").ok(), Some(Device::Cuda(0)));
+        assert_eq!(device("device = \"cuda:1\"").ok(), Some(Device::Cuda(1)));
+        let json = |line: &str| parse(&with_node_line(line)).map(|e| serde_json::to_value(&e.nodes[0]).ok());
+        let on_gpu = json("device = \"cuda:1\"").ok().flatten().unwrap_or_default();
+        assert_eq!(on_gpu["device"], "cuda:1", "{on_gpu}");
+        for line in ["", "device = \"cpu\""] {
+            let on_cpu = json(line).ok().flatten().unwrap_or_default();
+            assert!(on_cpu.get("device").is_none(), "{on_cpu}");
+        }
+    }
+
+    #[test]
+    fn a_bad_device_is_an_error_at_its_value_with_a_help() {
+        for (line, value, help) in [
+            ("device = \"gpu\"", "\"gpu\"", "\"cuda:N\""),
+            ("device = \"cuda:x\"", "\"cuda:x\"", "\"cuda:N\""),
+            ("device = \"CUDA:0\"", "\"CUDA:0\"", "did you mean \"cuda:0\"?"),
+            ("device = 0", "0", "`device = \"cuda:0\"`"),
+            ("device = true", "true", "\"cuda:N\""),
+        ] {
+            let source = with_node_line(line);
+            let diags = parse(&source).map(|_| ()).unwrap_err();
+            assert_eq!(diags.len(), 1, "{line}: {diags:?}");
+            assert_eq!(&source[diags[0].span.clone()], value, "{line}");
+            assert!(diags[0].message.starts_with("`device` must be"), "{:?}", diags[0]);
+            assert!(diags[0].help.as_deref().unwrap_or_default().contains(help), "{:?}", diags[0]);
         }
     }
 

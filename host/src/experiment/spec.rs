@@ -30,6 +30,8 @@ pub struct Experiment {
     pub nodes: Vec<Node>,
     /// Edges, in file order.
     pub edges: Vec<Edge>,
+    /// The tree analyses' settings (`[tree]`): width, controlled edits, depth.
+    pub tree: TreeSpec,
     /// Where each declared thing sits in the file (`nodes.audio.encoder` → bytes), for errors.
     #[serde(skip)]
     pub spans: HashMap<String, Range<usize>>,
@@ -176,6 +178,60 @@ pub struct Node {
     /// Address-space cap of each of its workers, in MiB (`worker-memory`); `None` = the run's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_memory_mib: Option<u64>,
+    /// The device its encoder runs on (`device = "cuda:0"`); the renders and operators that make
+    /// its items run on the CPU. Recorded only when it is not the CPU.
+    #[serde(default, skip_serializing_if = "Device::is_cpu")]
+    pub device: Device,
+}
+
+/// Where a node's encoder runs: `"cpu"` (the default) or `"cuda:N"`, the N-th CUDA device as the
+/// process sees it (after `CUDA_VISIBLE_DEVICES`, which Slurm sets for a task's GPUs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Device {
+    /// The CPU.
+    #[default]
+    Cpu,
+    /// CUDA device N.
+    Cuda(u32),
+}
+
+impl Device {
+    /// Reads `"cpu"`, `"cuda"` (= `cuda:0`) or `"cuda:N"` (N a decimal index); anything else is
+    /// `None`.
+    pub fn parse(text: &str) -> Option<Device> {
+        match text {
+            "cpu" => Some(Device::Cpu),
+            "cuda" => Some(Device::Cuda(0)),
+            _ => {
+                let index = text.strip_prefix("cuda:")?;
+                if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                index.parse().ok().map(Device::Cuda)
+            }
+        }
+    }
+
+    /// Whether this is the CPU.
+    pub fn is_cpu(&self) -> bool {
+        *self == Device::Cpu
+    }
+}
+
+impl std::fmt::Display for Device {
+    /// `cpu` or `cuda:N`: the name plugins receive in their context's `device`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Device::Cpu => f.write_str("cpu"),
+            Device::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl Serialize for Device {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// An edge: an alignment from the parent's space to the child's.
@@ -202,6 +258,40 @@ pub struct Edge {
     pub operators: Vec<OperatorPair>,
     /// How the sides share operator items.
     pub operator_items: OperatorItems,
+    /// A shortcut (`shortcut = true`): a direct edge from a node to one of its descendants,
+    /// evaluated like any edge and compared with the maps composed along the tree's path between
+    /// them (depth). It does not count as the child's parent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shortcut: bool,
+}
+
+/// Settings of the tree analyses (`[tree]`), run after the edges on every experiment whose tree
+/// has a parent with two or more children (width), a path of two or more edges or a shortcut
+/// (depth), or declared edits. Their maps are affine ridge regressions fitted on the anchors of
+/// each repeat (the same split as the edges), so that they compose and invert as plain matrices.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct TreeSpec {
+    /// Anchors the analysis maps are fitted on; `None` = the largest of `[experiment] anchors`.
+    pub anchors: Option<usize>,
+    /// Ridge penalty of the analysis maps, as a multiple of the mean variance of the inputs'
+    /// columns times the number of anchors; `None` = chosen per map by 5-fold cross-validation.
+    pub lambda: Option<f64>,
+    /// Controlled edits: an operator applied in a child's data, carried to its parent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<EditSpec>,
+}
+
+/// A controlled edit (`edits = [{ child = "notes", operator = "up" }]`): operator `operator` of
+/// the child's data set, made in the child's space and carried to the parent along the part of
+/// the parent the child explains. The ground truth is the parent's encoder on the edited items
+/// rendered again (so the child's data set must be the parent's or one it is rendered from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EditSpec {
+    /// The child node the edit is made in.
+    pub child: String,
+    /// The operator of the child's data set.
+    pub operator: String,
 }
 
 /// A metric an edge reports.
@@ -339,8 +429,91 @@ impl Experiment {
         self.data_set(data)?.operators.iter().find(|o| o.name == name)
     }
 
+    /// The tree edges (shortcuts left out).
+    pub fn tree_edges(&self) -> impl Iterator<Item = &Edge> {
+        self.edges.iter().filter(|e| !e.shortcut)
+    }
+
+    /// The parent of node `name` in the tree, if it has one.
+    pub fn parent_of(&self, name: &str) -> Option<&str> {
+        self.tree_edges().find(|e| e.child == name).map(|e| e.parent.as_str())
+    }
+
+    /// The children of node `name` in the tree, in edge order.
+    pub fn children_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.tree_edges().filter(move |e| e.parent == name).map(|e| e.child.as_str())
+    }
+
+    /// The tree path from `from` down to `to` (both included), if `to` descends from `from`.
+    pub fn path(&self, from: &str, to: &str) -> Option<Vec<String>> {
+        let mut path = vec![to.to_owned()];
+        let mut current = to;
+        for _ in 0..=self.edges.len() {
+            if current == from {
+                path.reverse();
+                return Some(path);
+            }
+            current = self.parent_of(current)?;
+            path.push(current.to_owned());
+        }
+        None
+    }
+
+    /// The data sets from `data` up its render chain to `ancestor` (both included), if `data` is
+    /// `ancestor` or rendered from it.
+    pub fn render_chain(&self, data: &str, ancestor: &str) -> Option<Vec<String>> {
+        let mut chain = vec![data.to_owned()];
+        let mut current = data;
+        for _ in 0..=self.data.len() {
+            if current == ancestor {
+                return Some(chain);
+            }
+            match self.data_set(current).map(|d| &d.origin) {
+                Some(Origin::Render { from, .. }) => {
+                    current = from;
+                    chain.push(current.to_owned());
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
     /// The span recorded for `key`, or the start of the file.
     pub fn span(&self, key: &str) -> Range<usize> {
         self.spans.get(key).cloned().unwrap_or(0..0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_read_and_named_as_plugins_see_them() {
+        assert_eq!(Device::parse("cpu"), Some(Device::Cpu));
+        assert_eq!(Device::parse("cuda"), Some(Device::Cuda(0)));
+        assert_eq!(Device::parse("cuda:0"), Some(Device::Cuda(0)));
+        assert_eq!(Device::parse("cuda:12"), Some(Device::Cuda(12)));
+        for bad in [
+            "gpu",
+            "CUDA:0",
+            "cuda:",
+            "cuda:-1",
+            "cuda:+1",
+            "cuda: 1",
+            "cuda:1 ",
+            "cuda0",
+            "cuda:99999999999",
+            "",
+        ] {
+            assert_eq!(Device::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(Device::Cuda(3).to_string(), "cuda:3");
+        assert_eq!(Device::default().to_string(), "cpu");
+        assert_eq!(serde_json::to_string(&Device::Cuda(1)).ok().as_deref(), Some("\"cuda:1\""));
+        // `cuda` is the SDK's name for device 0 as well.
+        let ctx = commute_sdk::Context { device: Device::Cuda(2).to_string(), ..Default::default() };
+        assert_eq!(ctx.cuda_device(), Some(2));
     }
 }

@@ -29,6 +29,34 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
         let path = format!("nodes.{}", node.name);
         let data = v.named_data(&node.data, &format!("{path}.data"));
         let spec = v.function(&node.encoder, FunctionKind::Encoder, &path, "encoder");
+        if let Some(spec) = spec.as_ref().filter(|s| !node.device.is_cpu() && !s.cuda) {
+            let on_cuda: Vec<String> = registry
+                .plugins()
+                .iter()
+                .flat_map(|p| {
+                    let manifest = p.plugin.manifest();
+                    manifest
+                        .functions
+                        .iter()
+                        .filter(|f| f.kind == FunctionKind::Encoder && f.cuda)
+                        .map(|f| format!("{}/{}", manifest.name, f.name))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let help = if on_cuda.is_empty() {
+                "remove `device`: none of the loaded encoders runs on a CUDA device".to_owned()
+            } else {
+                format!("remove `device`; the encoders that run on a CUDA device: {}", on_cuda.join(", "))
+            };
+            v.error(
+                exp.span(&format!("{path}.device")),
+                format!(
+                    "encoder `{}` of plugin `{}` runs on the CPU only, not on `{}`",
+                    spec.name, node.encoder.plugin, node.device
+                ),
+                Some(help),
+            );
+        }
         if let (Some(data), Some(spec)) = (data, spec) {
             if let (Some(kind), Some(input)) = (data.kind, spec.input) {
                 if !input.accepts(kind) {
@@ -472,7 +500,9 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            if let Some((first, j)) = parent_of.get(edge.child.as_str()) {
+            if edge.shortcut {
+                // Checked below, once the tree is known.
+            } else if let Some((first, j)) = parent_of.get(edge.child.as_str()) {
                 self.error(
                     exp.span(&format!("{path}.child")),
                     format!("node `{}` has two parents, `{first}` (edge {}) and `{}`; an experiment is a tree", edge.child, j + 1, edge.parent),
@@ -480,7 +510,9 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            parent_of.insert(&edge.child, (&edge.parent, i));
+            if !edge.shortcut {
+                parent_of.insert(&edge.child, (&edge.parent, i));
+            }
             let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };
             self.edge_operators(i, &p.data, &c.data);
             let (rp, rc) = (exp.root_of(&p.data), exp.root_of(&c.data));
@@ -526,6 +558,116 @@ impl Validator<'_> {
                     Some((p, _)) => current = p,
                     None => break,
                 }
+            }
+        }
+        self.shortcuts();
+        self.tree();
+    }
+
+    /// A shortcut joins a node to one of its descendants in the tree.
+    fn shortcuts(&mut self) {
+        let exp = self.exp;
+        for (i, edge) in exp.edges.iter().enumerate().filter(|(_, e)| e.shortcut) {
+            if exp.node(&edge.parent).is_none()
+                || exp.node(&edge.child).is_none()
+                || edge.parent == edge.child
+            {
+                continue;
+            }
+            match exp.path(&edge.parent, &edge.child) {
+                Some(path) if path.len() >= 3 => {}
+                Some(_) => self.error(
+                    exp.span(&format!("edges.{i}.shortcut")),
+                    format!(
+                        "edge {} is a shortcut, but `{}` is already `{}`'s parent",
+                        i + 1,
+                        edge.parent,
+                        edge.child
+                    ),
+                    Some(
+                        "a shortcut spans two or more tree edges; leave `shortcut` out for a plain edge"
+                            .to_owned(),
+                    ),
+                ),
+                None => self.error(
+                    exp.span(&format!("edges.{i}.shortcut")),
+                    format!(
+                        "edge {} is a shortcut, but `{}` does not descend from `{}` in the tree",
+                        i + 1,
+                        edge.child,
+                        edge.parent
+                    ),
+                    Some(
+                        "a shortcut goes from a node to a descendant, alongside the tree's path between them"
+                            .to_owned(),
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// `[tree]`: its anchors fit the items, and each edit names a child with a parent, an
+    /// operator of the child's data set, and a parent whose items are rendered from that data set.
+    fn tree(&mut self) {
+        let exp = self.exp;
+        if let Some(a) = exp.tree.anchors {
+            let largest = exp.anchors.iter().copied().max().unwrap_or(0);
+            if a > largest {
+                self.error(
+                    exp.span("tree.anchors"),
+                    format!("[tree] anchors = {a} exceeds the largest anchor count of the experiment, {largest}"),
+                    Some("the analysis maps are fitted on the edges' anchor pool; use at most the largest of `[experiment] anchors`".to_owned()),
+                );
+            }
+        }
+        let node_names: Vec<&str> = exp.nodes.iter().map(|n| n.name.as_str()).collect();
+        for (i, edit) in exp.tree.edits.iter().enumerate() {
+            let span = exp.span(&format!("tree.edits.{i}"));
+            let Some(child) = exp.node(&edit.child) else {
+                let help = suggest(&edit.child, node_names.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("declared nodes: {}", node_names.join(", ")));
+                self.error(span, format!("edit {}: no node named `{}`", i + 1, edit.child), Some(help));
+                continue;
+            };
+            let Some(parent) = exp.parent_of(&edit.child).and_then(|p| exp.node(p)) else {
+                self.error(
+                    span,
+                    format!("edit {}: node `{}` has no parent, so there is nothing to carry the edit to", i + 1, edit.child),
+                    Some("edits are made in a child and carried to its parent: name a node that is some edge's `child`".to_owned()),
+                );
+                continue;
+            };
+            if exp.operator(&child.data, &edit.operator).is_none() {
+                let names: Vec<&str> = exp
+                    .data_set(&child.data)
+                    .map(|d| d.operators.iter().map(|o| o.name.as_str()).collect())
+                    .unwrap_or_default();
+                let help = suggest(&edit.operator, names.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("declare it under [data.{}.operators]", child.data));
+                self.error(
+                    span,
+                    format!(
+                        "edit {}: data set `{}` (node `{}`'s) has no operator `{}`",
+                        i + 1,
+                        child.data,
+                        edit.child,
+                        edit.operator
+                    ),
+                    Some(help),
+                );
+                continue;
+            }
+            if exp.render_chain(&parent.data, &child.data).is_none() {
+                self.error(
+                    span,
+                    format!(
+                        "edit {}: the parent `{}` encodes data set `{}`, which is not rendered from `{}` (node `{}`'s), so the edited items cannot be rendered again as ground truth",
+                        i + 1, parent.name, parent.data, child.data, edit.child
+                    ),
+                    Some("make the edit in a child whose data set the parent's items are rendered from (e.g. scores → synth → audio)".to_owned()),
+                );
             }
         }
     }

@@ -185,6 +185,7 @@ pub fn render(
     isolated: &[String],
     plugins: &[serde_json::Value],
     started: &str,
+    tree: Option<&crate::tree::TreeResult>,
 ) -> Report {
     let mut md = String::new();
     let mut plots = Vec::new();
@@ -214,6 +215,19 @@ pub fn render(
             md,
             "Isolated nodes (each plugin function in its own worker process): {}.\n",
             names.join(", ")
+        );
+    }
+    let on_devices: Vec<String> = exp
+        .nodes
+        .iter()
+        .filter(|n| !n.device.is_cpu())
+        .map(|n| format!("`{}` on `{}`", n.name, n.device))
+        .collect();
+    if !on_devices.is_empty() {
+        let _ = writeln!(
+            md,
+            "Devices (each node's encoder; the data and the other nodes on the CPU): {}.\n",
+            on_devices.join(", ")
         );
     }
     for f in failed {
@@ -298,6 +312,9 @@ pub fn render(
                 let _ = writeln!(summary, "  {method:<12} {}", cells.join("  "));
             }
         }
+    }
+    if let Some(tree) = tree {
+        super::tree::render(tree, &mut md, &mut plots, &mut summary);
     }
     Report { markdown: md, plots, summary }
 }

@@ -1,6 +1,8 @@
 //! Reports: SVG plots and the Markdown report of a run.
 
+pub mod bars;
 pub mod markdown;
 pub mod plot;
+pub mod tree;
 
 pub use plot::{line_chart, Chart, Series, SeriesPoint};

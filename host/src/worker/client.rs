@@ -171,6 +171,22 @@ impl std::fmt::Debug for WorkerInstance {
     }
 }
 
+/// The request that opens `function` in a worker: the whole context travels as JSON (threads,
+/// device, cache folder, assets), so the worker opens it exactly as the host would in-process.
+pub(crate) fn open_request(
+    function: &str,
+    params_toml: &str,
+    ctx: &Context,
+    asset_root: Option<&Path>,
+) -> Result<Request, serde_json::Error> {
+    Ok(Request::Open {
+        function: function.to_owned(),
+        params_toml: params_toml.to_owned(),
+        context_json: serde_json::to_string(ctx)?,
+        asset_root: asset_root.map(|p| p.to_string_lossy().into_owned()),
+    })
+}
+
 impl WorkerInstance {
     /// Starts a worker on `library` (the library of plugin `plugin`) and opens `function` in it
     /// with these parameters and context; declared assets are found or fetched in `asset_root`.
@@ -255,20 +271,15 @@ impl WorkerInstance {
                 doc: String::new(),
                 params: Vec::new(),
                 assets: Vec::new(),
+                cuda: false,
             },
             dim: None,
             timeout: options.timeout,
             dead: None,
         };
         worker.handshake(library)?;
-        let context_json = serde_json::to_string(ctx)
+        let open = open_request(function, params_toml, ctx, asset_root)
             .map_err(|e| worker.protocol(format!("cannot serialise the context: {e}")))?;
-        let open = Request::Open {
-            function: function.to_owned(),
-            params_toml: params_toml.to_owned(),
-            context_json,
-            asset_root: asset_root.map(|p| p.to_string_lossy().into_owned()),
-        };
         let payload = open.encode().map_err(|e| worker.protocol(e.to_string()))?;
         match worker.exchange(&payload, "while opening it")? {
             Reply::Opened { spec_json, dim } => {

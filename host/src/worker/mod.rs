@@ -287,6 +287,7 @@ mod tests {
             isolate,
             call_timeout_s: timeout,
             worker_memory_mib: None,
+            device: crate::experiment::Device::Cpu,
         }
     }
 

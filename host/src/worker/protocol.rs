@@ -599,6 +599,29 @@ mod tests {
     }
 
     #[test]
+    fn an_open_request_carries_the_whole_context_device_included() {
+        let ctx = commute_sdk::Context {
+            threads: 3,
+            device: "cuda:1".into(),
+            cache_dir: Some("/cache/plugins".into()),
+            ..commute_sdk::Context::default()
+        };
+        let request = crate::worker::client::open_request(
+            "minilm",
+            "backend = \"candle\"\n",
+            &ctx,
+            Some(std::path::Path::new("/cache/assets")),
+        )
+        .unwrap();
+        let Request::Open { context_json, .. } = Request::decode(&request.encode().unwrap()).unwrap() else {
+            panic!("not an open request")
+        };
+        let received = crate::worker::serve::read_context(&context_json).unwrap();
+        assert_eq!(received, ctx);
+        assert_eq!(received.cuda_device(), Some(1));
+    }
+
+    #[test]
     fn every_call_error_round_trips() {
         let (p, f) = ("crashy".to_owned(), "segfault".to_owned());
         let errors = vec![

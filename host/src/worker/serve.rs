@@ -96,13 +96,18 @@ fn opened(
     context_json: &str,
     asset_root: Option<&str>,
 ) -> Result<Instance, CallError> {
-    let ctx: Context = serde_json::from_str(context_json).map_err(|e| CallError::Protocol {
+    let ctx = read_context(context_json).map_err(|e| CallError::Protocol {
         plugin: plugin.name().to_owned(),
         function: function.to_owned(),
         message: format!("unreadable context: {e}"),
     })?;
     let store = asset_root.map(|root| AssetStore::new(Path::new(root)));
     plugin.open_with(function, params_toml, &ctx, store.as_ref())
+}
+
+/// The context an open request carries (see [`super::client::open_request`]).
+pub(crate) fn read_context(context_json: &str) -> Result<Context, serde_json::Error> {
+    serde_json::from_str(context_json)
 }
 
 /// The frame stream: a copy of stdout, with stdout itself redirected to stderr.

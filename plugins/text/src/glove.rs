@@ -124,6 +124,19 @@ impl WordVectors for GloveTable {
     }
 }
 
+/// How `glove` turns a text into one vector.
+#[params]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// The text is one word: its vector (a word outside the vocabulary is an error).
+    #[default]
+    Word,
+    /// The text is split into tokens (runs of letters and digits, keeping inner apostrophes and
+    /// hyphens: "don't", "well-known"); the mean of the vectors of those in the vocabulary (a text
+    /// with none is an error). The classic bag-of-words sentence baseline.
+    Mean,
+}
+
 /// Parameters of `glove`.
 #[params]
 #[derive(Debug, Clone)]
@@ -131,6 +144,31 @@ pub struct GloveParams {
     /// Lower-case each word before the lookup (GloVe 6B's vocabulary is all lower-case).
     #[serde(default = "yes")]
     pub lowercase: bool,
+    /// One word per text (`word`), or the mean over a sentence's words (`mean`).
+    #[serde(default)]
+    pub pooling: Pooling,
+}
+
+/// The tokens of `text` for `pooling = "mean"`: maximal runs of alphanumeric characters, with an
+/// apostrophe or hyphen kept when it sits between two of them.
+pub fn tokens(text: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    for (k, &(at, c)) in chars.iter().enumerate() {
+        let inner = matches!(c, '\'' | '’' | '-')
+            && start.is_some()
+            && chars.get(k + 1).is_some_and(|(_, n)| n.is_alphanumeric());
+        if c.is_alphanumeric() || inner {
+            start.get_or_insert(at);
+        } else if let Some(s) = start.take() {
+            out.push(&text[s..at]);
+        }
+    }
+    if let Some(s) = start {
+        out.push(&text[s..]);
+    }
+    out
 }
 
 fn yes() -> bool {
@@ -144,7 +182,7 @@ pub struct Glove {
 }
 
 impl Function for Glove {
-    const DOC: &'static str = "GloVe 6B word vectors, 50 dims (400,000 words); a word outside the vocabulary is a per-item `not in vocabulary` error.";
+    const DOC: &'static str = "GloVe 6B word vectors, 50 dims (400,000 words); a word outside the vocabulary is a per-item `not in vocabulary` error. With `pooling = \"mean\"`, a sentence's vector is the mean over its words in the vocabulary.";
     type Params = GloveParams;
     const ASSETS: &'static [AssetSpec] = &[GLOVE_VECTORS, GLOVE_INDEX];
 
@@ -162,6 +200,23 @@ impl Encoder for Glove {
     }
 
     fn encode(&mut self, text: &str) -> Result<Vec<f32>> {
+        if self.params.pooling == Pooling::Mean {
+            let mut sum = vec![0f32; self.table.dim()];
+            let mut found = 0usize;
+            for token in tokens(text) {
+                let token = if self.params.lowercase { token.to_lowercase() } else { token.to_owned() };
+                if let Some(v) = self.table.vector(&token) {
+                    sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+                    found += 1;
+                }
+            }
+            if found == 0 {
+                return Err(commute_sdk::anyhow::anyhow!(
+                    "no word of the text is in the vocabulary: {text:?}"
+                ));
+            }
+            return Ok(sum.into_iter().map(|s| s / found as f32).collect());
+        }
         let word = text.trim();
         let found = if self.params.lowercase {
             self.table.vector(&word.to_lowercase())
@@ -169,5 +224,20 @@ impl Encoder for Glove {
             self.table.vector(word)
         };
         found.map(<[f32]>::to_vec).ok_or_else(|| not_in_vocabulary(word))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tokens;
+
+    #[test]
+    fn tokens_keep_inner_apostrophes_and_hyphens_only() {
+        assert_eq!(
+            tokens("Don't stop -- the well-known 'quote', 2026!"),
+            ["Don't", "stop", "the", "well-known", "quote", "2026"]
+        );
+        assert_eq!(tokens("  "), Vec::<&str>::new());
+        assert_eq!(tokens("café’s end-"), ["café’s", "end"]);
     }
 }

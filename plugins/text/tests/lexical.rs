@@ -118,6 +118,23 @@ fn the_glove_encoder_lower_cases_and_reports_oov_words_per_item() {
     assert!(cased[1].is_ok());
 }
 
+#[test]
+fn glove_mean_pooling_averages_the_known_words_of_a_sentence() {
+    let h = plugin();
+    let out = h
+        .call_items("glove", "pooling = \"mean\"", &texts(&["The cat, qwzxvbn dog!", "cat", "qwzxvbn ..."]))
+        .expect("call");
+    let g = glove();
+    let row = |w: &str| g.vectors().row(g.rank(w).expect("in vocabulary")).to_vec();
+    let (the, cat, dog) = (row("the"), row("cat"), row("dog"));
+    let mean: Vec<f32> = (0..50).map(|j| (the[j] + cat[j] + dog[j]) / 3.0).collect();
+    let got = tensor(out[0].as_ref().expect("a sentence with known words"));
+    assert!(got.iter().zip(&mean).all(|(a, b)| (a - b).abs() < 1e-6), "the unknown word is left out");
+    assert_eq!(tensor(out[1].as_ref().expect("one word")), cat.as_slice());
+    let message = out[2].as_ref().expect_err("no known word");
+    assert!(message.contains("no word of the text is in the vocabulary"), "{message}");
+}
+
 // ---- French fastText ---------------------------------------------------------------------------
 
 #[test]

@@ -265,3 +265,25 @@ fn minilm_and_sentences_conform() {
         ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n- ")
     );
 }
+
+#[test]
+fn minilm_declares_gpu_code_and_this_build_refuses_a_cuda_device_on_both_backends() {
+    let manifest = plugin(1).manifest().clone();
+    assert!(manifest.function("minilm").is_some_and(|f| f.cuda), "minilm runs on CUDA devices");
+    assert!(manifest.function("glove").is_some_and(|f| !f.cuda), "glove is a lookup on the CPU");
+    if cfg!(feature = "cuda") {
+        return; // built for a GPU: nothing to refuse
+    }
+    for params in [ONNX, CANDLE] {
+        let on_gpu = Harness::new(commute_plugin())
+            .with_context(Context { device: "cuda:0".to_owned(), ..Context::default() });
+        let message = match on_gpu.call("minilm", params, &texts(&["a sentence"])) {
+            Ok(_) => panic!("{params}: opened on cuda:0 without the `cuda` feature"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains("device `cuda:0` asked for") && message.contains("without the `cuda` feature"),
+            "{params}: {message}"
+        );
+    }
+}

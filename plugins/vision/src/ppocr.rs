@@ -71,6 +71,8 @@ impl Function for Ppocr {
     const DOC: &'static str = "PP-OCRv4 recognizer features (its 120-dim neck output per 8 px of a 48 px-high line) pooled over the line: mean, mean-max or segment means.";
     type Params = PpocrParams;
     const ASSETS: &'static [AssetSpec] = &[commute_sdk::onnx::ONNXRUNTIME, REC_MODEL];
+    // ONNX Runtime's CUDA execution provider (with the `cuda` feature).
+    const CUDA: bool = true;
 
     fn open(params: PpocrParams, ctx: &Context) -> Result<Self> {
         ensure!(

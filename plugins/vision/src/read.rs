@@ -43,6 +43,8 @@ impl Function for Read {
         "Reads the text of a one-line image with the PP-OCRv4 recognizer (CTC greedy decoding over its 6,623 characters).";
     type Params = ReadParams;
     const ASSETS: &'static [AssetSpec] = &[commute_sdk::onnx::ONNXRUNTIME, REC_MODEL];
+    // ONNX Runtime's CUDA execution provider (with the `cuda` feature).
+    const CUDA: bool = true;
 
     fn open(params: ReadParams, ctx: &Context) -> Result<Self> {
         let options = Options::new(ctx, params.batch_size, params.min_width)?;

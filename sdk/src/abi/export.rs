@@ -68,6 +68,7 @@ fn spec_of<F: Function>(
         doc: F::DOC.to_owned(),
         params: params::describe::<F::Params>(),
         assets: F::ASSETS.to_vec(),
+        cuda: F::CUDA,
     }
 }
 

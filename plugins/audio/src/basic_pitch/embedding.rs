@@ -175,6 +175,8 @@ impl Function for BasicPitchEncoder {
     const DOC: &'static str = "Basic Pitch (ONNX) note, onset and pitch-contour posteriorgrams of 2-second windows at 22.05 kHz, pooled over time (300 dims by default).";
     type Params = BasicPitchParams;
     const ASSETS: &'static [AssetSpec] = ASSETS;
+    // ONNX Runtime's CUDA execution provider (with the `cuda` feature).
+    const CUDA: bool = true;
 
     fn open(params: BasicPitchParams, ctx: &Context) -> Result<Self> {
         let model = BasicPitch::open(ctx, params.batch_windows)?;

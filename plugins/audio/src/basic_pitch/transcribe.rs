@@ -156,6 +156,8 @@ impl Function for Transcribe {
     const DOC: &'static str = "Transcribes audio to notes with Basic Pitch (ONNX): note and onset posteriorgrams decoded with the package's thresholds; velocity from activation.";
     type Params = TranscribeParams;
     const ASSETS: &'static [AssetSpec] = ASSETS;
+    // ONNX Runtime's CUDA execution provider (with the `cuda` feature).
+    const CUDA: bool = true;
 
     fn open(params: TranscribeParams, ctx: &Context) -> Result<Self> {
         let settings = params.note_creation()?;

@@ -75,6 +75,8 @@ impl Function for Minilm {
     type Params = MinilmParams;
     const ASSETS: &'static [AssetSpec] =
         &[commute_sdk::onnx::ONNXRUNTIME, onnx::MODEL_INT8, candle::MODEL_F32, tokenize::TOKENIZER];
+    // Both backends honour `cuda:N` (with the `cuda` feature).
+    const CUDA: bool = true;
 
     fn open(params: MinilmParams, ctx: &Context) -> Result<Self> {
         ensure!(
