@@ -5,6 +5,7 @@
 
 mod call;
 mod check;
+mod csls;
 mod describe;
 mod export;
 mod fetch;
@@ -75,6 +76,8 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// List the assets the plugins declare: status in the store, size, licence, source, users.
     Assets(fetch::AssetsArgs),
+    /// CSLS retrieval (P@1) over million-scale synthetic vectors in bounded memory, whole or in shards.
+    Csls(csls::Args),
     /// Serve one plugin library to an isolated-mode host over stdin/stdout (started by commute).
     #[command(hide = true)]
     Worker(worker::Args),
@@ -123,6 +126,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Export(args) => export::run(cli, args),
         Command::Fetch(args) => fetch::fetch(cli, args),
         Command::Assets(args) => fetch::list(cli, args),
+        Command::Csls(args) => csls::run(cli, args),
         Command::Worker(args) => worker::run(cli, args),
     }
 }

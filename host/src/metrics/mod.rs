@@ -1,5 +1,6 @@
 //! Evaluation metrics: retrieval (NN and CSLS, in bounded memory), CKA, mutual-kNN, CSLS
-//! neighbourhoods and permutation nulls.
+//! neighbourhoods and permutation nulls; million-scale CSLS retrieval split into shards
+//! ([`csls_large`]).
 //!
 //! Inputs are `faer` matrices with one item per row. Similarity is cosine: rows are L2-normalised
 //! inside each metric. Large products are computed tile by tile ([`Blocks`]) and scanned with
@@ -8,6 +9,7 @@
 mod blocked;
 mod cka;
 mod csls;
+pub mod csls_large;
 mod error;
 mod mutual_knn;
 mod permutation;
