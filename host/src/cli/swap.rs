@@ -7,6 +7,7 @@
 //! stitching penalty — how much worse (or better) the tree does with the new component in place.
 
 use super::{Cli, Outcome};
+use crate::report::markdown::fmt;
 use crate::HostError;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -278,14 +279,6 @@ fn compare(
         affected.push(Affected { name: nodes.join(" → "), points_computed: 0, changes });
     }
     (affected, untouched)
-}
-
-fn fmt(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.3}")
-    } else {
-        "–".to_owned()
-    }
 }
 
 /// `swap.md`: the before/after tables (the largest anchor count of each edge, every metric).

@@ -29,7 +29,8 @@ pub struct Report {
     pub summary: String,
 }
 
-fn fmt(x: f64) -> String {
+/// A metric value with three decimals, `–` when not finite.
+pub(crate) fn fmt(x: f64) -> String {
     if x.is_finite() {
         format!("{x:.3}")
     } else {
@@ -37,7 +38,8 @@ fn fmt(x: f64) -> String {
     }
 }
 
-fn slug(s: &str) -> String {
+/// `s` as a file-name part: ASCII letters, digits and `-`, anything else `_`.
+pub(crate) fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 

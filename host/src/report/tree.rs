@@ -3,6 +3,7 @@
 //! tables and bar charts.
 
 use super::bars::{bar_chart, Bar, BarChart};
+use super::markdown::slug;
 use crate::tree::{Stat, TreeResult};
 use std::fmt::Write as _;
 
@@ -16,10 +17,6 @@ fn pm(s: &Stat) -> String {
 
 fn bar(s: &Stat) -> Bar {
     Bar { value: s.mean, std: s.std }
-}
-
-fn slug(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 
 /// Appends the tree sections to `md`, their charts to `plots` and one line per finding to
