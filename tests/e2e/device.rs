@@ -8,7 +8,7 @@
 //! `basic-pitch-nmp-onnx` and `onnxruntime` assets: it uses the default asset store (where the
 //! plugin tests put them) and fetches them with the registry client where they are missing.
 
-use crate::util::{commute_in, run};
+use crate::util::{commute_in, read_json as json, run, run_folders};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,15 +21,9 @@ fn commute(dir: &Path) -> Command {
     cmd
 }
 
-fn json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// The only run folder under `runs/<name>/`.
 fn run_folder(runs: &Path, name: &str) -> PathBuf {
-    let folders: Vec<PathBuf> =
-        std::fs::read_dir(runs.join(name)).expect("runs folder").map(|e| e.expect("entry").path()).collect();
+    let folders = run_folders(runs, name);
     assert_eq!(folders.len(), 1, "{folders:?}");
     folders[0].clone()
 }

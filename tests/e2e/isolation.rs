@@ -3,7 +3,7 @@
 //! error naming plugin, function and cause — while the host survives and evaluates the other
 //! edges; results are bit for bit those of in-process calls.
 
-use crate::util::{library, run};
+use crate::util::{library, read_json, run, run_folders};
 use commute_host::discover::SearchPath;
 use commute_host::worker::{WorkerError, WorkerInstance, WorkerOptions};
 use commute_host::Registry;
@@ -80,16 +80,9 @@ fn commute_in(dir: &Path) -> Command {
     crate::util::commute_in(dir, &["commute-fixture-crashy", "commute-plugin-music"])
 }
 
+/// The newest run folder under `runs/<name>/`.
 fn run_folder(runs: &Path, name: &str) -> PathBuf {
-    let mut folders: Vec<_> =
-        std::fs::read_dir(runs.join(name)).expect("runs folder").map(|e| e.expect("entry").path()).collect();
-    folders.sort();
-    folders.pop().expect("a run folder")
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .expect("valid JSON")
+    run_folders(runs, name).pop().expect("a run folder")
 }
 
 /// Runs the crash experiment; checks that the run went on past the bad edge and returns its

@@ -1,7 +1,7 @@
 //! Trees end to end, with real plugins: width, edits and depth in a run's metrics and report, and
 //! `commute swap`, which recomputes only what depends on the swapped node.
 
-use crate::util::run;
+use crate::util::{read_json as json, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -78,18 +78,9 @@ fn commute_in(dir: &Path) -> Command {
     crate::util::commute_in(dir, &["commute-plugin-music", "commute-plugin-audio"])
 }
 
+/// The run folders of the tree experiment, oldest first.
 fn run_folders(runs: &Path) -> Vec<PathBuf> {
-    let mut folders: Vec<_> = std::fs::read_dir(runs.join("tree"))
-        .expect("runs folder")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    folders.sort();
-    folders
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).expect("JSON")
+    crate::util::run_folders(runs, "tree")
 }
 
 fn mean(v: &serde_json::Value) -> f64 {

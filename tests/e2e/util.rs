@@ -135,3 +135,17 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&stderr).into_owned(),
     )
 }
+
+/// The run folders under `runs/<name>/`, oldest first (their names are UTC times).
+pub fn run_folders(runs: &Path, name: &str) -> Vec<PathBuf> {
+    let mut folders: Vec<PathBuf> =
+        std::fs::read_dir(runs.join(name)).expect("runs folder").map(|e| e.expect("entry").path()).collect();
+    folders.sort();
+    folders
+}
+
+/// A JSON file (metrics.json, swap.json…), naming the file when it is missing or not JSON.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
