@@ -43,7 +43,31 @@ impl Context {
     pub fn cuda_device(&self) -> Option<usize> {
         self.device.strip_prefix("cuda").map(|rest| rest.trim_start_matches(':').parse().unwrap_or(0))
     }
+
+    /// The error for `open` when the function cannot run on [`Context::device`] (a build without
+    /// GPU code, a runtime without a CUDA provider, no driver, no such device). The host reports it
+    /// as a failure on that device, not as bad parameters; return it with `?` or `Err(...)`.
+    pub fn device_error(&self, why: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::Error::new(DeviceError { device: self.device.clone(), message: why.to_string() })
+    }
 }
+
+/// A function could not be opened on its device; made by [`Context::device_error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceError {
+    /// The device asked for, e.g. `cuda:0`.
+    pub device: String,
+    /// Why it cannot be used.
+    pub message: String,
+}
+
+impl std::fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot run on device `{}`: {}", self.device, self.message)
+    }
+}
+
+impl std::error::Error for DeviceError {}
 
 /// A declared asset that the host has not provided (yet). Raised by [`Context::asset`]; the SDK
 /// turns it into a request for the host to provide the asset and open the function again.
@@ -66,6 +90,7 @@ impl std::error::Error for MissingAsset {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use anyhow::Context as _;
 
     #[test]
     fn unknown_fields_from_a_newer_host_are_ignored() {
@@ -82,6 +107,15 @@ mod tests {
         assert!(message.contains("`glove-50d`") && message.contains("const ASSETS"), "{message}");
         let ctx = Context { assets: [("glove-50d".to_owned(), PathBuf::from("/x"))].into(), ..ctx };
         assert_eq!(ctx.asset("glove-50d").unwrap(), Path::new("/x"));
+    }
+
+    #[test]
+    fn a_device_error_names_the_device_and_is_typed() {
+        let ctx = Context { device: "cuda:3".to_owned(), ..Context::default() };
+        let err = ctx.device_error("no driver");
+        assert_eq!(err.to_string(), "cannot run on device `cuda:3`: no driver");
+        let wrapped = Err::<(), _>(err).context("opening the model").unwrap_err();
+        assert!(wrapped.downcast_ref::<DeviceError>().is_some(), "found through a context layer");
     }
 
     #[test]

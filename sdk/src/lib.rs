@@ -104,7 +104,7 @@ pub mod testing;
 mod value;
 
 pub use asset::AssetSpec;
-pub use context::Context;
+pub use context::{Context, DeviceError};
 pub use error::{CallError, LoadError};
 pub use function::{Encoder, FromValue, Function, FunctionKind, IntoValue, Operator, Params, Render, Source};
 pub use manifest::{FunctionSpec, Manifest, ParamSpec};

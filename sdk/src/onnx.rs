@@ -143,7 +143,12 @@ fn with_device(
                 .with_device_id(i32::try_from(id).unwrap_or(0))
                 .build()
                 .error_on_failure()])
-            .map_err(|e| anyhow!("cannot use CUDA device {id} with ONNX Runtime: {e}{}", gpu_runtime_hint())),
+            .map_err(|e| {
+                ctx.device_error(format!(
+                    "ONNX Runtime cannot use CUDA device {id}: {e}{}",
+                    gpu_runtime_hint()
+                ))
+            }),
     }
 }
 
@@ -154,10 +159,7 @@ fn with_device(
 ) -> Result<ort::session::builder::SessionBuilder> {
     match ctx.cuda_device() {
         None => Ok(builder),
-        Some(_) => Err(anyhow!(
-            "device `{}` asked for, but this plugin was built without the `cuda` feature",
-            ctx.device
-        )),
+        Some(_) => Err(ctx.device_error("this plugin was built without the `cuda` feature")),
     }
 }
 

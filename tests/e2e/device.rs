@@ -118,8 +118,12 @@ fn a_cuda_node_without_the_cuda_feature_fails_its_edges_naming_node_device_and_f
             line.contains(&format!("node `{node}`: cannot open its encoder on device `{device}`")),
             "{line}"
         );
-        assert!(line.contains(&format!("device `{device}` asked for")), "the plugin's own words: {line}");
-        assert!(line.contains("built without the `cuda` feature"), "{line}");
+        assert!(
+            line.contains(&format!(
+                "failed: cannot run on device `{device}`: this plugin was built without the `cuda` feature"
+            )),
+            "the plugin's own words, a failure on the device and not bad parameters: {line}"
+        );
     }
     assert!(err.contains("error: 2 of 3 edges failed"), "{err}");
     assert!(out.contains("roll → chroma (p@1"), "the CPU edge is evaluated:\n{out}");
@@ -280,7 +284,8 @@ fn call_takes_a_device_and_refuses_one_for_a_function_without_gpu_code() {
         run(commute(dir.path()).args(["call", "audio", "basic-pitch", "--device", "cuda:0"]));
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("device `cuda:0` asked for, but this plugin was built without the `cuda` feature"),
+        err.contains("`basic-pitch` failed: cannot run on device `cuda:0`: this plugin was built without the `cuda` feature"),
         "{err}"
     );
+    assert!(!err.contains("bad parameters"), "the parameters are fine: {err}");
 }

@@ -215,8 +215,14 @@ fn bad_parameters_and_devices_are_clear_errors() {
     if !cfg!(feature = "cuda") {
         let on_gpu = plugin(1).with_context(Context { device: "cuda:0".to_owned(), ..Context::default() });
         for params in [ONNX, CANDLE] {
-            let message = on_gpu.open("minilm", params).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(message.contains("`cuda` feature"), "{params}: {message}");
+            match on_gpu.open("minilm", params) {
+                Err(CallError::Failed { message, .. }) => assert!(
+                    message.contains("cannot run on device `cuda:0`") && message.contains("`cuda` feature"),
+                    "{params}: {message}"
+                ),
+                Err(e) => panic!("{params}: expected a failure on the device, not {e}"),
+                Ok(_) => panic!("{params}: opened on cuda:0 without the `cuda` feature"),
+            }
         }
     }
 }
@@ -282,7 +288,8 @@ fn minilm_declares_gpu_code_and_this_build_refuses_a_cuda_device_on_both_backend
             Err(e) => e.to_string(),
         };
         assert!(
-            message.contains("device `cuda:0` asked for") && message.contains("without the `cuda` feature"),
+            message.contains("cannot run on device `cuda:0`")
+                && message.contains("without the `cuda` feature"),
             "{params}: {message}"
         );
     }

@@ -74,9 +74,15 @@ fn spec_of<F: Function>(
 
 fn open_with<F: Function>(text: &str, ctx: &Context) -> Result<F, FfiError> {
     let params = params::parse::<F::Params>(text).map_err(|e| FfiError::new(FfiErrorKind::BadParams, e))?;
-    F::open(params, ctx).map_err(|e| match e.downcast_ref::<crate::context::MissingAsset>() {
-        Some(missing) => FfiError::new(FfiErrorKind::MissingAsset, missing.0.clone()),
-        None => FfiError::new(FfiErrorKind::BadParams, format!("{e:#}")),
+    F::open(params, ctx).map_err(|e| {
+        if let Some(missing) = e.downcast_ref::<crate::context::MissingAsset>() {
+            FfiError::new(FfiErrorKind::MissingAsset, missing.0.clone())
+        } else if e.downcast_ref::<crate::context::DeviceError>().is_some() {
+            // Not the parameters' fault: the same parameters open on another device.
+            FfiError::new(FfiErrorKind::Failed, format!("{e:#}"))
+        } else {
+            FfiError::new(FfiErrorKind::BadParams, format!("{e:#}"))
+        }
     })
 }
 

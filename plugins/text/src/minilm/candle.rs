@@ -128,9 +128,10 @@ fn device(ctx: &Context) -> Result<Device> {
     match ctx.cuda_device() {
         None => Ok(Device::Cpu),
         Some(_) if !cfg!(feature = "cuda") => {
-            bail!("device `{}` asked for, but this plugin was built without the `cuda` feature", ctx.device)
+            Err(ctx.device_error("this plugin was built without the `cuda` feature"))
         }
-        Some(id) => Device::new_cuda(id).with_context(|| format!("cannot open CUDA device {id} with candle")),
+        Some(id) => Device::new_cuda(id)
+            .map_err(|e| ctx.device_error(format!("candle cannot open CUDA device {id}: {e}"))),
     }
 }
 
