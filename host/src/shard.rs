@@ -1,5 +1,6 @@
-//! Sharded extraction: which embedding chunks shard I of N owns, the embedding sets a run needs,
-//! and `commute run FILE --shard I/N`, which computes only its shard's missing chunks.
+//! Shards: `I/N`, and sharded extraction — which embedding chunks shard I of N owns, the embedding
+//! sets a run needs, and `commute run FILE --shard I/N`, which computes only its shard's missing
+//! chunks. (`commute csls` splits its queries by the same [`Shard`], into contiguous ranges.)
 //!
 //! A chunk (one cache entry of [`crate::extract::CHUNK`] items) belongs to shard
 //! `1 + k mod N`, where `k` is the first 8 bytes of its sha256 cache key read as a big-endian
@@ -23,8 +24,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Shard `index` of `count`, counted from 1 to `count` (as `SLURM_ARRAY_TASK_ID` in an array
-/// `1-N`). Written `I/N`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// `1-N`). Written `I/N`. Work splits by it in two ways: by hash ([`Shard::owns`], for cache
+/// entries, stable when items are added) or into contiguous ranges ([`Shard::range`], for ordered
+/// rows such as `commute csls`'s queries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
     index: u32,
     count: u32,
@@ -91,6 +94,13 @@ impl Shard {
     /// Whether the chunk with cache key `key` is this shard's.
     pub fn owns(self, key: &str) -> bool {
         Shard::of_key(key, self.count) == self.index
+    }
+
+    /// This shard's part of `n` ordered items, `[(I−1)·n/N, I·n/N)`: the N ranges are contiguous,
+    /// cover `0..n` and differ in length by at most one.
+    pub fn range(self, n: usize) -> std::ops::Range<usize> {
+        let at = |i: u32| (u128::from(i) * n as u128 / u128::from(self.count.max(1))) as usize;
+        at(self.index - 1)..at(self.index)
     }
 }
 
@@ -364,6 +374,20 @@ mod tests {
     use super::*;
     use crate::cache::KeyBuilder;
     use crate::extract::chunk_keys;
+
+    #[test]
+    fn ranges_are_contiguous_cover_everything_and_differ_by_at_most_one() {
+        for (count, n) in [(7u32, 2_500_000usize), (7, 40), (3, 2), (1, 9), (5, 0)] {
+            let ranges: Vec<_> = (1..=count).map(|i| Shard::new(i, count).unwrap().range(n)).collect();
+            assert_eq!(ranges[0].start, 0);
+            assert_eq!(ranges[ranges.len() - 1].end, n);
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "{ranges:?}");
+            let (lo, hi) = (ranges.iter().map(|r| r.len()).min(), ranges.iter().map(|r| r.len()).max());
+            assert!(hi.unwrap() - lo.unwrap() <= 1, "{count} shards of {n}: {ranges:?}");
+        }
+        // Large n: the product I·n is taken in 128 bits.
+        assert_eq!(Shard::new(3, 3).unwrap().range(usize::MAX).end, usize::MAX);
+    }
 
     #[test]
     fn shards_parse_from_one_and_reject_what_cannot_be() {

@@ -7,6 +7,7 @@ mod assets;
 mod bad_inputs;
 mod call;
 mod check;
+mod csls;
 mod device;
 mod functional;
 mod interrupt;

@@ -16,9 +16,10 @@
 use super::{Cli, Outcome};
 use crate::metrics::csls_large::{
     self, csls_large, merge_pass1_files, merge_pass2_files, pass1, pass2, read_radii, write_pass1,
-    write_pass2, CslsInput, CslsPlan, Hits, MemoryPlan, Radii, Shard, Side, Step, Synthetic, SyntheticSpec,
+    write_pass2, CslsInput, CslsPlan, Hits, MemoryPlan, Radii, Side, Step, Synthetic, SyntheticSpec,
 };
 use crate::metrics::Blocks;
+use crate::shard::{Shard, ShardError};
 use crate::HostError;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal as _, Write as _};
@@ -79,7 +80,7 @@ pub struct Args {
 }
 
 fn parse_shard(s: &str) -> Result<Shard, String> {
-    s.parse().map_err(|e: HostError| e.to_string())
+    s.parse().map_err(|e: ShardError| e.to_string())
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {

@@ -28,6 +28,7 @@
 
 use super::blocked::{count_above, normalized_rows, par_ranges, top_k_sweep, Blocks, TopKSweep};
 use super::topk::TopK;
+use crate::shard::Shard;
 use crate::HostError;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
@@ -744,58 +745,6 @@ pub fn csls_large(
     Ok(CslsLarge { hits, radii })
 }
 
-/// One of `count` shards: a contiguous range of queries. Shards count from 1 (`I/N` with
-/// 1 ≤ I ≤ N, as `SLURM_ARRAY_TASK_ID` in an array `1-N`, and as `commute run --shard`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    /// Which shard, from 1.
-    pub index: usize,
-    /// How many shards.
-    pub count: usize,
-}
-
-impl Shard {
-    /// Shard `index` of `count`; an error unless `1 ≤ index ≤ count`.
-    pub fn new(index: usize, count: usize) -> Result<Self, HostError> {
-        if (1..=count).contains(&index) {
-            Ok(Self { index, count })
-        } else {
-            Err(HostError::Usage(format!(
-                "shard {index}/{count}: shards are counted from 1, so I must be between 1 and N"
-            )))
-        }
-    }
-
-    /// The queries of this shard among `n`: `[(I−1)·n/N, I·n/N)`.
-    pub fn range(&self, n: usize) -> Range<usize> {
-        let at = |i: usize| (i as u128 * n as u128 / self.count as u128) as usize;
-        at(self.index - 1)..at(self.index)
-    }
-}
-
-impl std::str::FromStr for Shard {
-    type Err = HostError;
-
-    /// `I/N`.
-    fn from_str(s: &str) -> Result<Self, HostError> {
-        let bad = || {
-            HostError::Usage(format!(
-                "`{s}` is not a shard: write I/N, shard I of N counted from 1 (for example 2/8)"
-            ))
-        };
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let i = i.trim().parse().map_err(|_| bad())?;
-        let n = n.trim().parse().map_err(|_| bad())?;
-        Shard::new(i, n)
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
 /// What a state file belongs to: shards of different jobs never merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
@@ -879,7 +828,7 @@ impl Header {
 
 /// The file of shard `shard`'s pass-1 state in `dir`.
 pub fn pass1_path(dir: &Path, shard: Shard) -> PathBuf {
-    dir.join(format!("csls-pass1-{}-of-{}.bin", shard.index, shard.count))
+    dir.join(format!("csls-pass1-{}-of-{}.bin", shard.index(), shard.count()))
 }
 
 /// The file of the merged radii in `dir`.
@@ -889,7 +838,7 @@ pub fn radii_path(dir: &Path) -> PathBuf {
 
 /// The file of shard `shard`'s pass-2 hit counts in `dir`.
 pub fn pass2_path(dir: &Path, shard: Shard) -> PathBuf {
-    dir.join(format!("csls-pass2-{}-of-{}.json", shard.index, shard.count))
+    dir.join(format!("csls-pass2-{}-of-{}.json", shard.index(), shard.count()))
 }
 
 /// Writes a file through a temporary name in its folder and a rename, so that a reader (a merge)
@@ -1064,18 +1013,19 @@ fn check_shard(
 ) -> Result<Shard, HostError> {
     let bad = |m: String| Err(HostError::format(&file.path, m));
     let Some(shard) = file.header.shard else { return bad("no shard in the header".into()) };
-    if !(1..=shard.count).contains(&shard.index) {
+    // Headers are read back from files, so a shard there has not been through `Shard::new`.
+    let (index, count) = (shard.index() as usize, shard.count() as usize);
+    if !(1..=count).contains(&index) {
         return bad(format!("shard {shard} is not a shard"));
     }
     match *shards {
         None => {
-            *shards = Some(shard.count);
-            *seen = vec![false; shard.count];
+            *shards = Some(count);
+            *seen = vec![false; count];
         }
-        Some(n) if n != shard.count => {
+        Some(n) if n != count => {
             return bad(format!(
-                "shard {shard} of a {}-shard split, but other files are of a {n}-shard split",
-                shard.count
+                "shard {shard} of a {count}-shard split, but other files are of a {n}-shard split"
             ))
         }
         Some(_) => {}
@@ -1083,7 +1033,7 @@ fn check_shard(
     if file.header.queries.as_ref() != Some(&shard.range(job.queries)) {
         return bad(format!("its query range is not shard {shard}'s"));
     }
-    if std::mem::replace(&mut seen[shard.index - 1], true) {
+    if std::mem::replace(&mut seen[index - 1], true) {
         return bad(format!("shard {shard} appears twice"));
     }
     Ok(shard)
@@ -1213,7 +1163,7 @@ pub fn merge_pass2_files(dir: &Path, job: &Job) -> Result<(Hits, MergeReport), H
             ));
         }
         complete &= file.header.complete;
-        parts.push((shard.index, hits));
+        parts.push((shard.index() as usize, hits));
     }
     let count = shards.unwrap_or(0);
     if !seen.iter().all(|&s| s) {
@@ -1372,7 +1322,7 @@ mod tests {
         let plan = CslsPlan::default();
         let job = input.job(&plan);
         let dir = tempfile::tempdir().unwrap();
-        let write = |i: usize| {
+        let write = |i: u32| {
             let shard = Shard::new(i, 3).unwrap();
             let part = pass1(&input, &plan, shard.range(30), NONE).unwrap();
             write_pass1(dir.path(), &job, shard, &part).unwrap()
@@ -1403,16 +1353,7 @@ mod tests {
     }
 
     #[test]
-    fn shards_parse_and_cover_everything() {
-        let shard: Shard = "2/5".parse().unwrap();
-        assert_eq!((shard.index, shard.count, shard.to_string()), (2, 5, "2/5".to_owned()));
-        for bad in ["0/5", "6/5", "1", "a/3", "1/0", "-1/3"] {
-            assert!(bad.parse::<Shard>().is_err(), "{bad}");
-        }
-        let ranges: Vec<Range<usize>> = (1..=7).map(|i| Shard::new(i, 7).unwrap().range(2_500_000)).collect();
-        assert_eq!(ranges[0].start, 0);
-        assert_eq!(ranges[6].end, 2_500_000);
-        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
+    fn impossible_synthetic_data_is_refused() {
         assert!(
             Synthetic::new(SyntheticSpec { queries: 5, gallery: 4, dim: 3, noise: 1.0, seed: 1 }).is_err()
         );
