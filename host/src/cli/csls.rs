@@ -216,7 +216,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
         }
     }
     out.seconds = start.elapsed().as_secs_f64();
-    if !out.complete {
+    if !out.complete && out.hits.is_some() {
         tracing::warn!("computed from incomplete radii: not the CSLS P@1 of the job (timing only)");
     }
     if args.json {
