@@ -44,9 +44,11 @@ pub trait Function: Sized + Send + 'static {
     /// `cuda:N` (directly, or through `commute_sdk::onnx::session`). The host refuses a CUDA device
     /// for an encoder that does not declare it (it would run on the CPU all the same). Whether
     /// this build of the plugin can use one (its `cuda` feature) is the function's to say when
-    /// it opens.
+    /// it opens, with [`Context::device_error`].
     const CUDA: bool = false;
-    /// Builds a live instance. Errors here are reported as bad parameters or a failed open.
+    /// Builds a live instance. Errors here are reported as bad parameters, except a missing
+    /// asset from [`Context::asset`] (fetched, then `open` runs again) and a
+    /// [`Context::device_error`] (a failure on that device).
     fn open(params: Self::Params, ctx: &Context) -> Result<Self>;
 }
 
