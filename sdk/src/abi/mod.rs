@@ -12,7 +12,7 @@
 //! in a child process.
 //!
 //! - [`export`]: the plugin side, turning the authoring traits into these types (with panic guards).
-//! - [`client`]: the host side, turning these types back into [`Value`](crate::Value)s and errors.
+//! - [`client`]: the host side, turning these types back into [`Value`]s and errors.
 //! - [`load`]: the host side of loading a library and checking it is a plugin it can talk to.
 
 // abi_stable's derives generate unsafe impls; this module is where the FFI lives.
