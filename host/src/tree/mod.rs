@@ -4,7 +4,7 @@
 //! composed along paths, against direct shortcuts, and round trips).
 //!
 //! Every analysis follows the edges' protocol: per repeat, the same seeded split into test items
-//! and an anchor pool ([`crate::runner::split_order`]); its maps ([`maps`]) are fitted on the
+//! and an anchor pool (`runner::split_order`); its maps ([`maps`]) are fitted on the
 //! first `anchors` of the pool and judged on the test items; each number is reported as mean and
 //! spread over the repeats ([`Stat`]).
 

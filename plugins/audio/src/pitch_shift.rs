@@ -8,11 +8,11 @@
 //!    original rate, every frequency is multiplied by `r` and the duration divided by `r`. For
 //!    upward shifts the resampler's low-pass first removes what would land above 0.94 × Nyquist.
 //! 2. Time-stretch back to the original length, keeping the new pitch, with
-//!    - `method = "phase-vocoder"` (default; [`vocoder`](crate::vocoder)): phase vocoder with
+//!    - `method = "phase-vocoder"` (default; [`crate::vocoder`]): phase vocoder with
 //!      identity phase locking, frames of `frame-s` = 93 ms (2048 samples at 22.05 kHz), 75 %
 //!      overlap. Keeps every partial of chords and mixtures at its level; smears transients over
 //!      about one frame and adds a little "phasiness" (a diffuse, slightly reverberant quality).
-//!    - `method = "wsola"` ([`wsola`](crate::wsola)): waveform-similarity overlap-add, frames of
+//!    - `method = "wsola"` ([`crate::wsola`]): waveform-similarity overlap-add, frames of
 //!      `frame-s` = 46 ms, 50 % overlap, alignment search ±¼ frame. Clean and sharp on single
 //!      voices, speech and steady tones; on chords no single alignment fits every partial, so
 //!      some partials are attenuated and the sound gets rough at the frame rate.
