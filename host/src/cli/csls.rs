@@ -15,8 +15,9 @@
 
 use super::{Cli, Outcome};
 use crate::metrics::csls_large::{
-    self, csls_large, merge_pass1_files, merge_pass2_files, pass1, pass2, read_radii, write_pass1,
-    write_pass2, CslsInput, CslsPlan, Hits, MemoryPlan, Radii, Side, Step, Synthetic, SyntheticSpec,
+    self, csls_large, mean_radius, merge_pass1_files, merge_pass2_files, pass1, pass2, read_radii,
+    write_pass1, write_pass2, CslsInput, CslsPlan, Hits, MemoryPlan, Radii, Side, Step, Synthetic,
+    SyntheticSpec,
 };
 use crate::metrics::Blocks;
 use crate::shard::{Shard, ShardError};
@@ -182,7 +183,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
             let bar = progress_bar("pass 1", blocks_of(range.len()));
             let part = pass1(&input, &plan, range.clone(), &|n| bar.inc(n))?;
             bar.finish_and_clear();
-            out.mean_r_query = Some(mean(&part.r_query));
+            out.mean_r_query = Some(mean_radius(&part.r_query));
             out.state_file = Some(write_pass1(dir, &job, shard, &part)?);
         }
         Step::Merge1 => {
@@ -250,7 +251,7 @@ struct Summary {
 
 impl Summary {
     fn set_radii(&mut self, radii: &Radii, queries: std::ops::Range<usize>) {
-        self.mean_r_query = Some(mean(&radii.r_query[queries]));
+        self.mean_r_query = Some(mean_radius(&radii.r_query[queries]));
         self.mean_r_gallery = Some(radii.mean_gallery());
         self.complete &= radii.complete;
     }
@@ -270,7 +271,10 @@ impl Summary {
             );
         }
         match (self.mean_r_query, self.mean_r_gallery) {
-            (Some(q), Some(g)) => println!("mean r_query = {q:.6}, mean r_gallery = {g:.6}"),
+            (Some(q), Some(g)) if self.complete => println!("mean r_query = {q:.6}, mean r_gallery = {g:.6}"),
+            (Some(q), Some(g)) => println!(
+                "mean r_query = {q:.6} (the merged shards' queries), mean r_gallery = {g:.6} (from those queries only)"
+            ),
             (Some(q), None) => println!("mean r_query = {q:.6} (this shard's queries)"),
             _ => {}
         }
@@ -289,10 +293,6 @@ fn step_name(step: Step) -> &'static str {
         Step::Pass2 => "pass 2",
         Step::Merge2 => "merge 2",
     }
-}
-
-fn mean(v: &[f32]) -> f64 {
-    v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64
 }
 
 fn mib(bytes: u64) -> String {

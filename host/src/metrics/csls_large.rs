@@ -530,19 +530,23 @@ pub struct Radii {
 }
 
 impl Radii {
-    /// Mean of `r_q` over the queries (NaN for none), in f64.
+    /// Mean of `r_q` over the queries, in f64 (see [`mean_radius`]).
     pub fn mean_query(&self) -> f64 {
-        mean(&self.r_query)
+        mean_radius(&self.r_query)
     }
 
-    /// Mean of `r_g` over the gallery (NaN for none), in f64.
+    /// Mean of `r_g` over the gallery, in f64 (see [`mean_radius`]).
     pub fn mean_gallery(&self) -> f64 {
-        mean(&self.r_gallery)
+        mean_radius(&self.r_gallery)
     }
 }
 
-fn mean(v: &[f32]) -> f64 {
-    v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64
+/// Mean of the known radii in `v`, in f64: a partial merge leaves the missing shards' queries
+/// without one (NaN), and they are skipped. NaN when none is known.
+pub fn mean_radius(v: &[f32]) -> f64 {
+    let (sum, n) =
+        v.iter().filter(|x| !x.is_nan()).fold((0.0f64, 0usize), |(s, n), &x| (s + f64::from(x), n + 1));
+    sum / n as f64
 }
 
 /// Merge 1: combines pass-1 results of disjoint query ranges into the radii.
@@ -1350,6 +1354,13 @@ mod tests {
 
         let empty = tempfile::tempdir().unwrap();
         assert!(merge_pass2_files(empty.path(), &job).unwrap_err().to_string().contains("no pass-2"));
+    }
+
+    #[test]
+    fn the_mean_radius_skips_the_queries_a_partial_merge_left_without_one() {
+        assert_eq!(mean_radius(&[0.25, f32::NAN, 0.75]), 0.5);
+        assert_eq!(mean_radius(&[0.25, 0.75]), 0.5);
+        assert!(mean_radius(&[f32::NAN]).is_nan() && mean_radius(&[]).is_nan());
     }
 
     #[test]
