@@ -4,7 +4,9 @@
 # music experiment with `commute slurm --shards 4 --submit` (a 4-task job array of shards and a fit
 # job that depends on it), waits for both, runs the same experiment as one plain process on an
 # empty cache, and checks that the two metrics.json agree (all but `started`, `seconds` and the
-# cache's counters, `cache` and `embedded`).
+# cache's counters, `cache` and `embedded`). Then a small `commute csls` job as the README lays out
+# the 2.5M one: pass 1 as a 4-task array, merge 1, pass 2 as an array, merge 2, each after the
+# last (afterok); its hits and radii must equal one process's.
 #
 # Slurm and munge come from Debian's packages (installed with apt-get when missing, which needs
 # root). Where Slurm cannot be installed or started, the script prints `SKIPPED: <reason>` and
@@ -291,4 +293,56 @@ points = sum(len(e["points"]) for e in slurm["edges"])
 print(f"metrics.json equal: {len(slurm['edges'])} edges, {points} points (cache: fit job {counters(slurm_extra)}; "
       f"single run {counters(single_extra)}); both caches hold the same {len(entries(sys.argv[2]))} chunks")
 EOF
-echo "PASSED: Slurm (4 shards + afterok fit) equals one process, $(elapsed) after the build"
+# 6. A CSLS job's chain, in small: two arrays of 4 shards and two merges, each step after the last.
+csls=("$commute" --threads 1 csls --synthetic 3000 --gallery 3500 --json)
+"${csls[@]}" >csls-whole.json 2>csls-whole.err || { cat csls-whole.err; fail "commute csls in one process failed"; }
+mkdir -p csls/logs
+command_line=$(printf '%q ' "${csls[@]}")
+# submit NAME ARRAY DEPENDENCY ARGS: one step, its output in csls/logs/NAME-*.out; prints its job id.
+submit() {
+    local name=$1 array=$2 after=$3 output="csls/logs/$1-%j.out"
+    shift 3
+    local options=(--parsable --job-name="$name" --error="csls/logs/$name-%j.err")
+    if [[ -n $array ]]; then
+        options+=(--array="$array" --error="csls/logs/$name-%A_%a.err")
+        output="csls/logs/$name-%A_%a.out"
+    fi
+    if [[ -n $after ]]; then options+=(--dependency="afterok:$after"); fi
+    sbatch "${options[@]}" --output="$output" --wrap "$command_line $*" | cut -d';' -f1
+}
+state=csls/state
+pass1=$(submit csls-pass1 1-4 "" "--phase 1 --shard \$SLURM_ARRAY_TASK_ID/4 --state $state") || fail "sbatch (pass 1)"
+merge1=$(submit csls-merge1 "" "$pass1" "--phase 1 --merge --state $state") || fail "sbatch (merge 1)"
+pass2=$(submit csls-pass2 1-4 "$merge1" "--phase 2 --shard \$SLURM_ARRAY_TASK_ID/4 --state $state") || fail "sbatch (pass 2)"
+merge2=$(submit csls-merge2 "" "$pass2" "--phase 2 --merge --state $state") || fail "sbatch (merge 2)"
+echo "csls: pass 1 job $pass1 (array 1-4), merge 1 $merge1, pass 2 $pass2 (array 1-4), merge 2 $merge2"
+for _ in $(seq 900); do
+    merge2_state=$(states "$merge2")
+    [[ ${merge2_state% } =~ $terminal ]] && break
+    sleep 0.1
+done
+csls_logs() { for f in csls/logs/*; do echo "== $f"; cat "$f"; done; }
+[[ ${merge2_state% } == COMPLETED ]] || { csls_logs; fail "the CSLS merge 2 job ended ${merge2_state:-in no known state}"; }
+for job in "$pass1" "$merge1" "$pass2"; do
+    [[ $(states "$job") =~ ^(COMPLETED )+$ ]] || { csls_logs; fail "CSLS job $job ended $(states "$job")"; }
+done
+python3 - csls-whole.json "csls/logs/csls-merge2-$merge2.out" <<'EOF' || { csls_logs; fail "the CSLS results differ"; }
+import json, sys
+whole, merged = (json.load(open(p)) for p in sys.argv[1:3])
+if merged["step"] != "merge 2" or not merged["complete"]:
+    sys.exit(f"merge 2 reports step {merged['step']!r}, complete {merged['complete']}")
+for key in ("queries", "at_1", "at_5", "at_10"):
+    if merged["hits"][key] != whole["hits"][key]:
+        sys.exit(f"hits {key}: {merged['hits'][key]} on Slurm, {whole['hits'][key]} in one process")
+for key in ("mean_r_query", "mean_r_gallery"):
+    if merged[key] != whole[key]:
+        sys.exit(f"{key}: {merged[key]} on Slurm, {whole[key]} in one process")
+rr = [d["hits"]["reciprocal_rank_sum"] for d in (whole, merged)]
+if abs(rr[0] - rr[1]) > 1e-9 * rr[0]:
+    sys.exit(f"reciprocal ranks: {rr}")
+h = merged["hits"]
+print(f"csls on Slurm equals one process: P@1 {h['at_1']}/{h['queries']}, P@10 {h['at_10']}/{h['queries']}, "
+      "radii bit-identical")
+EOF
+
+echo "PASSED: Slurm (4 shards + afterok fit; a CSLS chain of 2 arrays and 2 merges) equals one process, $(elapsed) after the build"
