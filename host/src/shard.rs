@@ -28,9 +28,25 @@ use std::str::FromStr;
 /// entries, stable when items are added) or into contiguous ranges ([`Shard::range`], for ordered
 /// rows such as `commute csls`'s queries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RawShard")]
 pub struct Shard {
     index: u32,
     count: u32,
+}
+
+/// A shard as written in a file, checked by [`Shard::new`] when read.
+#[derive(serde::Deserialize)]
+struct RawShard {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<RawShard> for Shard {
+    type Error = ShardError;
+
+    fn try_from(raw: RawShard) -> Result<Shard, ShardError> {
+        Shard::new(raw.index, raw.count)
+    }
 }
 
 /// A shard that cannot be.
@@ -387,6 +403,19 @@ mod tests {
         }
         // Large n: the product I·n is taken in 128 bits.
         assert_eq!(Shard::new(3, 3).unwrap().range(usize::MAX).end, usize::MAX);
+    }
+
+    #[test]
+    fn a_shard_read_from_a_file_is_checked_like_one_written_on_the_command_line() {
+        let shard: Shard = serde_json::from_str(r#"{"index": 2, "count": 5}"#).unwrap();
+        assert_eq!(shard, Shard::new(2, 5).unwrap());
+        assert_eq!(serde_json::to_string(&shard).unwrap(), r#"{"index":2,"count":5}"#);
+        for bad in
+            [r#"{"index": 0, "count": 5}"#, r#"{"index": 6, "count": 5}"#, r#"{"index": 1, "count": 0}"#]
+        {
+            let err = serde_json::from_str::<Shard>(bad).unwrap_err().to_string();
+            assert!(err.contains("shard"), "{bad}: {err}");
+        }
     }
 
     #[test]
