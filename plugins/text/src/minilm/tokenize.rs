@@ -57,6 +57,22 @@ impl Tokenizer {
             self.0.encode_fast(text, true).map_err(|e| anyhow!("cannot tokenize the text: {e}"))?;
         Ok(encoding.get_ids().to_vec())
     }
+
+    /// The WordPiece tokens of one text without `[CLS]` and `[SEP]`, as `(id, token, special)`:
+    /// lower-cased and split as the model sees them ("Embeddings" → `em`, `##bed`, `##ding`,
+    /// `##s`); `special` marks `[UNK]` and the other special tokens. Cut at [`MAX_TOKENS`] tokens.
+    pub fn pieces(&self, text: &str) -> Result<Vec<(u32, String, bool)>> {
+        let encoding =
+            self.0.encode_fast(text, false).map_err(|e| anyhow!("cannot tokenize the text: {e}"))?;
+        let unk = self.0.token_to_id("[UNK]");
+        let added = self.0.get_added_tokens_decoder();
+        let special = |id: u32| Some(id) == unk || added.get(&id).is_some_and(|t| t.special);
+        Ok(encoding
+            .get_ids()
+            .iter()
+            .map(|&id| (id, self.0.id_to_token(id).unwrap_or_default(), special(id)))
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -105,6 +121,17 @@ mod tests {
         assert_eq!(ids.len(), MAX_TOKENS);
         assert_eq!((ids[0], ids[MAX_TOKENS - 1]), (2, 3));
         assert_eq!(t.ids(&"cat ".repeat(200)).expect("ok").len(), 202);
+    }
+
+    #[test]
+    fn pieces_leave_out_cls_and_sep_and_mark_unknown_tokens() {
+        let t = tiny();
+        let pieces = t.pieces("The CATS dog").expect("ok");
+        let ids: Vec<u32> = pieces.iter().map(|p| p.0).collect();
+        assert_eq!(ids, vec![4, 5, 6, 1]);
+        assert_eq!(pieces[2].1, "##s");
+        assert_eq!(pieces.iter().map(|p| p.2).collect::<Vec<_>>(), [false, false, false, true]);
+        assert!(t.pieces("").expect("ok").is_empty());
     }
 
     #[test]
