@@ -1,27 +1,54 @@
 //! MUSE-style refinement around any estimator: induce a dictionary of mutual CSLS nearest neighbours
-//! between mapped source and target rows, refit on seeds ∪ induced pairs, repeat.
+//! between mapped source and target rows, refit on seeds ∪ induced pairs, repeat until the
+//! dictionary stops changing.
 //!
 //! The estimator is a closure from anchor pairs to a fitted [`Alignment`], so refinement wraps
 //! least squares, Procrustes, CCA or the functional method alike. The CSLS neighbourhoods come from
 //! the blocked passes of [`crate::metrics`] (bounded memory).
+//!
+//! **Stopping and selection, without labels.** Each round measures MUSE's criterion — the mean
+//! cosine between the candidate source rows and their CSLS translations — on the map that induced
+//! it. Refinement stops when the induced dictionary changes by at most `tolerance` (a share of its
+//! pairs) from one round to the next, or after `iterations` refits; the map returned is, by
+//! default, the one with the best criterion among all rounds (the seed fit included), as MUSE
+//! selects its model. No test item or label takes part.
 
 use crate::align::Alignment;
-use crate::metrics::{mutual_csls_pairs, Blocks};
+use crate::metrics::{csls_matches, Blocks};
 use faer::MatRef;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
+/// Which of the rounds' maps refinement returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Selection {
+    /// The map with the best label-free criterion (MUSE's mean CSLS-translation cosine).
+    #[default]
+    Criterion,
+    /// The last map fitted.
+    Last,
+}
+
 /// How to refine an alignment (`refine = { … }` in an edge's method).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RefineSpec {
-    /// Refit rounds: induce a dictionary, refit on it. Stops early when the dictionary no longer
-    /// changes. Default 5.
+    /// Most refits: induce a dictionary, refit on it. Refinement usually stops earlier, when the
+    /// dictionary stops changing (`tolerance`). Default 30.
     pub iterations: usize,
+    /// Stop when the induced dictionary differs from the previous round's by at most this share
+    /// of its pairs (pairs in one but not the other, over the larger of the two); 0 stops only
+    /// when it is identical. Default 0.01.
+    pub tolerance: f64,
+    /// Which round's map to return: `criterion` (the best label-free criterion) or `last`.
+    /// Default `criterion`.
+    pub select: Selection,
     /// Neighbourhood size of the CSLS hubness penalties. Default 10.
     pub k: usize,
     /// Only the first `max-rank` rows of each side (the most frequent words, when rows are sorted by
-    /// frequency) take part in dictionary induction; 0 means all rows. Default 15000.
+    /// frequency) take part in dictionary induction and in the criterion; 0 means all rows. Default
+    /// 15000.
     pub max_rank: usize,
     /// Keep the seed anchors in every refit (induced pairs that reuse a seed's source or target row
     /// are dropped). When false, refits use the induced pairs only. Default true.
@@ -30,23 +57,36 @@ pub struct RefineSpec {
 
 impl Default for RefineSpec {
     fn default() -> Self {
-        Self { iterations: 5, k: 10, max_rank: 15000, keep_seeds: true }
+        Self {
+            iterations: 30,
+            tolerance: 0.01,
+            select: Selection::Criterion,
+            k: 10,
+            max_rank: 15000,
+            keep_seeds: true,
+        }
     }
 }
 
-/// One round of refinement.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One round of refinement: the dictionary a map induced, and that map's criterion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefineRound {
-    /// Mutual CSLS nearest-neighbour pairs found with the previous round's map.
+    /// Mutual CSLS nearest-neighbour pairs found with this round's map.
     pub induced: usize,
-    /// Pairs the map was refitted on (seeds kept plus induced pairs not clashing with them).
+    /// Pairs the next map is (or would be) fitted on: seeds kept plus induced pairs not clashing
+    /// with them.
     pub dictionary: usize,
     /// Induced pairs that were also in the previous round's induced dictionary.
     pub kept_from_previous: usize,
+    /// Share of pairs that differ from the previous round's induced dictionary (1 in round 0).
+    pub changed: f64,
+    /// MUSE's criterion of this round's map: mean cosine between candidate source rows and their
+    /// CSLS translations.
+    pub criterion: f64,
 }
 
 /// What refinement did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefineReport {
     /// Seed anchors given.
     pub seeds: usize,
@@ -54,10 +94,19 @@ pub struct RefineReport {
     pub candidates_source: usize,
     /// Rows of the target side taking part in induction.
     pub candidates_target: usize,
-    /// One entry per refit, in order.
+    /// One entry per map evaluated, in order: round 0 is the seed fit, round r the r-th refit.
     pub rounds: Vec<RefineRound>,
-    /// Whether it stopped before `iterations` because the dictionary stopped changing.
+    /// Whether it stopped because the dictionary stopped changing (not at the cap).
     pub converged: bool,
+    /// The round whose map was returned.
+    pub chosen: usize,
+}
+
+impl RefineReport {
+    /// Refits done (rounds after the seed fit).
+    pub fn refits(&self) -> usize {
+        self.rounds.len().saturating_sub(1)
+    }
 }
 
 /// A fitting function: anchor pairs (source row, target row) to a fitted alignment.
@@ -76,10 +125,11 @@ pub fn refine<E>(
 }
 
 /// Refines an already fitted alignment: each round maps the first `max-rank` rows of `source` and
-/// `target`, induces the mutual CSLS nearest-neighbour pairs between them, and refits with `fit` on
-/// the seeds (when kept) plus the induced pairs. Returns the last map and a report of dictionary
-/// sizes. Errors of `fit` are passed through. A width mismatch between the mapped spaces ends
-/// refinement with the map it has.
+/// `target`, measures the criterion, induces the mutual CSLS nearest-neighbour pairs between them,
+/// and — unless the dictionary has stopped changing or `iterations` refits are done — refits with
+/// `fit` on the seeds (when kept) plus the induced pairs. Returns the map chosen by
+/// `spec.select` and a report of every round. Errors of `fit` are passed through. A width mismatch
+/// between the mapped spaces ends refinement with the maps it has.
 pub fn refine_from<E>(
     initial: Box<dyn Alignment>,
     fit: &FitFn<'_, E>,
@@ -96,23 +146,34 @@ pub fn refine_from<E>(
         candidates_target: nt,
         rounds: Vec::new(),
         converged: false,
+        chosen: 0,
     };
     let seed_sources: HashSet<usize> = seeds.iter().map(|p| p.0).collect();
     let seed_targets: HashSet<usize> = seeds.iter().map(|p| p.1).collect();
-    let mut map = initial;
-    let mut previous: Option<Vec<(usize, usize)>> = None;
-    for _ in 0..spec.iterations {
-        let mapped_source = map.map_source(source.subrows(0, ns));
-        let mapped_target = map.map_target(target.subrows(0, nt));
-        let Ok(induced) =
-            mutual_csls_pairs(mapped_source.as_ref(), mapped_target.as_ref(), spec.k, Blocks::default())
+    let mut current = initial;
+    let mut best: Option<(f64, Box<dyn Alignment>)> = None;
+    let mut previous: Option<HashSet<(usize, usize)>> = None;
+    for round in 0..=spec.iterations {
+        let mapped_source = current.map_source(source.subrows(0, ns));
+        let mapped_target = current.map_target(target.subrows(0, nt));
+        let Ok(matches) =
+            csls_matches(mapped_source.as_ref(), mapped_target.as_ref(), spec.k, Blocks::default())
         else {
             break;
         };
-        if previous.as_ref() == Some(&induced) {
-            report.converged = true;
-            break;
-        }
+        let criterion = matches.mean_forward_cosine();
+        let induced = matches.mutual();
+        let induced_set: HashSet<(usize, usize)> = induced.iter().copied().collect();
+        let kept_from_previous = previous.as_ref().map_or(0, |p| induced_set.intersection(p).count());
+        let changed = previous.as_ref().map_or(1.0, |p| {
+            let differing = induced_set.len() + p.len() - 2 * kept_from_previous;
+            let larger = induced_set.len().max(p.len());
+            if larger == 0 {
+                0.0
+            } else {
+                differing as f64 / larger as f64
+            }
+        });
         let mut dictionary: Vec<(usize, usize)> = Vec::new();
         if spec.keep_seeds {
             dictionary.extend_from_slice(seeds);
@@ -125,19 +186,46 @@ pub fn refine_from<E>(
         } else {
             dictionary.extend_from_slice(&induced);
         }
-        let kept_from_previous = previous.as_ref().map_or(0, |p| {
-            let before: HashSet<&(usize, usize)> = p.iter().collect();
-            induced.iter().filter(|pair| before.contains(pair)).count()
-        });
         report.rounds.push(RefineRound {
             induced: induced.len(),
             dictionary: dictionary.len(),
             kept_from_previous,
+            changed,
+            criterion,
         });
-        map = fit(&dictionary)?;
-        previous = Some(induced);
+        let converged = round > 0 && changed <= spec.tolerance;
+        report.converged = converged;
+        let next = if converged || round == spec.iterations { None } else { Some(fit(&dictionary)?) };
+        let better = match (&best, spec.select) {
+            (_, Selection::Last) | (None, _) => true,
+            (Some((b, _)), Selection::Criterion) => criterion > *b || (b.is_nan() && !criterion.is_nan()),
+        };
+        match next {
+            Some(map) => {
+                let old = std::mem::replace(&mut current, map);
+                if better {
+                    report.chosen = round;
+                    best = Some((criterion, old));
+                }
+            }
+            None => {
+                return Ok(match best {
+                    Some((_, map)) if !better => (map, report),
+                    _ => {
+                        report.chosen = round;
+                        (current, report)
+                    }
+                });
+            }
+        }
+        previous = Some(induced_set);
     }
-    Ok((map, report))
+    // Only reached when the mapped spaces cannot be compared (a width mismatch): the best map so
+    // far, or the one it has.
+    Ok(match best {
+        Some((_, map)) => (map, report),
+        None => (current, report),
+    })
 }
 
 #[cfg(test)]
@@ -216,18 +304,35 @@ mod tests {
         let Ok((refined, report)) = refine(&fit, x.as_ref(), y.as_ref(), &seeds, &spec);
         let after = p_at_1(refined.as_ref());
         assert!(after > before + 0.1, "P@1 {before} -> {after}, {report:?}");
-        assert!(!report.rounds.is_empty() && report.rounds.len() <= 5);
+        assert!(report.converged, "the dictionary settles well before the cap: {report:?}");
+        assert!(report.refits() >= 2 && report.refits() < spec.iterations, "{report:?}");
         assert!(report
             .rounds
             .iter()
             .all(|r| r.dictionary >= seeds.len() && r.dictionary <= 1000 + seeds.len()));
         assert_eq!((report.seeds, report.candidates_source), (24, 1000));
+        let last = report.rounds.last().unwrap();
+        assert!(last.changed <= spec.tolerance);
+        assert!(last.dictionary > report.rounds[0].dictionary, "the dictionary grows");
+        // The criterion rises with the dictionary, and the chosen round has the best criterion.
+        let best = report.rounds.iter().map(|r| r.criterion).fold(f64::MIN, f64::max);
+        assert_eq!(report.rounds[report.chosen].criterion, best);
+        assert!(best > report.rounds[0].criterion);
     }
 
     #[test]
     fn spec_reads_kebab_case_with_defaults_and_rejects_unknown_keys() {
-        let spec: RefineSpec = serde_json::from_str(r#"{"max-rank": 5000, "keep-seeds": false}"#).unwrap();
-        assert_eq!(spec, RefineSpec { max_rank: 5000, keep_seeds: false, ..RefineSpec::default() });
+        let spec: RefineSpec =
+            serde_json::from_str(r#"{"max-rank": 5000, "keep-seeds": false, "select": "last"}"#).unwrap();
+        assert_eq!(
+            spec,
+            RefineSpec {
+                max_rank: 5000,
+                keep_seeds: false,
+                select: Selection::Last,
+                ..RefineSpec::default()
+            }
+        );
         assert!(serde_json::from_str::<RefineSpec>(r#"{"iteration": 3}"#).is_err());
         let back: RefineSpec = serde_json::from_value(serde_json::to_value(&spec).unwrap()).unwrap();
         assert_eq!(back, spec);

@@ -36,14 +36,52 @@ fn radii(a: MatRef<'_, f32>, b: MatRef<'_, f32>, k: usize, blocks: Blocks) -> (V
     ((0..a.nrows()).map(|i| rows.mean(i)).collect(), (0..b.nrows()).map(|j| cols.mean(j)).collect())
 }
 
-/// Pairs (i, j) such that `b_j` is the CSLS-nearest target row of `a_i` and `a_i` the CSLS-nearest
-/// source row of `b_j`, sorted by i. Rows L2-normalised inside; ties go to the smaller index.
-pub fn mutual_csls_pairs(
+/// Each row's CSLS-nearest row of the other side, with its cosine: the translations that dictionary
+/// induction and the label-free model-selection criterion read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CslsMatches {
+    /// For each source row: its CSLS-nearest target row and their cosine (`None` when the target
+    /// side is empty).
+    pub forward: Vec<Option<(usize, f32)>>,
+    /// For each target row: its CSLS-nearest source row and their cosine.
+    pub backward: Vec<Option<(usize, f32)>>,
+}
+
+impl CslsMatches {
+    /// Pairs (i, j) such that `b_j` is the CSLS-nearest target row of `a_i` and `a_i` the
+    /// CSLS-nearest source row of `b_j`, sorted by i.
+    pub fn mutual(&self) -> Vec<(usize, usize)> {
+        self.forward
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| {
+                let (j, _) = (*m)?;
+                let (i_back, _) = self.backward.get(j).copied().flatten()?;
+                (i_back == i).then_some((i, j))
+            })
+            .collect()
+    }
+
+    /// MUSE's unsupervised model-selection criterion: the mean cosine between each source row and
+    /// its CSLS translation (higher when the mapped spaces agree). NaN without source rows.
+    pub fn mean_forward_cosine(&self) -> f64 {
+        let cos: Vec<f64> = self.forward.iter().flatten().map(|&(_, c)| f64::from(c)).collect();
+        if cos.is_empty() {
+            f64::NAN
+        } else {
+            cos.iter().sum::<f64>() / cos.len() as f64
+        }
+    }
+}
+
+/// Each row's CSLS-nearest row of the other side, in both directions (see [`CslsMatches`]). Rows
+/// L2-normalised inside; ties go to the smaller index. Two blocked passes, memory O((n_s + n_t)·k).
+pub fn csls_matches(
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
     k: usize,
     blocks: Blocks,
-) -> Result<Vec<(usize, usize)>, MetricError> {
+) -> Result<CslsMatches, MetricError> {
     check_width(a, b)?;
     let (a, b) = (normalized_rows(a), normalized_rows(b));
     let (r_a, r_b) = radii(a.as_ref(), b.as_ref(), k, blocks);
@@ -56,13 +94,23 @@ pub fn mutual_csls_pairs(
         skip_diagonal: false,
     };
     let (fwd, back) = top_k_sweep(a.as_ref(), b.as_ref(), spec, blocks);
-    Ok((0..a.nrows())
-        .filter_map(|i| {
-            let (_, j) = fwd.best(i)?;
-            let (_, i_back) = back.best(j)?;
-            (i_back == i).then_some((i, j))
-        })
-        .collect())
+    // The sweep ranks by 2 cos − r_b(j) (rows) and 2 cos − r_a(i) (columns): the cosine is recovered
+    // from the score and the penalty.
+    let forward = (0..a.nrows()).map(|i| fwd.best(i).map(|(score, j)| (j, (score + r_b[j]) / 2.0))).collect();
+    let backward =
+        (0..b.nrows()).map(|j| back.best(j).map(|(score, i)| (i, (score + r_a[i]) / 2.0))).collect();
+    Ok(CslsMatches { forward, backward })
+}
+
+/// Pairs (i, j) such that `b_j` is the CSLS-nearest target row of `a_i` and `a_i` the CSLS-nearest
+/// source row of `b_j`, sorted by i. Rows L2-normalised inside; ties go to the smaller index.
+pub fn mutual_csls_pairs(
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    k: usize,
+    blocks: Blocks,
+) -> Result<Vec<(usize, usize)>, MetricError> {
+    Ok(csls_matches(a, b, k, blocks)?.mutual())
 }
 
 fn check_width(a: MatRef<'_, f32>, b: MatRef<'_, f32>) -> Result<(), MetricError> {
@@ -106,6 +154,20 @@ mod tests {
                 .collect();
             assert!(!want.is_empty());
             assert_eq!(mutual_csls_pairs(a.as_ref(), b.as_ref(), k, blocks).unwrap(), want);
+            let matches = csls_matches(a.as_ref(), b.as_ref(), k, blocks).unwrap();
+            let mut total = 0.0;
+            for (i, m) in matches.forward.iter().enumerate() {
+                let (j, c) = m.unwrap();
+                assert_eq!(j, argmax(29, &|j| csls(i, j)));
+                assert!((f64::from(c) - cos[i][j]).abs() < 1e-5, "the cosine of the CSLS match");
+                total += cos[i][j];
+            }
+            assert!((matches.mean_forward_cosine() - total / 37.0).abs() < 1e-5);
+            for (j, m) in matches.backward.iter().enumerate() {
+                let (i, c) = m.unwrap();
+                assert_eq!(i, argmax(37, &|i| csls(i, j)));
+                assert!((f64::from(c) - cos[i][j]).abs() < 1e-5);
+            }
         }
     }
 

@@ -20,7 +20,7 @@ mod topk;
 
 pub use blocked::{normalized_rows, Blocks};
 pub use cka::{cka_linear, cka_unbiased};
-pub use csls::{csls_radii, mutual_csls_pairs};
+pub use csls::{csls_matches, csls_radii, mutual_csls_pairs, CslsMatches};
 pub use error::MetricError;
 pub use mutual_knn::{mutual_knn, mutual_knn_with};
 pub use permutation::{null_rng, permutation_null, permute_rows, permute_truth, permuted, NullDistribution};
