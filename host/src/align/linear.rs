@@ -4,7 +4,7 @@
 use super::error::{AlignError, Space};
 use super::method::MethodSpec;
 use super::scalar::Real;
-use super::{affine, cca, fitted, kernels, least_squares, procrustes, ridge};
+use super::{affine, cca, fitted, kernels, least_squares, procrustes, ridge, vecmap};
 use faer::{Mat, MatRef};
 
 /// An affine map of rows: `row ↦ (row − shift) · matrix + bias`.
@@ -56,7 +56,7 @@ impl<T: Real> AffineMap<T> {
 }
 
 /// What a method fitted on preprocessed rows: a map of source rows, optionally a map of target
-/// rows (CCA; otherwise target rows are compared as they are), and diagnostics.
+/// rows (CCA, VecMap, relative; otherwise target rows are compared as they are), and diagnostics.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LinearMap<T: Real> {
     /// Maps preprocessed source rows into the comparison space.
@@ -155,6 +155,10 @@ pub(crate) fn fit_checked<T: Real>(
             })
         }
         MethodSpec::Cca { dim, reg } => cca::solve(x, y, dim, reg, what),
+        MethodSpec::Vecmap { whiten, src_reweight, trg_reweight, dewhiten } => {
+            let options = vecmap::VecmapOptions { whiten, src_reweight, trg_reweight, dewhiten };
+            vecmap::solve(x, y, options, what)
+        }
         MethodSpec::Relative {} => {
             kernels::check_pair_finite(x, y)?;
             let unit_transposed = |rows: MatRef<'_, T>| {

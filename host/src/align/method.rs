@@ -25,6 +25,17 @@ fn default_laplacian_k() -> usize {
     DEFAULT_LAPLACIAN_K
 }
 
+/// Default `src-reweight` and `trg-reweight` of `vecmap`.
+const DEFAULT_VECMAP_REWEIGHT: f64 = 0.5;
+
+fn default_vecmap_reweight() -> f64 {
+    DEFAULT_VECMAP_REWEIGHT
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// How the functional alignment's linear system is solved (`solver = "auto"` in TOML).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -56,9 +67,10 @@ impl Solver {
 ///
 /// In TOML: `method = { kind = "ridge", lambda = 0.1 }`. Unknown keys are errors.
 ///
-/// Every method except `cca` and `relative` maps source rows into the target space (`x ↦ x W`,
-/// plus a bias for `affine`) and leaves target rows as they are after preprocessing; `cca` maps both
-/// sides into a shared canonical space, `relative` both into the space of similarities to the
+/// Every method except `cca`, `vecmap` and `relative` maps source rows into the target space
+/// (`x ↦ x W`, plus a bias for `affine`) and leaves target rows as they are after preprocessing;
+/// `cca` maps both sides into a shared canonical space, `vecmap` both into a common
+/// `min(d_a, d_b)`-dimensional space, `relative` both into the space of similarities to the
 /// anchors.
 ///
 /// `functional` and `laplacian` need more than anchors (operators, unpaired rows): they are fitted
@@ -116,6 +128,33 @@ pub enum MethodSpec {
         /// ≥ 0. Default 0 (plain affine least squares).
         #[serde(default)]
         lambda: f64,
+    },
+    /// VecMap's mapping step (Artetxe et al., 2018): both sides are mapped into a common
+    /// `min(d_a, d_b)`-dimensional space. (1) Whitening: `W_x = (XᵀX)^{-1/2}`, `W_y = (YᵀY)^{-1/2}`
+    /// (pseudo-inverse square roots: eigenvalues below `max(n, d) · ε · λ_max` are dropped, so it
+    /// works with fewer pairs than dimensions); (2) orthogonal mapping: the SVD
+    /// `(X W_x)ᵀ (Y W_y) = U S Vᵀ` gives `x ↦ x W_x U`, `y ↦ y W_y V`; (3) re-weighting: the
+    /// source coordinates are scaled by `S^src-reweight`, the target's by `S^trg-reweight`;
+    /// (4) de-whitening: the source side is multiplied by `Uᵀ W_x⁺ U`, the target by `Vᵀ W_y⁺ V`
+    /// (each side gets its own metric back). Rows are not centred here (use `preprocess`). With
+    /// `whiten = false` and both re-weights 0 this is orthogonal Procrustes into a common space.
+    /// Needs at least 1 pair.
+    Vecmap {
+        /// Whiten each side before the orthogonal mapping. Default true.
+        #[serde(default = "default_true")]
+        whiten: bool,
+        /// Exponent of the singular values scaling the source coordinates; finite and ≥ 0 (0: no
+        /// re-weighting). Default 0.5.
+        #[serde(default = "default_vecmap_reweight", rename = "src-reweight")]
+        src_reweight: f64,
+        /// Exponent of the singular values scaling the target coordinates; finite and ≥ 0.
+        /// Default 0.5.
+        #[serde(default = "default_vecmap_reweight", rename = "trg-reweight")]
+        trg_reweight: f64,
+        /// Undo the whitening afterwards, each side with its own whitening (only when `whiten` is
+        /// on). Default true.
+        #[serde(default = "default_true")]
+        dewhiten: bool,
     },
     /// Relative representations: each side's (preprocessed) row is replaced by its cosine
     /// similarities to that side's (preprocessed) anchors, so the comparison space has one
@@ -179,6 +218,7 @@ impl MethodSpec {
             MethodSpec::Cca { .. } => "cca",
             MethodSpec::Affine { .. } => "affine",
             MethodSpec::Relative {} => "relative",
+            MethodSpec::Vecmap { .. } => "vecmap",
             MethodSpec::Functional { .. } => "functional",
             MethodSpec::Laplacian { .. } => "laplacian",
         }
@@ -217,6 +257,10 @@ impl MethodSpec {
             }
             MethodSpec::Ridge { lambda } => penalty("ridge.lambda", *lambda),
             MethodSpec::Affine { lambda } => penalty("affine.lambda", *lambda),
+            MethodSpec::Vecmap { src_reweight, trg_reweight, .. } => {
+                penalty("vecmap.src-reweight", *src_reweight)?;
+                penalty("vecmap.trg-reweight", *trg_reweight)
+            }
             MethodSpec::Cca { dim, reg } => {
                 penalty("cca.reg", *reg)?;
                 if *dim == Some(0) {
@@ -237,6 +281,7 @@ impl MethodSpec {
             | MethodSpec::Ridge { .. }
             | MethodSpec::Procrustes { .. }
             | MethodSpec::Relative {}
+            | MethodSpec::Vecmap { .. }
             | MethodSpec::Functional { .. }
             | MethodSpec::Laplacian { .. } => 1,
             MethodSpec::Affine { .. } => 2,
@@ -270,6 +315,15 @@ mod tests {
         );
         assert_eq!(parse(r#"{"kind":"affine"}"#).unwrap(), MethodSpec::Affine { lambda: 0.0 });
         assert_eq!(parse(r#"{"kind":"relative"}"#).unwrap(), MethodSpec::Relative {});
+        assert_eq!(
+            parse(r#"{"kind":"vecmap"}"#).unwrap(),
+            MethodSpec::Vecmap { whiten: true, src_reweight: 0.5, trg_reweight: 0.5, dewhiten: true }
+        );
+        assert_eq!(
+            parse(r#"{"kind":"vecmap","whiten":false,"src-reweight":0,"trg-reweight":1,"dewhiten":false}"#)
+                .unwrap(),
+            MethodSpec::Vecmap { whiten: false, src_reweight: 0.0, trg_reweight: 1.0, dewhiten: false }
+        );
         assert_eq!(
             parse(r#"{"kind":"functional"}"#).unwrap(),
             MethodSpec::Functional {
@@ -318,6 +372,10 @@ mod tests {
         assert!(err.contains("unknown variant `lu`"), "{err}");
         let err = parse(r#"{"kind":"relative","k":3}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `k`"), "{err}");
+        let err = parse(r#"{"kind":"vecmap","src_reweight":1}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `src_reweight`"), "{err}");
+        let err = parse(r#"{"kind":"vecmap","reweight":1}"#).unwrap_err().to_string();
+        assert!(err.contains("unknown field `reweight`"), "{err}");
     }
 
     #[test]
@@ -329,6 +387,7 @@ mod tests {
             MethodSpec::Cca { dim: Some(3), reg: 0.1 },
             MethodSpec::Affine { lambda: 2.0 },
             MethodSpec::Relative {},
+            MethodSpec::Vecmap { whiten: false, src_reweight: 0.0, trg_reweight: 1.5, dewhiten: true },
             MethodSpec::Functional {
                 lambda: Some(1.0),
                 mu: None,
@@ -360,6 +419,8 @@ mod tests {
             MethodSpec::Cca { dim: None, reg: -0.1 },
             MethodSpec::Laplacian { k: 0, lambda: None, mu: None },
             MethodSpec::Laplacian { k: 3, lambda: Some(-1.0), mu: None },
+            MethodSpec::Vecmap { whiten: true, src_reweight: -0.5, trg_reweight: 0.5, dewhiten: true },
+            MethodSpec::Vecmap { whiten: true, src_reweight: 0.5, trg_reweight: f64::NAN, dewhiten: true },
             MethodSpec::Functional {
                 lambda: None,
                 mu: Some(f64::NAN),
@@ -372,6 +433,9 @@ mod tests {
             assert!(matches!(spec.validate(), Err(AlignError::InvalidParameter { .. })), "{spec:?}");
         }
         assert!(MethodSpec::Ridge { lambda: 0.0 }.validate().is_ok());
+        assert!(MethodSpec::Vecmap { whiten: false, src_reweight: 0.0, trg_reweight: 0.0, dewhiten: false }
+            .validate()
+            .is_ok());
         assert!(MethodSpec::Laplacian { k: 1, lambda: Some(0.0), mu: Some(0.0) }.validate().is_ok());
         let err = MethodSpec::Laplacian { k: 0, lambda: None, mu: None }.validate().unwrap_err();
         assert_eq!(err.to_string(), "invalid laplacian.k: must be at least 1");

@@ -5,7 +5,8 @@
 //! common comparison space, where retrieval and similarity are measured.
 //!
 //! # Feature alignment
-//! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine, and the methods below) and
+//! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine, VecMap's whitened orthogonal
+//! mapping with re-weighting and de-whitening, and the methods below) and
 //! [`Preprocess`] (unit-normalise, centre, PCA, whiten) are the TOML forms. [`fit`] fits both on
 //! `f32` rows and returns a boxed [`Alignment`]; [`fit_map`] is the same, generic over the
 //! precision, returning a concrete [`FittedMap`]; [`fit_linear`] fits a method on rows that are
@@ -54,8 +55,11 @@ mod procrustes;
 pub mod refine;
 mod ridge;
 mod scalar;
+pub mod self_learning;
 #[cfg(test)]
 mod testing;
+pub mod unsupervised;
+mod vecmap;
 
 pub use error::{AlignError, Space};
 pub use fitted::{
