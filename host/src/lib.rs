@@ -19,6 +19,7 @@ pub mod report;
 pub mod run_dir;
 pub mod runner;
 pub mod shard;
+pub mod takeoff;
 pub mod tree;
 pub mod value_io;
 pub mod worker;

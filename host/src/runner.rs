@@ -9,7 +9,9 @@
 //! and the pool is those first items, shuffled per repeat. The null
 //! fits the same method on the same anchors with the child's rows shuffled among them.
 
-use crate::align::refine::{refine, RefineSpec};
+use crate::align::refine::{refine_from, RefineReport, RefineSpec};
+use crate::align::self_learning::{self_learn_from, SelfLearningReport, SelfLearningSpec};
+use crate::align::unsupervised::{unsupervised_pairs, StartSpec};
 use crate::align::{fit_with, Alignment, FitData, MethodSpec, Preprocess};
 use crate::cache::{Cache, KeyBuilder};
 use crate::edge_operators::{
@@ -18,6 +20,7 @@ use crate::edge_operators::{
 use crate::experiment::{Edge, Experiment, Metric, OperatorItems, Split};
 use crate::extract::Embeddings;
 use crate::metrics::{cka_linear, cka_unbiased, mutual_knn, retrieval, Scoring};
+use crate::takeoff::{self, take_offs, TakeOff};
 use crate::HostError;
 use faer::{Mat, MatRef};
 use rand::seq::SliceRandom;
@@ -51,6 +54,37 @@ pub struct Point {
     /// Operator metrics per operator pair, when the edge has operators.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub operators: BTreeMap<String, OperatorScore>,
+    /// What refinement or self-learning did, round by round, when the method was refined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refinement: Option<Refinement>,
+}
+
+/// What a refinement stage did on one point (see [`RefineReport`] and [`SelfLearningReport`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Refinement {
+    /// MUSE-style refinement.
+    Refine(RefineReport),
+    /// VecMap-style robust self-learning.
+    SelfLearning(SelfLearningReport),
+}
+
+impl Refinement {
+    /// Dictionary sizes, one per round (round 0: induced by the seed fit).
+    pub fn dictionary_sizes(&self) -> Vec<usize> {
+        match self {
+            Refinement::Refine(r) => r.rounds.iter().map(|r| r.dictionary).collect(),
+            Refinement::SelfLearning(r) => r.rounds.iter().map(|r| r.dictionary).collect(),
+        }
+    }
+
+    /// Whether it stopped by its criterion rather than at its cap.
+    pub fn converged(&self) -> bool {
+        match self {
+            Refinement::Refine(r) => r.converged,
+            Refinement::SelfLearning(r) => r.converged,
+        }
+    }
 }
 
 /// Mean and spread of one metric over repeats.
@@ -110,6 +144,10 @@ pub struct EdgeResult {
     /// Per operator pair: split sizes and how well a linear action fits it on each side.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<OperatorReport>,
+    /// Per method and P@1 metric (test items, whole vocabulary): the anchor count at which P@1
+    /// first exceeds 0.5, over repeats (see [`crate::takeoff`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub take_off: Vec<TakeOff>,
     /// Points of the sweep found in the cache (from an earlier or interrupted run); recorded
     /// under `cache` in metrics.json, not here, so that reruns give identical edges.
     #[serde(skip)]
@@ -119,15 +157,26 @@ pub struct EdgeResult {
     pub points_computed: usize,
 }
 
-/// A method as evaluated: a base estimator, optionally wrapped by refinement.
+/// The refinement stage around a base estimator.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Stage<'a> {
+    /// MUSE-style refinement (`refine = { … }` on the edge).
+    Refine(&'a RefineSpec),
+    /// VecMap-style robust self-learning (`self-learning = { … }` on the edge).
+    SelfLearning(&'a SelfLearningSpec),
+}
+
+/// A method as evaluated: a base estimator, optionally wrapped by a refinement stage.
 #[derive(Debug, Clone, Serialize)]
 struct Variant<'a> {
     method: &'a MethodSpec,
-    refine: Option<&'a RefineSpec>,
+    refine: Option<Stage<'a>>,
 }
 
 impl Variant<'_> {
-    /// `ridge`, or `ridge (lambda = 0.1)` when a parameter differs from its default.
+    /// `ridge`, or `ridge (lambda = 0.1)` when a parameter differs from its default, followed by
+    /// ` + refine` or ` + self-learning`.
     fn label(&self) -> String {
         let json = serde_json::to_value(self.method).unwrap_or_default();
         let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or("method").to_owned();
@@ -147,8 +196,10 @@ impl Variant<'_> {
             })
             .unwrap_or_default();
         let mut label = if params.is_empty() { kind } else { format!("{kind} ({})", params.join(", ")) };
-        if self.refine.is_some() {
-            label.push_str(" + refine");
+        match self.refine {
+            Some(Stage::Refine(_)) => label.push_str(" + refine"),
+            Some(Stage::SelfLearning(_)) => label.push_str(" + self-learning"),
+            None => {}
         }
         label
     }
@@ -164,7 +215,24 @@ pub fn test_size(exp: &Experiment, n: usize) -> usize {
     exp.test.unwrap_or_else(|| (n / 5).min(1000)).min(n)
 }
 
-fn scores(metrics: &[Metric], queries: MatRef<'_, f32>, gallery: MatRef<'_, f32>) -> Scores {
+/// One fit's evaluation.
+struct Evaluated {
+    scores: Scores,
+    error: Option<String>,
+    details: BTreeMap<String, f64>,
+    operators: BTreeMap<String, OperatorScore>,
+    refinement: Option<Refinement>,
+}
+
+/// Scores of mapped test queries against their mapped counterparts (`gallery`, row i matching
+/// query i), and, when given, against the whole vocabulary: every item of the child's space
+/// mapped, with `truth[i]` the row of query i's counterpart.
+fn scores(
+    metrics: &[Metric],
+    queries: MatRef<'_, f32>,
+    gallery: MatRef<'_, f32>,
+    vocabulary: Option<(MatRef<'_, f32>, &[Option<usize>])>,
+) -> Scores {
     let truth: Vec<Option<usize>> = (0..queries.nrows()).map(Some).collect();
     let mut out = Scores::new();
     let needs = |ms: &[Metric]| metrics.iter().any(|m| ms.contains(m));
@@ -189,6 +257,18 @@ fn scores(metrics: &[Metric], queries: MatRef<'_, f32>, gallery: MatRef<'_, f32>
         out.insert(format!("{prefix}p@5"), r.as_ref().map_or(nan, |r| r.p_at_5));
         out.insert(format!("{prefix}p@10"), r.as_ref().map_or(nan, |r| r.p_at_10));
         out.insert(format!("{prefix}mrr"), r.as_ref().map_or(nan, |r| r.mrr));
+    }
+    if let Some((all, truth)) = vocabulary {
+        for (scoring, metric) in [(Scoring::Nn, Metric::VocabPAt1), (Scoring::CSLS10, Metric::VocabCslsPAt1)]
+        {
+            if metrics.contains(&metric) {
+                let r = retrieval(queries, all, truth, scoring);
+                if let Err(e) = &r {
+                    tracing::warn!("retrieval over the vocabulary failed: {e}");
+                }
+                out.insert(metric.name().into(), r.map_or(nan, |r| r.p_at_1));
+            }
+        }
     }
     if metrics.contains(&Metric::Cka) {
         out.insert("cka".into(), cka_linear(queries, gallery).unwrap_or(nan));
@@ -223,35 +303,57 @@ fn with_chosen_weights(method: &MethodSpec, details: &BTreeMap<String, f64>) -> 
     serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or_else(|_| method.clone())
 }
 
-/// Fits one variant on anchor pairs (`train` rows of x and y) and returns the alignment.
+/// What a fit starts from: the anchor pairs, or pseudo-pairs from a zero-anchor start.
+struct Seeds {
+    /// (source row, target row) pairs into the candidate matrices.
+    pairs: Vec<(usize, usize)>,
+    /// Whether the pairs are true anchors (kept in every refit) or a start's pseudo-pairs
+    /// (only the first fit's input, as in VecMap's unsupervised mode).
+    anchors: bool,
+}
+
+/// The seeds of one anchor count: the anchors, or one zero-anchor start's pseudo-pairs (or why
+/// the start found none), with the pairs the permutation null is fitted on.
+struct SeedSet<'a> {
+    /// The start (its position among the edge's starts), `None` for anchors.
+    start: Option<(usize, &'a StartSpec)>,
+    seeds: Result<Seeds, String>,
+    null: Seeds,
+}
+
+/// Fits one variant on `seeds` (rows of `cx` and `cy`, the repeat's anchor pool in item order)
+/// and returns the alignment, with what its refinement stage did.
 fn fit_variant(
     variant: &Variant<'_>,
     pre: &Preprocess,
-    pool_x: MatRef<'_, f32>,
-    pool_y: MatRef<'_, f32>,
-    anchors: usize,
-    shuffle: Option<&[usize]>,
+    cx: MatRef<'_, f32>,
+    cy: MatRef<'_, f32>,
+    seeds: &Seeds,
     data: &FitData<'_>,
-) -> Result<Box<dyn Alignment>, String> {
-    let train: Vec<usize> = (0..anchors).collect();
-    let targets: Vec<usize> = shuffle.map_or_else(|| train.clone(), <[usize]>::to_vec);
-    let base =
-        fit_with(variant.method, pre, rows(pool_x, &train).as_ref(), rows(pool_y, &targets).as_ref(), data)
-            .map_err(|e| e.to_string())?;
-    match variant.refine {
-        None => Ok(base),
-        Some(spec) => {
-            // Refits keep the weights the first fit chose on the anchors (cross-validating again on
-            // an induced dictionary would tune them to the dictionary's own errors, and cost a
-            // grid of solves per round).
-            let method = with_chosen_weights(variant.method, &base.details());
-            let fit_pairs = |pairs: &[(usize, usize)]| {
-                let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-                fit_with(&method, pre, rows(pool_x, &xi).as_ref(), rows(pool_y, &yi).as_ref(), data)
-            };
-            let seeds: Vec<(usize, usize)> = train.iter().copied().zip(targets.iter().copied()).collect();
-            refine(&fit_pairs, pool_x, pool_y, &seeds, spec).map(|(a, _)| a).map_err(|e| e.to_string())
-        }
+    seed: u64,
+) -> Result<(Box<dyn Alignment>, Option<Refinement>), String> {
+    let (xi, yi): (Vec<usize>, Vec<usize>) = seeds.pairs.iter().copied().unzip();
+    let base = fit_with(variant.method, pre, rows(cx, &xi).as_ref(), rows(cy, &yi).as_ref(), data)
+        .map_err(|e| e.to_string())?;
+    let Some(stage) = variant.refine else {
+        return Ok((base, None));
+    };
+    // Refits keep the weights the first fit chose on the anchors (cross-validating again on an
+    // induced dictionary would tune them to the dictionary's own errors, and cost a grid of
+    // solves per round).
+    let method = with_chosen_weights(variant.method, &base.details());
+    let fit_pairs = |pairs: &[(usize, usize)]| {
+        let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
+        fit_with(&method, pre, rows(cx, &xi).as_ref(), rows(cy, &yi).as_ref(), data)
+    };
+    let kept: &[(usize, usize)] = if seeds.anchors { &seeds.pairs } else { &[] };
+    match stage {
+        Stage::Refine(spec) => refine_from(base, &fit_pairs, cx, cy, kept, spec)
+            .map(|(a, r)| (a, Some(Refinement::Refine(r))))
+            .map_err(|e| e.to_string()),
+        Stage::SelfLearning(spec) => self_learn_from(base, &fit_pairs, cx, cy, kept, spec, seed)
+            .map(|(a, r)| (a, Some(Refinement::SelfLearning(r))))
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -314,8 +416,13 @@ pub fn run_edge(
     let mut variants: Vec<Variant<'_>> =
         edge.methods.iter().map(|m| Variant { method: m, refine: None }).collect();
     if let Some(r) = &edge.refine {
-        variants.extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(r) }));
+        variants.extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(Stage::Refine(r)) }));
     }
+    if let Some(r) = &edge.self_learning {
+        variants
+            .extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(Stage::SelfLearning(r)) }));
+    }
+    let wants_vocabulary = edge.metrics.iter().any(|m| m.whole_vocabulary());
 
     let ops_key = ops.map(EdgeOperators::key).unwrap_or_default();
     let mut reports = Vec::new();
@@ -327,6 +434,17 @@ pub fn run_edge(
         let (test_idx, pool_idx) = order.split_at(test);
         let (tx, ty) = (rows(x.as_ref(), test_idx), rows(y.as_ref(), test_idx));
         let (px, py) = (rows(x.as_ref(), pool_idx), rows(y.as_ref(), pool_idx));
+        // The anchor pool in item order (most frequent first where the data set is ordered by
+        // frequency): what refinement's `max-rank`, self-learning's `cutoff` and the starts'
+        // `vocabulary` count from. `rank[p]` is pool position p's row there.
+        let mut by_item: Vec<usize> = (0..pool_idx.len()).collect();
+        by_item.sort_by_key(|&p| pool_idx[p]);
+        let mut rank = vec![0; pool_idx.len()];
+        for (r, &p) in by_item.iter().enumerate() {
+            rank[p] = r;
+        }
+        let (cx, cy) = (rows(px.as_ref(), &by_item), rows(py.as_ref(), &by_item));
+        let vocabulary_truth: Vec<Option<usize>> = test_idx.iter().map(|&i| Some(i)).collect();
         let repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
         if let (0, Some(r)) = (repeat, &repeat_ops) {
             reports = operator_reports(cache, &ops_key, &edge.preprocess, r, (px.as_ref(), py.as_ref()));
@@ -336,87 +454,158 @@ pub fn run_edge(
             let data = repeat_ops.as_ref().map(|r| r.fit_data(fit_seed)).unwrap_or_default();
             let mut shuffled: Vec<usize> = (0..anchors).collect();
             shuffled.shuffle(&mut rng);
-            for variant in &variants {
-                let key = KeyBuilder::new("point")
-                    .text(crate::cache::code_key())
-                    .text(&parent.key)
-                    .text(&child.key)
-                    .text(&serde_json::to_string(variant).unwrap_or_default())
-                    .text(&serde_json::to_string(&edge.preprocess).unwrap_or_default())
-                    .text(&serde_json::to_string(&edge.metrics).unwrap_or_default())
-                    .push(&exp.seed.to_le_bytes())
-                    .push(&(repeat as u64).to_le_bytes())
-                    .push(&(anchors as u64).to_le_bytes())
-                    .push(&(test as u64).to_le_bytes())
-                    .push(&[u8::from(edge.null)])
-                    .text(&ops_key)
-                    .finish();
-                if let Some(point) = cache.get_result::<Point>(&key) {
-                    points.push(point);
-                    points_cached += 1;
-                    continue;
-                }
-                points_computed += 1;
-                type Evaluated =
-                    (Scores, Option<String>, BTreeMap<String, f64>, BTreeMap<String, OperatorScore>);
-                let evaluate = |shuffle: Option<&[usize]>| -> Evaluated {
-                    match fit_variant(
-                        variant,
-                        &edge.preprocess,
-                        px.as_ref(),
-                        py.as_ref(),
-                        anchors,
-                        shuffle,
-                        &data,
-                    ) {
-                        Ok(a) => {
-                            let mut s = scores(
-                                &edge.metrics,
-                                a.map_source(tx.as_ref()).as_ref(),
-                                a.map_target(ty.as_ref()).as_ref(),
-                            );
-                            let per_operator = match &repeat_ops {
-                                Some(r) => {
-                                    let (extra, per) = operator_scores(
-                                        a.as_ref(),
-                                        r,
-                                        tx.as_ref(),
-                                        ty.as_ref(),
-                                        &edge.metrics,
-                                    );
-                                    s.extend(extra);
-                                    per
-                                }
-                                None => BTreeMap::new(),
-                            };
-                            (s, None, a.details(), per_operator)
+            // With anchors, one set of seeds; with none, one per declared zero-anchor start.
+            let starts: Vec<SeedSet<'_>> = if anchors > 0 {
+                let pairs = (0..anchors).map(|i| (rank[i], rank[i])).collect();
+                let null = (0..anchors).map(|i| (rank[i], rank[shuffled[i]])).collect();
+                vec![SeedSet {
+                    start: None,
+                    seeds: Ok(Seeds { pairs, anchors: true }),
+                    null: Seeds { pairs: null, anchors: true },
+                }]
+            } else {
+                edge.starts
+                    .iter()
+                    .enumerate()
+                    .map(|(s, start)| {
+                        let found = unsupervised_pairs(start, cx.as_ref(), cy.as_ref(), fit_seed)
+                            .map(|(pairs, _)| Seeds { pairs, anchors: false })
+                            .map_err(|e| format!("zero-anchor start `{}`: {e}", start.kind()));
+                        // The start's null pairs each source row with a random one of the
+                        // start's target rows.
+                        let null = found.as_ref().map_or_else(
+                            |_| Vec::new(),
+                            |f| {
+                                let mut targets: Vec<usize> = f.pairs.iter().map(|p| p.1).collect();
+                                targets.shuffle(&mut rng);
+                                f.pairs.iter().map(|p| p.0).zip(targets).collect()
+                            },
+                        );
+                        SeedSet {
+                            start: Some((s, start)),
+                            seeds: found,
+                            null: Seeds { pairs: null, anchors: false },
                         }
-                        Err(e) => (failed(&edge.metrics), Some(e), BTreeMap::new(), BTreeMap::new()),
+                    })
+                    .collect()
+            };
+            for SeedSet { start, seeds, null: null_seeds } in &starts {
+                for variant in &variants {
+                    let mut label = variant.label();
+                    if let Some((s, spec)) = start.filter(|(s, _)| *s > 0) {
+                        label.push_str(&format!(" (start {}: {})", s + 1, spec.kind()));
                     }
-                };
-                let (scores, error, details, operators) = evaluate(None);
-                let null = edge.null.then(|| evaluate(Some(&shuffled)).0);
-                if let Some(e) = &error {
-                    tracing::warn!(edge = %format!("{} → {}", edge.parent, edge.child), method = %variant.label(), anchors, "fit failed: {e}");
+                    let key = KeyBuilder::new("point")
+                        .text(crate::cache::code_key())
+                        .text(&parent.key)
+                        .text(&child.key)
+                        .text(&serde_json::to_string(variant).unwrap_or_default())
+                        .text(&serde_json::to_string(&start.map(|s| s.1)).unwrap_or_default())
+                        .text(&serde_json::to_string(&edge.preprocess).unwrap_or_default())
+                        .text(&serde_json::to_string(&edge.metrics).unwrap_or_default())
+                        .push(&exp.seed.to_le_bytes())
+                        .push(&(repeat as u64).to_le_bytes())
+                        .push(&(anchors as u64).to_le_bytes())
+                        .push(&(test as u64).to_le_bytes())
+                        .push(&[u8::from(edge.null)])
+                        .text(&ops_key)
+                        .finish();
+                    if let Some(point) = cache.get_result::<Point>(&key) {
+                        points.push(point);
+                        points_cached += 1;
+                        continue;
+                    }
+                    points_computed += 1;
+                    let evaluate = |seeds: &Seeds| -> Evaluated {
+                        match fit_variant(
+                            variant,
+                            &edge.preprocess,
+                            cx.as_ref(),
+                            cy.as_ref(),
+                            seeds,
+                            &data,
+                            fit_seed,
+                        ) {
+                            Ok((a, refinement)) => {
+                                let vocabulary = wants_vocabulary.then(|| a.map_target(y.as_ref()));
+                                let mut s = scores(
+                                    &edge.metrics,
+                                    a.map_source(tx.as_ref()).as_ref(),
+                                    a.map_target(ty.as_ref()).as_ref(),
+                                    vocabulary.as_ref().map(|v| (v.as_ref(), vocabulary_truth.as_slice())),
+                                );
+                                let per_operator = match &repeat_ops {
+                                    Some(r) => {
+                                        let (extra, per) = operator_scores(
+                                            a.as_ref(),
+                                            r,
+                                            tx.as_ref(),
+                                            ty.as_ref(),
+                                            &edge.metrics,
+                                        );
+                                        s.extend(extra);
+                                        per
+                                    }
+                                    None => BTreeMap::new(),
+                                };
+                                Evaluated {
+                                    scores: s,
+                                    error: None,
+                                    details: a.details(),
+                                    operators: per_operator,
+                                    refinement,
+                                }
+                            }
+                            Err(e) => Evaluated {
+                                scores: failed(&edge.metrics),
+                                error: Some(e),
+                                details: BTreeMap::new(),
+                                operators: BTreeMap::new(),
+                                refinement: None,
+                            },
+                        }
+                    };
+                    let (evaluated, null) = match seeds {
+                        Ok(seeds) => (evaluate(seeds), edge.null.then(|| evaluate(null_seeds).scores)),
+                        Err(e) => (
+                            Evaluated {
+                                scores: failed(&edge.metrics),
+                                error: Some(e.clone()),
+                                details: BTreeMap::new(),
+                                operators: BTreeMap::new(),
+                                refinement: None,
+                            },
+                            edge.null.then(|| failed(&edge.metrics)),
+                        ),
+                    };
+                    if let Some(e) = &evaluated.error {
+                        tracing::warn!(edge = %format!("{} → {}", edge.parent, edge.child), method = %label, anchors, "fit failed: {e}");
+                    }
+                    let point = Point {
+                        method: label,
+                        anchors,
+                        repeat,
+                        scores: evaluated.scores,
+                        null,
+                        error: evaluated.error,
+                        details: evaluated.details,
+                        operators: evaluated.operators,
+                        refinement: evaluated.refinement,
+                    };
+                    cache.put_result(&key, &point)?;
+                    points.push(point);
                 }
-                let point = Point {
-                    method: variant.label(),
-                    anchors,
-                    repeat,
-                    scores,
-                    null,
-                    error,
-                    details,
-                    operators,
-                };
-                cache.put_result(&key, &point)?;
-                points.push(point);
             }
         }
         tracing::info!(edge = %format!("{} → {}", edge.parent, edge.child), repeat = repeat + 1, of = exp.repeats, "repeat done");
     }
     let metrics: Vec<String> = edge.metrics.iter().map(|m| m.name().to_owned()).collect();
     let summary = summarise(&points, &metrics);
+    let take_off = ["p@1", "vocab-p@1"]
+        .iter()
+        .filter(|m| metrics.iter().any(|x| x == *m))
+        .flat_map(|m| take_offs(&points, m, takeoff::LEVEL))
+        .collect();
     Ok(EdgeResult {
         parent: edge.parent.clone(),
         child: edge.child.clone(),
@@ -430,6 +619,7 @@ pub fn run_edge(
         summary,
         operator_items: edge.operator_items,
         operators: reports,
+        take_off,
         points_cached,
         points_computed,
     })
@@ -506,6 +696,7 @@ mod tests {
             error: None,
             details: BTreeMap::new(),
             operators: BTreeMap::new(),
+            refinement: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod call;
 mod check;
 mod csls;
 mod device;
+mod evidence;
 mod functional;
 mod interrupt;
 mod isolation;

@@ -9,6 +9,7 @@ use super::spec::{
     Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
     OperatorPair, Origin, Split, TreeSpec,
 };
+use crate::align::self_learning::SelfLearningSpec;
 use crate::align::{AlignError, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -331,6 +332,14 @@ impl Parser {
                     .with_help("add an [[edges]] table with `parent` and `child`"),
             ),
         }
+        if let Some(zero) = self.spans.get("experiment.anchors.zero").cloned() {
+            if let Some(i) = exp.edges.iter().position(|e| e.starts.is_empty()) {
+                self.diags.push(
+                    Diagnostic::new(zero, format!("anchors = 0 needs zero-anchor `starts`, which edge {} has not", i + 1))
+                        .with_help("add `starts = [{ kind = \"similarity-distribution\" }]` to every edge, or leave 0 out"),
+                );
+            }
+        }
         if let Some(v) = top.get("tree") {
             let help =
                 "e.g. [tree] with `anchors = 500` and `edits = [{ child = \"notes\", operator = \"up\" }]`";
@@ -382,10 +391,15 @@ impl Parser {
                     DeValue::Array(items) if !items.is_empty() => {
                         for item in items.iter() {
                             match int(item.get_ref()) {
-                                Int::Value(n) if n >= 1 => exp.anchors.push(n as usize),
+                                Int::Value(n) if n >= 0 => {
+                                    if n == 0 {
+                                        self.spans.insert("experiment.anchors.zero".into(), item.span());
+                                    }
+                                    exp.anchors.push(n as usize)
+                                }
                                 Int::Value(n) => self.error(
                                     item.span(),
-                                    format!("each anchor count must be a positive integer, found {n}"),
+                                    format!("each anchor count must be an integer ≥ 0, found {n}"),
                                 ),
                                 Int::TooLarge => self.error(
                                     item.span(),
@@ -394,7 +408,7 @@ impl Parser {
                                 Int::NotInteger => self.error(
                                     item.span(),
                                     format!(
-                                        "each anchor count must be a positive integer, found {}",
+                                        "each anchor count must be an integer ≥ 0, found {}",
                                         type_name(item.get_ref())
                                     ),
                                 ),
@@ -911,6 +925,38 @@ impl Parser {
                 self.table_or(r, "refine", Some(help)).is_some()
             })
             .and_then(|r| self.deserialize(r, "refine"));
+        let self_learning = f
+            .get("self-learning")
+            .filter(|r| {
+                let help = "e.g. `self-learning = { cutoff = 10000 }` (or leave it out)";
+                self.table_or(r, "self-learning", Some(help)).is_some()
+            })
+            .and_then(|r| {
+                let spec: SelfLearningSpec = self.deserialize(r, "self-learning")?;
+                match spec.validate() {
+                    Ok(()) => Some(spec),
+                    Err(e) => {
+                        self.error(r.span(), e.to_string());
+                        None
+                    }
+                }
+            });
+        let starts = match f.get("starts") {
+            Some(v) => match v.get_ref() {
+                DeValue::Array(items) if !items.is_empty() => {
+                    items.iter().filter_map(|item| self.deserialize(item, "a zero-anchor start")).collect()
+                }
+                _ => {
+                    self.wrong_type(
+                        v,
+                        "starts",
+                        "a non-empty array of start tables, e.g. [{ kind = \"similarity-distribution\" }]",
+                    );
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
         if let Some(m) = f.table.get("metrics") {
             self.spans.insert(format!("{path}.metrics"), m.span());
         }
@@ -954,6 +1000,8 @@ impl Parser {
                 "methods",
                 "preprocess",
                 "refine",
+                "self-learning",
+                "starts",
                 "metrics",
                 "null",
                 "operators",
@@ -967,6 +1015,8 @@ impl Parser {
             methods,
             preprocess,
             refine,
+            self_learning,
+            starts,
             metrics,
             null,
             operators,

@@ -2,6 +2,8 @@
 //! This is what a run records (`experiment.json` in the run folder).
 
 use crate::align::refine::RefineSpec;
+use crate::align::self_learning::SelfLearningSpec;
+use crate::align::unsupervised::StartSpec;
 use crate::align::{MethodSpec, Preprocess};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -248,6 +250,13 @@ pub struct Edge {
     pub preprocess: Preprocess,
     /// When given, each method is also evaluated followed by this refinement.
     pub refine: Option<RefineSpec>,
+    /// When given, each method is also evaluated followed by VecMap-style robust self-learning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_learning: Option<SelfLearningSpec>,
+    /// Zero-anchor starts: at `anchors = 0`, every method is fitted on each start's pseudo-pairs
+    /// (the first start gives each curve its anchors = 0 point; the others are labelled).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub starts: Vec<StartSpec>,
     /// Metrics reported.
     pub metrics: Vec<Metric>,
     /// Whether a permutation null (shuffled anchors) is reported beside each score.
@@ -321,6 +330,14 @@ pub enum Metric {
     /// Mean reciprocal rank under CSLS.
     #[serde(rename = "csls-mrr")]
     CslsMrr,
+    /// Precision at 1, nearest neighbour, with the whole vocabulary as the gallery: every item of
+    /// the child's space (test items and anchor pool), as in the MUSE protocol.
+    #[serde(rename = "vocab-p@1")]
+    VocabPAt1,
+    /// Precision at 1 under CSLS (k = 10) with the whole vocabulary as the gallery; each gallery
+    /// item's hubness radius is measured against the mapped test queries.
+    #[serde(rename = "vocab-csls-p@1")]
+    VocabCslsPAt1,
     /// Linear CKA between the mapped test items and their counterparts.
     #[serde(rename = "cka")]
     Cka,
@@ -344,7 +361,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 15] = [
         Metric::PAt1,
         Metric::PAt5,
         Metric::PAt10,
@@ -353,6 +370,8 @@ impl Metric {
         Metric::CslsPAt5,
         Metric::CslsPAt10,
         Metric::CslsMrr,
+        Metric::VocabPAt1,
+        Metric::VocabCslsPAt1,
         Metric::Cka,
         Metric::CkaUnbiased,
         Metric::MutualKnn,
@@ -371,6 +390,11 @@ impl Metric {
         matches!(self, Metric::TransferPAt1 | Metric::Commutation)
     }
 
+    /// Whether the metric's gallery is the whole vocabulary (every item of the child's space).
+    pub fn whole_vocabulary(self) -> bool {
+        matches!(self, Metric::VocabPAt1 | Metric::VocabCslsPAt1)
+    }
+
     /// Whether larger values are better.
     pub fn higher_is_better(self) -> bool {
         !matches!(self, Metric::Commutation)
@@ -387,6 +411,8 @@ impl Metric {
             Metric::CslsPAt5 => "csls-p@5",
             Metric::CslsPAt10 => "csls-p@10",
             Metric::CslsMrr => "csls-mrr",
+            Metric::VocabPAt1 => "vocab-p@1",
+            Metric::VocabCslsPAt1 => "vocab-csls-p@1",
             Metric::Cka => "cka",
             Metric::CkaUnbiased => "cka-unbiased",
             Metric::MutualKnn => "mutual-knn",

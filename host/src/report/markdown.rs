@@ -167,6 +167,169 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
             .collect();
         let _ = writeln!(md, "Chosen by the fits (on folds of the anchors): {}.\n", cells.join("; "));
     }
+    // Cross-validated choices at an edge of their grid: the optimum may lie beyond it.
+    use crate::align::functional::{LAMBDA_GRID, MU_GRID};
+    let cross_validated: Vec<&crate::runner::Point> =
+        edge.points.iter().filter(|p| p.details.contains_key("cv-folds")).collect();
+    let mut edges_hit = Vec::new();
+    for (name, grid) in [("lambda", &LAMBDA_GRID[..]), ("mu", &MU_GRID[..])] {
+        let (Some(lo), Some(hi)) = (grid.first(), grid.last()) else { continue };
+        let values: Vec<f64> = cross_validated.iter().filter_map(|p| p.details.get(name)).copied().collect();
+        let at_lo = values.iter().filter(|&&v| v == *lo).count();
+        let at_hi = values.iter().filter(|&&v| v == *hi).count();
+        if at_lo > 0 {
+            edges_hit.push(format!(
+                "{name} = {} (the grid's lowest) in {at_lo} of {} fits",
+                fmt_g(*lo),
+                values.len()
+            ));
+        }
+        if at_hi > 0 {
+            edges_hit.push(format!(
+                "{name} = {} (the grid's highest) in {at_hi} of {} fits",
+                fmt_g(*hi),
+                values.len()
+            ));
+        }
+    }
+    if !edges_hit.is_empty() {
+        let _ = writeln!(
+            md,
+            "**At the edge of the grid**: {}; the best value may lie beyond it.\n",
+            edges_hit.join("; ")
+        );
+    }
+}
+
+/// Take-off: per method, the anchor count at which P@1 first exceeds the level; the headline
+/// compares the best classic method with the best functional one.
+fn take_off_section(md: &mut String, summary: &mut String, edge: &EdgeResult) {
+    use crate::takeoff::{best_of, Family};
+    if edge.take_off.is_empty() {
+        return;
+    }
+    let mut metrics: Vec<&str> = Vec::new();
+    for t in &edge.take_off {
+        if !metrics.contains(&t.metric.as_str()) {
+            metrics.push(&t.metric);
+        }
+    }
+    let level = edge.take_off[0].level;
+    let _ = writeln!(
+        md,
+        "**Take-off**: the number of anchors at which P@1 first exceeds {level}, read off each repeat's curve \
+         (interpolated in log anchors), mean ± std over the repeats that reached it; `≤` when a repeat was \
+         already above at its smallest anchor count.\n"
+    );
+    let _ = writeln!(md, "| method | {} |", metrics.join(" | "));
+    let _ = writeln!(md, "|---|{}", "---:|".repeat(metrics.len()));
+    let cell = |t: &crate::takeoff::TakeOff| {
+        if t.reached == 0 {
+            format!("never (0/{})", t.repeats)
+        } else {
+            let bound = if t.at_first > 0 { "≤ " } else { "" };
+            format!("{bound}{} ± {} ({}/{})", fmt_g(t.mean), fmt_g(t.std), t.reached, t.repeats)
+        }
+    };
+    for method in methods(edge) {
+        let cells: Vec<String> = metrics
+            .iter()
+            .map(|m| {
+                edge.take_off
+                    .iter()
+                    .find(|t| t.method == method && t.metric == *m)
+                    .map_or("–".to_owned(), cell)
+            })
+            .collect();
+        if edge.take_off.iter().any(|t| t.method == method) {
+            let _ = writeln!(md, "| {method} | {} |", cells.join(" | "));
+        }
+    }
+    md.push('\n');
+    for metric in metrics {
+        let of_metric: Vec<_> = edge.take_off.iter().filter(|t| t.metric == metric).cloned().collect();
+        let (classic, functional) =
+            (best_of(&of_metric, Family::Classic), best_of(&of_metric, Family::Functional));
+        let line = match (classic, functional) {
+            (Some(c), Some(f)) => format!(
+                "take-off ({metric} > {level}): best classic {} at {}, best functional {} at {}; classic / functional = {:.2}",
+                c.method,
+                fmt_g(c.mean),
+                f.method,
+                fmt_g(f.mean),
+                c.mean / f.mean
+            ),
+            (Some(c), None) => format!(
+                "take-off ({metric} > {level}): best classic {} at {}; no functional method took off in every repeat",
+                c.method,
+                fmt_g(c.mean)
+            ),
+            (None, Some(f)) => format!(
+                "take-off ({metric} > {level}): best functional {} at {}; no classic method took off in every repeat",
+                f.method,
+                fmt_g(f.mean)
+            ),
+            (None, None) => format!("take-off ({metric} > {level}): no method took off in every repeat"),
+        };
+        let _ = writeln!(md, "{line}.\n");
+        let _ = writeln!(summary, "  {line}");
+    }
+}
+
+/// What refinement did: refits, convergence and the dictionary's growth per round.
+fn refinement_section(md: &mut String, edge: &EdgeResult) {
+    let refined: Vec<&crate::runner::Point> = edge.points.iter().filter(|p| p.refinement.is_some()).collect();
+    if refined.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Refinement: rounds used (refits, mean and range over repeats), repeats that stopped because the \
+         dictionary stopped changing (the rest hit the cap), and the dictionary's size per round (mean over \
+         repeats; round 0 is induced by the first fit).\n"
+    );
+    let _ = writeln!(md, "| method | anchors | refits | converged | dictionary per round |");
+    let _ = writeln!(md, "|---|---:|---:|---:|---|");
+    let mut groups: Vec<(&str, usize)> = Vec::new();
+    for p in &refined {
+        if !groups.contains(&(p.method.as_str(), p.anchors)) {
+            groups.push((&p.method, p.anchors));
+        }
+    }
+    for (method, anchors) in groups {
+        let reports: Vec<&crate::runner::Refinement> = refined
+            .iter()
+            .filter(|p| p.method == method && p.anchors == anchors)
+            .filter_map(|p| p.refinement.as_ref())
+            .collect();
+        let sizes: Vec<Vec<usize>> = reports.iter().map(|r| r.dictionary_sizes()).collect();
+        let refits: Vec<usize> = sizes.iter().map(|s| s.len().saturating_sub(1)).collect();
+        let mean_refits = refits.iter().sum::<usize>() as f64 / refits.len().max(1) as f64;
+        let longest = sizes.iter().map(Vec::len).max().unwrap_or(0);
+        let per_round: Vec<String> = (0..longest)
+            .map(|r| {
+                // A repeat that stopped earlier keeps its last dictionary.
+                let values: Vec<f64> =
+                    sizes.iter().filter_map(|s| s.get(r).or(s.last())).map(|&v| v as f64).collect();
+                format!("{:.0}", values.iter().sum::<f64>() / values.len().max(1) as f64)
+            })
+            .collect();
+        let shown = if per_round.len() > 12 {
+            format!("{} … {}", per_round[..8].join(" → "), per_round[per_round.len() - 2..].join(" → "))
+        } else {
+            per_round.join(" → ")
+        };
+        let _ = writeln!(
+            md,
+            "| {method} | {anchors} | {} ({}–{}) | {}/{} | {shown} |",
+            fmt_g(mean_refits),
+            refits.iter().min().unwrap_or(&0),
+            refits.iter().max().unwrap_or(&0),
+            reports.iter().filter(|r| r.converged()).count(),
+            reports.len()
+        );
+    }
+    md.push('\n');
 }
 
 fn fmt_g(x: f64) -> String {
@@ -254,6 +417,8 @@ pub fn render(
             );
         }
         operators_section(&mut md, edge);
+        take_off_section(&mut md, &mut String::new(), edge);
+        refinement_section(&mut md, edge);
         for metric in &edge.metrics {
             let name = format!("{}-{}-{}.svg", slug(&edge.parent), slug(&edge.child), slug(metric));
             let _ = writeln!(md, "![{metric}](plots/{name})\n");
@@ -297,6 +462,7 @@ pub fn render(
                 "{} → {} ({metric}, mean ± std over repeats; null in brackets):",
                 edge.parent, edge.child
             );
+            let width = methods(edge).iter().map(|m| m.chars().count()).max().unwrap_or(0).max(12);
             for method in methods(edge) {
                 let rows = summaries(edge, method, metric);
                 let cells: Vec<String> = rows
@@ -311,9 +477,10 @@ pub fn render(
                         )
                     })
                     .collect();
-                let _ = writeln!(summary, "  {method:<12} {}", cells.join("  "));
+                let _ = writeln!(summary, "  {method:<width$} {}", cells.join("  "));
             }
         }
+        take_off_section(&mut String::new(), &mut summary, edge);
     }
     if let Some(tree) = tree {
         super::tree::render(tree, &mut md, &mut plots, &mut summary);
