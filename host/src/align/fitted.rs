@@ -6,7 +6,7 @@ use super::error::{AlignError, Space};
 use super::functional::{self, OperatorPair, SolveOptions};
 use super::kernels;
 use super::linear::{self, AffineMap, LinearMap};
-use super::method::{MethodSpec, Solver};
+use super::method::{MethodSpec, OperatorForm, Solver};
 use super::operator::{fit_action_cost, fit_action_in, neighbour_mean, parallel_map, OperatorAction};
 use super::preprocess::{FittedPreprocess, Preprocess};
 use super::scalar::Real;
@@ -256,9 +256,18 @@ fn estimate<T: Real>(
     data: &FitData<'_>,
 ) -> Result<FittedMap<T>, AlignError> {
     let (map, details) = match *spec {
-        MethodSpec::Functional { lambda, mu, orthogonal, solver, shuffle_operators } => {
+        MethodSpec::Functional {
+            lambda,
+            mu,
+            orthogonal,
+            solver,
+            shuffle_operators,
+            operator_form,
+            min_r2,
+        } => {
             let (actions, skipped) =
                 operator_actions(data, &source_preprocess, &target_preprocess, spec.kind())?;
+            let (actions, skipped) = shape_actions(actions, skipped, operator_form, min_r2, spec.kind())?;
             let options = SolveOptions { solver, orthogonal, ..SolveOptions::default() };
             let choice = Choice { lambda, mu, options, shuffle: shuffle_operators, seed: data.seed };
             solve_functional(xp, yp, &actions, skipped, &choice)?
@@ -376,6 +385,43 @@ fn operator_actions<T: Real>(
         actions.push((source?, target?));
     }
     Ok((actions, skipped))
+}
+
+/// The actions in the chosen form (`offset`: `F = I` and the mean displacement, its held-out R²
+/// the offset model's), without the pairs whose R² is below `min_r2` on either side (counted as
+/// skipped). Fails when no pair is left.
+fn shape_actions<T: Real>(
+    actions: ActionPairs<T>,
+    skipped: usize,
+    form: OperatorForm,
+    min_r2: Option<f64>,
+    what: &str,
+) -> Result<(ActionPairs<T>, usize), AlignError> {
+    let given = actions.len();
+    let offset = |a: OperatorAction<T>| -> OperatorAction<T> {
+        let d = a.c.len();
+        OperatorAction {
+            f: Mat::identity(d, d),
+            c: a.displacement.clone(),
+            r2: a.r2_offset,
+            lambda: f64::NAN,
+            ..a
+        }
+    };
+    let shaped: ActionPairs<T> = match form {
+        OperatorForm::Affine => actions,
+        OperatorForm::Offset => actions.into_iter().map(|(s, t)| (offset(s), offset(t))).collect(),
+    };
+    let kept: ActionPairs<T> = match min_r2 {
+        None => shaped,
+        Some(min) => shaped.into_iter().filter(|(s, t)| s.r2 >= min && t.r2 >= min).collect(),
+    };
+    let dropped = given - kept.len();
+    if kept.is_empty() {
+        let got = format!("all {given} usable operator pairs have a held-out R² below min-r2 on a side");
+        return Err(missing_operators(what, &got));
+    }
+    Ok((kept, skipped + dropped))
 }
 
 /// The action of kNN averaging on one side's preprocessed unpaired rows.
@@ -745,7 +791,90 @@ mod tests {
             orthogonal: false,
             solver: Solver::Auto,
             shuffle_operators: shuffle,
+            operator_form: OperatorForm::Affine,
+            min_r2: None,
         }
+    }
+
+    /// Translation operators `x ↦ x + a_k` with their counterparts `y ↦ y + a_k Q`, plus one
+    /// operator pair that is noise on both sides.
+    fn translations(seed: u64, d: usize, k: usize) -> Planted {
+        let mut r = rng(seed);
+        let q = orthogonal(&mut r, d);
+        let mut rows = Vec::new();
+        for i in 0..=k {
+            let source_in = gaussian(&mut r, 40, d);
+            let target_in = gaussian(&mut r, 40, d);
+            let (source_out, target_out) = if i < k {
+                let a = gaussian(&mut r, 1, d);
+                let b = kernels::matmul(a.as_ref(), q.as_ref());
+                let shift = |input: &Mat<f64>, c: &Mat<f64>| {
+                    let mut out = input.clone();
+                    kernels::add_row(&mut out, c.row(0).iter().copied().collect::<Vec<_>>().as_slice());
+                    out
+                };
+                (shift(&source_in, &a), shift(&target_in, &b))
+            } else {
+                (gaussian(&mut r, 40, d), gaussian(&mut r, 40, d))
+            };
+            rows.push([
+                f32s(source_in.as_ref()),
+                f32s(source_out.as_ref()),
+                f32s(target_in.as_ref()),
+                f32s(target_out.as_ref()),
+            ]);
+        }
+        let x = gaussian(&mut r, 2, d);
+        let y = kernels::matmul(x.as_ref(), q.as_ref());
+        let later = gaussian(&mut r, 20, d);
+        Planted { q, rows, x: f32s(x.as_ref()), y: f32s(y.as_ref()), later }
+    }
+
+    #[test]
+    fn offset_operators_determine_the_map_and_min_r2_drops_the_one_that_is_noise() {
+        let p = translations(74, 8, 8);
+        let data = data_of(&p, 3);
+        let spec = |form: OperatorForm, min_r2: Option<f64>| MethodSpec::Functional {
+            lambda: Some(1.0),
+            mu: Some(1e-9),
+            orthogonal: false,
+            solver: Solver::Auto,
+            shuffle_operators: false,
+            operator_form: form,
+            min_r2,
+        };
+        let error = |spec: &MethodSpec| {
+            let map = fit_map_data::<f64>(
+                spec,
+                &Preprocess::none(),
+                to_precision(p.x.as_ref()).as_ref(),
+                to_precision(p.y.as_ref()).as_ref(),
+                &data,
+            )
+            .unwrap();
+            (rel_err(map.map.source.matrix.as_ref(), p.q.as_ref()), map.details)
+        };
+        // Two anchors in 8 dimensions; eight displacements carry the rest of the map. The noise
+        // pair (held-out R² below 0 on both sides) is dropped by min-r2.
+        let (clean, details) = error(&spec(OperatorForm::Offset, Some(0.5)));
+        assert_eq!((details["operators"], details["operators-skipped"]), (8.0, 1.0));
+        assert!(clean < 1e-3, "{clean}");
+        let (noisy, details) = error(&spec(OperatorForm::Offset, None));
+        assert_eq!(details["operators-skipped"], 0.0);
+        assert!(noisy > 10.0 * clean, "the noise pair pulls the map away: {noisy} vs {clean}");
+        // The affine form fits the same displacements with a ridge-fitted linear part on top: close,
+        // not exact.
+        let (affine, _) = error(&spec(OperatorForm::Affine, Some(0.5)));
+        assert!(affine < 0.2, "{affine}");
+        // min-r2 that no operator reaches leaves nothing to commute with.
+        let none = fit_map_data::<f64>(
+            &spec(OperatorForm::Offset, Some(1.0)),
+            &Preprocess::none(),
+            to_precision(p.x.as_ref()).as_ref(),
+            to_precision(p.y.as_ref()).as_ref(),
+            &data,
+        );
+        assert!(matches!(none, Err(AlignError::MissingInput { .. })), "{none:?}");
     }
 
     #[test]

@@ -62,6 +62,19 @@ impl Solver {
     }
 }
 
+/// How an operator acts on a space's rows, as the functional family fits it
+/// (`operator-form = "affine"` on `functional`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OperatorForm {
+    /// `x ↦ x F + c`: a full affine map, ridge towards the identity (the default).
+    #[default]
+    Affine,
+    /// `x ↦ x + c`: a relation as one displacement vector (the mean of image − input), as word
+    /// analogies are usually modelled.
+    Offset,
+}
+
 /// A feature-alignment method: how a map from the source space to the target space is fitted
 /// from paired rows `x` (n × d_a) and `y` (n × d_b), after [`Preprocess`](super::Preprocess).
 ///
@@ -189,6 +202,14 @@ pub enum MethodSpec {
         /// Default false.
         #[serde(default, rename = "shuffle-operators")]
         shuffle_operators: bool,
+        /// How each operator acts: `affine` (`x ↦ xF + c`) or `offset` (`x ↦ x + c`).
+        /// Default `affine`.
+        #[serde(default, rename = "operator-form")]
+        operator_form: OperatorForm,
+        /// Drop every operator pair whose held-out action R² (of the chosen form) is below this on
+        /// either side; the report counts them as skipped. Default: keep all.
+        #[serde(default, rename = "min-r2")]
+        min_r2: Option<f64>,
     },
     /// Functional alignment with one operator per side: kNN averaging on that side's unpaired rows
     /// (`x ↦` mean of its `k` nearest neighbours by cosine, i.e. `I − L` for the random-walk
@@ -240,9 +261,16 @@ impl MethodSpec {
         let optional = |field: &str, value: Option<f64>| value.map_or(Ok(()), |v| penalty(field, v));
         match self {
             MethodSpec::LeastSquares {} | MethodSpec::Procrustes { .. } | MethodSpec::Relative {} => Ok(()),
-            MethodSpec::Functional { lambda, mu, .. } => {
+            MethodSpec::Functional { lambda, mu, min_r2, .. } => {
                 optional("functional.lambda", *lambda)?;
-                optional("functional.mu", *mu)
+                optional("functional.mu", *mu)?;
+                match min_r2 {
+                    Some(r) if !r.is_finite() || *r > 1.0 => Err(AlignError::InvalidParameter {
+                        field: "functional.min-r2".to_owned(),
+                        detail: format!("must be a finite number ≤ 1, got {r}"),
+                    }),
+                    _ => Ok(()),
+                }
             }
             MethodSpec::Laplacian { k, lambda, mu } => {
                 optional("laplacian.lambda", *lambda)?;
@@ -331,7 +359,9 @@ mod tests {
                 mu: None,
                 orthogonal: false,
                 solver: Solver::Auto,
-                shuffle_operators: false
+                shuffle_operators: false,
+                operator_form: OperatorForm::Affine,
+                min_r2: None,
             }
         );
         assert_eq!(
@@ -344,7 +374,9 @@ mod tests {
                 mu: Some(0.01),
                 orthogonal: true,
                 solver: Solver::Cg,
-                shuffle_operators: true
+                shuffle_operators: true,
+                operator_form: OperatorForm::Affine,
+                min_r2: None,
             }
         );
         assert_eq!(
@@ -394,6 +426,8 @@ mod tests {
                 orthogonal: true,
                 solver: Solver::Exact,
                 shuffle_operators: true,
+                operator_form: OperatorForm::Affine,
+                min_r2: None,
             },
             MethodSpec::Laplacian { k: 7, lambda: None, mu: Some(0.5) },
         ] {
@@ -427,6 +461,8 @@ mod tests {
                 orthogonal: false,
                 solver: Solver::Auto,
                 shuffle_operators: false,
+                operator_form: OperatorForm::Affine,
+                min_r2: None,
             },
         ];
         for spec in bad {

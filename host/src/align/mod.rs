@@ -68,7 +68,9 @@ pub use fitted::{
 };
 pub use functional::{commutation_error, FunctionalSolution, OperatorPair, SolveOptions};
 pub use linear::{fit_linear, AffineMap, LinearMap};
-pub use method::{MethodSpec, Solver, DEFAULT_CCA_REG, DEFAULT_LAPLACIAN_K, DEFAULT_RIDGE_LAMBDA};
+pub use method::{
+    MethodSpec, OperatorForm, Solver, DEFAULT_CCA_REG, DEFAULT_LAPLACIAN_K, DEFAULT_RIDGE_LAMBDA,
+};
 pub use operator::{action_lambda_grid, fit_action, neighbour_mean, OperatorAction};
 pub use preprocess::{FittedPreprocess, Preprocess, Step};
 pub use scalar::Real;

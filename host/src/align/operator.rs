@@ -41,6 +41,9 @@ pub struct OperatorAction<T: Real = f64> {
     /// Held-out R² of the offset-only model `x ↦ x + c` (the "vector offset" model); `NaN` when
     /// built from parts.
     pub r2_offset: f64,
+    /// The offset-only model's displacement: the mean of image − input over the pairs (for an
+    /// action built from parts, `c`).
+    pub displacement: Vec<T>,
     /// R² of `x ↦ x` (no fit at all; negative when the operator moves rows); `NaN` when built from
     /// parts.
     pub r2_identity: f64,
@@ -65,6 +68,7 @@ impl<T: Real> OperatorAction<T> {
         }
         Ok(OperatorAction {
             f,
+            displacement: c.clone(),
             c,
             lambda: f64::NAN,
             pairs: 0,
@@ -577,6 +581,7 @@ pub(crate) fn fit_action_in<T: Real>(
     Ok(OperatorAction {
         f,
         c: offset,
+        displacement: (0..d).map(|j| c::<T>(fx_mean[j] - x_mean[j])).collect(),
         lambda,
         pairs: m,
         r2: r_squared(sse[chosen].max(0.0), total),
