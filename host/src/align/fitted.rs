@@ -6,7 +6,7 @@ use super::error::{AlignError, Space};
 use super::functional::{self, OperatorPair, SolveOptions};
 use super::kernels;
 use super::linear::{self, AffineMap, LinearMap};
-use super::method::{MethodSpec, OperatorForm, Solver};
+use super::method::{MethodSpec, OperatorForm, Solver, WeightSelection};
 use super::operator::{fit_action_cost, fit_action_in, neighbour_mean, parallel_map, OperatorAction};
 use super::preprocess::{FittedPreprocess, Preprocess};
 use super::scalar::Real;
@@ -264,12 +264,20 @@ fn estimate<T: Real>(
             shuffle_operators,
             operator_form,
             min_r2,
+            select,
         } => {
             let (actions, skipped) =
                 operator_actions(data, &source_preprocess, &target_preprocess, spec.kind())?;
             let (actions, skipped) = shape_actions(actions, skipped, operator_form, min_r2, spec.kind())?;
             let options = SolveOptions { solver, orthogonal, ..SolveOptions::default() };
-            let choice = Choice { lambda, mu, options, shuffle: shuffle_operators, seed: data.seed };
+            let unpaired = match select {
+                WeightSelection::Cv => None,
+                WeightSelection::Criterion => {
+                    Some(unpaired_rows(data, &source_preprocess, &target_preprocess)?)
+                }
+            };
+            let choice =
+                Choice { lambda, mu, options, shuffle: shuffle_operators, seed: data.seed, unpaired };
             solve_functional(xp, yp, &actions, skipped, &choice)?
         }
         MethodSpec::Laplacian { k, lambda, mu } => {
@@ -285,7 +293,7 @@ fn estimate<T: Real>(
             };
             let (source, target) = (source?, target?);
             let options = SolveOptions::default();
-            let choice = Choice { lambda, mu, options, shuffle: false, seed: data.seed };
+            let choice = Choice { lambda, mu, options, shuffle: false, seed: data.seed, unpaired: None };
             solve_functional(xp, yp, &[(source, target)], 0, &choice)?
         }
         _ => {
@@ -450,6 +458,48 @@ struct Choice {
     options: SolveOptions,
     shuffle: bool,
     seed: u64,
+    /// Preprocessed unpaired rows of each side, when unset weights are chosen by the label-free
+    /// criterion rather than cross-validation.
+    unpaired: Option<(Mat<f32>, Mat<f32>)>,
+}
+
+/// Most unpaired rows per side that the label-free criterion reads.
+const CRITERION_ROWS: usize = 4000;
+
+/// The unpaired rows of both sides (`FitData::source_rows`, `::target_rows`), preprocessed, at most
+/// [`CRITERION_ROWS`] each.
+fn unpaired_rows<T: Real>(
+    data: &FitData<'_>,
+    source_pre: &FittedPreprocess<T>,
+    target_pre: &FittedPreprocess<T>,
+) -> Result<(Mat<f32>, Mat<f32>), AlignError> {
+    let needed = || AlignError::MissingInput {
+        what: "functional with select = \"criterion\"".to_owned(),
+        needed: "unpaired rows of both spaces (FitData::source_rows and ::target_rows), 2 or more each"
+            .to_owned(),
+        got: "none".to_owned(),
+    };
+    let (Some(source), Some(target)) = (data.source_rows, data.target_rows) else {
+        return Err(needed());
+    };
+    if source.nrows() < 2 || target.nrows() < 2 {
+        return Err(needed());
+    }
+    let side = |rows: MatRef<'_, f32>, pre: &FittedPreprocess<T>, space: Space| {
+        let rows = rows.subrows(0, rows.nrows().min(CRITERION_ROWS));
+        preprocess_rows(rows, pre, space, &format!("{space} rows for the criterion"))
+            .map(|m| to_f32(m.as_ref()))
+    };
+    Ok((side(source, source_pre, Space::Source)?, side(target, target_pre, Space::Target)?))
+}
+
+/// MUSE's criterion of a map `t` (preprocessed source → target): the mean cosine between mapped
+/// source rows and their CSLS translations among the target rows (k = 10). NaN when the spaces
+/// cannot be compared.
+fn criterion<T: Real>(t: MatRef<'_, T>, (source, target): &(Mat<f32>, Mat<f32>)) -> f64 {
+    let mapped = kernels::matmul(to_precision::<T>(source.as_ref()).as_ref(), t);
+    crate::metrics::csls_matches(to_f32(mapped.as_ref()).as_ref(), target.as_ref(), 10, Default::default())
+        .map_or(f64::NAN, |m| m.mean_forward_cosine())
 }
 
 fn solve_functional<T: Real>(
@@ -474,9 +524,36 @@ fn solve_functional<T: Real>(
     };
     let pairs: Vec<OperatorPair<'_, T>> =
         (0..k).map(|i| OperatorPair { source: &actions[sources[i]].0, target: &actions[i].1 }).collect();
-    let (solution, cv) =
-        functional::solve_cv(xp, yp, &pairs, choice.lambda, choice.mu, &choice.options, choice.seed)?;
     let mut details = BTreeMap::new();
+    let (solution, cv) = match &choice.unpaired {
+        Some(unpaired) if choice.lambda.is_none() || choice.mu.is_none() => {
+            // Every grid point solved on all the anchors; the best criterion wins (ties keep the
+            // earlier point, as cross-validation does).
+            let lambdas = choice.lambda.map_or(functional::LAMBDA_GRID.to_vec(), |l| vec![l]);
+            let mus = choice.mu.map_or(functional::MU_GRID.to_vec(), |m| vec![m]);
+            let mut best: Option<(f64, functional::FunctionalSolution<T>, functional::CvReport)> = None;
+            for &l in &lambdas {
+                for &m in &mus {
+                    let (solution, report) =
+                        functional::solve_cv(xp, yp, &pairs, Some(l), Some(m), &choice.options, choice.seed)?;
+                    let score = criterion(solution.t.as_ref(), unpaired);
+                    if best.as_ref().is_none_or(|(b, _, _)| score > *b || (b.is_nan() && !score.is_nan())) {
+                        best = Some((score, solution, report));
+                    }
+                }
+            }
+            let Some((score, solution, report)) = best else {
+                return Err(AlignError::MissingInput {
+                    what: "functional with select = \"criterion\"".to_owned(),
+                    needed: "a grid of weights".to_owned(),
+                    got: "none".to_owned(),
+                });
+            };
+            details.insert("criterion".to_owned(), score);
+            (solution, report)
+        }
+        _ => functional::solve_cv(xp, yp, &pairs, choice.lambda, choice.mu, &choice.options, choice.seed)?,
+    };
     details.insert("lambda".to_owned(), solution.lambda);
     details.insert("mu".to_owned(), solution.mu);
     details.insert("iterations".to_owned(), solution.iterations as f64);
@@ -793,6 +870,7 @@ mod tests {
             shuffle_operators: shuffle,
             operator_form: OperatorForm::Affine,
             min_r2: None,
+            select: WeightSelection::Cv,
         }
     }
 
@@ -842,6 +920,7 @@ mod tests {
             shuffle_operators: false,
             operator_form: form,
             min_r2,
+            select: WeightSelection::Cv,
         };
         let error = |spec: &MethodSpec| {
             let map = fit_map_data::<f64>(
@@ -875,6 +954,88 @@ mod tests {
             &data,
         );
         assert!(matches!(none, Err(AlignError::MissingInput { .. })), "{none:?}");
+    }
+
+    #[test]
+    fn the_label_free_criterion_chooses_weights_near_the_oracles() {
+        // Operators that commute with the planted map but are fitted from noisy images, two noisy
+        // anchors: too little weight on the operators leaves the map to two anchors, too much
+        // trusts the noise. Unpaired rows: other items of each space, the target's an isometric
+        // copy of the source's, permuted.
+        let p = planted(75, 10, 4);
+        let mut r = rng(76);
+        let unpaired = gaussian(&mut r, 300, 10);
+        let mut images = kernels::matmul(unpaired.as_ref(), p.q.as_ref());
+        images = Mat::from_fn(300, 10, |i, j| images[((i * 7) % 300, j)]);
+        let (source_rows, target_rows) = (f32s(unpaired.as_ref()), f32s(images.as_ref()));
+        let noisy = |m: &Mat<f32>, seed: u64, amplitude: f32| {
+            let noise = gaussian(&mut rng(seed), m.nrows(), m.ncols());
+            Mat::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] + amplitude * noise[(i, j)] as f32)
+        };
+        let (x, y) = (noisy(&p.x.subrows(0, 2).to_owned(), 77, 0.3), p.y.subrows(0, 2).to_owned());
+        // Noisy operator images, so that trusting the operators too much costs too.
+        let p = Planted {
+            rows: p
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(k, [a, b, c, d])| {
+                    [a.clone(), noisy(b, 80 + k as u64, 1.5), c.clone(), noisy(d, 90 + k as u64, 1.5)]
+                })
+                .collect(),
+            ..p
+        };
+        let data = FitData {
+            source_rows: Some(source_rows.as_ref()),
+            target_rows: Some(target_rows.as_ref()),
+            ..data_of(&p, 9)
+        };
+        let spec = |lambda: Option<f64>, select: WeightSelection| MethodSpec::Functional {
+            lambda,
+            mu: Some(1e-3),
+            orthogonal: false,
+            solver: Solver::Auto,
+            shuffle_operators: false,
+            operator_form: OperatorForm::Affine,
+            min_r2: None,
+            select,
+        };
+        let fit = |spec: &MethodSpec| {
+            let map = fit_map_data::<f64>(
+                spec,
+                &Preprocess::none(),
+                to_precision(x.as_ref()).as_ref(),
+                to_precision(y.as_ref()).as_ref(),
+                &data,
+            )
+            .unwrap();
+            (rel_err(map.map.source.matrix.as_ref(), p.q.as_ref()), map.details)
+        };
+        let errors: Vec<(f64, f64)> = functional::LAMBDA_GRID
+            .iter()
+            .map(|&l| (l, fit(&spec(Some(l), WeightSelection::Cv)).0))
+            .collect();
+        let oracle = errors.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        let (error, details) = fit(&spec(None, WeightSelection::Criterion));
+        eprintln!("errors per lambda {errors:?}; criterion chose {} with error {error}", details["lambda"]);
+        // The optimum is inside the grid (λ = 1); the criterion, a proxy read without labels,
+        // lands within one grid step of it, far from both ends.
+        assert!((details["lambda"].log10() - oracle.0.log10()).abs() <= 1.0 + 1e-9, "{errors:?}");
+        assert!(error < 1.35 * oracle.1, "{error} vs the oracle's {}", oracle.1);
+        let (first, last) = (errors[0].1, errors[errors.len() - 1].1);
+        assert!(error < 0.85 * first.min(last), "better than either end: {error} vs {errors:?}");
+        assert!(details["criterion"].is_finite() && details["criterion"] <= 1.0 + 1e-6, "{details:?}");
+        assert!(!details.contains_key("cv-folds"));
+        // Without unpaired rows the criterion cannot be read.
+        let bare = FitData { source_rows: None, ..data_of(&p, 9) };
+        let refused = fit_map_data::<f64>(
+            &spec(None, WeightSelection::Criterion),
+            &Preprocess::none(),
+            to_precision(x.as_ref()).as_ref(),
+            to_precision(y.as_ref()).as_ref(),
+            &bare,
+        );
+        assert!(matches!(refused, Err(AlignError::MissingInput { .. })), "{refused:?}");
     }
 
     #[test]

@@ -75,6 +75,18 @@ pub enum OperatorForm {
     Offset,
 }
 
+/// How the functional family chooses an unset `lambda` and `mu`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightSelection {
+    /// Cross-validation on folds of the anchors (held-out cosine); needs 3 or more anchors.
+    #[default]
+    Cv,
+    /// No labels at all: MUSE's criterion, the mean cosine between unpaired source rows mapped and
+    /// their CSLS translations among unpaired target rows, maximised over the grid.
+    Criterion,
+}
+
 /// A feature-alignment method: how a map from the source space to the target space is fitted
 /// from paired rows `x` (n × d_a) and `y` (n × d_b), after [`Preprocess`](super::Preprocess).
 ///
@@ -210,6 +222,10 @@ pub enum MethodSpec {
         /// either side; the report counts them as skipped. Default: keep all.
         #[serde(default, rename = "min-r2")]
         min_r2: Option<f64>,
+        /// How unset `lambda` and `mu` are chosen: `cv` (cross-validation on the anchors) or
+        /// `criterion` (label-free, on unpaired rows of both spaces). Default `cv`.
+        #[serde(default)]
+        select: WeightSelection,
     },
     /// Functional alignment with one operator per side: kNN averaging on that side's unpaired rows
     /// (`x ↦` mean of its `k` nearest neighbours by cosine, i.e. `I − L` for the random-walk
@@ -362,6 +378,7 @@ mod tests {
                 shuffle_operators: false,
                 operator_form: OperatorForm::Affine,
                 min_r2: None,
+                select: WeightSelection::Cv,
             }
         );
         assert_eq!(
@@ -377,6 +394,7 @@ mod tests {
                 shuffle_operators: true,
                 operator_form: OperatorForm::Affine,
                 min_r2: None,
+                select: WeightSelection::Cv,
             }
         );
         assert_eq!(
@@ -428,6 +446,7 @@ mod tests {
                 shuffle_operators: true,
                 operator_form: OperatorForm::Affine,
                 min_r2: None,
+                select: WeightSelection::Cv,
             },
             MethodSpec::Laplacian { k: 7, lambda: None, mu: Some(0.5) },
         ] {
@@ -463,6 +482,7 @@ mod tests {
                 shuffle_operators: false,
                 operator_form: OperatorForm::Affine,
                 min_r2: None,
+                select: WeightSelection::Cv,
             },
         ];
         for spec in bad {

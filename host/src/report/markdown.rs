@@ -169,8 +169,11 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
     }
     // Cross-validated choices at an edge of their grid: the optimum may lie beyond it.
     use crate::align::functional::{LAMBDA_GRID, MU_GRID};
-    let cross_validated: Vec<&crate::runner::Point> =
-        edge.points.iter().filter(|p| p.details.contains_key("cv-folds")).collect();
+    let cross_validated: Vec<&crate::runner::Point> = edge
+        .points
+        .iter()
+        .filter(|p| p.details.contains_key("cv-folds") || p.details.contains_key("criterion"))
+        .collect();
     let mut edges_hit = Vec::new();
     for (name, grid) in [("lambda", &LAMBDA_GRID[..]), ("mu", &MU_GRID[..])] {
         let (Some(lo), Some(hi)) = (grid.first(), grid.last()) else { continue };
