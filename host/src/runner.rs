@@ -12,7 +12,10 @@
 use crate::align::refine::{refine_from, RefineReport, RefineSpec};
 use crate::align::self_learning::{self_learn_from, SelfLearningReport, SelfLearningSpec};
 use crate::align::unsupervised::{unsupervised_pairs, StartSpec};
-use crate::align::{fit_with, Alignment, FitData, MethodSpec, Preprocess};
+use crate::align::{
+    fit_map_with_data, fit_with, to_precision, AlignError, Alignment, FitData, FitOn, FittedPreprocess,
+    MethodSpec, Preprocess, Space,
+};
 use crate::cache::{Cache, KeyBuilder};
 use crate::edge_operators::{
     operator_reports, operator_scores, EdgeOperators, OperatorReport, OperatorScore,
@@ -322,7 +325,10 @@ struct SeedSet<'a> {
 }
 
 /// Fits one variant on `seeds` (rows of `cx` and `cy`, the repeat's anchor pool in item order)
-/// and returns the alignment, with what its refinement stage did.
+/// and returns the alignment, with what its refinement stage did. `pool_preprocess`: each
+/// side's preprocessing fitted on its pool rows (`fit-on = "pool"`), used instead of fitting it on
+/// the pairs.
+#[allow(clippy::too_many_arguments)]
 fn fit_variant(
     variant: &Variant<'_>,
     pre: &Preprocess,
@@ -331,10 +337,27 @@ fn fit_variant(
     seeds: &Seeds,
     data: &FitData<'_>,
     seed: u64,
+    pool_preprocess: Option<&(FittedPreprocess<f64>, FittedPreprocess<f64>)>,
 ) -> Result<(Box<dyn Alignment>, Option<Refinement>), String> {
-    let (xi, yi): (Vec<usize>, Vec<usize>) = seeds.pairs.iter().copied().unzip();
-    let base = fit_with(variant.method, pre, rows(cx, &xi).as_ref(), rows(cy, &yi).as_ref(), data)
-        .map_err(|e| e.to_string())?;
+    // Preprocessing fitted on the anchors (per fit) or on each side's pool (once, shared).
+    let fit_on_pairs =
+        |method: &MethodSpec, pairs: &[(usize, usize)]| -> Result<Box<dyn Alignment>, AlignError> {
+            let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
+            let (x, y) = (rows(cx, &xi), rows(cy, &yi));
+            match pool_preprocess {
+                None => fit_with(method, pre, x.as_ref(), y.as_ref(), data),
+                Some((source, target)) => fit_map_with_data::<f64>(
+                    method,
+                    source.clone(),
+                    target.clone(),
+                    to_precision(x.as_ref()).as_ref(),
+                    to_precision(y.as_ref()).as_ref(),
+                    data,
+                )
+                .map(|m| Box::new(m) as Box<dyn Alignment>),
+            }
+        };
+    let base = fit_on_pairs(variant.method, &seeds.pairs).map_err(|e| e.to_string())?;
     let Some(stage) = variant.refine else {
         return Ok((base, None));
     };
@@ -342,10 +365,7 @@ fn fit_variant(
     // induced dictionary would tune them to the dictionary's own errors, and cost a grid of
     // solves per round).
     let method = with_chosen_weights(variant.method, &base.details());
-    let fit_pairs = |pairs: &[(usize, usize)]| {
-        let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-        fit_with(&method, pre, rows(cx, &xi).as_ref(), rows(cy, &yi).as_ref(), data)
-    };
+    let fit_pairs = |pairs: &[(usize, usize)]| fit_on_pairs(&method, pairs);
     let kept: &[(usize, usize)] = if seeds.anchors { &seeds.pairs } else { &[] };
     match stage {
         Stage::Refine(spec) => refine_from(base, &fit_pairs, cx, cy, kept, spec)
@@ -444,6 +464,23 @@ pub fn run_edge(
             rank[p] = r;
         }
         let (cx, cy) = (rows(px.as_ref(), &by_item), rows(py.as_ref(), &by_item));
+        let pool_preprocess = match edge.preprocess.fit_on {
+            FitOn::Anchors => None,
+            FitOn::Pool => {
+                let fit = |m: &Mat<f32>, space| {
+                    FittedPreprocess::<f64>::fit(&edge.preprocess, to_precision(m.as_ref()).as_ref(), space)
+                };
+                match (fit(&cx, Space::Source), fit(&cy, Space::Target)) {
+                    (Ok(source), Ok(target)) => Some((source, target)),
+                    (Err(e), _) | (_, Err(e)) => {
+                        return Err(HostError::Usage(format!(
+                            "edge {} → {}: preprocessing on the pool: {e}",
+                            edge.parent, edge.child
+                        )))
+                    }
+                }
+            }
+        };
         let vocabulary_truth: Vec<Option<usize>> = test_idx.iter().map(|&i| Some(i)).collect();
         let repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
         if let (0, Some(r)) = (repeat, &repeat_ops) {
@@ -525,6 +562,7 @@ pub fn run_edge(
                             seeds,
                             &data,
                             fit_seed,
+                            pool_preprocess.as_ref(),
                         ) {
                             Ok((a, refinement)) => {
                                 let vocabulary = wants_vocabulary.then(|| a.map_target(y.as_ref()));

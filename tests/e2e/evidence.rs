@@ -35,6 +35,7 @@ encoder = "chroma"
 parent = "sound"
 child = "notes"
 methods = [{ kind = "procrustes" }, { kind = "vecmap" }]
+preprocess = { fit-on = "pool" }
 refine = { iterations = 10 }
 self-learning = { stochastic-interval = 2, threshold = 1e-3, max-rounds = 40 }
 starts = [{ kind = "similarity-distribution" }, { kind = "clusters", clusters = 4 }]

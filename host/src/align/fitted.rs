@@ -204,11 +204,23 @@ pub fn fit_map_with<T: Real>(
     x: MatRef<'_, T>,
     y: MatRef<'_, T>,
 ) -> Result<FittedMap<T>, AlignError> {
+    fit_map_with_data(spec, source_preprocess, target_preprocess, x, y, &FitData::default())
+}
+
+/// [`fit_map_with`] with the functional family's extra data.
+pub fn fit_map_with_data<T: Real>(
+    spec: &MethodSpec,
+    source_preprocess: FittedPreprocess<T>,
+    target_preprocess: FittedPreprocess<T>,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+    data: &FitData<'_>,
+) -> Result<FittedMap<T>, AlignError> {
     linear::check_pairs(spec, x, y)?;
     kernels::check_pair_finite(x, y)?;
     let xp = source_preprocess.apply(x)?;
     let yp = target_preprocess.apply(y)?;
-    estimate(spec, source_preprocess, target_preprocess, xp.as_ref(), yp.as_ref(), &FitData::default())
+    estimate(spec, source_preprocess, target_preprocess, xp.as_ref(), yp.as_ref(), data)
 }
 
 /// Fits an alignment on `f32` embeddings, computing in `f64` (see the module docs of

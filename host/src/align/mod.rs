@@ -63,8 +63,8 @@ mod vecmap;
 
 pub use error::{AlignError, Space};
 pub use fitted::{
-    fit, fit_map, fit_map_data, fit_map_with, fit_with, to_f32, to_precision, FitData, FittedMap,
-    OperatorRows,
+    fit, fit_map, fit_map_data, fit_map_with, fit_map_with_data, fit_with, to_f32, to_precision, FitData,
+    FittedMap, OperatorRows,
 };
 pub use functional::{commutation_error, FunctionalSolution, OperatorPair, SolveOptions};
 pub use linear::{fit_linear, AffineMap, LinearMap};
@@ -72,7 +72,7 @@ pub use method::{
     MethodSpec, OperatorForm, Solver, DEFAULT_CCA_REG, DEFAULT_LAPLACIAN_K, DEFAULT_RIDGE_LAMBDA,
 };
 pub use operator::{action_lambda_grid, fit_action, neighbour_mean, OperatorAction};
-pub use preprocess::{FittedPreprocess, Preprocess, Step};
+pub use preprocess::{FitOn, FittedPreprocess, Preprocess, Step};
 pub use scalar::Real;
 
 use faer::{Mat, MatRef};

@@ -40,18 +40,41 @@ pub struct Preprocess {
     /// rows than dimensions. Translation is not removed: combine with `center`. Needs at least 2
     /// rows. Default false.
     pub whiten: bool,
+    /// Which rows the statistics (means, bases) are fitted on: `anchors` (the paired rows a method
+    /// is fitted on) or `pool` (every non-test row of each space, each side on its own: no pairing
+    /// is used, so a handful of anchors still gets a well-centred space, as VecMap normalises the
+    /// whole vocabulary). Default `anchors`.
+    #[serde(skip_serializing_if = "FitOn::is_anchors")]
+    pub fit_on: FitOn,
+}
+
+/// Which rows preprocessing statistics are fitted on (`fit-on` in [`Preprocess`]).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FitOn {
+    /// The anchors (the paired rows of each fit).
+    #[default]
+    Anchors,
+    /// Every non-test row of each space, unpaired.
+    Pool,
+}
+
+impl FitOn {
+    fn is_anchors(&self) -> bool {
+        *self == FitOn::Anchors
+    }
 }
 
 impl Default for Preprocess {
     fn default() -> Self {
-        Preprocess { unit_norm: true, center: true, pca: None, whiten: false }
+        Preprocess { unit_norm: true, center: true, pca: None, whiten: false, fit_on: FitOn::Anchors }
     }
 }
 
 impl Preprocess {
     /// No preprocessing at all: rows are used as given.
     pub fn none() -> Self {
-        Preprocess { unit_norm: false, center: false, pca: None, whiten: false }
+        Preprocess { unit_norm: false, center: false, pca: None, whiten: false, fit_on: FitOn::Anchors }
     }
 
     /// Whether this preprocessing leaves rows unchanged.
@@ -280,10 +303,19 @@ mod tests {
     fn toml_keys_defaults_and_unknown_keys() {
         let parsed: Preprocess = serde_json::from_str("{}").unwrap();
         assert_eq!(parsed, Preprocess::default());
-        assert_eq!(parsed, Preprocess { unit_norm: true, center: true, pca: None, whiten: false });
+        assert_eq!(parsed, Preprocess::default());
         let parsed: Preprocess =
             serde_json::from_str(r#"{"unit-norm":false,"center":true,"pca":50,"whiten":true}"#).unwrap();
-        assert_eq!(parsed, Preprocess { unit_norm: false, center: true, pca: Some(50), whiten: true });
+        assert_eq!(
+            parsed,
+            Preprocess {
+                unit_norm: false,
+                center: true,
+                pca: Some(50),
+                whiten: true,
+                fit_on: FitOn::Anchors
+            }
+        );
         let err = serde_json::from_str::<Preprocess>(r#"{"unit_norm":false}"#).unwrap_err().to_string();
         assert!(err.contains("unknown field `unit_norm`"), "{err}");
         assert!(Preprocess::none().is_identity() && !Preprocess::default().is_identity());
