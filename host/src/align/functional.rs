@@ -42,7 +42,7 @@
 //! ascending then `mu` ascending). Each fold normalises the weights by its own training anchors,
 //! exactly as a fit on them would. The operators' actions are fitted without anchors, so they are
 //! shared by every fold. With fewer than 3 anchors there is nothing to hold out: unset weights take
-//! [`DEFAULT_LAMBDA`] and [`DEFAULT_MU`]. Cost: 24 grid points × 5 folds solves plus the final
+//! [`DEFAULT_LAMBDA`] and [`DEFAULT_MU`]. Cost: 30 grid points × 5 folds solves plus the final
 //! one, the folds in parallel (faer's global parallelism), each fold's solves in grid order, each
 //! starting from the previous one's solution. With `cg`, either one eigendecomposition of `S_A`
 //! per fold and `lambda` (another `mu` only shifts its eigenvalues), or — in `f64`, with `mu > 0`,
@@ -97,8 +97,8 @@ use rand_chacha::ChaCha8Rng;
 /// report flags choices at either end.
 pub const LAMBDA_GRID: [f64; 6] = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0];
 /// The values of `mu` tried by cross-validation when it is unset (the word experiments chose 0.1,
-/// the highest of an earlier grid).
-pub const MU_GRID: [f64; 4] = [1e-3, 1e-2, 1e-1, 1.0];
+/// the highest of an earlier grid, then 1, the highest of the next).
+pub const MU_GRID: [f64; 5] = [1e-3, 1e-2, 1e-1, 1.0, 10.0];
 /// `lambda` when it is unset and there are fewer than 3 anchors (operators dominate).
 pub const DEFAULT_LAMBDA: f64 = 10.0;
 /// `mu` when it is unset and there are fewer than 3 anchors.

@@ -231,7 +231,7 @@ fn take_off_section(md: &mut String, summary: &mut String, edge: &EdgeResult) {
             format!("never (0/{})", t.repeats)
         } else {
             let bound = if t.at_first > 0 { "≤ " } else { "" };
-            format!("{bound}{} ± {} ({}/{})", fmt_g(t.mean), fmt_g(t.std), t.reached, t.repeats)
+            format!("{bound}{} ± {} ({}/{})", fmt_anchors(t.mean), fmt_anchors(t.std), t.reached, t.repeats)
         }
     };
     for method in methods(edge) {
@@ -249,33 +249,62 @@ fn take_off_section(md: &mut String, summary: &mut String, edge: &EdgeResult) {
         }
     }
     md.push('\n');
+    let has = |f: Family| edge.take_off.iter().any(|t| crate::takeoff::family(&t.method) == f);
+    let (has_classic, has_functional) = (has(Family::Classic), has(Family::Functional));
     for metric in metrics {
         let of_metric: Vec<_> = edge.take_off.iter().filter(|t| t.metric == metric).cloned().collect();
         let (classic, functional) =
             (best_of(&of_metric, Family::Classic), best_of(&of_metric, Family::Functional));
+        let none = |f: bool, what: &str| {
+            if f {
+                format!("no {what} method took off in every repeat")
+            } else {
+                format!("no {what} method in this edge")
+            }
+        };
         let line = match (classic, functional) {
             (Some(c), Some(f)) => format!(
                 "take-off ({metric} > {level}): best classic {} at {}, best functional {} at {}; classic / functional = {:.2}",
                 c.method,
-                fmt_g(c.mean),
+                take_off_at(c),
                 f.method,
-                fmt_g(f.mean),
+                take_off_at(f),
                 c.mean / f.mean
             ),
             (Some(c), None) => format!(
-                "take-off ({metric} > {level}): best classic {} at {}; no functional method took off in every repeat",
+                "take-off ({metric} > {level}): best classic {} at {}; {}",
                 c.method,
-                fmt_g(c.mean)
+                take_off_at(c),
+                none(has_functional, "functional")
             ),
             (None, Some(f)) => format!(
-                "take-off ({metric} > {level}): best functional {} at {}; no classic method took off in every repeat",
+                "take-off ({metric} > {level}): best functional {} at {}; {}",
                 f.method,
-                fmt_g(f.mean)
+                take_off_at(f),
+                none(has_classic, "classic")
             ),
             (None, None) => format!("take-off ({metric} > {level}): no method took off in every repeat"),
         };
         let _ = writeln!(md, "{line}.\n");
         let _ = writeln!(summary, "  {line}");
+    }
+}
+
+/// A method's take-off for the headline: `≤ n` when some repeat was already above the level at its
+/// smallest anchor count.
+fn take_off_at(t: &crate::takeoff::TakeOff) -> String {
+    let bound = if t.at_first > 0 { "≤ " } else { "" };
+    format!("{bound}{}", fmt_anchors(t.mean))
+}
+
+/// An interpolated anchor count: one decimal below 10, whole above.
+fn fmt_anchors(x: f64) -> String {
+    if !x.is_finite() {
+        "–".to_owned()
+    } else if x < 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.0}")
     }
 }
 
