@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --workspace --quiet
-commute=target/release/commute
+commute="${CARGO_TARGET_DIR:-target}/release/commute"
 
 echo "== plugins"
 $commute plugins
