@@ -30,7 +30,7 @@ pub enum Selection {
     Last,
 }
 
-/// How to refine an alignment (`refine = { … }` in an edge's method).
+/// How to refine an alignment (`refine = { … }` on an edge).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RefineSpec {

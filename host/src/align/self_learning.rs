@@ -45,7 +45,7 @@ pub enum Direction {
     Union,
 }
 
-/// How to run robust self-learning (`self-learning = { … }` in an edge's method).
+/// How to run robust self-learning (`self-learning = { … }` on an edge).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct SelfLearningSpec {

@@ -204,20 +204,74 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
     }
 }
 
-/// Take-off: per method, the anchor count at which P@1 first exceeds the level; the headline
-/// compares the best classic method with the best functional one.
-fn take_off_section(md: &mut String, summary: &mut String, edge: &EdgeResult) {
-    use crate::takeoff::{best_of, Family};
-    if edge.take_off.is_empty() {
-        return;
-    }
+/// The take-off headlines of an edge, one per P@1 metric: the best classic and the best
+/// functional method's take-off and their ratio (empty without take-off).
+fn take_off_headlines(edge: &EdgeResult) -> Vec<String> {
+    use crate::takeoff::{best_of, family, Family};
+    let Some(level) = edge.take_off.first().map(|t| t.level) else {
+        return Vec::new();
+    };
+    let has = |f: Family| edge.take_off.iter().any(|t| family(&t.method) == f);
+    let (has_classic, has_functional) = (has(Family::Classic), has(Family::Functional));
+    let none = |present: bool, what: &str| {
+        if present {
+            format!("no {what} method took off in every repeat")
+        } else {
+            format!("no {what} method in this edge")
+        }
+    };
+    take_off_metrics(edge)
+        .into_iter()
+        .map(|metric| {
+            let of_metric: Vec<_> = edge.take_off.iter().filter(|t| t.metric == metric).cloned().collect();
+            let (classic, functional) =
+                (best_of(&of_metric, Family::Classic), best_of(&of_metric, Family::Functional));
+            let head = format!("take-off ({metric} > {level})");
+            match (classic, functional) {
+                (Some(c), Some(f)) => format!(
+                    "{head}: best classic {} at {}, best functional {} at {}; classic / functional = {:.2}",
+                    c.method,
+                    take_off_at(c),
+                    f.method,
+                    take_off_at(f),
+                    c.mean / f.mean
+                ),
+                (Some(c), None) => format!(
+                    "{head}: best classic {} at {}; {}",
+                    c.method,
+                    take_off_at(c),
+                    none(has_functional, "functional")
+                ),
+                (None, Some(f)) => format!(
+                    "{head}: best functional {} at {}; {}",
+                    f.method,
+                    take_off_at(f),
+                    none(has_classic, "classic")
+                ),
+                (None, None) => format!("{head}: no method took off in every repeat"),
+            }
+        })
+        .collect()
+}
+
+/// The P@1 metrics an edge's take-off was read on, in order.
+fn take_off_metrics(edge: &EdgeResult) -> Vec<&str> {
     let mut metrics: Vec<&str> = Vec::new();
     for t in &edge.take_off {
         if !metrics.contains(&t.metric.as_str()) {
             metrics.push(&t.metric);
         }
     }
-    let level = edge.take_off[0].level;
+    metrics
+}
+
+/// Take-off in the report: per method, the anchor count at which P@1 first exceeds the level,
+/// then the `headlines`.
+fn take_off_section(md: &mut String, edge: &EdgeResult, headlines: &[String]) {
+    let Some(level) = edge.take_off.first().map(|t| t.level) else {
+        return;
+    };
+    let metrics = take_off_metrics(edge);
     let _ = writeln!(
         md,
         "**Take-off**: the number of anchors at which P@1 first exceeds {level}, read off each repeat's curve \
@@ -230,11 +284,13 @@ fn take_off_section(md: &mut String, summary: &mut String, edge: &EdgeResult) {
         if t.reached == 0 {
             format!("never (0/{})", t.repeats)
         } else {
-            let bound = if t.at_first > 0 { "≤ " } else { "" };
-            format!("{bound}{} ± {} ({}/{})", fmt_anchors(t.mean), fmt_anchors(t.std), t.reached, t.repeats)
+            format!("{} ± {} ({}/{})", take_off_at(t), fmt_anchors(t.std), t.reached, t.repeats)
         }
     };
     for method in methods(edge) {
+        if !edge.take_off.iter().any(|t| t.method == method) {
+            continue;
+        }
         let cells: Vec<String> = metrics
             .iter()
             .map(|m| {
@@ -244,49 +300,11 @@ fn take_off_section(md: &mut String, summary: &mut String, edge: &EdgeResult) {
                     .map_or("–".to_owned(), cell)
             })
             .collect();
-        if edge.take_off.iter().any(|t| t.method == method) {
-            let _ = writeln!(md, "| {method} | {} |", cells.join(" | "));
-        }
+        let _ = writeln!(md, "| {method} | {} |", cells.join(" | "));
     }
     md.push('\n');
-    let has = |f: Family| edge.take_off.iter().any(|t| crate::takeoff::family(&t.method) == f);
-    let (has_classic, has_functional) = (has(Family::Classic), has(Family::Functional));
-    for metric in metrics {
-        let of_metric: Vec<_> = edge.take_off.iter().filter(|t| t.metric == metric).cloned().collect();
-        let (classic, functional) =
-            (best_of(&of_metric, Family::Classic), best_of(&of_metric, Family::Functional));
-        let none = |f: bool, what: &str| {
-            if f {
-                format!("no {what} method took off in every repeat")
-            } else {
-                format!("no {what} method in this edge")
-            }
-        };
-        let line = match (classic, functional) {
-            (Some(c), Some(f)) => format!(
-                "take-off ({metric} > {level}): best classic {} at {}, best functional {} at {}; classic / functional = {:.2}",
-                c.method,
-                take_off_at(c),
-                f.method,
-                take_off_at(f),
-                c.mean / f.mean
-            ),
-            (Some(c), None) => format!(
-                "take-off ({metric} > {level}): best classic {} at {}; {}",
-                c.method,
-                take_off_at(c),
-                none(has_functional, "functional")
-            ),
-            (None, Some(f)) => format!(
-                "take-off ({metric} > {level}): best functional {} at {}; {}",
-                f.method,
-                take_off_at(f),
-                none(has_classic, "classic")
-            ),
-            (None, None) => format!("take-off ({metric} > {level}): no method took off in every repeat"),
-        };
+    for line in headlines {
         let _ = writeln!(md, "{line}.\n");
-        let _ = writeln!(summary, "  {line}");
     }
 }
 
@@ -449,7 +467,8 @@ pub fn render(
             );
         }
         operators_section(&mut md, edge);
-        take_off_section(&mut md, &mut String::new(), edge);
+        let headlines = take_off_headlines(edge);
+        take_off_section(&mut md, edge, &headlines);
         refinement_section(&mut md, edge);
         for metric in &edge.metrics {
             let name = format!("{}-{}-{}.svg", slug(&edge.parent), slug(&edge.child), slug(metric));
@@ -512,7 +531,9 @@ pub fn render(
                 let _ = writeln!(summary, "  {method:<width$} {}", cells.join("  "));
             }
         }
-        take_off_section(&mut String::new(), &mut summary, edge);
+        for line in &headlines {
+            let _ = writeln!(summary, "  {line}");
+        }
     }
     if let Some(tree) = tree {
         super::tree::render(tree, &mut md, &mut plots, &mut summary);
