@@ -356,6 +356,42 @@ impl Value {
             _ => None,
         }
     }
+
+    /// The first value that is NaN or infinite, if any: where it sits (the flat index into a
+    /// tensor's data or an audio's samples, or a note's index in a score) and the value itself.
+    /// Text and images cannot hold one.
+    pub fn non_finite(&self) -> Option<NonFinite> {
+        let first = |data: &[f32]| {
+            data.iter().position(|x| !x.is_finite()).map(|at| NonFinite { at, value: data[at] })
+        };
+        match self {
+            Value::Tensor(t) => first(&t.data),
+            Value::Audio(a) => first(&a.samples),
+            Value::Score(s) => {
+                s.notes.iter().position(|n| !(n.onset_s.is_finite() && n.duration_s.is_finite())).map(|at| {
+                    let n = &s.notes[at];
+                    NonFinite { at, value: if n.onset_s.is_finite() { n.duration_s } else { n.onset_s } }
+                })
+            }
+            Value::Text { .. } | Value::Image(_) => None,
+        }
+    }
+}
+
+/// A NaN or infinite number inside a value: see [`Value::non_finite`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NonFinite {
+    /// Where: a flat index into a tensor's data or an audio's samples, or a note's index.
+    pub at: usize,
+    /// The value: NaN, `inf` or `-inf`.
+    pub value: f32,
+}
+
+impl fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.value.is_nan() { "NaN" } else { "an infinite value" };
+        write!(f, "{what} at element {}", self.at)
+    }
 }
 
 /// A borrowed value of any kind, as a function receives it.

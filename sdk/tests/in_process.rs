@@ -194,3 +194,16 @@ fn the_conformance_suite_reports_missing_cases_and_panics() {
     assert!(text.contains("`length` failed on its case's inputs"), "{text}");
     assert!(text.contains("panicked"), "{text}");
 }
+
+#[test]
+fn the_conformance_suite_names_a_nan_instead_of_calling_it_nondeterministic() {
+    let failures = Conformance::new(commute_plugin())
+        .case("scale", "factor = 0.5", vec![Value::Tensor(Tensor::vector(vec![1.0, f32::NAN]))])
+        .case("length", "", vec![Value::text("cat")])
+        .case("count", "", vec![])
+        .failures();
+    let text = failures.join("\n");
+    assert!(text.contains("`scale` returned NaN at element 1 for input 0"), "{text}");
+    assert!(!text.contains("different results"), "{text}");
+    assert_eq!(failures.len(), 1, "{text}");
+}

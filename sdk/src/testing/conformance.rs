@@ -180,6 +180,13 @@ fn check_case(h: &Harness, spec: &FunctionSpec, case: &Case, out: &mut Vec<Strin
     if spec.kind == FunctionKind::Encoder {
         check_embeddings(&first, &results, name, out);
     }
+    // A NaN is never equal to itself, so determinism cannot be judged past one: say what it is.
+    if let Some((i, bad)) = results.iter().enumerate().find_map(|(i, v)| v.non_finite().map(|b| (i, b))) {
+        if spec.kind != FunctionKind::Encoder {
+            out.push(format!("`{name}` returned {bad} for input {i} (the host refuses such values)"));
+        }
+        return;
+    }
 
     // Determinism: the same instance again, and a fresh instance.
     if let Some(again) = call_all_ok(&mut first, &case.inputs, name, out) {
@@ -265,8 +272,8 @@ fn check_embeddings(instance: &Instance, results: &[Value], name: &str, out: &mu
     for (i, v) in results.iter().enumerate() {
         match v.as_tensor() {
             Some(t) if t.shape == [dim] => {
-                if t.data.iter().any(|x| !x.is_finite()) {
-                    out.push(format!("encoder `{name}` returned a non-finite value for input {i}"));
+                if let Some(bad) = v.non_finite() {
+                    out.push(format!("encoder `{name}` returned {bad} for input {i}"));
                     return;
                 }
             }
