@@ -22,7 +22,9 @@ use crate::cache::{Cache, Chunk, Key, KeyBuilder};
 use crate::experiment::{Call, Device, Experiment, Node, Origin};
 use crate::registry::Registry;
 use crate::shard::{Shard, ShardFilter, Tally};
+use crate::skips::{Skip, SkipReason};
 use crate::value_io::read_values;
+use crate::worker::retry::{call_retrying_items, ItemFailure};
 use crate::worker::{Isolation, Opened, WorkerInstance};
 use crate::HostError;
 use commute_sdk::asset::AssetStore;
@@ -572,6 +574,7 @@ impl<'a> Extractor<'a> {
             chunk_keys.iter().map(|k| self.cache.get_embeddings(k)).collect();
         let missing: Vec<usize> = (0..chunks.len()).filter(|&i| chunks[i].is_none()).collect();
         let cached = chunks.len() - missing.len();
+        let mut reasons: Vec<Skip> = Vec::new();
         let use_ = self.chunk_use.entry(name.to_owned()).or_default();
         use_.cached += cached;
         use_.computed += missing.len();
@@ -584,9 +587,9 @@ impl<'a> Extractor<'a> {
             );
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
-            let computed = self.compute(name, node, skip, items, &missing, &chunk_keys)?;
-            for (i, chunk) in computed {
+            for (i, chunk, skips) in self.compute(name, node, skip, items, &missing, &chunk_keys)? {
                 chunks[i] = Some(chunk);
+                reasons.extend(skips);
             }
         }
 
@@ -603,12 +606,19 @@ impl<'a> Extractor<'a> {
         let dim = dim.unwrap_or(0);
         let skipped = if dim == 0 { 0 } else { data.chunks(dim).filter(|row| row[0].is_nan()).count() };
         if skipped > 0 && warn_skips {
-            tracing::warn!(
-                node = name,
-                skipped,
-                items = n,
-                "items skipped: the encoder or a render failed on them"
-            );
+            // The reasons of cached chunks' skips were kept beside them.
+            for (c, key) in chunk_keys.iter().enumerate() {
+                if !missing.contains(&c) {
+                    let rows = &data[c * CHUNK * dim..((c * CHUNK + CHUNK).min(n)) * dim];
+                    if rows.chunks(dim).any(|row| row[0].is_nan()) {
+                        reasons
+                            .extend(self.cache.get_result::<Vec<Skip>>(&skips_key(key)).unwrap_or_default());
+                    }
+                }
+            }
+            reasons.sort_by_key(|s| s.item);
+            let unknown = skipped.saturating_sub(reasons.len());
+            tracing::warn!("{}", crate::skips::summary(name, n, &reasons, unknown));
         }
         Ok(Embeddings {
             node: name.to_owned(),
@@ -674,7 +684,7 @@ impl<'a> Extractor<'a> {
         items: &Items,
         missing: &[usize],
         keys: &[Key],
-    ) -> Result<Vec<(usize, Chunk)>, HostError> {
+    ) -> Result<Vec<(usize, Chunk, Vec<Skip>)>, HostError> {
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
         let progress = progress_bar(name, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
@@ -698,18 +708,26 @@ impl<'a> Extractor<'a> {
                             let Some(&c) = missing.get(slot) else { return Ok(()) };
                             let start = c * CHUNK;
                             let end = (start + CHUNK).min(items.ids.len());
-                            let chunk = encode_chunk(
+                            let reopen = |stage: Option<usize>| match stage {
+                                Some(s) => self.open(&items.chain[s], per_worker_threads, Some(node)),
+                                None => self.open_encoder(node, per_worker_threads),
+                            };
+                            let (chunk, skips) = encode_chunk(
                                 name,
                                 &items.root_values[start..end],
                                 start,
                                 skip,
                                 &mut renders,
                                 &mut enc,
+                                &reopen,
                             )?;
+                            if !skips.is_empty() {
+                                self.cache.put_result(&skips_key(&keys[c]), &skips)?;
+                            }
                             self.cache.put_embeddings(&keys[c], &chunk)?;
                             progress.inc((end - start) as u64);
                             if let Ok(mut r) = results.lock() {
-                                r.push((c, chunk));
+                                r.push((c, chunk, skips));
                             }
                         }
                     };
@@ -727,6 +745,13 @@ impl<'a> Extractor<'a> {
         }
         results.into_inner().map_err(|_| HostError::Usage("an extraction worker failed".to_owned()))
     }
+}
+
+/// Where the reasons for a chunk's skipped items are kept (beside the chunk, only when it has any).
+fn skips_key(chunk: &Key) -> Key {
+    let mut key = KeyBuilder::new("skips");
+    key.text(chunk);
+    key.finish()
 }
 
 fn chunk_len(chunk: usize, n: usize) -> usize {
@@ -750,7 +775,10 @@ fn collect_items(
 }
 
 /// Renders a chunk of root items through the chain and encodes it. With `skip`, an item that a
-/// stage fails on (or whose embedding is not finite) becomes a NaN row instead of an error.
+/// stage fails on (or whose embedding is not finite or the wrong size) becomes a NaN row, and is
+/// returned with its reason, instead of an error; a batch that panicked or crashed its worker is
+/// retried item by item in fresh instances (`reopen(Some(i))` opens render `i`, `reopen(None)`
+/// the encoder), so that only the offending items are skipped.
 fn encode_chunk(
     node: &str,
     roots: &[Value],
@@ -758,24 +786,33 @@ fn encode_chunk(
     skip: bool,
     renders: &mut [Opened],
     encoder: &mut Opened,
-) -> Result<Chunk, HostError> {
+    reopen: &dyn Fn(Option<usize>) -> Result<Opened, HostError>,
+) -> Result<(Chunk, Vec<Skip>), HostError> {
     // Positions (within the chunk) of the items still alive, and the values reaching the next stage.
     let mut alive: Vec<usize> = (0..roots.len()).collect();
-    let mut failed = 0usize;
-    let mut fail = |pos: usize, what: String| -> Result<(), HostError> {
+    let mut skips: Vec<Skip> = Vec::new();
+    let mut fail = |pos: usize, reason: SkipReason, what: String| -> Result<(), HostError> {
         let message = format!("node `{node}`: {what} on item {}", offset + pos);
         if skip {
             tracing::debug!("skipped: {message}");
-            failed += 1;
+            skips.push(Skip { item: offset + pos, reason, detail: what });
             Ok(())
         } else {
             Err(HostError::Usage(message))
         }
     };
+    let failure = |stage: &Opened, e: ItemFailure| {
+        let reason = match e {
+            ItemFailure::Error(_) => SkipReason::Error,
+            ItemFailure::Panicked(_) => SkipReason::Panic,
+            ItemFailure::Crashed(_) => SkipReason::Crash,
+        };
+        (reason, format!("`{}/{}` failed: {e}", stage.plugin(), stage.spec().name))
+    };
     let mut owned: Option<Vec<Value>> = None;
-    for stage in renders.iter_mut() {
+    for (s, stage) in renders.iter_mut().enumerate() {
         let input = owned.as_deref().unwrap_or(roots);
-        let out = stage.call(input)?;
+        let out = call_retrying_items(stage, input, skip, &|| reopen(Some(s)))?;
         let (mut values, mut next) = (Vec::with_capacity(out.len()), Vec::with_capacity(out.len()));
         for (j, r) in out.into_iter().enumerate() {
             match r {
@@ -783,40 +820,56 @@ fn encode_chunk(
                     values.push(v);
                     next.push(alive[j]);
                 }
-                Err(e) => fail(alive[j], format!("`{}/{}` failed: {e}", stage.plugin(), stage.spec().name))?,
+                Err(e) => {
+                    let (reason, what) = failure(stage, e);
+                    fail(alive[j], reason, what)?
+                }
             }
         }
         alive = next;
         owned = Some(values);
     }
     let input = owned.as_deref().unwrap_or(roots);
-    let out = if input.is_empty() && !roots.is_empty() { Vec::new() } else { encoder.call(input)? };
+    let out = if input.is_empty() && !roots.is_empty() {
+        Vec::new()
+    } else {
+        call_retrying_items(encoder, input, skip, &|| reopen(None))?
+    };
     let dim = encoder.dim().unwrap_or(0);
     let mut data = vec![f32::NAN; roots.len() * dim];
     for (j, r) in out.into_iter().enumerate() {
         let pos = alive[j];
         match r {
             Ok(v) => match v.as_tensor() {
-                Some(t) if t.data.len() == dim && t.data.iter().all(|x| x.is_finite()) => {
-                    data[pos * dim..(pos + 1) * dim].copy_from_slice(&t.data);
-                }
-                Some(t) if t.data.len() == dim => {
-                    fail(pos, "the embedding has NaN or infinite values".to_owned())?
-                }
+                Some(t) if t.data.len() == dim => match v.non_finite() {
+                    None => data[pos * dim..(pos + 1) * dim].copy_from_slice(&t.data),
+                    Some(bad) => {
+                        let reason = if bad.value.is_nan() { SkipReason::Nan } else { SkipReason::Infinite };
+                        fail(
+                            pos,
+                            reason,
+                            format!("the embedding has {bad} (NaN or infinite values are refused)"),
+                        )?
+                    }
+                },
                 _ => fail(
                     pos,
+                    SkipReason::WrongDimension,
                     format!("the encoder returned a wrong-sized embedding (its dimension is {dim})"),
                 )?,
             },
-            Err(e) => fail(pos, format!("`{}/{}` failed: {e}", encoder.plugin(), encoder.spec().name))?,
+            Err(e) => {
+                let (reason, what) = failure(encoder, e);
+                fail(pos, reason, what)?
+            }
         }
     }
-    if failed == roots.len() && dim == 0 {
+    if skips.len() == roots.len() && dim == 0 {
         return Err(HostError::Usage(format!(
             "node `{node}`: every item of a chunk failed and the encoder's dimension is unknown"
         )));
     }
-    Ok(Chunk { rows: roots.len(), dim, data })
+    Ok((Chunk { rows: roots.len(), dim, data }, skips))
 }
 
 fn progress_bar(node: &str, len: usize) -> ProgressBar {

@@ -434,9 +434,9 @@ fn metrics_and_report(dir: &Path) -> (serde_json::Value, String) {
 /// (fault, what the error says)
 const FAULTS: [(&str, &str); 4] = [
     ("wrong-dim", "returned 4 floats, but its dimension is 3"),
-    ("nan", "the embedding has NaN or infinite values"),
-    ("inf", "the embedding has NaN or infinite values"),
-    ("neg-inf", "the embedding has NaN or infinite values"),
+    ("nan", "the embedding has NaN at element"),
+    ("inf", "the embedding has an infinite value at element"),
+    ("neg-inf", "the embedding has an infinite value at element"),
 ];
 
 #[test]
@@ -465,6 +465,14 @@ fn with_skip_bad_embeddings_are_skipped_and_counted_exactly() {
         assert_eq!(edge["skipped"], serde_json::json!([0, 17]), "{fault}: {edge}");
         assert_eq!(edge["items"], 103, "{fault}: {edge}");
         assert!(report.contains("17 in `broken`") && report.contains("0 in `clean`"), "{fault}: {report}");
+        // One warning per node, with the reason and the first items.
+        let reason = match fault {
+            "wrong-dim" => "17 error (items 6, 13, 20, 27, 34, …; first: `faulty/encode` failed: ",
+            "nan" => "17 NaN (items 6, 13, 20, 27, 34, …)",
+            _ => "17 infinite (items 6, 13, 20, 27, 34, …)",
+        };
+        assert!(err.contains(&format!("node `broken`: 17 of 120 items skipped: {reason}")), "{fault}: {err}");
+        assert_eq!(err.matches("items skipped").count(), 1, "{fault}: {err}");
         let points = edge["points"].as_array().expect("points");
         assert!(
             !points.is_empty()
@@ -484,4 +492,36 @@ fn skips_on_both_sides_are_counted_per_side_and_pairs_need_both() {
     assert_eq!(edge["skipped"], serde_json::json!([24, 17]), "{edge}");
     assert_eq!(edge["items"], 120 - (24 + 17 - 3), "{edge}");
     assert!(report.contains("24 in `clean`, 17 in `broken`"), "{report}");
+}
+
+#[test]
+fn with_skip_a_panic_or_a_crash_loses_only_its_items_not_the_batch() {
+    // `panic` in process; `abort` takes the process down, so that node runs in a worker.
+    for (fault, isolate, reason) in [("panic", "", "panic"), ("abort", "isolate = true\n", "crash")] {
+        let toml = faulty_experiment(fault, true, None)
+            .replace("on-item-error = \"skip\"\n", &format!("on-item-error = \"skip\"\n{isolate}"));
+        let (code, err, dir) = run_faulty(&toml, "2");
+        assert_eq!(code, 0, "{fault}: {err}");
+        let (metrics, _) = metrics_and_report(dir.path());
+        let edge = &metrics["edges"][0];
+        assert_eq!(edge["skipped"], serde_json::json!([0, 17]), "{fault}: {edge}");
+        assert_eq!(edge["items"], 103, "{fault}: {edge}");
+        assert!(
+            err.contains(&format!("node `broken`: 17 of 120 items skipped: 17 {reason} (items 6, 13,")),
+            "{fault}: {err}"
+        );
+        // A rerun reads the chunks from the cache, and the reasons with them.
+        let (code, again) = rerun_faulty(&dir);
+        assert_eq!(code, 0, "{fault}: {again}");
+        assert!(again.contains(&format!("17 of 120 items skipped: 17 {reason}")), "{fault}: {again}");
+    }
+}
+
+/// Runs `faulty.toml` again in the folder of an earlier [`run_faulty`].
+fn rerun_faulty(dir: &tempfile::TempDir) -> (i32, String) {
+    let (code, _, err) = run(with("commute-fixture-faulty")
+        .current_dir(dir.path())
+        .env("COMMUTE_HOME", dir.path().join("cache"))
+        .args(["--threads", "2", "run", "faulty.toml", "--runs", "runs"]));
+    (code, err)
 }

@@ -6,7 +6,8 @@
 //! - [`protocol`]: frames and the binary encoding of requests, replies and values;
 //! - [`client`]: the host side, [`WorkerInstance`] — one process per open function, a time
 //!   limit on every answer, crashes described by exit status or signal;
-//! - [`serve`]: the worker side, the loop `commute worker` runs.
+//! - [`serve`]: the worker side, the loop `commute worker` runs;
+//! - [`retry`]: a batch that panicked or crashed, retried item by item.
 //!
 //! [`Isolation`] decides which calls of an experiment run isolated (`--isolate-all`,
 //! `--isolate-plugin`, a node's `isolate = true`), and [`Opened`] is what the extractor holds: a
@@ -14,6 +15,7 @@
 
 pub mod client;
 pub mod protocol;
+pub mod retry;
 pub mod serve;
 
 pub use client::{ExitCause, WorkerInstance};

@@ -1,0 +1,181 @@
+//! NumPy `.npy` arrays: the host's one reader and writer (float32 out; float32 or float64, C or
+//! Fortran order, in).
+
+/// The header of a float32, C-order array of `shape`: magic, version 1.0, length, and the
+/// dictionary padded so that the data starts at a multiple of 64 bytes.
+pub fn header_f32(shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    let shape_text = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
+    // Magic (6) + version (2) + length (2) + header + '\n', padded to a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    // A header is a few dozen bytes per dimension: far below u16::MAX for any real shape.
+    out.extend_from_slice(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out
+}
+
+/// A whole float32 array: [`header_f32`] then the values, little-endian.
+pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let mut out = header_f32(shape);
+    out.reserve(data.len() * 4);
+    for x in data {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// An array read from a `.npy` file: its shape and its values in C (row-major) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// The values, row-major, converted to f32.
+    pub data: Vec<f32>,
+}
+
+/// Reads a little-endian float32 (`<f4`) or float64 (`<f8`) array, in C or Fortran order.
+pub fn decode(bytes: &[u8]) -> Result<Array, String> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err("not a .npy file (no magic bytes)".to_owned());
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
+        2 | 3 if bytes.len() >= 12 => {
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+        }
+        v => return Err(format!("unsupported .npy format version {v}")),
+    };
+    let header =
+        bytes.get(start..start + header_len).ok_or_else(|| "the .npy header is cut short".to_owned())?;
+    let header = String::from_utf8_lossy(header);
+    let field = |key: &str| -> Result<&str, String> {
+        let at =
+            header.find(&format!("'{key}'")).ok_or_else(|| format!("the header has no '{key}': {header}"))?;
+        Ok(header[at + key.len() + 2..].trim_start().trim_start_matches(':').trim_start())
+    };
+    let descr = field("descr")?;
+    let width = match () {
+        _ if descr.starts_with("'<f4'") => 4,
+        _ if descr.starts_with("'<f8'") => 8,
+        _ => {
+            let dtype = descr.split(',').next().unwrap_or(descr);
+            return Err(format!("dtype {dtype} is not little-endian float32 ('<f4') or float64 ('<f8')"));
+        }
+    };
+    let order = field("fortran_order")?;
+    let fortran = if order.starts_with("True") {
+        true
+    } else if order.starts_with("False") {
+        false
+    } else {
+        return Err(format!("unreadable fortran_order in {header}"));
+    };
+    let inner = field("shape")?
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| format!("malformed shape in {header}"))?;
+    let shape: Vec<usize> = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| format!("bad dimension {s:?} in the shape ({inner})")))
+        .collect::<Result<_, _>>()?;
+    let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or("the shape is too large")?;
+    let body = &bytes[start + header_len..];
+    if body.len() != n * width {
+        return Err(format!(
+            "a ({inner}) array of {width}-byte floats needs {} bytes of data, the file has {}",
+            n * width,
+            body.len()
+        ));
+    }
+    let flat: Vec<f32> = match width {
+        4 => body.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        _ => body
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect(),
+    };
+    let data = if fortran && shape.len() > 1 { fortran_to_c(&shape, &flat) } else { flat };
+    Ok(Array { shape, data })
+}
+
+/// Reorders a column-major (first index fastest) array to row-major (last index fastest).
+fn fortran_to_c(shape: &[usize], flat: &[f32]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(flat.len());
+    let mut index = vec![0usize; shape.len()];
+    for _ in 0..flat.len() {
+        // Position of `index` in Fortran order.
+        let (mut at, mut stride) = (0, 1);
+        for (i, d) in index.iter().zip(shape) {
+            at += i * stride;
+            stride *= d;
+        }
+        out.push(flat[at]);
+        // Next index in C order.
+        for k in (0..shape.len()).rev() {
+            index[k] += 1;
+            if index[k] < shape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_header(header: &str, body: &[u8]) -> Vec<u8> {
+        let mut h = header.to_owned();
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(' ');
+        }
+        h.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend((h.len() as u16).to_le_bytes());
+        out.extend(h.as_bytes());
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn a_written_array_reads_back_with_its_shape_and_aligned_data() {
+        let data: Vec<f32> = (0..6).map(|i| i as f32 - 2.5).collect();
+        let bytes = encode_f32(&[2, 3], &data);
+        assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+        assert_eq!((bytes.len() - 24) % 64, 0, "data starts at a multiple of 64");
+        assert_eq!(decode(&bytes).unwrap(), Array { shape: vec![2, 3], data });
+        let one = decode(&encode_f32(&[3], &[1.0, 2.0, 3.0])).unwrap();
+        assert_eq!(one.shape, vec![3]);
+    }
+
+    #[test]
+    fn float64_and_fortran_order_are_converted_to_row_major_f32() {
+        // [[1, 2, 3], [4, 5, 6]] stored column by column: 1 4 2 5 3 6.
+        let body: Vec<u8> = [1.0f64, 4.0, 2.0, 5.0, 3.0, 6.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let bytes = with_header("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }", &body);
+        let a = decode(&bytes).unwrap();
+        assert_eq!(a.shape, vec![2, 3]);
+        assert_eq!(a.data, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn other_dtypes_and_short_data_are_named() {
+        let ints = with_header("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", &[0; 8]);
+        assert!(decode(&ints).unwrap_err().contains("'<i8'"));
+        let short = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", &[0; 4]);
+        assert!(decode(&short).unwrap_err().contains("needs 8 bytes of data, the file has 4"));
+        assert!(decode(b"PK\x03\x04 a zip").unwrap_err().contains("not a .npy file"));
+    }
+}
