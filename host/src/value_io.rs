@@ -14,7 +14,8 @@ fn extension(path: &Path) -> String {
 }
 
 /// Reads the values in a file: `.wav` (one audio, channels mixed to mono), `.mid`/`.midi` (one
-/// score), `.txt` (one text per non-empty line), `.json` (a value or an array of values).
+/// score), `.txt` (one text per non-empty line), `.json` (a value or an array of values), `.npy`
+/// (float32 or float64: a 1-D array is one tensor, a 2-D array one tensor per row).
 pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
     let bytes = std::fs::read(path).map_err(|e| HostError::io(path, e))?;
     match extension(path).as_str() {
@@ -48,6 +49,22 @@ pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
                 })
                 .collect()
         }
+        "npy" => {
+            let array = crate::npy::decode(&bytes).map_err(|m| HostError::format(path, m))?;
+            match array.shape[..] {
+                [_] => Ok(vec![Value::Tensor(Tensor { shape: array.shape, data: array.data })]),
+                [rows, d] => Ok((0..rows)
+                    .map(|i| Value::Tensor(Tensor::vector(array.data[i * d..(i + 1) * d].to_vec())))
+                    .collect()),
+                _ => Err(HostError::format(
+                    path,
+                    format!(
+                        "a .npy input is one tensor (1-D) or one per row (2-D); this array has shape {:?}",
+                        array.shape
+                    ),
+                )),
+            }
+        }
         other => {
             let hint = if matches!(other, "png" | "jpg" | "jpeg" | "gif" | "bmp" | "webp" | "tif" | "tiff") {
                 "; images are read from .json values ({\"kind\": \"image\", \"width\": …, \"height\": …, \"channels\": …, \"pixels\": […]})"
@@ -56,10 +73,19 @@ pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
             };
             Err(HostError::format(
                 path,
-                format!("unknown input extension `.{other}`; use .wav, .mid, .txt or .json{hint}"),
+                format!("unknown input extension `.{other}`; use .wav, .mid, .txt, .json or .npy{hint}"),
             ))
         }
     }
+}
+
+/// One value written inline in the `.json` format (`commute call --value '{"kind": …}'`).
+pub fn parse_value(json: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(json).map_err(|e| {
+        format!("`{json}` is not a value (expected {{\"kind\": \"tensor\", \"shape\": [3], \"data\": [0.1, 0.2, 0.3]}} and the like): {e}")
+    })?;
+    check_value(&value)?;
+    Ok(value)
 }
 
 /// Why a value read from a `.json` file cannot be used: its parts disagree.
@@ -299,18 +325,8 @@ fn npy_bytes(values: &[Value]) -> Result<Vec<u8>, String> {
     }
     let mut shape = vec![tensors.len()];
     shape.extend(&inner);
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape_text =
-        if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_text}, }}");
-    // Magic (6) + version (2) + length (2) + header + '\n', padded to a multiple of 64.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * tensors.len() * inner.iter().product::<usize>());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
+    let mut out = crate::npy::header_f32(&shape);
+    out.reserve(4 * tensors.len() * inner.iter().product::<usize>());
     for t in tensors {
         for x in &t.data {
             out.extend_from_slice(&x.to_le_bytes());

@@ -151,3 +151,55 @@ fn an_operator_error_names_the_note_and_exits_2() {
         "{err}"
     );
 }
+
+#[test]
+fn npy_files_and_inline_values_are_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("n.npy");
+    let (code, _, err) = run(with("commute-fixture-faulty")
+        .args(["call", "faulty", "numbers", "--params", "count = 3", "--output"])
+        .arg(&npy));
+    assert_eq!(code, 0, "{err}");
+    // A (3, 1) array is three one-element tensors; an inline value adds a fourth.
+    let (code, out, err) = run(with("commute-fixture-faulty")
+        .args(["call", "faulty", "encode", "--input"])
+        .arg(&npy)
+        .args(["--value", r#"{"kind": "tensor", "shape": [1], "data": [3.0]}"#]));
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[0].starts_with("1 0 0"), "(cos 0, sin 0, 0): {out}");
+    assert_eq!(lines[1], lines[1].trim());
+
+    let (code, _, err) = run(with("commute-fixture-faulty").args([
+        "call",
+        "faulty",
+        "encode",
+        "--value",
+        r#"{"kind": "tensor"}"#,
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--value:") && err.contains("missing field"), "{err}");
+}
+
+#[test]
+fn a_nan_result_is_printed_named_and_exits_1_as_run_would_refuse_it() {
+    let (code, out, err) = run(with("commute-fixture-faulty").args([
+        "call",
+        "faulty",
+        "encode",
+        "--params",
+        "fault = \"nan\"",
+        "--params",
+        "every = 2",
+        "--value",
+        r#"{"kind": "tensor", "shape": [1], "data": [0.0]}"#,
+        "--value",
+        r#"{"kind": "tensor", "shape": [1], "data": [1.0]}"#,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(out.lines().count(), 2, "both results are printed: {out}");
+    assert!(out.lines().nth(1).is_some_and(|l| l.contains("NaN")), "{out}");
+    assert!(err.contains("item 1: returned NaN at element 2 (`commute run` refuses"), "{err}");
+    assert!(!err.contains("item 0"), "{err}");
+}

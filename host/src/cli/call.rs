@@ -3,7 +3,7 @@
 
 use super::{Cli, Outcome};
 use crate::experiment::{Call, Device};
-use crate::value_io::{display_value, read_values, write_values};
+use crate::value_io::{display_value, parse_value, read_values, write_values};
 use crate::worker::{Opened, WorkerInstance};
 use crate::HostError;
 use commute_sdk::{FunctionKind, Value};
@@ -19,12 +19,17 @@ pub struct Args {
     /// Parameters as TOML, e.g. `--params 'count = 3' --params 'seed = 7'` (repeatable).
     #[arg(long, short, value_name = "TOML")]
     params: Vec<String>,
-    /// Input files: .wav, .mid, .txt (one text per line) or .json (`--input a.mid b.mid`, repeatable).
+    /// Input files: .wav, .mid, .txt (one text per line), .json (values) or .npy (a 1-D array is
+    /// one tensor, a 2-D array one per row) (`--input a.mid b.mid`, repeatable).
     #[arg(long, short, value_name = "FILE", num_args = 1..)]
     input: Vec<PathBuf>,
     /// An input text (repeatable).
     #[arg(long, value_name = "TEXT")]
     text: Vec<String>,
+    /// An input value as JSON, in the format of .json inputs, e.g.
+    /// `--value '{"kind": "tensor", "shape": [3], "data": [0.2, 0.4, 0.6]}'` (repeatable).
+    #[arg(long, value_name = "JSON")]
+    value: Vec<String>,
     /// Write the results to FILE (.wav, .mid, .json, .txt or .npy) instead of printing them.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -53,6 +58,9 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
         inputs.extend(read_values(path)?);
     }
     inputs.extend(args.text.iter().map(Value::text));
+    for json in &args.value {
+        inputs.push(parse_value(json).map_err(|m| HostError::Usage(format!("--value: {m}")))?);
+    }
     if !args.device.is_cpu() {
         if let Some(spec) = loaded.plugin.manifest().function(&args.function).filter(|f| !f.cuda) {
             return Err(HostError::Usage(format!(
@@ -85,14 +93,14 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     if spec.kind == FunctionKind::Source {
         if !inputs.is_empty() {
             return Err(HostError::Usage(format!(
-                "`{}` is a source: it takes no --input or --text",
+                "`{}` is a source: it takes no --input, --text or --value",
                 spec.name
             ))
             .into());
         }
     } else if inputs.is_empty() {
         return Err(HostError::Usage(format!(
-            "`{}` ({}) needs inputs: give --input FILE or --text TEXT",
+            "`{}` ({}) needs inputs: give --input FILE, --text TEXT or --value JSON",
             spec.name,
             spec.signature()
         ))
@@ -116,7 +124,16 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let mut failed = 0usize;
     for (i, r) in results.into_iter().enumerate() {
         match r {
-            Ok(v) => values.push(v),
+            Ok(v) => {
+                // `commute run` refuses such values; say so here too, at once.
+                if let Some(bad) = v.non_finite() {
+                    failed += 1;
+                    eprintln!(
+                        "error: item {i}: returned {bad} (`commute run` refuses NaN and infinite values)"
+                    );
+                }
+                values.push(v);
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("error: item {i}: {e}");

@@ -322,14 +322,7 @@ fn write_npy(input: &CslsInput, dir: &Path) -> anyhow::Result<Outcome> {
         let d = input.dim();
         let write = || -> std::io::Result<()> {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-            let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
-            while (10 + header.len() + 1) % 64 != 0 {
-                header.push(' ');
-            }
-            header.push('\n');
-            out.write_all(b"\x93NUMPY\x01\x00")?;
-            out.write_all(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes())?;
-            out.write_all(header.as_bytes())?;
+            out.write_all(&crate::npy::header_f32(&[n, d]))?;
             let mut start = 0;
             while start < n {
                 let end = (start + 16_384).min(n);
