@@ -107,10 +107,11 @@ pub use asset::AssetSpec;
 pub use context::{Context, DeviceError};
 pub use error::{CallError, LoadError};
 pub use function::{Encoder, FromValue, Function, FunctionKind, IntoValue, Operator, Params, Render, Source};
-pub use manifest::{FunctionSpec, Manifest, ParamSpec};
-pub use params::{describe as describe_params, NoParams};
+pub use manifest::{Bounds, FunctionSpec, Manifest, ParamSpec};
+pub use params::{describe as describe_params, out_of_bounds, NoParams};
 pub use value::{
-    Audio, AudioRef, Image, ImageRef, Note, Score, ScoreRef, Tensor, TensorRef, Value, ValueKind, ValueRef,
+    Audio, AudioRef, Image, ImageRef, NonFinite, Note, Score, ScoreRef, Tensor, TensorRef, Value, ValueKind,
+    ValueRef,
 };
 
 /// Makes a struct a function's parameters: derives `Deserialize` and `JsonSchema` (through this

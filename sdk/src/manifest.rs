@@ -87,4 +87,59 @@ pub struct ParamSpec {
     /// The field's doc comment.
     #[serde(default)]
     pub doc: String,
+    /// The values a number may take, when the field declares them.
+    #[serde(default, skip_serializing_if = "Bounds::is_none")]
+    pub bounds: Bounds,
+}
+
+/// The range a numeric parameter declares in its schema: `#[schemars(range(min = 1, max = 512))]`
+/// (inclusive), `#[schemars(extend("exclusiveMinimum" = 0))]` (strict); unsigned integers get a
+/// minimum of 0 from their type. The SDK refuses values outside it when a function opens, and
+/// `commute check` refuses them before anything runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Bounds {
+    /// The least value allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+    /// The greatest value allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<f64>,
+    /// Values must be greater than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_minimum: Option<f64>,
+    /// Values must be less than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive_maximum: Option<f64>,
+}
+
+impl Bounds {
+    /// Whether no bound is declared.
+    pub fn is_none(&self) -> bool {
+        *self == Bounds::default()
+    }
+
+    /// Whether `x` lies within the bounds.
+    pub fn contains(&self, x: f64) -> bool {
+        self.minimum.is_none_or(|m| x >= m)
+            && self.maximum.is_none_or(|m| x <= m)
+            && self.exclusive_minimum.is_none_or(|m| x > m)
+            && self.exclusive_maximum.is_none_or(|m| x < m)
+    }
+}
+
+impl std::fmt::Display for Bounds {
+    /// `in [1, 512]`, `in (0, 4]`, `≥ 0`, `> 0`, `≤ 1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let low = self.exclusive_minimum.map(|m| ('(', m)).or(self.minimum.map(|m| ('[', m)));
+        let high = self.exclusive_maximum.map(|m| (')', m)).or(self.maximum.map(|m| (']', m)));
+        match (low, high) {
+            (Some((a, lo)), Some((b, hi))) => write!(f, "in {a}{lo}, {hi}{b}"),
+            (Some(('(', lo)), None) => write!(f, "> {lo}"),
+            (Some((_, lo)), None) => write!(f, "≥ {lo}"),
+            (None, Some((')', hi))) => write!(f, "< {hi}"),
+            (None, Some((_, hi))) => write!(f, "≤ {hi}"),
+            (None, None) => f.write_str("any value"),
+        }
+    }
 }

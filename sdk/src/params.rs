@@ -1,7 +1,7 @@
 //! Parameters: parsing them from TOML text and describing them from their schema.
 
 use crate::function::Params;
-use crate::manifest::ParamSpec;
+use crate::manifest::{Bounds, ParamSpec};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value as Json};
 
@@ -10,9 +10,32 @@ use serde_json::{Map, Value as Json};
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
-/// Parses parameters from TOML text (an empty text means "all defaults").
+/// Parses parameters from TOML text (an empty text means "all defaults"), refusing numbers
+/// outside the bounds their fields declare (see [`Bounds`]).
 pub(crate) fn parse<P: Params>(text: &str) -> Result<P, String> {
-    toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    let params: P = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+    for spec in describe::<P>() {
+        if let Some(value) = table.get(&spec.name) {
+            if let Some(found) = out_of_bounds(&spec, value) {
+                return Err(format!("{} must be {}, found {found}", spec.name, spec.bounds));
+            }
+        }
+    }
+    Ok(params)
+}
+
+/// The number in `value` (or in an array `value`) that lies outside the parameter's declared
+/// bounds, if any.
+pub fn out_of_bounds(spec: &ParamSpec, value: &toml::Value) -> Option<f64> {
+    if spec.bounds.is_none() {
+        return None;
+    }
+    let number = |v: &toml::Value| v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+    match value {
+        toml::Value::Array(items) => items.iter().filter_map(number).find(|&x| !spec.bounds.contains(x)),
+        v => number(v).filter(|&x| !spec.bounds.contains(x)),
+    }
 }
 
 /// Describes the parameters of `P` from its JSON schema: names, types, defaults, doc comments.
@@ -41,8 +64,29 @@ pub fn describe<P: Params>() -> Vec<ParamSpec> {
                 .and_then(Json::as_str)
                 .unwrap_or_default()
                 .to_owned(),
+            bounds: bounds(prop),
         })
         .collect()
+}
+
+/// The bounds in a property's schema, or in its items' schema for an array.
+fn bounds(prop: &Json) -> Bounds {
+    let of = |schema: &Json| {
+        let number = |key: &str| schema.get(key).and_then(Json::as_f64);
+        Bounds {
+            minimum: number("minimum"),
+            maximum: number("maximum"),
+            exclusive_minimum: number("exclusiveMinimum"),
+            exclusive_maximum: number("exclusiveMaximum"),
+        }
+    };
+    let own = of(prop);
+    if own.is_none() {
+        if let Some(items) = prop.get("items") {
+            return of(items);
+        }
+    }
+    own
 }
 
 /// A default written from an `f32` (0.05f32 is 0.05000000074505806 as an f64) shown as the f32's
@@ -207,6 +251,44 @@ mod tests {
         assert_eq!(by_name("shape").ty, "one of \"sine\" | \"square\"");
         assert_eq!(by_name("ratios").ty, "array of float");
         assert_eq!(by_name("step-s").default, Some(serde_json::json!(0.05)), "f32 defaults read as written");
+    }
+
+    /// Parameters with declared ranges.
+    #[derive(Debug, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
+    #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+    struct Ranged {
+        /// Mel bands.
+        #[serde(default = "default_bands")]
+        #[schemars(range(min = 1, max = 512))]
+        n_mels: u32,
+        /// A gain factor.
+        #[serde(default = "default_factor")]
+        #[schemars(range(max = 4.0), extend("exclusiveMinimum" = 0.0))]
+        factor: f32,
+        /// Counts.
+        #[serde(default)]
+        counts: Vec<usize>,
+    }
+
+    fn default_bands() -> u32 {
+        64
+    }
+
+    fn default_factor() -> f32 {
+        1.0
+    }
+
+    #[test]
+    fn declared_ranges_are_described_and_refused_when_parsing() {
+        let specs = describe::<Ranged>();
+        let by_name = |n: &str| specs.iter().find(|s| s.name == n).unwrap().clone();
+        assert_eq!(by_name("n-mels").bounds.to_string(), "in [1, 512]");
+        assert_eq!(by_name("factor").bounds.to_string(), "in (0, 4]");
+        assert_eq!(by_name("counts").bounds.to_string(), "≥ 0", "unsigned items");
+        assert!(parse::<Ranged>("n-mels = 512\nfactor = 4.0").is_ok());
+        assert_eq!(parse::<Ranged>("n-mels = 600").unwrap_err(), "n-mels must be in [1, 512], found 600");
+        assert_eq!(parse::<Ranged>("factor = 0").unwrap_err(), "factor must be in (0, 4], found 0");
+        assert!(describe::<Example>().iter().filter(|p| p.ty == "float").all(|p| p.bounds.is_none()));
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub fn render(m: &Manifest, path: &str) -> String {
                 (None, true) => " (required)".to_owned(),
                 (None, false) => " (optional)".to_owned(),
             };
-            let _ = writeln!(out, "    {}: {}{}", p.name, p.ty, default);
+            let bounds = if p.bounds.is_none() { String::new() } else { format!(" {}", p.bounds) };
+            let _ = writeln!(out, "    {}: {}{bounds}{default}", p.name, p.ty);
             if !p.doc.is_empty() {
                 for line in p.doc.lines() {
                     let _ = writeln!(out, "        {line}");

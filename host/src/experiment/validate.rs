@@ -221,6 +221,15 @@ impl Validator<'_> {
                             ),
                             Some(p.doc.clone()).filter(|d| !d.is_empty()),
                         );
+                    } else if let Some(found) = commute_sdk::out_of_bounds(p, value) {
+                        self.error(
+                            span.clone(),
+                            format!(
+                                "parameter `{key}` of `{}` must be {}, found {found}",
+                                call.function, p.bounds
+                            ),
+                            Some(p.doc.clone()).filter(|d| !d.is_empty()),
+                        );
                     }
                 }
             }
@@ -259,8 +268,10 @@ impl Validator<'_> {
             Origin::Source { call } => {
                 match self.function(call, FunctionKind::Source, &format!("{path}.source"), "source") {
                     Some(spec) => {
+                        // A declared bound on `count` has been checked with the other parameters.
+                        let declared = spec.params.iter().any(|p| p.name == "count" && !p.bounds.is_none());
                         let given = call.params.get("count").and_then(toml::Value::as_integer);
-                        if let Some(n) = given.filter(|n| *n < 0) {
+                        if let Some(n) = given.filter(|n| *n < 0 && !declared) {
                             self.error(
                                 self.exp.span(&format!("{path}.source.params")),
                                 format!(

@@ -34,6 +34,7 @@ use commute_sdk::prelude::*;
 pub struct LogMelParams {
     /// Number of mel bands (1–512); the embedding has twice as many dimensions.
     #[serde(default = "default_n_mels")]
+    #[schemars(range(min = 1, max = 512))]
     pub n_mels: usize,
     /// FFT frame size in samples at the analysis rate (even, 16–65536).
     #[serde(default = "default_n_fft")]

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 pub struct RandomScoresParams {
     /// Number of scores to generate (at most 1,000,000).
     #[serde(default = "default_count")]
+    #[schemars(range(max = 1_000_000))]
     pub count: usize,
     /// Random seed. Item i depends only on the seed and i.
     #[serde(default)]

@@ -35,9 +35,11 @@ pub struct PianoRollParams {
     pub frame_s: f64,
     /// Lowest pitch with its own dimension (0–127).
     #[serde(default)]
+    #[schemars(range(max = 127))]
     pub lowest_pitch: u8,
     /// Highest pitch with its own dimension (0–127, at least `lowest-pitch`).
     #[serde(default = "default_highest_pitch")]
+    #[schemars(range(max = 127))]
     pub highest_pitch: u8,
 }
 

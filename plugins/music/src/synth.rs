@@ -26,16 +26,20 @@ use commute_sdk::prelude::*;
 pub struct SynthParams {
     /// Output sample rate in Hz (8000–192000).
     #[serde(default = "default_sample_rate")]
+    #[schemars(range(min = 8000, max = 192_000))]
     pub sample_rate: u32,
     /// Seconds of audio kept after the last note ends, for release tails (0–30).
     #[serde(default = "default_tail_s")]
+    #[schemars(range(min = 0.0, max = 30.0))]
     pub tail_s: f64,
     /// Master gain: the peak amplitude of one full-velocity note before the limiter (0–4). Fixed
     /// for every item, so relative loudness between scores is preserved.
     #[serde(default = "default_gain")]
+    #[schemars(range(max = 4.0), extend("exclusiveMinimum" = 0.0))]
     pub gain: f64,
     /// Longest output accepted, in seconds; longer scores are an error instead of a huge buffer.
     #[serde(default = "default_max_duration_s")]
+    #[schemars(range(max = 86_400.0), extend("exclusiveMinimum" = 0.0))]
     pub max_duration_s: f64,
 }
 

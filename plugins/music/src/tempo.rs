@@ -8,6 +8,7 @@ use commute_sdk::prelude::*;
 #[derive(Debug, Clone)]
 pub struct TempoParams {
     /// Speed ratio, 0.01–100: onsets and durations are divided by it (2 = twice as fast).
+    #[schemars(extend("exclusiveMinimum" = 0.0))]
     pub ratio: f64,
 }
 

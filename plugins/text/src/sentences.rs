@@ -24,9 +24,11 @@ pub struct SentencesParams {
     /// Number of sentences: the first `count` that pass the word limits, in corpus order. More
     /// than exist (2,180 with the default limits) is an error.
     #[serde(default = "default_count")]
+    #[schemars(range(min = 1))]
     pub count: usize,
     /// Fewest words (whitespace-separated) a sentence may have (at least 1).
     #[serde(default = "default_min_words")]
+    #[schemars(range(min = 1))]
     pub min_words: usize,
     /// Most words a sentence may have (at least min-words).
     #[serde(default = "default_max_words")]

@@ -27,6 +27,7 @@ pub struct WordsParams {
     pub vocabulary: Vocabulary,
     /// How many words to return (fewer if the filtered vocabulary runs out; at most 1,000,000).
     #[serde(default = "default_count")]
+    #[schemars(range(max = 1_000_000))]
     pub count: usize,
     /// How many of the most frequent words that pass the filters to skip first.
     #[serde(default)]

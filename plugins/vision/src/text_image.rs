@@ -59,6 +59,7 @@ pub struct TextImageParams {
     pub size: f32,
     /// Paper around the line box on every side, in pixels (0–1024).
     #[serde(default = "default_padding")]
+    #[schemars(range(max = 1024))]
     pub padding: u32,
     /// Image height in pixels (1–4096), the line centred vertically; by default the line box
     /// plus twice the padding.

@@ -44,6 +44,7 @@ pub struct TranscribeParams {
     pub melodia_trick: bool,
     /// General MIDI program given to every note (0–127).
     #[serde(default)]
+    #[schemars(range(max = 127))]
     pub program: u8,
     /// Two-second windows per ONNX Runtime call (1–256).
     #[serde(default = "default_batch_windows")]
