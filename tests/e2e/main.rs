@@ -11,6 +11,7 @@ mod csls;
 mod device;
 mod evidence;
 mod functional;
+mod guide;
 mod interrupt;
 mod isolation;
 mod loading;

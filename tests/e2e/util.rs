@@ -41,6 +41,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "commute-fixture-not-a-plugin",
     "commute-fixture-faulty",
     "commute-fixture-crashy",
+    "commute-fixture-colour",
 ];
 
 fn profile_args(profile: &str) -> Vec<&str> {
