@@ -82,6 +82,16 @@ pub enum HostError {
         source: Box<HostError>,
     },
 
+    /// A node that failed earlier in the run (its first error was reported with the edge or
+    /// analysis that met it): the edges and analyses after it fail without trying it again.
+    #[error("node `{node}` failed earlier in this run (the error of {first} says why)")]
+    NodeFailed {
+        /// The node.
+        node: String,
+        /// What met the failure first: `edge audio → notes`, `the tree analyses`.
+        first: String,
+    },
+
     /// A fit in the tree analyses failed (too few anchors for a space, a decomposition that did
     /// not converge): that analysis is reported as failed, the others go on.
     #[error("{0}")]
@@ -124,6 +134,7 @@ impl HostError {
                 | HostError::UnknownPlugin { .. }
                 | HostError::Format { .. }
                 | HostError::Usage(_)
+                | HostError::NodeFailed { .. }
         )
     }
 

@@ -525,3 +525,75 @@ fn rerun_faulty(dir: &tempfile::TempDir) -> (i32, String) {
         .args(["--threads", "2", "run", "faulty.toml", "--runs", "runs"]));
     (code, err)
 }
+
+/// `broken` (NaN on every 7th item, no skip) is the parent of two edges.
+fn two_children(tree: &str) -> String {
+    format!(
+        r#"
+[experiment]
+name = "faulty"
+seed = 1
+anchors = [5, 20]
+repeats = 2
+test = 30
+
+[data.numbers]
+source = {{ plugin = "faulty", function = "numbers", params = {{ count = 120 }} }}
+
+[nodes.broken]
+data = "numbers"
+plugin = "faulty"
+encoder = "encode"
+params = {{ fault = "nan", every = 7 }}
+
+[nodes.a]
+data = "numbers"
+plugin = "faulty"
+encoder = "encode"
+
+[nodes.b]
+data = "numbers"
+plugin = "faulty"
+encoder = "encode"
+
+[[edges]]
+parent = "broken"
+child = "a"
+methods = [{{ kind = "ridge" }}]
+
+[[edges]]
+parent = "broken"
+child = "b"
+methods = [{{ kind = "ridge" }}]
+{tree}"#
+    )
+}
+
+#[test]
+fn a_failed_node_is_reported_once_with_its_cause_and_later_uses_point_back_to_it() {
+    let (code, err, dir) = run_faulty(&two_children("\n[tree]\n"), "1");
+    assert_eq!(code, 1, "{err}");
+    let cause = "the embedding has NaN at element 2";
+    assert_eq!(err.matches(cause).count(), 1, "{err}");
+    assert!(
+        err.contains("edge broken → b failed: node `broken` failed earlier in this run (the error of edge broken → a says why)"),
+        "{err}"
+    );
+    let (metrics, report) = metrics_and_report(dir.path());
+    let failed = metrics["tree"]["failed"].as_array().expect("the width analysis failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].as_str().is_some_and(|f| f.contains("failed earlier") && !f.contains(cause)),
+        "{failed:?}"
+    );
+    assert_eq!(report.matches(cause).count(), 1, "{report}");
+}
+
+#[test]
+fn without_a_tree_table_no_tree_analysis_runs() {
+    let (code, err, dir) = run_faulty(&two_children(""), "1");
+    assert_eq!(code, 1, "{err}");
+    let (metrics, report) = metrics_and_report(dir.path());
+    assert!(metrics["tree"].is_null(), "{}", metrics["tree"]);
+    assert!(!report.contains("width") && !err.contains("tree analysis"), "{report}\n{err}");
+}

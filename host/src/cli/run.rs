@@ -139,6 +139,7 @@ pub(crate) fn execute(
     let mut failed = Vec::new();
     let mut failed_nodes = NodeMemo::default();
     for edge in &exp.edges {
+        failed_nodes.now = format!("edge {} → {}", edge.parent, edge.child);
         match evaluate_edge(&mut extractor, &exp, edge, &mut dir, &cache, &mut failed_nodes) {
             Ok(result) => edges.push(result),
             // A plugin that failed, crashed or hung fails the edges of its node; the run goes on.
@@ -156,6 +157,7 @@ pub(crate) fn execute(
     }
     let tree = if crate::tree::has_analyses(&exp) {
         dir.log(format!("tree analyses: maps fitted on {} anchors per repeat", crate::tree::anchors(&exp)));
+        failed_nodes.now = "the tree analyses".to_owned();
         let mut spaces = RunSpaces { extractor: &mut extractor, failed_nodes: &mut failed_nodes };
         let tree = crate::tree::analyse(&exp, &mut spaces)?;
         for f in &tree.failed {
@@ -243,18 +245,22 @@ impl crate::tree::Spaces for RunSpaces<'_, '_> {
 #[derive(Default)]
 struct NodeMemo {
     embedded: HashMap<String, Embeddings>,
+    /// Failed nodes, each with what met the failure first.
     failed: HashMap<String, String>,
+    /// What is asking now: `edge audio → notes`, `the tree analyses`.
+    now: String,
 }
 
-/// The embeddings of node `name`, unless it failed before in this run (then the same error,
-/// without trying again: a plugin that crashed on these items would crash again).
+/// The embeddings of node `name`, unless it failed before in this run (then
+/// [`HostError::NodeFailed`], pointing at the first error, without trying again: a plugin that
+/// crashed on these items would crash again).
 fn node_embeddings(
     extractor: &mut Extractor<'_>,
     memo: &mut NodeMemo,
     name: &str,
 ) -> Result<Embeddings, HostError> {
-    if let Some(error) = memo.failed.get(name) {
-        return Err(HostError::Usage(format!("node `{name}` failed earlier in this run: {error}")));
+    if let Some(first) = memo.failed.get(name) {
+        return Err(HostError::NodeFailed { node: name.to_owned(), first: first.clone() });
     }
     if let Some(e) = memo.embedded.get(name) {
         return Ok(e.clone());
@@ -266,7 +272,7 @@ fn node_embeddings(
         }
         Err(e) => {
             if e.fails_only_its_node() {
-                memo.failed.insert(name.to_owned(), e.to_string());
+                memo.failed.insert(name.to_owned(), memo.now.clone());
             }
             Err(e)
         }

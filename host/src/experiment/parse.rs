@@ -818,7 +818,7 @@ impl Parser {
     /// The `[tree]` table: the analysis maps' anchors and penalty, and the controlled edits.
     fn tree(&mut self, t: &DeTable<'_>, span: Range<usize>) -> TreeSpec {
         let mut f = Fields::new(t, span, "[tree]");
-        let mut spec = TreeSpec::default();
+        let mut spec = TreeSpec { declared: true, ..TreeSpec::default() };
         if let Some(v) = f.table.get("anchors") {
             self.spans.insert("tree.anchors".into(), v.span());
         }

@@ -281,6 +281,10 @@ pub struct Edge {
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct TreeSpec {
+    /// Whether the file has a `[tree]` table: the tree analyses (width, depth, edits) run only
+    /// when it asks for them.
+    #[serde(skip)]
+    pub declared: bool,
     /// Anchors the analysis maps are fitted on; `None` = the largest of `[experiment] anchors`.
     pub anchors: Option<usize>,
     /// Ridge penalty of the analysis maps, as a multiple of the mean variance of the inputs'

@@ -86,13 +86,14 @@ impl TreeResult {
     }
 }
 
-/// Whether the experiment's tree has anything for the analyses: a parent with two children, a
-/// path of two edges, a shortcut, or an edit.
+/// Whether the experiment asks for the tree analyses (it has a `[tree]` table) and its tree has
+/// anything for them: a parent with two children, a path of two edges, a shortcut, or an edit.
 pub fn has_analyses(exp: &Experiment) -> bool {
-    !exp.tree.edits.is_empty()
-        || exp.edges.iter().any(|e| e.shortcut)
-        || exp.nodes.iter().any(|n| exp.children_of(&n.name).count() >= 2)
-        || exp.tree_edges().any(|e| exp.parent_of(&e.parent).is_some())
+    exp.tree.declared
+        && (!exp.tree.edits.is_empty()
+            || exp.edges.iter().any(|e| e.shortcut)
+            || exp.nodes.iter().any(|n| exp.children_of(&n.name).count() >= 2)
+            || exp.tree_edges().any(|e| exp.parent_of(&e.parent).is_some()))
 }
 
 /// The rows of several embeddings that are valid in all of them, as `f64` matrices (one per
@@ -144,7 +145,10 @@ pub fn analyse(exp: &Experiment, spaces: &mut dyn Spaces) -> Result<TreeResult, 
     let mut out = TreeResult { anchors: anchors(exp), repeats: exp.repeats, ..TreeResult::default() };
     let note = |what: String, e: HostError, out: &mut TreeResult| -> Result<(), HostError> {
         if e.fails_only_its_node() || matches!(e, HostError::Usage(_) | HostError::Fit(_)) {
-            tracing::warn!("tree analysis {what} failed: {e}");
+            // A node that failed before was reported then: say nothing new on the terminal.
+            if !matches!(e, HostError::NodeFailed { .. }) {
+                tracing::warn!("tree analysis {what} failed: {e}");
+            }
             out.failed.push(format!("{what}: {e}"));
             Ok(())
         } else {
