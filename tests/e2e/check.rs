@@ -61,3 +61,13 @@ fn the_quickstart_experiment_checks_clean() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("ok: experiment `quickstart`: 2 data sets, 5 nodes, 3 edges"), "{out}");
 }
+
+#[test]
+fn a_missing_file_is_one_error_that_names_it_and_the_os_reason_once() {
+    let (code, out, err) = run(commute().arg("--no-default-plugins").args(["check", "/nonexistent/x.toml"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.starts_with("error: /nonexistent/x.toml: "), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert!(!err.contains("caused by"), "{err}");
+}

@@ -33,7 +33,16 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Experiment, Vec<Diagnostic>> {
 /// The bytes as TOML text: UTF-8 without control characters other than tab and line breaks
 /// (which TOML does not allow anywhere, and which mark a binary file).
 fn text(bytes: &[u8]) -> Result<&str, Diagnostic> {
-    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+    // A byte-order mark followed by UTF-16 (ASCII characters have a zero byte: the second of
+    // each pair in little-endian, the first in big-endian); other bytes after FF FE are judged
+    // as UTF-8 below, and fail at the first.
+    let utf16 = match bytes {
+        [0xff, 0xfe] | [0xfe, 0xff] => true,
+        [0xff, 0xfe, _, second, ..] => *second == 0,
+        [0xfe, 0xff, first, ..] => *first == 0,
+        _ => false,
+    };
+    if utf16 {
         return Err(Diagnostic::new(0..2, "the file is UTF-16 text, but experiment files are UTF-8")
             .with_help("save it as UTF-8 (in most editors: Save As…, then Encoding: UTF-8)"));
     }
@@ -1123,6 +1132,12 @@ mod tests {
         assert!(d[0].message.contains("byte 0xE9 is not valid UTF-8"), "{d:?}");
         let d = at(b"\xff\xfe[\x00e\x00");
         assert!(d[0].message.contains("UTF-16"), "{d:?}");
+        let d = at(b"\xfe\xff\x00[\x00e");
+        assert!(d[0].message.contains("UTF-16"), "{d:?}");
+        // FF FE then ASCII is not UTF-16: the first byte is named as not UTF-8.
+        let d = at(b"\xff\xfe[experiment]\n");
+        assert!(!d[0].message.contains("UTF-16") && d[0].message.contains("byte 0xFF"), "{d:?}");
+        assert_eq!(d[0].span, 0..1);
         let d = at(b"a = 1\nb = \"\x00\"\n");
         assert_eq!(d[0].span, 11..12);
         assert!(d[0].message.contains("control character U+0000"), "{d:?}");
