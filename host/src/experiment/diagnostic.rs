@@ -13,12 +13,28 @@ pub struct Diagnostic {
     pub message: String,
     /// A suggestion (`did you mean …`), when there is one.
     pub help: Option<String>,
+    /// A short label after the carets under the span (empty: none).
+    pub label: String,
+    /// Other places that take part (each edge of a cycle), each with a short label.
+    pub also: Vec<(Range<usize>, String)>,
 }
 
 impl Diagnostic {
     /// A diagnostic at `span`.
     pub fn new(span: Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { span, message: message.into(), help: None }
+        Diagnostic { span, message: message.into(), help: None, label: String::new(), also: Vec::new() }
+    }
+
+    /// Puts `label` after the carets under the span.
+    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = label.into();
+        self
+    }
+
+    /// Adds another place that takes part, shown with `label` under it.
+    pub fn with_also(mut self, span: Range<usize>, label: impl Into<String>) -> Diagnostic {
+        self.also.push((span, label.into()));
+        self
     }
 
     /// Adds a suggestion.
@@ -85,37 +101,60 @@ pub fn render(path: &Path, source: &str, diagnostics: &[Diagnostic]) -> String {
     sorted.sort_by_key(|d| (d.span.start, d.span.end));
     let mut out = String::new();
     for d in sorted {
-        // A byte-order mark is not part of the first line.
-        let bom = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
-        let start = floor_char_boundary(source, d.span.start.min(source.len())).max(bom);
-        let (line, col) = line_col(source, start);
-        let line_start = source[..start].rfind('\n').map_or(bom, |i| i + 1);
-        let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
-        let text = source[line_start..line_end].strip_suffix('\r').unwrap_or(&source[line_start..line_end]);
-        let span_end = floor_char_boundary(source, d.span.end.min(line_start + text.len()).max(start));
-        let indent = shown_width(&source[line_start..start]);
-        let width = shown_width(&source[start..span_end]).max(1);
-        let gutter = line.to_string().len();
-        let pad = " ".repeat(gutter);
         let _ = writeln!(out, "error: {}", d.message);
-        let _ = writeln!(out, "{pad}--> {}:{line}:{col}", path.display());
-        let _ = writeln!(out, "{pad} |");
-        let mut text = shown(text);
-        if let Some((cut, _)) = text.char_indices().nth(MAX_SHOWN).filter(|_| indent + width < MAX_SHOWN) {
-            // A long line (a binary file has few line breaks) is cut after the span.
-            text.truncate(cut);
-            text.push('…');
+        // The gutter fits the widest line number shown, so that every `|` lines up.
+        let gutter = std::iter::once(&d.span)
+            .chain(d.also.iter().map(|(span, _)| span))
+            .map(|span| line_col(source, span.start).0.to_string().len())
+            .max()
+            .unwrap_or(1);
+        snippet(&mut out, path, source, &d.span, &d.label, gutter, "-->");
+        for (span, label) in &d.also {
+            snippet(&mut out, path, source, span, label, gutter, ":::");
         }
-        let _ = writeln!(out, "{line} | {text}");
-        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(indent), "^".repeat(width));
         if let Some(help) = &d.help {
-            let _ = writeln!(out, "{pad} = help: {help}");
+            let _ = writeln!(out, "{} = help: {help}", " ".repeat(gutter));
         }
         out.push('\n');
     }
     let n = diagnostics.len();
     let _ = writeln!(out, "{n} error{} in {}", if n == 1 { "" } else { "s" }, path.display());
     out
+}
+
+/// One place in the file: `--> file:line:col`, the source line, and carets under the span
+/// (followed by `label` when it is not empty).
+fn snippet(
+    out: &mut String,
+    path: &Path,
+    source: &str,
+    span: &Range<usize>,
+    label: &str,
+    gutter: usize,
+    arrow: &str,
+) {
+    // A byte-order mark is not part of the first line.
+    let bom = if source.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let start = floor_char_boundary(source, span.start.min(source.len())).max(bom);
+    let (line, col) = line_col(source, start);
+    let line_start = source[..start].rfind('\n').map_or(bom, |i| i + 1);
+    let line_end = source[line_start..].find('\n').map_or(source.len(), |i| line_start + i);
+    let text = source[line_start..line_end].strip_suffix('\r').unwrap_or(&source[line_start..line_end]);
+    let span_end = floor_char_boundary(source, span.end.min(line_start + text.len()).max(start));
+    let indent = shown_width(&source[line_start..start]);
+    let width = shown_width(&source[start..span_end]).max(1);
+    let pad = " ".repeat(gutter);
+    let _ = writeln!(out, "{pad}{arrow} {}:{line}:{col}", path.display());
+    let _ = writeln!(out, "{pad} |");
+    let mut text = shown(text);
+    if let Some((cut, _)) = text.char_indices().nth(MAX_SHOWN).filter(|_| indent + width < MAX_SHOWN) {
+        // A long line (a binary file has few line breaks) is cut after the span.
+        text.truncate(cut);
+        text.push('…');
+    }
+    let _ = writeln!(out, "{line:>gutter$} | {text}");
+    let label = if label.is_empty() { String::new() } else { format!(" {label}") };
+    let _ = writeln!(out, "{pad} | {}{}{label}", " ".repeat(indent), "^".repeat(width));
 }
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
@@ -175,6 +214,18 @@ mod tests {
         assert_eq!(
             text,
             "error: unknown key `nmae` in [experiment]\n --> e.toml:2:1\n  |\n2 | nmae = \"x\"\n  | ^^^^\n  = help: did you mean `name`?\n\n1 error in e.toml\n"
+        );
+    }
+
+    #[test]
+    fn other_places_are_shown_after_the_first_with_their_labels() {
+        let src = "[[edges]]\nparent = \"a\"\n\n\n\n\n\n\n\n\n[[edges]]\nparent = \"b\"\n";
+        let second = src.rfind("[[edges]]").unwrap();
+        let d = Diagnostic::new(0..9, "a cycle").with_also(second..second + 9, "edge 2: b → a");
+        let text = render(Path::new("e.toml"), src, &[d]);
+        assert_eq!(
+            text,
+            "error: a cycle\n  --> e.toml:1:1\n   |\n 1 | [[edges]]\n   | ^^^^^^^^^\n  ::: e.toml:11:1\n   |\n11 | [[edges]]\n   | ^^^^^^^^^ edge 2: b → a\n\n1 error in e.toml\n"
         );
     }
 

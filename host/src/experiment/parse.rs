@@ -23,6 +23,15 @@ type Value<'i> = Spanned<DeValue<'i>>;
 /// count; more is a typo, not a plan).
 pub const MAX_REPEATS: i64 = 10_000;
 
+/// For serde's ``unknown variant `procrustez`, expected one of `least-squares`, `procrustes`, …``,
+/// the expected variant nearest to the one written.
+fn nearest_variant(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown variant `")?;
+    let (written, expected) = rest.split_once('`')?;
+    let candidates = expected.split('`').skip(1).step_by(2);
+    suggest(written, candidates)
+}
+
 /// Parses the bytes of an experiment file: UTF-8 TOML. Bytes that are not UTF-8 text (a UTF-16 or
 /// Latin-1 file, a compressed or binary file) are one error at the first bad byte. `Err` holds
 /// every problem found. Never panics, whatever the bytes.
@@ -263,7 +272,12 @@ impl Parser {
             Ok(t) => Some(t),
             Err(e) => {
                 let span = e.span().unwrap_or_else(|| v.span());
-                self.error(span, format!("{what}: {}", e.message().trim_end()));
+                let message = e.message().trim_end();
+                let mut d = Diagnostic::new(span, format!("{what}: {message}"));
+                if let Some(near) = nearest_variant(message) {
+                    d = d.with_help(format!("did you mean `{near}`?"));
+                }
+                self.diags.push(d);
                 None
             }
         }

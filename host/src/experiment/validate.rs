@@ -558,12 +558,39 @@ impl Validator<'_> {
             for _ in 0..=parent_of.len() {
                 match parent_of.get(current) {
                     Some((p, _)) if *p == start => {
-                        let (_, i) = parent_of[start];
-                        self.error(
-                            exp.span(&format!("edges.{i}")),
-                            format!("the edges form a cycle through node `{start}`"),
-                            None,
-                        );
+                        // Every edge of the cycle: from `start` up the parents and back.
+                        let mut cycle = vec![parent_of[start].1];
+                        let mut node = parent_of[start].0;
+                        while node != start {
+                            let Some(&(up, i)) = parent_of.get(node) else { break };
+                            cycle.push(i);
+                            node = up;
+                        }
+                        cycle.reverse();
+                        let mut path: Vec<&str> =
+                            cycle.iter().map(|&i| exp.edges[i].parent.as_str()).collect();
+                        path.push(start);
+                        let mut first = cycle.clone();
+                        first.sort_unstable();
+                        let mut d = Diagnostic::new(
+                            exp.span(&format!("edges.{}", first[0])),
+                            format!("the edges form a cycle: {}", path.join(" → ")),
+                        )
+                        .with_label(format!(
+                            "edge {}: {} → {}",
+                            first[0] + 1,
+                            exp.edges[first[0]].parent,
+                            exp.edges[first[0]].child
+                        ))
+                        .with_help("each node has at most one parent and the tree has a root: remove or reverse one of these edges");
+                        for &i in &first[1..] {
+                            let e = &exp.edges[i];
+                            d = d.with_also(
+                                exp.span(&format!("edges.{i}")),
+                                format!("edge {}: {} → {}", i + 1, e.parent, e.child),
+                            );
+                        }
+                        self.diags.push(d);
                         return;
                     }
                     Some((p, _)) => current = p,
