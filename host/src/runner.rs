@@ -151,6 +151,12 @@ pub struct EdgeResult {
     /// first exceeds 0.5, over repeats (see [`crate::takeoff`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub take_off: Vec<TakeOff>,
+    /// Methods whose map is a rotation into a space of at least the parent's dimension (see
+    /// [`MethodSpec::maps_by_rotation`]): their rotation-invariant scores (`cka`,
+    /// `cka-unbiased`, `mutual-knn`) measure the two spaces, not the map, and equal their null
+    /// by construction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotations: Vec<String>,
     /// Points of the sweep found in the cache (from an earlier or interrupted run); recorded
     /// under `cache` in metrics.json, not here, so that reruns give identical edges.
     #[serde(skip)]
@@ -443,6 +449,10 @@ pub fn run_edge(
             .extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(Stage::SelfLearning(r)) }));
     }
     let wants_vocabulary = edge.metrics.iter().any(|m| m.whole_vocabulary());
+    // A rotation keeps every inner product when it maps into a space of at least the source's
+    // dimension (PCA makes both sides equal); then CKA and mutual kNN cannot see the map.
+    let isometric = edge.preprocess.pca.is_some() || parent.dim <= child.dim;
+    let mut rotations: Vec<String> = Vec::new();
 
     let ops_key = ops.map(EdgeOperators::key).unwrap_or_default();
     let mut reports = Vec::new();
@@ -531,6 +541,9 @@ pub fn run_edge(
                     let mut label = variant.label();
                     if let Some((s, spec)) = start.filter(|(s, _)| *s > 0) {
                         label.push_str(&format!(" (start {}: {})", s + 1, spec.kind()));
+                    }
+                    if isometric && variant.method.maps_by_rotation() && !rotations.contains(&label) {
+                        rotations.push(label.clone());
                     }
                     let key = KeyBuilder::new("point")
                         .text(crate::cache::code_key())
@@ -658,6 +671,7 @@ pub fn run_edge(
         operator_items: edge.operator_items,
         operators: reports,
         take_off,
+        rotations,
         points_cached,
         points_computed,
     })

@@ -207,3 +207,69 @@ fn without_skip_the_first_failing_item_fails_its_edge_and_is_named() {
         "{stderr}"
     );
 }
+
+/// A 3-dimensional space (faulty `encode`) mapped into a 4-dimensional one (crashy `fine`).
+const ROTATION: &str = r#"
+[experiment]
+name = "rotation"
+seed = 3
+anchors = [10, 40]
+repeats = 2
+test = 40
+
+[data.numbers]
+source = { plugin = "faulty", function = "numbers", params = { count = 160 } }
+
+[nodes.small]
+data = "numbers"
+plugin = "faulty"
+encoder = "encode"
+
+[nodes.large]
+data = "numbers"
+plugin = "crashy"
+encoder = "fine"
+
+[[edges]]
+parent = "small"
+child = "large"
+methods = [{ kind = "procrustes" }, { kind = "ridge" }]
+metrics = ["p@1", "cka", "mutual-knn"]
+"#;
+
+#[test]
+fn rotation_invariant_scores_of_a_rotation_are_flagged_not_shown_beside_their_null() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("rotation.toml"), ROTATION).expect("write experiment");
+    let (code, _, err) =
+        run(crate::util::commute_in(dir.path(), &["commute-fixture-faulty", "commute-fixture-crashy"])
+            .args(["run", "rotation.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let folder = crate::util::run_folders(&dir.path().join("runs"), "rotation").pop().expect("a run folder");
+    let metrics = crate::util::read_json(&folder.join("metrics.json"));
+    let edge = &metrics["edges"][0];
+    assert_eq!(edge["rotations"], serde_json::json!(["procrustes"]), "{edge}");
+    // The fact behind the flag: for the rotation, CKA and mutual kNN equal their null exactly.
+    for s in edge["summary"].as_array().expect("summary") {
+        let (mean, null) = (s["mean"].as_f64().expect("mean"), s["null-mean"].as_f64().expect("null"));
+        if s["method"] == "procrustes" && s["metric"] != "p@1" {
+            assert!((mean - null).abs() < 1e-6, "{s}");
+        }
+    }
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report");
+    let table = |method: &str| -> Vec<String> {
+        report
+            .lines()
+            .filter(|l| l.starts_with(&format!("| {method} |")) && l.contains('±'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let rows = table("procrustes");
+    assert!(!rows.is_empty() && rows.iter().all(|r| r.matches('†').count() == 2), "{report}");
+    let ridge = table("ridge");
+    assert!(
+        !ridge.is_empty() && ridge.iter().all(|r| !r.contains('†') && r.matches('(').count() == 3),
+        "{report}"
+    );
+    assert!(report.contains("† The map of `procrustes` is a rotation"), "{report}");
+}

@@ -261,6 +261,15 @@ impl MethodSpec {
         }
     }
 
+    /// Whether the map is a rotation (orthonormal columns or rows, times a scale for a scaled
+    /// Procrustes): `procrustes`, and `functional` with `orthogonal = true`. From a space into
+    /// one of at least its dimension such a map keeps every inner product up to scale, so
+    /// rotation-invariant scores (CKA, mutual kNN) of the mapped space equal those of the space
+    /// itself, whatever the anchors.
+    pub fn maps_by_rotation(&self) -> bool {
+        matches!(self, MethodSpec::Procrustes { .. } | MethodSpec::Functional { orthogonal: true, .. })
+    }
+
     /// Checks the parameters' ranges (not the data): finite, non-negative penalties, `dim ≥ 1`,
     /// `k ≥ 1`.
     pub fn validate(&self) -> Result<(), AlignError> {

@@ -491,6 +491,9 @@ pub fn render(
                             .iter()
                             .find(|s| s.method == method && s.anchors == a && &s.metric == m)
                             .map_or("–".to_owned(), |s| match s.null_mean {
+                                _ if blind_to(edge, &method, m) => {
+                                    format!("{} ± {} †", fmt(s.mean), fmt(s.std))
+                                }
                                 Some(null) => format!("{} ± {} ({})", fmt(s.mean), fmt(s.std), fmt(null)),
                                 None => format!("{} ± {}", fmt(s.mean), fmt(s.std)),
                             })
@@ -500,6 +503,20 @@ pub fn render(
             }
         }
         md.push('\n');
+        let blind: Vec<String> = methods(edge)
+            .into_iter()
+            .filter(|method| edge.metrics.iter().any(|m| blind_to(edge, method, m)))
+            .map(|method| format!("`{method}`"))
+            .collect();
+        if !blind.is_empty() {
+            let _ = writeln!(
+                md,
+                "† The map of {} is a rotation into a space of at least the parent's dimension. CKA and \
+                 mutual kNN do not change under a rotation, so these cells measure the two spaces, not \
+                 the map: they equal their null by construction, which is not shown.\n",
+                blind.join(", ")
+            );
+        }
         let failures = edge.points.iter().filter(|p| p.error.is_some()).count();
         if failures > 0 {
             let first = edge.points.iter().find_map(|p| p.error.as_deref()).unwrap_or("");
@@ -539,4 +556,10 @@ pub fn render(
         super::tree::render(tree, &mut md, &mut plots, &mut summary);
     }
     Report { markdown: md, plots, summary }
+}
+
+/// Whether `metric` cannot see the map of `method`: a rotation-invariant score of a method whose
+/// map is a rotation (see `EdgeResult::rotations`).
+fn blind_to(edge: &EdgeResult, method: &str, metric: &str) -> bool {
+    matches!(metric, "cka" | "cka-unbiased" | "mutual-knn") && edge.rotations.iter().any(|r| r == method)
 }
