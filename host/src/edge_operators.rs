@@ -202,18 +202,30 @@ impl EdgeOperators {
             out.child.push(c);
             out.test.push(test);
         }
-        let graph = |e: &Embeddings, which: usize| {
-            let keep: Vec<usize> = pool_idx
-                .iter()
-                .copied()
-                .filter(|&i| !disjoint || side_of(&e.roots[i]) == which)
-                .take(GRAPH_ROWS)
-                .collect();
-            select(e, &keep)
-        };
-        out.graph_rows = (graph(parent, 0), graph(child, 1));
+        out.graph_rows = unpaired_rows(parent, child, pool_idx, disjoint);
         out
     }
+}
+
+/// Each side's unpaired rows for the fits that read them (`laplacian`'s graphs,
+/// `select = "criterion"`): pool rows, each item on one side only when `disjoint` (by
+/// [`side_of`]), at most [`GRAPH_ROWS`] per side, in pool order.
+pub fn unpaired_rows(
+    parent: &Embeddings,
+    child: &Embeddings,
+    pool_idx: &[usize],
+    disjoint: bool,
+) -> (Mat<f32>, Mat<f32>) {
+    let graph = |e: &Embeddings, which: usize| {
+        let keep: Vec<usize> = pool_idx
+            .iter()
+            .copied()
+            .filter(|&i| !disjoint || side_of(&e.roots[i]) == which)
+            .take(GRAPH_ROWS)
+            .collect();
+        select(e, &keep)
+    };
+    (graph(parent, 0), graph(child, 1))
 }
 
 impl RepeatOperators {

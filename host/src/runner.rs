@@ -496,9 +496,28 @@ pub fn run_edge(
         if let (0, Some(r)) = (repeat, &repeat_ops) {
             reports = operator_reports(cache, &ops_key, &edge.preprocess, r, (px.as_ref(), py.as_ref()));
         }
+        // Without operators, the fits that read unpaired rows (`laplacian`, a criterion) take
+        // them from the pool as they would with operators.
+        let pool_rows = repeat_ops.is_none().then(|| {
+            crate::edge_operators::unpaired_rows(
+                parent,
+                child,
+                pool_idx,
+                edge.operator_items == crate::experiment::OperatorItems::Disjoint,
+            )
+        });
         for &anchors in &exp.anchors {
             let fit_seed = exp.seed ^ (repeat as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ anchors as u64;
-            let data = repeat_ops.as_ref().map(|r| r.fit_data(fit_seed)).unwrap_or_default();
+            let data = match (&repeat_ops, &pool_rows) {
+                (Some(r), _) => r.fit_data(fit_seed),
+                (None, Some((px, py))) => FitData {
+                    source_rows: Some(px.as_ref()),
+                    target_rows: Some(py.as_ref()),
+                    seed: fit_seed,
+                    ..FitData::default()
+                },
+                (None, None) => FitData::default(),
+            };
             let mut shuffled: Vec<usize> = (0..anchors).collect();
             shuffled.shuffle(&mut rng);
             // With anchors, one set of seeds; with none, one per declared zero-anchor start.

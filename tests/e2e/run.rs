@@ -273,3 +273,22 @@ fn rotation_invariant_scores_of_a_rotation_are_flagged_not_shown_beside_their_nu
     );
     assert!(report.contains("† The map of `procrustes` is a rotation"), "{report}");
 }
+
+#[test]
+fn laplacian_reads_the_pools_unpaired_rows_on_an_edge_without_operators() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml = ROTATION.replace("name = \"rotation\"", "name = \"laplacian\"").replace(
+        r#"methods = [{ kind = "procrustes" }, { kind = "ridge" }]"#,
+        r#"methods = [{ kind = "laplacian", k = 5 }]"#,
+    );
+    std::fs::write(dir.path().join("laplacian.toml"), toml).expect("write experiment");
+    let (code, _, err) =
+        run(crate::util::commute_in(dir.path(), &["commute-fixture-faulty", "commute-fixture-crashy"])
+            .args(["run", "laplacian.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let folder = crate::util::run_folders(&dir.path().join("runs"), "laplacian").pop().expect("a run folder");
+    let metrics = crate::util::read_json(&folder.join("metrics.json"));
+    let points = metrics["edges"][0]["points"].as_array().expect("points");
+    assert_eq!(points.len(), 4, "2 anchor counts × 2 repeats");
+    assert!(points.iter().all(|p| p["error"].is_null() && p["scores"]["p@1"].is_f64()), "{points:?}");
+}

@@ -13,7 +13,7 @@
 //! default, the one with the best criterion among all rounds (the seed fit included), as MUSE
 //! selects its model. No test item or label takes part.
 
-use crate::align::Alignment;
+use crate::align::{AlignError, Alignment};
 use crate::metrics::{csls_matches, Blocks};
 use faer::MatRef;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,29 @@ pub struct RefineSpec {
     /// Keep the seed anchors in every refit (induced pairs that reuse a seed's source or target row
     /// are dropped). When false, refits use the induced pairs only. Default true.
     pub keep_seeds: bool,
+}
+
+impl RefineSpec {
+    /// Checks the settings' ranges: `iterations` and `k` at least 1, `tolerance` a finite share
+    /// in [0, 1].
+    pub fn validate(&self) -> Result<(), AlignError> {
+        let invalid = |field: &str, detail: String| {
+            Err(AlignError::InvalidParameter { field: format!("refine.{field}"), detail })
+        };
+        if self.iterations == 0 {
+            return invalid(
+                "iterations",
+                "must be at least 1 (leave `refine` out for no refinement)".to_owned(),
+            );
+        }
+        if self.k == 0 {
+            return invalid("k", "must be at least 1".to_owned());
+        }
+        if !(self.tolerance.is_finite() && (0.0..=1.0).contains(&self.tolerance)) {
+            return invalid("tolerance", format!("must be a share in [0, 1], got {}", self.tolerance));
+        }
+        Ok(())
+    }
 }
 
 impl Default for RefineSpec {

@@ -180,6 +180,28 @@ pub struct StartReport {
     pub clusters_used: Option<usize>,
 }
 
+impl StartSpec {
+    /// Checks the settings' ranges (not the data), as [`unsupervised_pairs`] does before it
+    /// starts: `vocabulary` 1…10,000, `clusters` 2…1024, `iterations`, `restarts` and
+    /// `pairs-per-cluster` at least 1.
+    pub fn validate(&self) -> Result<(), AlignError> {
+        match *self {
+            StartSpec::SimilarityDistribution { vocabulary, .. } => check_vocabulary(vocabulary),
+            StartSpec::Clusters {
+                clusters,
+                vocabulary,
+                iterations,
+                restarts,
+                pairs_per_cluster,
+                refinements,
+            } => {
+                check_vocabulary(vocabulary)?;
+                ClusterOptions { clusters, iterations, restarts, pairs_per_cluster, refinements }.check()
+            }
+        }
+    }
+}
+
 /// A seed dictionary for `source` and `target` (rows: items, sorted most-frequent-first), found
 /// without any paired rows by the method of `spec`; pairs (source row, target row) are sorted and
 /// distinct. `seed` drives the random choices (k-means++ and matching starts of `clusters`; the

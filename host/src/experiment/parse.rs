@@ -9,7 +9,9 @@ use super::spec::{
     Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
     OperatorPair, Origin, Split, TreeSpec,
 };
+use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
+use crate::align::unsupervised::StartSpec;
 use crate::align::{AlignError, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -341,14 +343,14 @@ impl Parser {
         }
         match top.get("edges") {
             Some(v) => match v.get_ref() {
-                DeValue::Array(items) => {
+                DeValue::Array(items) if !items.is_empty() => {
                     for (i, item) in items.iter().enumerate() {
                         if let Some(e) = self.edge(i, item) {
                             exp.edges.push(e);
                         }
                     }
                 }
-                _ => self.wrong_type(v, "edges", "an array of tables ([[edges]])"),
+                _ => self.wrong_type(v, "edges", "a non-empty array of tables ([[edges]])"),
             },
             None => self.diags.push(
                 Diagnostic::new(0..0, "the file declares no edges")
@@ -356,7 +358,10 @@ impl Parser {
             ),
         }
         if let Some(zero) = self.spans.get("experiment.anchors.zero").cloned() {
-            if let Some(i) = exp.edges.iter().position(|e| e.starts.is_empty()) {
+            let undeclared = |(i, e): &(usize, &Edge)| {
+                e.starts.is_empty() && !self.spans.contains_key(&format!("edges.{i}.starts"))
+            };
+            if let Some((i, _)) = exp.edges.iter().enumerate().find(undeclared) {
                 self.diags.push(
                     Diagnostic::new(zero, format!("anchors = 0 needs zero-anchor `starts`, which edge {} has not", i + 1))
                         .with_help("add `starts = [{ kind = \"similarity-distribution\" }]` to every edge, or leave 0 out"),
@@ -782,6 +787,15 @@ impl Parser {
     /// An edge's `metrics`: an array of metric names.
     fn metrics(&mut self, m: &Value<'_>) -> Vec<Metric> {
         match m.get_ref() {
+            DeValue::Array(items) if items.is_empty() => {
+                self.diags.push(
+                    Diagnostic::new(m.span(), "`metrics` is empty: an edge needs at least one score")
+                        .with_help(
+                            "name some, e.g. [\"p@1\", \"mrr\"], or leave `metrics` out for all of them",
+                        ),
+                );
+                Vec::new()
+            }
             DeValue::Array(items) => items
                 .iter()
                 .filter_map(|item| match item.get_ref() {
@@ -947,7 +961,16 @@ impl Parser {
                 let help = "e.g. `refine = { iterations = 5 }` (or leave it out)";
                 self.table_or(r, "refine", Some(help)).is_some()
             })
-            .and_then(|r| self.deserialize(r, "refine"));
+            .and_then(|r| {
+                let spec: RefineSpec = self.deserialize(r, "refine")?;
+                match spec.validate() {
+                    Ok(()) => Some(spec),
+                    Err(e) => {
+                        self.error(r.span(), e.to_string());
+                        None
+                    }
+                }
+            });
         let self_learning = f
             .get("self-learning")
             .filter(|r| {
@@ -964,11 +987,25 @@ impl Parser {
                     }
                 }
             });
+        if let Some(v) = f.table.get("starts") {
+            // Declared (its errors, if any, are its own): the anchors = 0 check asks no more.
+            self.spans.insert(format!("{path}.starts"), v.span());
+        }
         let starts = match f.get("starts") {
             Some(v) => match v.get_ref() {
-                DeValue::Array(items) if !items.is_empty() => {
-                    items.iter().filter_map(|item| self.deserialize(item, "a zero-anchor start")).collect()
-                }
+                DeValue::Array(items) if !items.is_empty() => items
+                    .iter()
+                    .filter_map(|item| {
+                        let spec: StartSpec = self.deserialize(item, "a zero-anchor start")?;
+                        match spec.validate() {
+                            Ok(()) => Some(spec),
+                            Err(e) => {
+                                self.error(item.span(), e.to_string());
+                                None
+                            }
+                        }
+                    })
+                    .collect(),
                 _ => {
                     self.wrong_type(
                         v,
