@@ -386,9 +386,7 @@ impl<'a> Extractor<'a> {
                     .map_err(|e| HostError::io(&folder, e))?
                     .filter_map(Result::ok)
                     .map(|e| e.path())
-                    .filter(|p| {
-                        matches!(p.extension().and_then(|x| x.to_str()), Some("wav" | "mid" | "midi" | "txt"))
-                    })
+                    .filter(|p| crate::value_io::folder_kind(p).is_some())
                     .collect();
                 files.sort();
                 let mut values = Vec::new();

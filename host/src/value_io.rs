@@ -13,6 +13,18 @@ fn extension(path: &Path) -> String {
     path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
 }
 
+/// The kind of value a file of a `files = "…"` data set holds, by its extension in any case
+/// (`.wav` audio, `.mid`/`.midi` a score, `.txt` texts); `None` for files such a data set skips.
+pub fn folder_kind(path: &Path) -> Option<commute_sdk::ValueKind> {
+    use commute_sdk::ValueKind;
+    match extension(path).as_str() {
+        "wav" => Some(ValueKind::Audio),
+        "mid" | "midi" => Some(ValueKind::Score),
+        "txt" => Some(ValueKind::Text),
+        _ => None,
+    }
+}
+
 /// Reads the values in a file: `.wav` (one audio, channels mixed to mono), `.mid`/`.midi` (one
 /// score), `.txt` (one text per non-empty line), `.json` (a value or an array of values), `.npy`
 /// (float32 or float64: a 1-D array is one tensor, a 2-D array one tensor per row).
@@ -486,6 +498,17 @@ mod tests {
             let err = read_values(&json).unwrap_err().to_string();
             assert!(err.contains("bad.json") && err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn folder_files_are_recognised_by_extension_in_any_case() {
+        use commute_sdk::ValueKind;
+        assert_eq!(folder_kind(Path::new("a/b.WAV")), Some(ValueKind::Audio));
+        assert_eq!(folder_kind(Path::new("b.Mid")), Some(ValueKind::Score));
+        assert_eq!(folder_kind(Path::new("b.midi")), Some(ValueKind::Score));
+        assert_eq!(folder_kind(Path::new("notes.txt")), Some(ValueKind::Text));
+        assert_eq!(folder_kind(Path::new("x.json")), None);
+        assert_eq!(folder_kind(Path::new("README")), None);
     }
 
     #[test]

@@ -346,13 +346,7 @@ impl Validator<'_> {
         };
         let mut kinds = HashMap::new();
         for e in entries.filter_map(Result::ok) {
-            let ext = e.path().extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase);
-            let kind = match ext.as_deref() {
-                Some("wav") => ValueKind::Audio,
-                Some("mid" | "midi") => ValueKind::Score,
-                Some("txt") => ValueKind::Text,
-                _ => continue,
-            };
+            let Some(kind) = crate::value_io::folder_kind(&e.path()) else { continue };
             *kinds.entry(kind).or_insert(0usize) += 1;
         }
         match kinds.len() {
