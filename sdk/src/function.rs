@@ -34,7 +34,7 @@ impl<T: DeserializeOwned + JsonSchema> Params for T {}
 pub trait Function: Sized + Send + 'static {
     /// One line describing the function, shown by `commute describe`.
     const DOC: &'static str;
-    /// The function's parameters (use `()` for none).
+    /// The function's parameters: a `#[params]` struct, or [`NoParams`](crate::NoParams) for none.
     type Params: Params;
     /// Files it needs from registry packages (models, lexicons), each declared once as a `const`
     /// [`AssetSpec`]. The host fetches and verifies them before [`open`](Function::open), which

@@ -123,7 +123,7 @@ pub enum Origin {
         /// The source.
         call: Call,
     },
-    /// Every readable file in a folder (`.wav`, `.mid`, `.txt`, `.json`), in name order.
+    /// Every `.wav`, `.mid`/`.midi` or `.txt` file of a folder (any case), in name order.
     Files {
         /// The folder, relative to the experiment file.
         path: PathBuf,
@@ -357,8 +357,10 @@ pub enum Metric {
     #[serde(rename = "transfer-p@1")]
     TransferPAt1,
     /// Commutation error on test items: how far `map(f_A(x)) − map(x)` is from the child's own
-    /// displacement `f_B(y) − y`, relative to the latter (squared norms, mean over operator
-    /// pairs); 0 when the square commutes, 1 when the map predicts no change. Needs `operators`.
+    /// displacement `f_B(y) − y` (both in the compared space: through the child's side of the
+    /// map for methods that map both sides, such as `cca`), relative to the latter (squared
+    /// norms, mean over operator pairs); 0 when the square commutes, 1 when the map predicts no
+    /// change. Needs `operators`.
     #[serde(rename = "commutation")]
     Commutation,
 }
