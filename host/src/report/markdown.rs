@@ -491,7 +491,7 @@ pub fn render(
                             .iter()
                             .find(|s| s.method == method && s.anchors == a && &s.metric == m)
                             .map_or("–".to_owned(), |s| match s.null_mean {
-                                _ if blind_to(edge, &method, m) => {
+                                _ if blind_to(edge, method, m) => {
                                     format!("{} ± {} †", fmt(s.mean), fmt(s.std))
                                 }
                                 Some(null) => format!("{} ± {} ({})", fmt(s.mean), fmt(s.std), fmt(null)),
