@@ -115,7 +115,7 @@ fn describe_shows_kinds_signatures_and_parameters() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("numbers [source] () → tensor"), "{out}");
     assert!(out.contains("peek [encoder] tensor → tensor"), "{out}");
-    assert!(out.contains("    count: integer = 3\n"), "{out}");
+    assert!(out.contains("    count: integer ≥ 0 = 3\n"), "{out}");
     assert!(out.contains("How many numbers to produce."), "{out}");
 
     let (code, _, err) = run(commute().arg("--no-default-plugins").args(["describe", "nothing"]));

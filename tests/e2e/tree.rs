@@ -295,3 +295,68 @@ fn shards_and_status_cover_the_edits_truths() {
     assert!(embedded.contains_key("sound ∘ scores.up"), "{embedded:?}");
     assert!(embedded.values().all(|e| e["computed"] == 0), "{embedded:?}");
 }
+
+/// Scores read from a folder beside the experiment file (`files = "scores"`).
+const FROM_FILES: &str = r#"
+[experiment]
+name = "from-files"
+seed = 2
+anchors = [5, 10]
+repeats = 1
+test = 10
+
+[data.scores]
+files = "scores"
+
+[nodes.notes]
+data = "scores"
+plugin = "music"
+encoder = "piano-roll"
+
+[nodes.loud]
+data = "scores"
+plugin = "music"
+encoder = "loudness"
+
+[[edges]]
+parent = "notes"
+child = "loud"
+methods = [{ kind = "ridge" }]
+metrics = ["p@1"]
+"#;
+
+#[test]
+fn a_swap_resolves_a_folder_data_set_against_the_experiments_folder_not_the_run_folder() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let exp = dir.path().join("exp");
+    std::fs::create_dir_all(exp.join("scores")).expect("folders");
+    let (code, _, err) = run(commute_in(dir.path())
+        .args(["call", "music", "random-scores", "--params", "count = 30", "--output"])
+        .arg(exp.join("scores/s.mid")));
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(exp.join("from-files.toml"), FROM_FILES).expect("write the experiment");
+    // Run from the parent folder: `scores` resolves against exp/, the experiment's folder.
+    let (code, _, err) = run(commute_in(dir.path()).args(["run", "exp/from-files.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let old = crate::util::run_folders(&dir.path().join("runs"), "from-files").pop().expect("a run folder");
+    let source = json(&old.join("source.json"));
+    assert_eq!(
+        source["base"].as_str().map(PathBuf::from),
+        Some(std::fs::canonicalize(&exp).expect("exp")),
+        "{source}"
+    );
+
+    let (code, _, err) = run(commute_in(dir.path()).args([
+        "swap",
+        old.to_str().expect("UTF-8 path"),
+        "--node",
+        "loud",
+        "--encoder",
+        "chroma",
+    ]));
+    assert_eq!(code, 0, "the swap reads exp/scores, not the run folder's: {err}");
+    let new =
+        crate::util::run_folders(&dir.path().join("runs"), "from-files").pop().expect("a new run folder");
+    assert_ne!(new, old);
+    assert_eq!(json(&new.join("source.json"))["base"], source["base"], "a swap of the swap resolves alike");
+}

@@ -62,7 +62,6 @@ pub(crate) fn execute(
     };
     let started = now_secs();
     let cache = Cache::new(args.cache.clone().unwrap_or_else(crate::cache::default_root));
-    let base = super::check::base_dir(&args.file);
     // A read-only or full cache fails here, before a run folder exists.
     cache.ensure_writable()?;
     if let Some(shard) = args.shard {
