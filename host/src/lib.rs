@@ -7,6 +7,7 @@ pub mod align;
 pub mod assets;
 pub mod cache;
 pub mod cli;
+pub mod csls_large;
 pub mod discover;
 pub mod edge_operators;
 pub mod error;

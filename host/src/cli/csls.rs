@@ -14,7 +14,7 @@
 //! to stderr.
 
 use super::{Cli, Outcome};
-use crate::metrics::csls_large::{
+use crate::csls_large::{
     self, csls_large, mean_radius, merge_pass1_files, merge_pass2_files, pass1, pass2, read_radii,
     write_pass1, write_pass2, CslsInput, CslsPlan, Hits, MemoryPlan, Radii, Side, Step, Synthetic,
     SyntheticSpec,
@@ -347,8 +347,8 @@ fn write_npy(input: &CslsInput, dir: &Path) -> anyhow::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::super::Cli;
-    use crate::metrics::csls_large::{csls_large, merge_pass2_files, read_radii, CslsInput, CslsPlan};
-    use crate::metrics::csls_large::{Synthetic, SyntheticSpec};
+    use crate::csls_large::{csls_large, merge_pass2_files, read_radii, CslsInput, CslsPlan};
+    use crate::csls_large::{Synthetic, SyntheticSpec};
     use clap::Parser as _;
 
     fn commute(args: &[&str]) -> anyhow::Result<super::Outcome> {

@@ -113,7 +113,7 @@ fn inv_sqrt_cov<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{covariance, gaussian, max_diff, rng};
+    use crate::testing::{covariance, gaussian, max_diff, rng};
 
     /// Correlated 2-D pairs: y = x M + noise.
     fn pairs(seed: u64, n: usize) -> (Mat<f64>, Mat<f64>) {

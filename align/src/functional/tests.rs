@@ -3,10 +3,10 @@
 //! cross-validation.
 
 use super::*;
-use crate::align::linear::fit_linear;
-use crate::align::method::MethodSpec;
-use crate::align::operator::fit_action;
-use crate::align::testing::{gaussian, max_diff, orthogonal, rng};
+use crate::linear::fit_linear;
+use crate::method::MethodSpec;
+use crate::operator::fit_action;
+use crate::testing::{gaussian, max_diff, orthogonal, rng};
 use faer::linalg::solvers::Solve;
 use rand_chacha::ChaCha8Rng;
 use std::time::Instant;

@@ -1,8 +1,24 @@
-//! Alignment methods: maps between two embedding spaces fitted from paired rows.
+//! Alignment of embedding spaces on plain matrices: maps between two spaces fitted from paired
+//! rows (and, for functional alignment, from each space's own operators), and the metrics that
+//! judge them ([`metrics`]). Nothing here knows about plugins, files or experiments; every input
+//! is a `faer` matrix, so any Rust program can use it.
 //!
 //! Rows are items: `x` (n × d_a) in the source space, `y` (n × d_b) in the target space, row i of
 //! each describing the same item. A fitted [`Alignment`] maps source rows and target rows into a
 //! common comparison space, where retrieval and similarity are measured.
+//!
+//! ```
+//! use commute_align::{fit, MethodSpec, Preprocess};
+//! use faer::Mat;
+//!
+//! // A target that is the source turned by 90° in its first two coordinates.
+//! let x = Mat::<f32>::from_fn(20, 3, |i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+//! let y = Mat::<f32>::from_fn(20, 3, |i, j| match j { 0 => -x[(i, 1)], 1 => x[(i, 0)], _ => x[(i, 2)] });
+//! let none = Preprocess { unit_norm: false, center: false, ..Preprocess::default() };
+//! let map = fit(&MethodSpec::Procrustes { scaled: false }, &none, x.as_ref(), y.as_ref()).unwrap();
+//! let mapped = map.map_source(x.as_ref());
+//! assert!((0..20).all(|i| (0..3).all(|j| (mapped[(i, j)] - y[(i, j)]).abs() < 1e-4)));
+//! ```
 //!
 //! # Feature alignment
 //! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine, VecMap's whitened orthogonal
@@ -45,10 +61,11 @@ mod cca;
 mod error;
 mod fitted;
 pub mod functional;
-pub(crate) mod kernels;
+pub mod kernels;
 mod least_squares;
 mod linear;
 mod method;
+pub mod metrics;
 mod operator;
 mod preprocess;
 mod procrustes;

@@ -51,17 +51,13 @@ pub fn normalized_rows(m: MatRef<'_, f32>) -> Mat<f32> {
 }
 
 /// The rows of `m` listed in `rows`, in that order.
-pub(crate) fn gather_rows(m: MatRef<'_, f32>, rows: &[usize]) -> Mat<f32> {
+pub fn gather_rows(m: MatRef<'_, f32>, rows: &[usize]) -> Mat<f32> {
     Mat::from_fn(rows.len(), m.ncols(), |i, j| m[(rows[i], j)])
 }
 
 /// Runs `f` on contiguous ranges covering `0..n` (one per thread of the global pool, at most one per
 /// `min_chunk` items), in parallel, and returns the results in range order.
-pub(crate) fn par_ranges<T: Send>(
-    n: usize,
-    min_chunk: usize,
-    f: &(dyn Fn(Range<usize>) -> T + Sync),
-) -> Vec<T> {
+pub fn par_ranges<T: Send>(n: usize, min_chunk: usize, f: &(dyn Fn(Range<usize>) -> T + Sync)) -> Vec<T> {
     let par = faer::get_global_parallelism();
     let parts = parallelism_degree(par).min(n.div_ceil(min_chunk.max(1))).max(1);
     let mut slots: Vec<Option<T>> = (0..parts).map(|_| None).collect();
@@ -98,7 +94,7 @@ fn fill<T: Send>(
 /// Visits the tiles of `a[rows] · bᵀ`, sequentially: `visit(row0, col0, tile)` gets the tile whose
 /// top-left entry is (`row0`, `col0`) in global indices, as a column-major slice of
 /// `tile_rows × tile_cols` (entry (i, j) at `j * tile_rows + i`) that it may modify.
-pub(crate) fn for_each_tile(
+pub fn for_each_tile(
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
     rows: Range<usize>,
@@ -128,7 +124,7 @@ pub(crate) fn for_each_tile(
 /// the columns j by `alpha · s_ij − col_penalty[j]`, column lists rank the rows i by
 /// `alpha · s_ij − row_penalty[i]`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct TopKSweep<'p> {
+pub struct TopKSweep<'p> {
     /// Capacity of each row's list (0: no row lists).
     pub row_k: usize,
     /// Capacity of each column's list (0: no column lists).
@@ -145,7 +141,7 @@ pub(crate) struct TopKSweep<'p> {
 
 /// Sweeps `a · bᵀ` once and returns, for every row of `a`, its best `row_k` columns and, for every
 /// row of `b`, its best `col_k` rows of `a` (see [`TopKSweep`]).
-pub(crate) fn top_k_sweep(
+pub fn top_k_sweep(
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
     spec: TopKSweep<'_>,
@@ -241,7 +237,7 @@ fn scan_top_k(
 
 /// For every row i of `a`: how many rows j of `b` (other than `excluded[i]`) score
 /// `alpha · s_ij − col_penalty[j] > targets[i]`.
-pub(crate) fn count_above(
+pub fn count_above(
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
     alpha: f32,

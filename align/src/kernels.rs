@@ -7,17 +7,17 @@ use faer::linalg::matmul::triangular::BlockStructure;
 use faer::{Accum, Mat, MatRef, Par, Side};
 
 /// The parallelism set for `faer` (its global setting).
-pub(crate) fn par() -> Par {
+pub fn par() -> Par {
     faer::get_global_parallelism()
 }
 
 /// `T` from an `f64` constant.
-pub(crate) fn c<T: Real>(value: f64) -> T {
+pub fn c<T: Real>(value: f64) -> T {
     T::from_f64(value)
 }
 
 /// Fails on the first NaN or infinity, naming its position.
-pub(crate) fn check_finite<T: Real>(x: MatRef<'_, T>, space: Space) -> Result<(), AlignError> {
+pub fn check_finite<T: Real>(x: MatRef<'_, T>, space: Space) -> Result<(), AlignError> {
     for j in 0..x.ncols() {
         if let Some(i) = x.col(j).iter().position(|v| !v.finite()) {
             return Err(AlignError::NonFinite {
@@ -32,7 +32,7 @@ pub(crate) fn check_finite<T: Real>(x: MatRef<'_, T>, space: Space) -> Result<()
 }
 
 /// Fails on the first NaN or infinity in `x` (source) or `y` (target).
-pub(crate) fn check_pair_finite<T: Real>(x: MatRef<'_, T>, y: MatRef<'_, T>) -> Result<(), AlignError> {
+pub fn check_pair_finite<T: Real>(x: MatRef<'_, T>, y: MatRef<'_, T>) -> Result<(), AlignError> {
     check_finite(x, Space::Source)?;
     check_finite(y, Space::Target)
 }
@@ -42,7 +42,7 @@ pub(crate) fn check_pair_finite<T: Real>(x: MatRef<'_, T>, y: MatRef<'_, T>) -> 
 /// the rows through products check those instead of scanning the n × d rows first; when one is
 /// not finite, the rows are scanned to name the bad value, and if they are finite the products
 /// overflowed.
-pub(crate) fn check_product<T: Real>(
+pub fn check_product<T: Real>(
     product: MatRef<'_, T>,
     x: MatRef<'_, T>,
     y: MatRef<'_, T>,
@@ -60,19 +60,19 @@ pub(crate) fn check_product<T: Real>(
 }
 
 /// `a · b`.
-pub(crate) fn matmul<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Mat<T> {
+pub fn matmul<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Mat<T> {
     let mut out = Mat::<T>::zeros(a.nrows(), b.ncols());
     faer::linalg::matmul::matmul(out.as_mut(), Accum::Replace, a, b, c::<T>(1.0), par());
     out
 }
 
 /// `aᵀ · b`.
-pub(crate) fn tmatmul<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Mat<T> {
+pub fn tmatmul<T: Real>(a: MatRef<'_, T>, b: MatRef<'_, T>) -> Mat<T> {
     matmul(a.transpose(), b)
 }
 
 /// The Gram matrix `aᵀ a`, computing one triangle (half the products) and mirroring it.
-pub(crate) fn gram<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
+pub fn gram<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
     let d = a.ncols();
     let mut out = Mat::<T>::zeros(d, d);
     faer::linalg::matmul::triangular::matmul(
@@ -95,7 +95,7 @@ pub(crate) fn gram<T: Real>(a: MatRef<'_, T>) -> Mat<T> {
 }
 
 /// Column means of `x` (the mean row).
-pub(crate) fn column_means<T: Real>(x: MatRef<'_, T>) -> Vec<T> {
+pub fn column_means<T: Real>(x: MatRef<'_, T>) -> Vec<T> {
     let n = c::<T>(x.nrows().max(1) as f64);
     (0..x.ncols())
         .map(|j| {
@@ -109,7 +109,7 @@ pub(crate) fn column_means<T: Real>(x: MatRef<'_, T>) -> Vec<T> {
 }
 
 /// Subtracts `row` from every row of `x`, in place.
-pub(crate) fn subtract_row<T: Real>(x: &mut Mat<T>, row: &[T]) {
+pub fn subtract_row<T: Real>(x: &mut Mat<T>, row: &[T]) {
     for (j, m) in row.iter().enumerate() {
         for v in x.col_as_slice_mut(j) {
             *v -= *m;
@@ -118,7 +118,7 @@ pub(crate) fn subtract_row<T: Real>(x: &mut Mat<T>, row: &[T]) {
 }
 
 /// Adds `row` to every row of `x`, in place.
-pub(crate) fn add_row<T: Real>(x: &mut Mat<T>, row: &[T]) {
+pub fn add_row<T: Real>(x: &mut Mat<T>, row: &[T]) {
     for (j, m) in row.iter().enumerate() {
         for v in x.col_as_slice_mut(j) {
             *v += *m;
@@ -127,7 +127,7 @@ pub(crate) fn add_row<T: Real>(x: &mut Mat<T>, row: &[T]) {
 }
 
 /// `x` with its column means subtracted, and the means.
-pub(crate) fn centred<T: Real>(x: MatRef<'_, T>) -> (Mat<T>, Vec<T>) {
+pub fn centred<T: Real>(x: MatRef<'_, T>) -> (Mat<T>, Vec<T>) {
     let mean = column_means(x);
     let mut out = x.to_owned();
     subtract_row(&mut out, &mean);
@@ -135,7 +135,7 @@ pub(crate) fn centred<T: Real>(x: MatRef<'_, T>) -> (Mat<T>, Vec<T>) {
 }
 
 /// Scales every row of `x` to unit Euclidean norm, in place (all-zero rows stay zero).
-pub(crate) fn normalise_rows<T: Real>(x: &mut Mat<T>) {
+pub fn normalise_rows<T: Real>(x: &mut Mat<T>) {
     let mut norms = vec![c::<T>(0.0); x.nrows()];
     for j in 0..x.ncols() {
         for (s, v) in norms.iter_mut().zip(x.col_as_slice(j)) {
@@ -157,26 +157,26 @@ pub(crate) fn normalise_rows<T: Real>(x: &mut Mat<T>) {
 }
 
 /// Adds `value` to the diagonal of a square matrix, in place.
-pub(crate) fn add_diagonal<T: Real>(a: &mut Mat<T>, value: T) {
+pub fn add_diagonal<T: Real>(a: &mut Mat<T>, value: T) {
     for i in 0..a.nrows().min(a.ncols()) {
         a[(i, i)] += value;
     }
 }
 
 /// Sum of the diagonal.
-pub(crate) fn trace<T: Real>(a: MatRef<'_, T>) -> f64 {
+pub fn trace<T: Real>(a: MatRef<'_, T>) -> f64 {
     (0..a.nrows().min(a.ncols())).map(|i| a[(i, i)].to_f64()).sum()
 }
 
 /// Squared Frobenius norm.
-pub(crate) fn squared_norm<T: Real>(a: MatRef<'_, T>) -> f64 {
+pub fn squared_norm<T: Real>(a: MatRef<'_, T>) -> f64 {
     (0..a.ncols()).flat_map(|j| a.col(j).iter().map(|v| v.to_f64() * v.to_f64())).sum()
 }
 
 /// Flips the sign of each column so that its entry of largest magnitude is positive (makes
 /// eigenvector and singular-vector signs deterministic). Applies the same flips to `partner`'s
 /// columns when given (the paired singular vectors).
-pub(crate) fn fix_signs<T: Real>(a: &mut Mat<T>, mut partner: Option<&mut Mat<T>>) {
+pub fn fix_signs<T: Real>(a: &mut Mat<T>, mut partner: Option<&mut Mat<T>>) {
     for j in 0..a.ncols() {
         let col = a.col_as_slice(j);
         let mut best = c::<T>(0.0);
@@ -203,7 +203,7 @@ pub(crate) fn fix_signs<T: Real>(a: &mut Mat<T>, mut partner: Option<&mut Mat<T>
 }
 
 /// A symmetric eigendecomposition with eigenvalues in non-increasing order.
-pub(crate) struct SymEigen<T: Real> {
+pub struct SymEigen<T: Real> {
     /// Eigenvalues, largest first.
     pub values: Vec<T>,
     /// Eigenvectors as columns, in the order of `values`.
@@ -211,7 +211,7 @@ pub(crate) struct SymEigen<T: Real> {
 }
 
 /// Eigendecomposition of the symmetric matrix `a` (its lower triangle is read).
-pub(crate) fn sym_eigen<T: Real>(a: MatRef<'_, T>, what: &str) -> Result<SymEigen<T>, AlignError> {
+pub fn sym_eigen<T: Real>(a: MatRef<'_, T>, what: &str) -> Result<SymEigen<T>, AlignError> {
     let evd = a.self_adjoint_eigen(Side::Lower).map_err(|_| AlignError::NoConvergence {
         what: what.to_owned(),
         decomposition: "eigendecomposition",
@@ -225,7 +225,7 @@ pub(crate) fn sym_eigen<T: Real>(a: MatRef<'_, T>, what: &str) -> Result<SymEige
 }
 
 /// A singular value decomposition `a = U diag(s) Vᵀ`, singular values non-increasing.
-pub(crate) struct Svd<T: Real> {
+pub struct Svd<T: Real> {
     /// Left singular vectors (columns).
     pub u: Mat<T>,
     /// Singular values, largest first.
@@ -235,7 +235,7 @@ pub(crate) struct Svd<T: Real> {
 }
 
 /// Thin SVD of `a` (`min(m, n)` singular triplets).
-pub(crate) fn thin_svd<T: Real>(a: MatRef<'_, T>, what: &str) -> Result<Svd<T>, AlignError> {
+pub fn thin_svd<T: Real>(a: MatRef<'_, T>, what: &str) -> Result<Svd<T>, AlignError> {
     let svd = a
         .thin_svd()
         .map_err(|_| AlignError::NoConvergence { what: what.to_owned(), decomposition: "SVD" })?;
@@ -245,7 +245,7 @@ pub(crate) fn thin_svd<T: Real>(a: MatRef<'_, T>, what: &str) -> Result<Svd<T>, 
 
 /// The (pseudo-)inverse square root of a symmetric positive semi-definite matrix:
 /// `Q diag(λ^{-1/2}) Qᵀ` over the eigenvalues above `rel_tol · λ_max`, and the number kept.
-pub(crate) fn inv_sqrt_psd<T: Real>(
+pub fn inv_sqrt_psd<T: Real>(
     a: MatRef<'_, T>,
     rel_tol: f64,
     what: &str,

@@ -972,8 +972,8 @@ fn cluster_matching(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{f32s, gaussian, orthogonal, rng};
     use crate::metrics::{retrieval, Scoring};
+    use crate::testing::{f32s, gaussian, orthogonal, rng};
 
     /// A Gaussian mixture with features to match: `components` clusters of unequal weights and
     /// spreads, around means drawn with a decaying (non-isotropic) spectrum, `0.85^j` along axis j.

@@ -55,7 +55,7 @@ pub(crate) fn solve<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{gaussian, max_diff, rng};
+    use crate::testing::{gaussian, max_diff, rng};
 
     /// `(XᵀX + λI)⁻¹ XᵀY` by an LU solve of the normal equations, written out independently.
     fn normal_equations(x: MatRef<'_, f64>, y: MatRef<'_, f64>, lambda: f64) -> Mat<f64> {

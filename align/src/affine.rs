@@ -33,7 +33,7 @@ pub(crate) fn solve<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{gaussian, max_diff, rng};
+    use crate::testing::{gaussian, max_diff, rng};
 
     #[test]
     fn recovers_a_linear_map_and_a_bias() {

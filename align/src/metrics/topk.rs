@@ -6,7 +6,7 @@
 /// Lists are unordered; [`TopK::mean`] sums in sorted order so that results do not depend on the order
 /// in which scores arrived.
 #[derive(Debug, Clone)]
-pub(crate) struct TopK {
+pub struct TopK {
     k: usize,
     vals: Vec<f32>,
     idx: Vec<u32>,
@@ -16,7 +16,7 @@ pub(crate) struct TopK {
 
 impl TopK {
     /// `n` empty lists of capacity `k` (with `k = 0` nothing is ever kept).
-    pub(crate) fn new(n: usize, k: usize) -> Self {
+    pub fn new(n: usize, k: usize) -> Self {
         let start = if k == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
         Self {
             k,
@@ -28,19 +28,19 @@ impl TopK {
     }
 
     /// Number of lists.
-    pub(crate) fn list_count(&self) -> usize {
+    pub fn list_count(&self) -> usize {
         self.len.len()
     }
 
     /// The score a new entry of list `i` must exceed.
     #[inline]
-    pub(crate) fn threshold(&self, i: usize) -> f32 {
+    pub fn threshold(&self, i: usize) -> f32 {
         self.thr[i]
     }
 
     /// Offers `value` (from item `index`) to list `i`; kept when it beats the threshold.
     #[inline]
-    pub(crate) fn push(&mut self, i: usize, value: f32, index: usize) {
+    pub fn push(&mut self, i: usize, value: f32, index: usize) {
         if value <= self.thr[i] || value.is_nan() {
             return;
         }
@@ -64,7 +64,7 @@ impl TopK {
     }
 
     /// Offers every entry of `other`'s list `j` to this list `i`.
-    pub(crate) fn merge_list(&mut self, i: usize, other: &TopK, j: usize) {
+    pub fn merge_list(&mut self, i: usize, other: &TopK, j: usize) {
         let (vals, idx) = other.entries(j);
         for (&v, &x) in vals.iter().zip(idx) {
             self.push(i, v, x as usize);
@@ -72,19 +72,19 @@ impl TopK {
     }
 
     /// Number of entries in list `i`.
-    pub(crate) fn len(&self, i: usize) -> usize {
+    pub fn len(&self, i: usize) -> usize {
         self.len[i] as usize
     }
 
     /// The entries of list `i` (scores and indices, unordered).
-    pub(crate) fn entries(&self, i: usize) -> (&[f32], &[u32]) {
+    pub fn entries(&self, i: usize) -> (&[f32], &[u32]) {
         let base = i * self.k;
         let len = self.len[i] as usize;
         (&self.vals[base..base + len], &self.idx[base..base + len])
     }
 
     /// Mean of the entries of list `i` (NaN when empty), summed in sorted order in f64.
-    pub(crate) fn mean(&self, i: usize) -> f32 {
+    pub fn mean(&self, i: usize) -> f32 {
         let (vals, _) = self.entries(i);
         if vals.is_empty() {
             return f32::NAN;
@@ -95,7 +95,7 @@ impl TopK {
     }
 
     /// The best entry of list `i` (largest score; among equal scores the smallest index).
-    pub(crate) fn best(&self, i: usize) -> Option<(f32, usize)> {
+    pub fn best(&self, i: usize) -> Option<(f32, usize)> {
         let (vals, idx) = self.entries(i);
         vals.iter().zip(idx).map(|(&v, &x)| (v, x as usize)).reduce(|a, b| {
             if b.0 > a.0 || (b.0 == a.0 && b.1 < a.1) {

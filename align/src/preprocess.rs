@@ -292,7 +292,7 @@ fn fit_whitening<T: Real>(z: MatRef<'_, T>, space: Space) -> Result<Step<T>, Ali
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{centred_orthonormal, covariance, gaussian, max_diff, orthogonal, rng};
+    use crate::testing::{centred_orthonormal, covariance, gaussian, max_diff, orthogonal, rng};
 
     fn fit(pre: &Preprocess, rows: &Mat<f64>) -> (FittedPreprocess<f64>, Mat<f64>) {
         let (fitted, out) = FittedPreprocess::fit_transform(pre, rows.as_ref(), Space::Source).unwrap();

@@ -26,10 +26,12 @@
 //! `dim / query block` to the product's cost: 12 % for 2,500-query shards at d = 300, 2 % for the
 //! default 16,384-query blocks.
 
-use super::blocked::{count_above, normalized_rows, par_ranges, top_k_sweep, Blocks, TopKSweep};
-use super::topk::TopK;
 use crate::shard::Shard;
 use crate::HostError;
+use commute_align::metrics::blocked::{
+    count_above, normalized_rows, par_ranges, top_k_sweep, Blocks, TopKSweep,
+};
+use commute_align::metrics::topk::TopK;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rand::{Rng as _, SeedableRng as _};

@@ -133,8 +133,8 @@ fn reweight<T: Real>(map: &mut Mat<T>, s: &[T], power: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{f32s, gaussian, max_diff, orthogonal, rng};
-    use crate::align::MethodSpec;
+    use crate::testing::{f32s, gaussian, max_diff, orthogonal, rng};
+    use crate::MethodSpec;
 
     fn options(whiten: bool, src_reweight: f64, trg_reweight: f64, dewhiten: bool) -> VecmapOptions {
         VecmapOptions { whiten, src_reweight, trg_reweight, dewhiten }
@@ -302,8 +302,7 @@ mod tests {
         let x = f32s(gaussian(&mut r, 50, 8).as_ref());
         let y = f32s(gaussian(&mut r, 50, 6).as_ref());
         let spec = MethodSpec::Vecmap { whiten: true, src_reweight: 0.5, trg_reweight: 0.5, dewhiten: true };
-        let map =
-            crate::align::fit(&spec, &crate::align::Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
+        let map = crate::fit(&spec, &crate::Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
         let (p, s) = (map.map_source(x.as_ref()), map.map_target(y.as_ref()));
         assert_eq!((p.ncols(), s.ncols()), (6, 6));
     }

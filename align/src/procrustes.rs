@@ -44,7 +44,7 @@ pub(crate) fn solve<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{f32s, gaussian, max_diff, orthogonal, rng};
+    use crate::testing::{f32s, gaussian, max_diff, orthogonal, rng};
     use faer::Mat;
 
     #[test]

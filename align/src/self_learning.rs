@@ -21,9 +21,9 @@
 //! objective. Both wrap any estimator through the same [`FitFn`] closure. The similarity sweeps are
 //! blocked (queries × gallery tiles), so memory stays bounded whatever `cutoff` is.
 
-use crate::align::refine::FitFn;
-use crate::align::{AlignError, Alignment};
 use crate::metrics::{csls_radii, normalized_rows, Blocks};
+use crate::refine::FitFn;
+use crate::{AlignError, Alignment};
 use faer::linalg::matmul::matmul;
 use faer::utils::thread::{join_raw, parallelism_degree};
 use faer::{Accum, MatMut, MatRef, Par};
@@ -500,9 +500,9 @@ fn sweep_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{f32s, gaussian, orthogonal, rng};
-    use crate::align::{fit, kernels, MethodSpec, Preprocess};
     use crate::metrics::{retrieval, Scoring};
+    use crate::testing::{f32s, gaussian, orthogonal, rng};
+    use crate::{fit, kernels, MethodSpec, Preprocess};
     use faer::Mat;
 
     /// Rows `x` (n × d) and `z = x Q + noise · N(0, 1)`, as `f32`.

@@ -13,8 +13,8 @@
 //! default, the one with the best criterion among all rounds (the seed fit included), as MUSE
 //! selects its model. No test item or label takes part.
 
-use crate::align::{AlignError, Alignment};
 use crate::metrics::{csls_matches, Blocks};
+use crate::{AlignError, Alignment};
 use faer::MatRef;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

@@ -1,22 +1,22 @@
 //! Evaluation metrics: retrieval (NN and CSLS, in bounded memory), CKA, mutual-kNN, CSLS
-//! neighbourhoods and permutation nulls; million-scale CSLS retrieval split into shards
-//! ([`csls_large`]).
+//! neighbourhoods and permutation nulls. The blocked products and streaming top-k lists
+//! ([`blocked`], [`topk`]) are public for retrieval at larger scales (the host's million-scale
+//! CSLS splits them into shards).
 //!
 //! Inputs are `faer` matrices with one item per row. Similarity is cosine: rows are L2-normalised
 //! inside each metric. Large products are computed tile by tile ([`Blocks`]) and scanned with
 //! streaming top-k lists, so memory never grows with `queries × gallery`.
 
-mod blocked;
+pub mod blocked;
 mod cka;
 mod csls;
-pub mod csls_large;
 mod error;
 mod mutual_knn;
 mod permutation;
 mod retrieval;
 #[cfg(test)]
 mod testing;
-mod topk;
+pub mod topk;
 
 pub use blocked::{normalized_rows, Blocks};
 pub use cka::{cka_linear, cka_unbiased};

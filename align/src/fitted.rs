@@ -630,9 +630,9 @@ impl Alignment for FittedMap<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::linear::fit_linear;
-    use crate::align::preprocess::Step;
-    use crate::align::testing::{f32s, gaussian, max_diff, orthogonal, rng};
+    use crate::linear::fit_linear;
+    use crate::preprocess::Step;
+    use crate::testing::{f32s, gaussian, max_diff, orthogonal, rng};
 
     fn all_methods() -> Vec<MethodSpec> {
         vec![

@@ -659,7 +659,7 @@ pub fn neighbour_mean<T: Real>(rows: MatRef<'_, T>, k: usize) -> Mat<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{gaussian, max_diff, rng};
+    use crate::testing::{gaussian, max_diff, rng};
 
     fn relative(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
         kernels::squared_norm(minus(&a.to_owned(), &b.to_owned()).as_ref()).sqrt()

@@ -40,7 +40,7 @@ pub(crate) fn solve<T: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::align::testing::{gaussian, max_diff, rng};
+    use crate::testing::{gaussian, max_diff, rng};
     use faer::linalg::solvers::SolveLstsq;
 
     #[test]
