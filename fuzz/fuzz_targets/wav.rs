@@ -1,8 +1,8 @@
-//! Fuzz target `wav`: the host's WAV reader (`value_io::read_wav`) on arbitrary bytes.
+//! Fuzz target `wav`: the workspace's WAV reader (`commute_sdk::wav::read`) on arbitrary bytes.
 
 #![no_main]
 
-use commute_host::value_io::read_wav;
+use commute_sdk::wav::read as read_wav;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

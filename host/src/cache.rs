@@ -156,7 +156,7 @@ impl Cache {
         std::fs::create_dir_all(&self.root)
             .map_err(|e| HostError::write("create the cache folder", &self.root, e))?;
         // A name of its own, as other machines may probe the same shared folder at once.
-        let probe = self.root.join(crate::value_io::temp_name("write-probe"));
+        let probe = self.root.join(commute_sdk::atomic::temp_name("write-probe"));
         let result = (|| {
             use std::io::Write as _;
             let mut file = std::fs::File::create(&probe)?;

@@ -847,28 +847,12 @@ pub fn pass2_path(dir: &Path, shard: Shard) -> PathBuf {
     dir.join(format!("csls-pass2-{}-of-{}.json", shard.index(), shard.count()))
 }
 
-/// Writes a file through a temporary name in its folder and a rename, so that a reader (a merge)
-/// never sees a partial state file.
+/// Writes a state file atomically, so that a reader (a merge) never sees a partial one.
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<(), HostError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let tmp = dir.join(format!(".{name}.{}-{nanos}.tmp", std::process::id()));
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        HostError::write("write CSLS state", path, e)
-    })
+    commute_sdk::atomic::write_with(path, write).map_err(|e| HostError::write("write CSLS state", path, e))
 }
 
 fn write_header(out: &mut impl std::io::Write, header: &Header) -> std::io::Result<()> {

@@ -5,8 +5,7 @@
 //! Images are read from `.json` values (`{"kind": "image", …}`), checked for a consistent shape.
 
 use crate::HostError;
-use commute_sdk::{Audio, Tensor, Value};
-use std::io::Write as _;
+use commute_sdk::{Tensor, Value};
 use std::path::{Path, PathBuf};
 
 fn extension(path: &Path) -> String {
@@ -31,7 +30,7 @@ pub fn folder_kind(path: &Path) -> Option<commute_sdk::ValueKind> {
 pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
     let bytes = std::fs::read(path).map_err(|e| HostError::io(path, e))?;
     match extension(path).as_str() {
-        "wav" => read_wav(&bytes)
+        "wav" => commute_sdk::wav::read(&bytes)
             .map(|a| vec![Value::Audio(a)])
             .map_err(|e| HostError::format(path, e.to_string())),
         "mid" | "midi" => commute_sdk::midi::read_smf(&bytes)
@@ -142,120 +141,10 @@ fn check_value(value: &Value) -> Result<(), String> {
     }
 }
 
-/// The largest WAV file [`read_wav`] decodes: 2 GiB, far above any clip an encoder reads.
-pub const MAX_WAV_BYTES: usize = 2 << 30;
-
-/// Why WAV bytes could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WavError {
-    /// The bytes are not a WAV file hound can decode (bad magic, truncated, unsupported format).
-    #[error("not a readable WAV file: {0}")]
-    Malformed(#[from] hound::Error),
-    /// The header says 0 samples per second.
-    #[error("not a readable WAV file: the header declares a sample rate of 0 Hz")]
-    ZeroSampleRate,
-    /// The header says 0 channels.
-    #[error("not a readable WAV file: the header declares 0 channels")]
-    ZeroChannels,
-    /// Larger than [`MAX_WAV_BYTES`].
-    #[error("WAV file of {bytes} bytes is larger than the limit of {limit} bytes")]
-    TooLarge {
-        /// Size of the input.
-        bytes: usize,
-        /// The limit.
-        limit: usize,
-    },
-}
-
-/// Decodes a WAV file's bytes into mono audio (channels averaged; integer samples scaled to
-/// [-1, 1)). Never panics, whatever the bytes.
-///
-/// # Errors
-/// [`WavError`] for anything hound cannot decode or a header without rate or channels.
-pub fn read_wav(bytes: &[u8]) -> Result<Audio, WavError> {
-    if bytes.len() > MAX_WAV_BYTES {
-        return Err(WavError::TooLarge { bytes: bytes.len(), limit: MAX_WAV_BYTES });
-    }
-    let mut reader = hound::WavReader::new(std::io::Cursor::new(bytes))?;
-    let spec = reader.spec();
-    if spec.sample_rate == 0 {
-        return Err(WavError::ZeroSampleRate);
-    }
-    if spec.channels == 0 {
-        return Err(WavError::ZeroChannels);
-    }
-    let channels = usize::from(spec.channels);
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>()?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            reader.samples::<i32>().map(|s| s.map(|s| s as f32 * scale)).collect::<Result<_, _>>()?
-        }
-    };
-    let samples =
-        interleaved.chunks(channels).map(|frame| frame.iter().sum::<f32>() / channels as f32).collect();
-    Ok(Audio { sample_rate: spec.sample_rate, samples })
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
-///
-/// The temporary name is `.<name>.<host>-<pid>-<token>-<n>.tmp`: unique across the machines that
-/// share a folder (the host name; a random token per process, for machines that share a host
-/// name or pid as containers do) and across the threads of one process (a counter), so that
-/// concurrent writers of the same entry never write into one temporary file. The last rename
-/// wins, and every writer renames a whole file.
+/// Writes `bytes` to `path` atomically (through [`commute_sdk::atomic`], the workspace's one
+/// atomic writer).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-    let tmp = dir.join(temp_name(name));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        HostError::io(path, e)
-    })
-}
-
-/// A temporary name for `name` that no other writer uses (see [`write_atomic`]).
-pub(crate) fn temp_name(name: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static WRITER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let writer = WRITER.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .or_else(|| std::env::var("HOSTNAME").ok())
-            .unwrap_or_default();
-        let mut host: String = host
-            .trim()
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-            .take(64)
-            .collect();
-        if host.is_empty() {
-            host.push_str("host");
-        }
-        // The standard library seeds each `RandomState` from the operating system's randomness.
-        let token = {
-            use std::hash::{BuildHasher as _, Hasher as _};
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u32(std::process::id());
-            h.write_u128(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or_default(),
-            );
-            h.finish() as u32
-        };
-        format!("{host}-{}-{token:08x}", std::process::id())
-    });
-    format!(".{name}.{writer}-{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed))
+    commute_sdk::atomic::write(path, bytes).map_err(|e| HostError::io(path, e))
 }
 
 /// Writes values to `path` by its extension. Single-value formats (`.wav`, `.mid`) given several
@@ -278,7 +167,7 @@ pub fn write_values(path: &Path, values: &[Value]) -> Result<Vec<PathBuf>, HostE
         };
     match ext.as_str() {
         "wav" => one_per_file(&|v| match v {
-            Value::Audio(a) => wav_bytes(a),
+            Value::Audio(a) => commute_sdk::wav::write(a).map_err(|e| e.to_string()),
             other => Err(format!("a .wav file holds audio, not {}", other.kind())),
         }),
         "mid" | "midi" => one_per_file(&|v| match v {
@@ -307,22 +196,6 @@ pub fn write_values(path: &Path, values: &[Value]) -> Result<Vec<PathBuf>, HostE
             format!("unknown output extension `.{other}`; use .wav, .mid, .json, .txt or .npy"),
         )),
     }
-}
-
-fn wav_bytes(audio: &Audio) -> Result<Vec<u8>, String> {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: audio.sample_rate,
-        bits_per_sample: 32,
-        sample_format: hound::SampleFormat::Float,
-    };
-    let mut cursor = std::io::Cursor::new(Vec::new());
-    let mut writer = hound::WavWriter::new(&mut cursor, spec).map_err(|e| e.to_string())?;
-    for &s in &audio.samples {
-        writer.write_sample(s).map_err(|e| e.to_string())?;
-    }
-    writer.finalize().map_err(|e| e.to_string())?;
-    Ok(cursor.into_inner())
 }
 
 /// Tensors of one shape stacked into a float32 `.npy` array of shape `[n, …shape]`.
@@ -389,25 +262,7 @@ pub fn display_value(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use commute_sdk::{Note, Score};
-
-    #[test]
-    fn temporary_names_are_hidden_unique_and_name_host_and_pid() {
-        let names: Vec<String> = (0..3).map(|_| temp_name("ab.emb")).collect();
-        for n in &names {
-            assert!(n.starts_with(".ab.emb.") && n.ends_with(".tmp"), "{n}");
-            assert!(n.contains(&format!("-{}-", std::process::id())), "{n}");
-        }
-        assert!(names[0] != names[1] && names[1] != names[2], "{names:?}");
-        let threads: Vec<String> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| temp_name("ab.emb"))).collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let mut unique = threads.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), 4, "{threads:?}");
-    }
+    use commute_sdk::{Audio, Note, Score};
 
     #[test]
     fn wav_round_trip_is_exact_for_float_samples() {
@@ -471,15 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn wav_headers_without_rate_or_channels_and_inconsistent_json_values_are_errors() {
-        let mut bytes = wav_bytes(&Audio { sample_rate: 8000, samples: vec![0.0, 0.5] }).unwrap();
-        assert_eq!(read_wav(&bytes).unwrap().samples, vec![0.0, 0.5]);
-        bytes[24..32].copy_from_slice(&[0; 8]); // sample rate and byte rate
-        let err = read_wav(&bytes).unwrap_err();
-        assert!(matches!(err, WavError::ZeroSampleRate), "{err:?}");
-        for len in 0..bytes.len() {
-            let _ = read_wav(&bytes[..len]); // truncations: an error or audio, never a panic
-        }
+    fn inconsistent_json_values_are_errors() {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("bad.json");
         for (text, expected) in [

@@ -88,6 +88,7 @@ extern crate self as commute_sdk;
 
 pub mod abi;
 pub mod asset;
+pub mod atomic;
 mod context;
 mod error;
 pub mod folder;
@@ -102,6 +103,8 @@ mod panic_guard;
 mod params;
 pub mod testing;
 mod value;
+#[cfg(feature = "wav")]
+pub mod wav;
 
 pub use asset::AssetSpec;
 pub use context::{Context, DeviceError};

@@ -5,7 +5,6 @@
 //! taken as is. Multi-channel files are mixed to mono by averaging the channels of each sample
 //! frame. A file that cannot be read is an error naming it, unless `skip-invalid = true`.
 
-use crate::signal::MAX_SAMPLE_RATE;
 use commute_sdk::folder::FolderParams;
 use commute_sdk::prelude::*;
 use std::path::Path;
@@ -32,39 +31,11 @@ impl Source for WavFiles {
     }
 }
 
-/// Reads one file as mono audio.
+/// Reads one file as mono audio (the SDK's WAV reader: channels averaged, integers scaled to
+/// [-1, 1), NaN and infinite samples refused).
 pub fn read_wav(path: &Path) -> Result<Audio> {
-    let name = path.display();
-    let mut reader =
-        hound::WavReader::open(path).with_context(|| format!("cannot read WAV file `{name}`"))?;
-    let spec = reader.spec();
-    ensure!(spec.channels > 0, "WAV file `{name}` has no channels");
-    ensure!(
-        (1..=MAX_SAMPLE_RATE).contains(&spec.sample_rate),
-        "WAV file `{name}` has an unsupported sample rate of {} Hz",
-        spec.sample_rate
-    );
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>(),
-        hound::SampleFormat::Int => {
-            ensure!(
-                (1..=32).contains(&spec.bits_per_sample),
-                "WAV file `{name}` has {} bits per sample",
-                spec.bits_per_sample
-            );
-            let scale = 1.0 / 2f64.powi(i32::from(spec.bits_per_sample) - 1);
-            reader.samples::<i32>().map(|s| s.map(|v| (f64::from(v) * scale) as f32)).collect()
-        }
-    }
-    .with_context(|| format!("cannot decode WAV file `{name}`"))?;
-    ensure!(interleaved.iter().all(|x| x.is_finite()), "WAV file `{name}` holds non-finite samples");
-    let channels = usize::from(spec.channels);
-    let samples = if channels == 1 {
-        interleaved
-    } else {
-        interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() / channels as f32).collect()
-    };
-    Ok(Audio { sample_rate: spec.sample_rate, samples })
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read WAV file `{}`", path.display()))?;
+    commute_sdk::wav::read(&bytes).with_context(|| format!("WAV file `{}`", path.display()))
 }
 
 #[cfg(test)]

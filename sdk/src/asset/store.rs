@@ -228,7 +228,7 @@ impl AssetStore {
         let final_path = self.path_of(spec);
         let dir = final_path.parent().unwrap_or(&self.root).to_owned();
         create_dir(&dir)?;
-        let tmp = dir.join(format!(".{}.partial-{}", spec.file_name(), std::process::id()));
+        let tmp = crate::atomic::temp_path(&final_path);
         let result = (|| {
             let mut out = std::fs::File::create(&tmp).map_err(|e| AssetError::io(&tmp, e))?;
             let mut hasher = HashingWriter { inner: &mut out, hasher: Sha256::new(), size: 0 };
@@ -322,9 +322,7 @@ fn change_stamp(_meta: &std::fs::Metadata) -> String {
 }
 
 fn write_stamp(path: &Path, stamp: &str) -> Result<(), AssetError> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, stamp).map_err(|e| AssetError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| AssetError::io(path, e))
+    crate::atomic::write(path, stamp.as_bytes()).map_err(|e| AssetError::io(path, e))
 }
 
 fn create_dir(dir: &Path) -> Result<(), AssetError> {
