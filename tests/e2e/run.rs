@@ -247,6 +247,11 @@ fn rotation_invariant_scores_of_a_rotation_are_flagged_not_shown_beside_their_nu
     assert_eq!(code, 0, "{err}");
     let folder = crate::util::run_folders(&dir.path().join("runs"), "rotation").pop().expect("a run folder");
     let metrics = crate::util::read_json(&folder.join("metrics.json"));
+    // metrics.json is one type, written by the run and read by swap: read back, written again,
+    // the same bytes.
+    let typed = commute_host::run::RunMetrics::read(&folder.join("metrics.json")).expect("typed metrics");
+    let bytes = std::fs::read(folder.join("metrics.json")).expect("metrics.json");
+    assert_eq!(serde_json::to_vec_pretty(&typed).expect("JSON"), bytes);
     let edge = &metrics["edges"][0];
     assert_eq!(edge["rotations"], serde_json::json!(["procrustes"]), "{edge}");
     // The fact behind the flag: for the rotation, CKA and mutual kNN equal their null exactly.

@@ -8,6 +8,8 @@
 
 use super::{Cli, Outcome};
 use crate::report::markdown::fmt;
+use crate::run::{EdgeWork, RunMetrics};
+use crate::runner::EdgeResult;
 use crate::HostError;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -84,7 +86,7 @@ pub struct SwapRecord {
     /// Edges and paths that depend on a swapped node.
     pub affected: Vec<Affected>,
     /// Edges that do not, with the points the new run read back and computed.
-    pub untouched: Vec<serde_json::Value>,
+    pub untouched: Vec<EdgeWork>,
 }
 
 fn usage(message: String) -> anyhow::Error {
@@ -189,12 +191,11 @@ fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
 }
 
 /// The mean of `metric` for `method` at `anchors` in an edge's summary.
-fn summary_mean(edge: &serde_json::Value, method: &str, anchors: u64, metric: &str) -> Option<f64> {
-    edge["summary"].as_array()?.iter().find_map(|s| {
-        (s["method"] == method && s["anchors"] == anchors && s["metric"] == metric)
-            .then(|| s["mean"].as_f64())
-            .flatten()
-    })
+fn summary_mean(edge: &EdgeResult, method: &str, anchors: usize, metric: &str) -> Option<f64> {
+    edge.summary
+        .iter()
+        .find(|s| s.method == method && s.anchors == anchors && s.metric == metric)
+        .map(|s| s.mean)
 }
 
 fn lower_is_better(metric: &str) -> bool {
@@ -202,81 +203,65 @@ fn lower_is_better(metric: &str) -> bool {
 }
 
 /// Compares the old and the new metrics on what depends on the swapped nodes.
-fn compare(
-    old: &serde_json::Value,
-    new: &serde_json::Value,
-    swapped: &[String],
-) -> (Vec<Affected>, Vec<serde_json::Value>) {
+fn compare(old: &RunMetrics, new: &RunMetrics, swapped: &[String]) -> (Vec<Affected>, Vec<EdgeWork>) {
     let touches = |a: &str| swapped.iter().any(|s| s == a);
-    let work = |name: &str, key: &str| {
-        new["cache"]["edges"]
-            .as_array()
-            .and_then(|es| es.iter().find(|e| e["edge"] == name))
-            .map_or(serde_json::Value::Null, |e| e[key].clone())
-    };
+    let work = |name: &str| new.cache.edges.iter().find(|e| e.edge == name);
     let mut affected = Vec::new();
     let mut untouched = Vec::new();
-    let empty = Vec::new();
-    for edge in new["edges"].as_array().unwrap_or(&empty) {
-        let (p, c) = (edge["parent"].as_str().unwrap_or(""), edge["child"].as_str().unwrap_or(""));
+    for edge in &new.edges {
+        let (p, c) = (edge.parent.as_str(), edge.child.as_str());
         let name = format!("{p} → {c}");
         if !touches(p) && !touches(c) {
-            untouched.push(serde_json::json!({
-                "edge": name,
-                "points-cached": work(&name, "points-cached"),
-                "points-computed": work(&name, "points-computed"),
+            untouched.push(work(&name).cloned().unwrap_or(EdgeWork {
+                edge: name,
+                points_cached: 0,
+                points_computed: 0,
             }));
             continue;
         }
-        let before =
-            old["edges"].as_array().and_then(|es| es.iter().find(|e| e["parent"] == p && e["child"] == c));
-        let mut changes = Vec::new();
-        for s in edge["summary"].as_array().unwrap_or(&empty) {
-            let (method, anchors, metric) = (
-                s["method"].as_str().unwrap_or(""),
-                s["anchors"].as_u64().unwrap_or(0),
-                s["metric"].as_str().unwrap_or(""),
-            );
-            let after = s["mean"].as_f64().unwrap_or(f64::NAN);
-            let before = before.and_then(|b| summary_mean(b, method, anchors, metric)).unwrap_or(f64::NAN);
-            let penalty = if lower_is_better(metric) { after - before } else { before - after };
-            changes.push(Change {
-                what: method.to_owned(),
-                anchors: anchors as usize,
-                metric: metric.to_owned(),
-                before,
-                after,
-                penalty,
-            });
-        }
-        let points_computed = work(&name, "points-computed").as_u64().unwrap_or(0) as usize;
+        let before = old.edge(p, c);
+        let changes = edge
+            .summary
+            .iter()
+            .map(|s| {
+                let before =
+                    before.and_then(|b| summary_mean(b, &s.method, s.anchors, &s.metric)).unwrap_or(f64::NAN);
+                let penalty = if lower_is_better(&s.metric) { s.mean - before } else { before - s.mean };
+                Change {
+                    what: s.method.clone(),
+                    anchors: s.anchors,
+                    metric: s.metric.clone(),
+                    before,
+                    after: s.mean,
+                    penalty,
+                }
+            })
+            .collect();
+        let points_computed = work(&name).map_or(0, |w| w.points_computed);
         affected.push(Affected { name, points_computed, changes });
     }
-    for path in new["tree"]["depth"].as_array().unwrap_or(&empty) {
-        let nodes: Vec<&str> = path["path"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-            .unwrap_or_default();
-        if !nodes.iter().any(|n| touches(n)) {
+    let Some(tree) = &new.tree else { return (affected, untouched) };
+    for path in &tree.depth {
+        if !path.path.iter().any(|n| touches(n)) {
             continue;
         }
-        let before =
-            old["tree"]["depth"].as_array().and_then(|ds| ds.iter().find(|d| d["path"] == path["path"]));
-        let anchors = new["tree"]["anchors"].as_u64().unwrap_or(0) as usize;
+        let before = old.tree.as_ref().and_then(|t| t.depth.iter().find(|d| d.path == path.path));
         let mut changes = Vec::new();
-        for (key, metric) in [("composed-r2", "composed R²"), ("composed-p-at-1", "composed P@1")] {
-            let after = path[key]["mean"].as_f64().unwrap_or(f64::NAN);
-            let before = before.and_then(|b| b[key]["mean"].as_f64()).unwrap_or(f64::NAN);
+        for (metric, after, was) in [
+            ("composed R²", path.composed_r2.mean, before.map(|b| b.composed_r2.mean)),
+            ("composed P@1", path.composed_p_at_1.mean, before.map(|b| b.composed_p_at_1.mean)),
+        ] {
+            let before = was.unwrap_or(f64::NAN);
             changes.push(Change {
                 what: "path".into(),
-                anchors,
+                anchors: tree.anchors,
                 metric: metric.into(),
                 before,
                 after,
                 penalty: before - after,
             });
         }
-        affected.push(Affected { name: nodes.join(" → "), points_computed: 0, changes });
+        affected.push(Affected { name: path.path.join(" → "), points_computed: 0, changes });
     }
     (affected, untouched)
 }
@@ -319,9 +304,7 @@ fn markdown(record: &SwapRecord) -> String {
             let _ = writeln!(
                 md,
                 "- {}: {} points cached, {} computed",
-                u["edge"].as_str().unwrap_or("?"),
-                u["points-cached"],
-                u["points-computed"]
+                u.edge, u.points_cached, u.points_computed
             );
         }
     }
@@ -338,7 +321,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
             args.run_dir.display()
         )));
     }
-    let old = read_json(&old_metrics_path)?;
+    let old = RunMetrics::read(&old_metrics_path)?;
     let (text, nodes) = swapped_experiment(args, &original)?;
     let swapped: Vec<String> = nodes.iter().filter_map(|n| n["node"].as_str().map(str::to_owned)).collect();
     // Relative paths resolve as they did for the old run.
@@ -350,19 +333,24 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let runs = args.runs.clone().unwrap_or_else(|| {
         args.run_dir.parent().and_then(Path::parent).map_or_else(|| PathBuf::from("runs"), Path::to_path_buf)
     });
-    let run_args = super::run::Args {
-        file: original_path.clone(),
-        runs,
-        cache: args.cache.clone(),
-        isolate_plugin: Vec::new(),
-        isolation: args.isolation.clone(),
-        shard: None,
-    };
     let shown = args.run_dir.join(format!("experiment.toml, with {} swapped", swapped.join(", ")));
-    let (outcome, dir) = super::run::execute(cli, &run_args, &shown, text.as_bytes(), &base)?;
-    let Some(dir) = dir else { return Ok(outcome) };
-    let new = read_json(&dir.join("metrics.json"))?;
-    let (affected, untouched) = compare(&old, &new, &swapped);
+    let registry = cli.registry();
+    let exp = super::run::checked(text.as_bytes(), &shown, &registry, &base)?;
+    let cache = super::run::open_cache(args.cache.as_deref())?;
+    let output = crate::run::run(crate::run::RunPlan {
+        exp: &exp,
+        text: text.as_bytes(),
+        file: &shown,
+        base: &base,
+        registry: &registry,
+        cache: &cache,
+        runs: &runs,
+        isolation: args.isolation.isolation(Vec::new()),
+        threads: cli.context().threads,
+    })?;
+    let outcome = super::run::report(&output, exp.edges.len());
+    let (dir, new) = (&output.dir, &output.metrics);
+    let (affected, untouched) = compare(&old, new, &swapped);
     let from = std::fs::canonicalize(&args.run_dir).unwrap_or_else(|_| args.run_dir.clone());
     let record = SwapRecord { from, nodes, affected, untouched };
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
@@ -392,11 +380,21 @@ mod tests {
     #[test]
     fn penalties_are_losses_whichever_way_a_metric_points() {
         let edge = |parent: &str, m: &str, v: f64| {
-            serde_json::json!({ "parent": parent, "child": "b",
-                "summary": [{ "method": "ridge", "anchors": 10, "metric": m, "mean": v }] })
+            serde_json::json!({ "parent": parent, "child": "b", "items": 10, "skipped": [0, 0], "test": 2,
+                "parent-dim": 3, "child-dim": 3, "metrics": [m], "points": [],
+                "summary": [{ "method": "ridge", "anchors": 10, "metric": m, "mean": v, "std": 0.0,
+                    "min": v, "max": v, "null-mean": null, "null-max": null, "repeats": 1 }] })
         };
-        let old = serde_json::json!({ "edges": [edge("a", "p@1", 0.5), edge("c", "commutation", 0.2)] });
-        let new = serde_json::json!({ "edges": [edge("a", "p@1", 0.3), edge("c", "commutation", 0.4)] });
+        let metrics = |edges: serde_json::Value| -> RunMetrics {
+            crate::lenient_json::from_value(serde_json::json!({
+                "experiment": "e", "seed": 0, "started": "", "seconds": 0,
+                "cache": { "hits": 0, "misses": 0, "corrupt": 0, "writes": 0, "edges": [], "embedded": {} },
+                "edges": edges, "failed-edges": [], "isolated-nodes": [], "devices": {}, "tree": null,
+            }))
+            .unwrap()
+        };
+        let old = metrics(serde_json::json!([edge("a", "p@1", 0.5), edge("c", "commutation", 0.2)]));
+        let new = metrics(serde_json::json!([edge("a", "p@1", 0.3), edge("c", "commutation", 0.4)]));
         let (affected, untouched) = compare(&old, &new, &["b".to_owned()]);
         assert!(untouched.is_empty());
         assert!((affected[0].changes[0].penalty - 0.2).abs() < 1e-12, "p@1 fell by 0.2");

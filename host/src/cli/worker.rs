@@ -2,8 +2,9 @@
 //! plugin library over stdin/stdout; and the isolation options `run` and `call` share.
 
 use super::{Cli, Outcome};
+use crate::experiment::units::{parse_duration, parse_memory_mib};
 use crate::worker::serve::{serve, ServeOptions};
-use crate::worker::{parse_duration, parse_memory_mib, Isolation, WorkerOptions};
+use crate::worker::{Isolation, WorkerOptions};
 use std::path::PathBuf;
 use std::time::Duration;
 

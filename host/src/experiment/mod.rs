@@ -4,6 +4,7 @@
 pub mod diagnostic;
 pub mod parse;
 pub mod spec;
+pub mod units;
 pub mod validate;
 
 pub use diagnostic::Diagnostic;

@@ -722,7 +722,7 @@ impl Parser {
         let isolate = self.boolean(f, "isolate").unwrap_or(false);
         let timeout = f.get("call-timeout").and_then(|v| {
             let parsed = match v.get_ref() {
-                DeValue::String(s) => crate::worker::parse_duration(s).map(|d| d.as_secs_f64()),
+                DeValue::String(s) => super::units::parse_duration(s).map(|d| d.as_secs_f64()),
                 DeValue::Integer(_) | DeValue::Float(_) => {
                     let seconds = match int(v.get_ref()) {
                         Int::Value(i) => i as f64,
@@ -732,7 +732,7 @@ impl Parser {
                             .and_then(|f| f.as_str().replace('_', "").parse().ok())
                             .unwrap_or(f64::NAN),
                     };
-                    crate::worker::seconds_to_duration(seconds).map(|d| d.as_secs_f64()).ok_or_else(|| {
+                    super::units::seconds_to_duration(seconds).map(|d| d.as_secs_f64()).ok_or_else(|| {
                         format!("a time limit must be a positive number of seconds, found {seconds}")
                     })
                 }
@@ -748,7 +748,7 @@ impl Parser {
         });
         let memory = f.get("worker-memory").and_then(|v| {
             let parsed = match v.get_ref() {
-                DeValue::String(s) => crate::worker::parse_memory_mib(s),
+                DeValue::String(s) => super::units::parse_memory_mib(s),
                 DeValue::Integer(_) => match int(v.get_ref()) {
                     Int::Value(i) if i > 0 => Ok(i as u64),
                     _ => Err("a memory limit must be a positive number of MiB".to_owned()),
