@@ -25,7 +25,7 @@ use crate::shard::{Shard, ShardFilter, Tally};
 use crate::skips::{Skip, SkipReason};
 use crate::value_io::read_values;
 use crate::worker::retry::{call_retrying_items, ItemFailure};
-use crate::worker::{Isolation, Opened, WorkerInstance};
+use crate::worker::{Isolation, Opened};
 use crate::HostError;
 use commute_sdk::asset::AssetStore;
 use commute_sdk::{Context, Value};
@@ -343,27 +343,15 @@ impl<'a> Extractor<'a> {
         let loaded = self.registry.get(&call.plugin)?;
         let store = AssetStore::for_cache(self.cache.root());
         let ctx = self.context(threads, device);
-        match self.isolation.for_call(node, call) {
-            None => Ok(Opened::InProcess(loaded.plugin.open_with(
-                &call.function,
-                &call.params_toml(),
-                &ctx,
-                Some(&store),
-            )?)),
-            Some(options) => {
-                let worker = WorkerInstance::open(
-                    &loaded.path,
-                    loaded.plugin.name(),
-                    &call.function,
-                    &call.params_toml(),
-                    &ctx,
-                    Some(store.root()),
-                    &options,
-                )?;
-                tracing::debug!(plugin = %call.plugin, function = %call.function, pid = worker.pid(), "opened isolated");
-                Ok(Opened::Isolated(worker))
-            }
-        }
+        let isolated = self.isolation.for_call(node, call);
+        crate::worker::open_function(
+            loaded,
+            &call.function,
+            &call.params_toml(),
+            &ctx,
+            &store,
+            isolated.as_ref(),
+        )
     }
 
     /// The items of data set `name`, generated (for `node`, whose isolation applies) on first use.

@@ -4,7 +4,6 @@
 use super::{Cli, Outcome};
 use crate::experiment::{Call, Device};
 use crate::value_io::{display_value, parse_value, read_values, write_values};
-use crate::worker::{Opened, WorkerInstance};
 use crate::HostError;
 use commute_sdk::{FunctionKind, Value};
 use std::path::PathBuf;
@@ -72,23 +71,11 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     }
     let ctx = commute_sdk::Context { device: args.device.to_string(), ..cli.context() };
 
-    let mut instance = match args.isolation.isolation(Vec::new()).for_call(None, &call_of(args)) {
-        None => {
-            Opened::InProcess(loaded.plugin.open(&args.function, &params, &ctx).map_err(HostError::from)?)
-        }
-        Some(options) => Opened::Isolated(
-            WorkerInstance::open(
-                &loaded.path,
-                loaded.plugin.name(),
-                &args.function,
-                &params,
-                &ctx,
-                Some(commute_sdk::asset::AssetStore::from_env().root()),
-                &options,
-            )
-            .map_err(HostError::from)?,
-        ),
-    };
+    // Assets come from the same store a run uses: the cache's (`$COMMUTE_HOME/assets` by default).
+    let store = commute_sdk::asset::AssetStore::for_cache(&crate::cache::default_root());
+    let isolated = args.isolation.isolation(Vec::new()).for_call(None, &call_of(args));
+    let mut instance =
+        crate::worker::open_function(loaded, &args.function, &params, &ctx, &store, isolated.as_ref())?;
     let spec = instance.spec().clone();
     if spec.kind == FunctionKind::Source {
         if !inputs.is_empty() {

@@ -151,6 +151,36 @@ impl Isolation {
     }
 }
 
+/// Opens `function` of plugin `loaded` with `params` (TOML text) and `ctx`, its declared assets
+/// from `store` (fetched there on first use and verified): in this process, or in an isolated
+/// worker when `isolated` gives its options (the worker gets the same context and store). The one
+/// place a function is opened, for `commute call` and for a run alike.
+pub fn open_function(
+    loaded: &crate::registry::LoadedPlugin,
+    function: &str,
+    params: &str,
+    ctx: &commute_sdk::Context,
+    store: &commute_sdk::asset::AssetStore,
+    isolated: Option<&WorkerOptions>,
+) -> Result<Opened, crate::HostError> {
+    match isolated {
+        None => Ok(Opened::InProcess(loaded.plugin.open_with(function, params, ctx, Some(store))?)),
+        Some(options) => {
+            let worker = WorkerInstance::open(
+                &loaded.path,
+                loaded.plugin.name(),
+                function,
+                params,
+                ctx,
+                Some(store.root()),
+                options,
+            )?;
+            tracing::debug!(plugin = loaded.plugin.name(), function, pid = worker.pid(), "opened isolated");
+            Ok(Opened::Isolated(worker))
+        }
+    }
+}
+
 /// A function open for calls, in this process or in an isolated worker.
 #[derive(Debug)]
 pub enum Opened {
