@@ -2,6 +2,7 @@
 //! commuting operators, solver agreement, the orthogonality projection, the shuffle control and
 //! cross-validation.
 
+use super::cv::{cv_cg, folds};
 use super::*;
 use crate::linear::fit_linear;
 use crate::method::MethodSpec;
