@@ -35,7 +35,7 @@ pub(super) fn folds(n: usize, k: usize, seed: u64) -> Vec<usize> {
 }
 
 /// Solves the functional problem, choosing an unset `lambda` (from [`LAMBDA_GRID`]) and an unset
-/// `mu` (from [`MU_GRID`]) by cross-validation on the anchors (see the [module docs](self)); `seed`
+/// `mu` (from [`MU_GRID`]) by cross-validation on the anchors (see the [module docs](super)); `seed`
 /// fixes the folds. With fewer than 3 anchors, unset weights take [`DEFAULT_LAMBDA`] and
 /// [`DEFAULT_MU`]. Returns the solution on all anchors and what cross-validation did.
 pub fn solve_cv<T: Real>(
