@@ -7,9 +7,13 @@
 //! values, and a rerun finds its embeddings without rendering anything again.
 //!
 //! A node's items are cut into chunks of [`CHUNK`]; each chunk is one cache entry keyed by the
-//! encoder's key (plugin name, version, library hash, function, parameters, and the node's device
-//! when it is not the CPU) and the ids of its items. An interrupted extraction resumes at the
-//! first chunk not yet written.
+//! encoder's key and the ids of its items. A function's key is its plugin's name, its own name
+//! and declared version (`Function::VERSION`), its parameters, its declared assets' sha256 and the
+//! node's device when it is not the CPU — not the library's bytes, so that rebuilding a plugin
+//! keeps the results of the functions whose version did not change (a warning says when results
+//! were computed by another build). Plugins built before functions had versions are keyed by their
+//! package version and library hash instead. An interrupted extraction resumes at the first chunk
+//! not yet written.
 //!
 //! A node's encoder is opened on the node's device (`device = "cuda:0"`); the sources, renders
 //! and operators that make its items always run on the CPU (they are signal processing and
@@ -194,6 +198,35 @@ pub(crate) fn function_key(
     k.finish()
 }
 
+/// The key of a function that declares its version: plugin name, function, version, parameters,
+/// the sha256 of each declared asset, and the device when it is not the CPU. Not the library's
+/// bytes: a rebuilt plugin keeps the results of the functions whose version it did not bump.
+pub(crate) fn versioned_function_key(
+    plugin: &str,
+    function: &str,
+    version: u32,
+    params_toml: &str,
+    asset_sha256: &[&str],
+    device: Device,
+) -> Key {
+    let mut k = KeyBuilder::new("function-version");
+    k.text(plugin).text(function).text(&version.to_string()).text(params_toml);
+    for sha in asset_sha256 {
+        k.text(sha);
+    }
+    if !device.is_cpu() {
+        k.text("device").text(&device.to_string());
+    }
+    k.finish()
+}
+
+/// Where the library hash of the build that computed a function's results is kept.
+fn provenance_key(function_key: &Key) -> Key {
+    let mut k = KeyBuilder::new("built-by");
+    k.text(function_key);
+    k.finish()
+}
+
 /// sha256 of a value's kind and content.
 pub fn value_key(value: &Value) -> Key {
     let mut k = KeyBuilder::new("value");
@@ -288,14 +321,49 @@ impl<'a> Extractor<'a> {
 
     fn function_key_on(&self, call: &Call, device: Device) -> Result<Key, HostError> {
         let plugin = self.registry.get(&call.plugin)?;
-        Ok(function_key(
-            &call.plugin,
-            &plugin.plugin.manifest().version,
-            &plugin.sha256,
-            &call.function,
-            &call.params_toml(),
-            device,
-        ))
+        let manifest = plugin.plugin.manifest();
+        let spec = manifest.function(&call.function);
+        Ok(match spec.and_then(|s| s.version.map(|v| (s, v))) {
+            Some((spec, version)) => versioned_function_key(
+                &call.plugin,
+                &call.function,
+                version,
+                &call.params_toml(),
+                &spec.assets.iter().map(|a| a.sha256.as_ref()).collect::<Vec<_>>(),
+                device,
+            ),
+            None => function_key(
+                &call.plugin,
+                &manifest.version,
+                &plugin.sha256,
+                &call.function,
+                &call.params_toml(),
+                device,
+            ),
+        })
+    }
+
+    /// Records which build of `call`'s plugin computed results under `key`, and warns (once per
+    /// key and run) when results read back under it were computed by another build: with the
+    /// function's version unchanged they are reused, which is right when the rebuild did not
+    /// change this function and wrong when it did without bumping the version.
+    fn check_build(&self, name: &str, call: &Call, key: &Key, computed: bool) {
+        let Ok(plugin) = self.registry.get(&call.plugin) else { return };
+        let record = provenance_key(key);
+        let built_by = plugin.sha256.clone();
+        if computed {
+            let _ = self.cache.put_result(&record, &built_by);
+        } else if let Some(before) = self.cache.get_result::<String>(&record).filter(|b| *b != built_by) {
+            tracing::warn!(
+                "node `{name}`: its embeddings were computed by another build of plugin `{}` (library \
+                 sha256 {}…, now {}…) whose `{}` has the same version, so they are reused; if the \
+                 function's output changed, bump its `VERSION`",
+                call.plugin,
+                &before[..before.len().min(12)],
+                &built_by[..built_by.len().min(12)],
+                call.function
+            );
+        }
     }
 
     fn context(&self, threads: usize, device: Device) -> Context {
@@ -564,6 +632,7 @@ impl<'a> Extractor<'a> {
         let use_ = self.chunk_use.entry(name.to_owned()).or_default();
         use_.cached += cached;
         use_.computed += missing.len();
+        self.check_build(name, &node.encoder, &encoder_key, !missing.is_empty());
         if missing.is_empty() {
             tracing::info!(
                 node = name,
@@ -887,6 +956,22 @@ mod tests {
         assert_eq!(key(Device::Cpu), before);
         let ids: Vec<Key> = (0..70).map(|i| format!("item {i}")).collect();
         assert_eq!(chunk_keys(&key(Device::Cpu), &ids), chunk_keys(before, &ids));
+    }
+
+    #[test]
+    fn a_versioned_function_is_keyed_by_version_params_and_assets_not_by_its_library() {
+        let k = |version, params: &str, assets: &[&str]| {
+            versioned_function_key("text", "minilm", version, params, assets, Device::Cpu)
+        };
+        let base = k(1, "pooling = \"mean\"\n", &["aa"]);
+        assert_eq!(base, k(1, "pooling = \"mean\"\n", &["aa"]), "deterministic");
+        assert_ne!(base, k(2, "pooling = \"mean\"\n", &["aa"]), "a bumped version");
+        assert_ne!(base, k(1, "pooling = \"cls\"\n", &["aa"]), "other parameters");
+        assert_ne!(base, k(1, "pooling = \"mean\"\n", &["bb"]), "another model file");
+        assert_ne!(base, key(Device::Cpu), "never a legacy key");
+        let gpu =
+            versioned_function_key("text", "minilm", 1, "pooling = \"mean\"\n", &["aa"], Device::Cuda(0));
+        assert_ne!(base, gpu);
     }
 
     #[test]

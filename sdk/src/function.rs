@@ -46,6 +46,13 @@ pub trait Function: Sized + Send + 'static {
     /// this build of the plugin can use one (its `cuda` feature) is the function's to say when
     /// it opens, with [`Context::device_error`].
     const CUDA: bool = false;
+    /// The version of what the function computes. The host's cache keys a function's results by
+    /// its plugin and name, this version, its parameters and its declared assets — not by the
+    /// library's bytes — so rebuilding a plugin (another function changed, a dependency updated)
+    /// keeps every cached result of this one. Bump it when the same inputs and parameters would
+    /// now give different outputs (a bug fix, another model, another pooling); its cached results
+    /// are then computed again.
+    const VERSION: u32 = 1;
     /// Builds a live instance. Errors here are reported as bad parameters, except a missing
     /// asset from [`Context::asset`] (fetched, then `open` runs again) and a
     /// [`Context::device_error`] (a failure on that device).

@@ -58,6 +58,11 @@ pub struct FunctionSpec {
     /// [`Function::CUDA`](crate::Function::CUDA). Absent (false) in older manifests.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cuda: bool,
+    /// The version of what it computes ([`Function::VERSION`](crate::Function::VERSION)); absent
+    /// in manifests of plugins built before functions had versions (the host then keys their
+    /// results by the library's bytes, as it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 impl FunctionSpec {

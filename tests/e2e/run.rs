@@ -297,3 +297,71 @@ fn laplacian_reads_the_pools_unpaired_rows_on_an_edge_without_operators() {
     assert_eq!(points.len(), 4, "2 anchor counts × 2 repeats");
     assert!(points.iter().all(|p| p["error"].is_null() && p["scores"]["p@1"].is_f64()), "{points:?}");
 }
+
+/// Two nodes of the faulty fixture's `encode` (no faults), whichever build of it is loaded.
+const REBUILT: &str = r#"
+[experiment]
+name = "rebuilt"
+seed = 1
+anchors = [5, 20]
+repeats = 1
+test = 30
+
+[data.numbers]
+source = { plugin = "faulty", function = "numbers", params = { count = 150 } }
+
+[nodes.a]
+data = "numbers"
+plugin = "faulty"
+encoder = "encode"
+
+[nodes.b]
+data = "numbers"
+plugin = "faulty"
+encoder = "encode"
+params = { every = 2 }
+
+[[edges]]
+parent = "a"
+child = "b"
+methods = [{ kind = "ridge" }]
+metrics = ["p@1"]
+"#;
+
+/// Runs REBUILT in `dir` with the given build of the faulty plugin; returns stderr and, per node,
+/// the embedding chunks (cached, computed).
+fn run_build(dir: &std::path::Path, package: &str) -> (String, Vec<(u64, u64)>) {
+    let (code, _, err) =
+        run(crate::util::commute_in(dir, &[package]).args(["run", "rebuilt.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{package}: {err}");
+    let folder = crate::util::run_folders(&dir.join("runs"), "rebuilt").pop().expect("a run folder");
+    let metrics = crate::util::read_json(&folder.join("metrics.json"));
+    let chunks = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let e = &metrics["cache"]["embedded"][*n];
+            (e["cached"].as_u64().expect("cached"), e["computed"].as_u64().expect("computed"))
+        })
+        .collect();
+    (err, chunks)
+}
+
+#[test]
+fn a_rebuilt_plugin_keeps_its_cached_embeddings_unless_the_function_version_changes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("rebuilt.toml"), REBUILT).expect("write experiment");
+    // 150 items: 3 chunks per node.
+    let (_, first) = run_build(dir.path(), "commute-fixture-faulty");
+    assert_eq!(first, vec![(0, 3), (0, 3)]);
+    // Another library (an unrelated function changed), the same `encode`: nothing recomputed,
+    // and a warning says the results came from another build.
+    let (err, rebuilt) = run_build(dir.path(), "commute-fixture-faulty-rebuilt");
+    assert_eq!(rebuilt, vec![(3, 0), (3, 0)], "{err}");
+    assert!(
+        err.contains("computed by another build of plugin `faulty`") && err.contains("bump its `VERSION`"),
+        "{err}"
+    );
+    // `encode` at version 2: every chunk computed again.
+    let (_, bumped) = run_build(dir.path(), "commute-fixture-faulty-v2");
+    assert_eq!(bumped, vec![(0, 3), (0, 3)]);
+}

@@ -42,6 +42,8 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "commute-fixture-faulty",
     "commute-fixture-crashy",
     "commute-fixture-colour",
+    "commute-fixture-faulty-rebuilt",
+    "commute-fixture-faulty-v2",
 ];
 
 fn profile_args(profile: &str) -> Vec<&str> {

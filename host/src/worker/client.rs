@@ -272,6 +272,7 @@ impl WorkerInstance {
                 params: Vec::new(),
                 assets: Vec::new(),
                 cuda: false,
+                version: None,
             },
             dim: None,
             timeout: options.timeout,

@@ -69,6 +69,7 @@ fn spec_of<F: Function>(
         params: params::describe::<F::Params>(),
         assets: F::ASSETS.to_vec(),
         cuda: F::CUDA,
+        version: Some(F::VERSION),
     }
 }
 
