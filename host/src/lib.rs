@@ -16,7 +16,6 @@ pub mod extract;
 pub mod lenient_json;
 pub mod logging;
 pub mod metrics;
-pub mod npy;
 pub mod registry;
 pub mod report;
 pub mod run;

@@ -61,7 +61,7 @@ pub fn read_values(path: &Path) -> Result<Vec<Value>, HostError> {
                 .collect()
         }
         "npy" => {
-            let array = crate::npy::decode(&bytes).map_err(|m| HostError::format(path, m))?;
+            let array = commute_sdk::npy::decode(&bytes).map_err(|m| HostError::format(path, m))?;
             match array.shape[..] {
                 [_] => Ok(vec![Value::Tensor(Tensor { shape: array.shape, data: array.data })]),
                 [rows, d] => Ok((0..rows)
@@ -210,7 +210,7 @@ fn npy_bytes(values: &[Value]) -> Result<Vec<u8>, String> {
     }
     let mut shape = vec![tensors.len()];
     shape.extend(&inner);
-    let mut out = crate::npy::header_f32(&shape);
+    let mut out = commute_sdk::npy::header_f32(&shape);
     out.reserve(4 * tensors.len() * inner.iter().product::<usize>());
     for t in tensors {
         for x in &t.data {

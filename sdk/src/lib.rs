@@ -97,6 +97,8 @@ mod log_forward;
 mod manifest;
 #[cfg(feature = "midi")]
 pub mod midi;
+#[cfg(feature = "npy")]
+pub mod npy;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 mod panic_guard;

@@ -322,7 +322,7 @@ fn write_npy(input: &CslsInput, dir: &Path) -> anyhow::Result<Outcome> {
         let d = input.dim();
         let write = || -> std::io::Result<()> {
             let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-            out.write_all(&crate::npy::header_f32(&[n, d]))?;
+            out.write_all(&commute_sdk::npy::header_f32(&[n, d]))?;
             let mut start = 0;
             while start < n {
                 let end = (start + 16_384).min(n);

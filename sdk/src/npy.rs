@@ -1,5 +1,7 @@
-//! NumPy `.npy` arrays: the host's one reader and writer (float32 out; float32 or float64, C or
-//! Fortran order, in).
+//! NumPy `.npy` arrays: the workspace's one reader and writer (float32 out; float32 or float64, C
+//! or Fortran order, in), for the host's inputs and outputs and the plugins' vector tables.
+
+use std::io::Read;
 
 /// The header of a float32, C-order array of `shape`: magic, version 1.0, length, and the
 /// dictionary padded so that the data starts at a multiple of 64 bytes.
@@ -41,21 +43,31 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
-/// Reads a little-endian float32 (`<f4`) or float64 (`<f8`) array, in C or Fortran order.
-pub fn decode(bytes: &[u8]) -> Result<Array, String> {
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+/// Reads a little-endian float32 (`<f4`) or float64 (`<f8`) array, in C or Fortran order, from a
+/// stream: the values go straight into the array (a 400,000 × 300 table is read without a second
+/// copy of its bytes), and data beyond the shape is an error, like data that ends before it.
+pub fn read(mut r: impl Read) -> Result<Array, String> {
+    let mut magic = [0u8; 8];
+    r.read_exact(&mut magic).map_err(|_| "not a .npy file (too short for its magic bytes)".to_owned())?;
+    if &magic[..6] != b"\x93NUMPY" {
         return Err("not a .npy file (no magic bytes)".to_owned());
     }
-    let (header_len, start) = match bytes[6] {
-        1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+    let header_len = match magic[6] {
+        1 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).map_err(|_| "the .npy header is cut short".to_owned())?;
+            usize::from(u16::from_le_bytes(b))
+        }
+        2 | 3 => {
+            let mut b = [0u8; 4];
+            r.read_exact(&mut b).map_err(|_| "the .npy header is cut short".to_owned())?;
+            u32::from_le_bytes(b) as usize
         }
         v => return Err(format!("unsupported .npy format version {v}")),
     };
-    let header =
-        bytes.get(start..start + header_len).ok_or_else(|| "the .npy header is cut short".to_owned())?;
-    let header = String::from_utf8_lossy(header);
+    let mut header = vec![0u8; header_len.min(1 << 20)];
+    r.read_exact(&mut header).map_err(|_| "the .npy header is cut short".to_owned())?;
+    let header = String::from_utf8_lossy(&header);
     let field = |key: &str| -> Result<&str, String> {
         let at =
             header.find(&format!("'{key}'")).ok_or_else(|| format!("the header has no '{key}': {header}"))?;
@@ -89,23 +101,38 @@ pub fn decode(bytes: &[u8]) -> Result<Array, String> {
         .map(|s| s.parse().map_err(|_| format!("bad dimension {s:?} in the shape ({inner})")))
         .collect::<Result<_, _>>()?;
     let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or("the shape is too large")?;
-    let body = &bytes[start + header_len..];
-    if body.len() != n * width {
-        return Err(format!(
-            "a ({inner}) array of {width}-byte floats needs {} bytes of data, the file has {}",
-            n * width,
-            body.len()
-        ));
+    // Reserve at most 1 GiB up front: a corrupt shape fails on the missing data, not on allocation.
+    let mut flat: Vec<f32> = Vec::with_capacity(n.min(1 << 28));
+    let mut buf = vec![0u8; 1 << 16];
+    while flat.len() < n {
+        let want = ((n - flat.len()) * width).min(buf.len());
+        r.read_exact(&mut buf[..want]).map_err(|_| {
+            format!(
+                "a ({inner}) array of {width}-byte floats needs {} bytes of data; the file ends before",
+                n * width
+            )
+        })?;
+        match width {
+            4 => {
+                flat.extend(buf[..want].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            }
+            _ => flat.extend(
+                buf[..want]
+                    .chunks_exact(8)
+                    .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32),
+            ),
+        }
     }
-    let flat: Vec<f32> = match width {
-        4 => body.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        _ => body
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-            .collect(),
-    };
+    if r.read(&mut buf[..1]).map_err(|e| e.to_string())? > 0 {
+        return Err(format!("the file holds more data than a ({inner}) array of {width}-byte floats"));
+    }
     let data = if fortran && shape.len() > 1 { fortran_to_c(&shape, &flat) } else { flat };
     Ok(Array { shape, data })
+}
+
+/// [`read`] from bytes in memory.
+pub fn decode(bytes: &[u8]) -> Result<Array, String> {
+    read(bytes)
 }
 
 /// Reorders a column-major (first index fastest) array to row-major (last index fastest).
@@ -175,7 +202,9 @@ mod tests {
         let ints = with_header("{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }", &[0; 8]);
         assert!(decode(&ints).unwrap_err().contains("'<i8'"));
         let short = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", &[0; 4]);
-        assert!(decode(&short).unwrap_err().contains("needs 8 bytes of data, the file has 4"));
+        assert!(decode(&short).unwrap_err().contains("needs 8 bytes of data; the file ends before"));
+        let long = with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", &[0; 8]);
+        assert!(decode(&long).unwrap_err().contains("more data than"));
         assert!(decode(b"PK\x03\x04 a zip").unwrap_err().contains("not a .npy file"));
     }
 }
