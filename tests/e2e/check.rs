@@ -71,3 +71,24 @@ fn a_missing_file_is_one_error_that_names_it_and_the_os_reason_once() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     assert!(!err.contains("caused by"), "{err}");
 }
+
+#[test]
+fn every_fixture_experiment_of_the_suite_parses_without_a_diagnostic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/experiments");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("experiments/").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        // A line that is a lone `{placeholder}` is filled in by the test that uses the file.
+        let text: String = text
+            .lines()
+            .filter(|l| !(l.starts_with('{') && l.ends_with('}') && !l.contains('=')))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if let Err(diags) = commute_host::experiment::parse::parse_bytes(text.as_bytes()) {
+            panic!("{}: {diags:?}", file.display());
+        }
+    }
+}

@@ -31,72 +31,7 @@ fn run_folder(runs: &Path, name: &str) -> PathBuf {
 /// Three separate edges (no node with two children, no path of two edges: no tree analyses):
 /// one on the CPU, one whose child's encoder asks for `cuda:0` in-process, one whose child asks
 /// for `cuda:1` in an isolated worker.
-const ON_A_GPU: &str = r#"
-[experiment]
-name = "gpu"
-seed = 1
-anchors = [5, 20]
-repeats = 2
-test = 20
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 70, seed = 4, max-duration-s = 2.0 } }
-
-[data.audio]
-from = "scores"
-render = { plugin = "music", function = "synth", params = { sample-rate = 8000 } }
-
-[nodes.roll]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-
-[nodes.chroma]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[nodes.dynamics]
-data = "scores"
-plugin = "music"
-encoder = "loudness"
-
-[nodes.pitch]
-data = "audio"
-plugin = "audio"
-encoder = "basic-pitch"
-device = "cuda:0"
-
-[nodes.dynamics-too]
-data = "scores"
-plugin = "music"
-encoder = "loudness"
-
-[nodes.pitch-isolated]
-data = "audio"
-plugin = "audio"
-encoder = "basic-pitch"
-device = "cuda:1"
-isolate = true
-
-[[edges]]
-parent = "roll"
-child = "chroma"
-methods = [{ kind = "ridge", lambda = 0.1 }]
-metrics = ["p@1"]
-
-[[edges]]
-parent = "dynamics"
-child = "pitch"
-methods = [{ kind = "ridge", lambda = 0.1 }]
-metrics = ["p@1"]
-
-[[edges]]
-parent = "dynamics-too"
-child = "pitch-isolated"
-methods = [{ kind = "ridge", lambda = 0.1 }]
-metrics = ["p@1"]
-"#;
+const ON_A_GPU: &str = include_str!("experiments/on-a-gpu.toml");
 
 #[test]
 fn a_cuda_node_without_the_cuda_feature_fails_its_edges_naming_node_device_and_feature() {
@@ -175,35 +110,7 @@ fn a_cuda_node_without_the_cuda_feature_fails_its_edges_naming_node_device_and_f
 }
 
 /// One edge; `{device}` is replaced by a `device` line (or nothing) on both nodes.
-const ON_THE_CPU: &str = r#"
-[experiment]
-name = "cpu"
-seed = 2
-anchors = [5, 20]
-repeats = 2
-test = 20
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 90, seed = 9, max-duration-s = 2.0 } }
-
-[nodes.roll]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-{device}
-
-[nodes.chroma]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-{device}
-
-[[edges]]
-parent = "roll"
-child = "chroma"
-methods = [{ kind = "ridge", lambda = 0.1 }, { kind = "procrustes" }]
-metrics = ["p@1", "mrr"]
-"#;
+const ON_THE_CPU: &str = include_str!("experiments/on-the-cpu.toml");
 
 /// Every file under `dir`, by path relative to it, with its bytes.
 fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -5,42 +5,7 @@
 use crate::util::run;
 use std::path::Path;
 
-const EXPERIMENT: &str = r#"
-[experiment]
-name = "evidence"
-seed = 4
-anchors = [0, 5, 20, 60]
-repeats = 2
-test = 40
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 140, seed = 5, max-duration-s = 2.0 } }
-
-[data.audio]
-from = "scores"
-render = { plugin = "music", function = "synth", params = { sample-rate = 8000 } }
-
-[nodes.sound]
-data = "audio"
-plugin = "audio"
-encoder = "log-mel"
-params = { n-mels = 16 }
-
-[nodes.notes]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[[edges]]
-parent = "sound"
-child = "notes"
-methods = [{ kind = "procrustes" }, { kind = "vecmap" }]
-preprocess = { fit-on = "pool" }
-refine = { iterations = 10 }
-self-learning = { stochastic-interval = 2, threshold = 1e-3, max-rounds = 40 }
-starts = [{ kind = "similarity-distribution" }, { kind = "clusters", clusters = 4 }]
-metrics = ["p@1", "vocab-p@1", "csls-p@1"]
-"#;
+const EXPERIMENT: &str = include_str!("experiments/evidence.toml");
 
 fn commute_in(dir: &Path) -> std::process::Command {
     crate::util::commute_in(dir, &["commute-plugin-music", "commute-plugin-audio"])
@@ -139,5 +104,5 @@ fn anchors_zero_needs_a_start() {
     let (code, _, err) = run(commute_in(dir.path()).args(["check", "e.toml"]));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("anchors = 0 needs zero-anchor `starts`, which edge 1 has not"), "{err}");
-    assert!(err.contains("e.toml:5:12"), "the error points at the 0: {err}");
+    assert!(err.contains("e.toml:4:12"), "the error points at the 0: {err}");
 }

@@ -206,32 +206,7 @@ fn without_isolation_a_plugin_error_still_fails_only_its_edges() {
 
 /// Music: random scores → piano roll and chroma, and the same scores rendered by the synth →
 /// loudness: in-process and isolated runs give identical metrics.
-const MUSIC: &str = r#"
-[experiment]
-name = "same"
-seed = 5
-anchors = [5, 20]
-repeats = 2
-test = 20
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 70, seed = 4, max-duration-s = 1.5 } }
-
-[nodes.roll]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-
-[nodes.chroma]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[[edges]]
-parent = "roll"
-child = "chroma"
-methods = [{ kind = "procrustes" }, { kind = "ridge" }]
-"#;
+const MUSIC: &str = include_str!("experiments/isolation-music.toml");
 
 #[test]
 fn isolated_and_in_process_runs_give_identical_metrics() {

@@ -4,39 +4,7 @@ use crate::util::{commute, library, run};
 use std::path::Path;
 use std::process::Command;
 
-const EXPERIMENT: &str = r#"
-[experiment]
-name = "tiny"
-seed = 3
-anchors = [5, 20, 60]
-repeats = 2
-test = 40
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 130, seed = 2, max-duration-s = 2.0 } }
-
-[data.audio]
-from = "scores"
-render = { plugin = "music", function = "synth", params = { sample-rate = 8000 } }
-
-[nodes.sound]
-data = "audio"
-plugin = "audio"
-encoder = "log-mel"
-params = { n-mels = 16 }
-
-[nodes.notes]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[[edges]]
-parent = "sound"
-child = "notes"
-methods = [{ kind = "procrustes" }, { kind = "ridge", lambda = 0.1 }]
-refine = { iterations = 2 }
-metrics = ["p@1", "mrr", "csls-p@1", "cka"]
-"#;
+const EXPERIMENT: &str = include_str!("experiments/run.toml");
 
 fn commute_in(dir: &Path) -> Command {
     crate::util::commute_in(dir, &["commute-plugin-music", "commute-plugin-audio"])
@@ -133,34 +101,7 @@ fn export_writes_a_node_as_npy() {
     assert!(String::from_utf8_lossy(&bytes[..128]).contains("'shape': (130, 12)"));
 }
 
-const SKIPPING: &str = r#"
-[experiment]
-name = "skipping"
-seed = 1
-anchors = [5, 20]
-repeats = 2
-test = 40
-
-[data.numbers]
-source = { plugin = "echo", function = "numbers", params = { count = 200 } }
-
-[nodes.all]
-data = "numbers"
-plugin = "echo"
-encoder = "peek"
-
-[nodes.picky]
-data = "numbers"
-plugin = "echo"
-encoder = "picky"
-on-item-error = "skip"
-
-[[edges]]
-parent = "all"
-child = "picky"
-methods = [{ kind = "ridge", lambda = 0.1 }]
-metrics = ["p@1"]
-"#;
+const SKIPPING: &str = include_str!("experiments/skipping.toml");
 
 fn echo_in(dir: &Path) -> Command {
     let mut cmd = commute();
@@ -209,33 +150,7 @@ fn without_skip_the_first_failing_item_fails_its_edge_and_is_named() {
 }
 
 /// A 3-dimensional space (faulty `encode`) mapped into a 4-dimensional one (crashy `fine`).
-const ROTATION: &str = r#"
-[experiment]
-name = "rotation"
-seed = 3
-anchors = [10, 40]
-repeats = 2
-test = 40
-
-[data.numbers]
-source = { plugin = "faulty", function = "numbers", params = { count = 160 } }
-
-[nodes.small]
-data = "numbers"
-plugin = "faulty"
-encoder = "encode"
-
-[nodes.large]
-data = "numbers"
-plugin = "crashy"
-encoder = "fine"
-
-[[edges]]
-parent = "small"
-child = "large"
-methods = [{ kind = "procrustes" }, { kind = "ridge" }]
-metrics = ["p@1", "cka", "mutual-knn"]
-"#;
+const ROTATION: &str = include_str!("experiments/rotation.toml");
 
 #[test]
 fn rotation_invariant_scores_of_a_rotation_are_flagged_not_shown_beside_their_null() {
@@ -299,34 +214,7 @@ fn laplacian_reads_the_pools_unpaired_rows_on_an_edge_without_operators() {
 }
 
 /// Two nodes of the faulty fixture's `encode` (no faults), whichever build of it is loaded.
-const REBUILT: &str = r#"
-[experiment]
-name = "rebuilt"
-seed = 1
-anchors = [5, 20]
-repeats = 1
-test = 30
-
-[data.numbers]
-source = { plugin = "faulty", function = "numbers", params = { count = 150 } }
-
-[nodes.a]
-data = "numbers"
-plugin = "faulty"
-encoder = "encode"
-
-[nodes.b]
-data = "numbers"
-plugin = "faulty"
-encoder = "encode"
-params = { every = 2 }
-
-[[edges]]
-parent = "a"
-child = "b"
-methods = [{ kind = "ridge" }]
-metrics = ["p@1"]
-"#;
+const REBUILT: &str = include_str!("experiments/rebuilt.toml");
 
 /// Runs REBUILT in `dir` with the given build of the faulty plugin; returns stderr and, per node,
 /// the embedding chunks (cached, computed).

@@ -7,49 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const EXPERIMENT: &str = r#"
-[experiment]
-name = "sharded"
-seed = 5
-anchors = [5, 40]
-repeats = 2
-test = 40
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 300, seed = 4, max-duration-s = 2.0 } }
-
-[data.scores.operators]
-up = { plugin = "music", function = "transpose", params = { semitones = 2, out-of-range = "clamp" } }
-louder = { plugin = "music", function = "louder", params = { db = 6.0 } }
-
-[nodes.roll]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-
-[nodes.chroma]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[nodes.loudness]
-data = "scores"
-plugin = "music"
-encoder = "loudness"
-
-[[edges]]
-parent = "roll"
-child = "chroma"
-operators = ["up", "louder"]
-methods = [{ kind = "ridge", lambda = 0.1 }, { kind = "functional" }]
-metrics = ["p@1", "transfer-p@1"]
-
-[[edges]]
-parent = "roll"
-child = "loudness"
-methods = [{ kind = "procrustes" }]
-metrics = ["p@1", "cka"]
-"#;
+const EXPERIMENT: &str = include_str!("experiments/shards.toml");
 
 /// 300 items are 5 chunks of 64; roll, chroma and loudness, and roll and chroma on the images of
 /// `up` and `louder` (the operators' items are the nodes' own): 7 sets.
@@ -214,33 +172,7 @@ fn a_shard_must_be_i_of_n_counted_from_one() {
     assert!(!dir.path().join("cache/embeddings").exists(), "nothing computed");
 }
 
-const FAILING: &str = r#"
-[experiment]
-name = "failing"
-seed = 1
-anchors = [5]
-repeats = 1
-test = 40
-
-[data.numbers]
-source = { plugin = "echo", function = "numbers", params = { count = 200 } }
-
-[nodes.all]
-data = "numbers"
-plugin = "echo"
-encoder = "peek"
-
-[nodes.picky]
-data = "numbers"
-plugin = "echo"
-encoder = "picky"
-
-[[edges]]
-parent = "all"
-child = "picky"
-methods = [{ kind = "ridge", lambda = 0.1 }]
-metrics = ["p@1"]
-"#;
+const FAILING: &str = include_str!("experiments/shards-failing.toml");
 
 #[test]
 fn a_node_that_fails_in_a_shard_is_named_and_the_others_are_computed() {

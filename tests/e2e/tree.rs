@@ -5,74 +5,7 @@ use crate::util::{read_json as json, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const TREE: &str = r#"
-[experiment]
-name = "tree"
-seed = 4
-anchors = [20, 80]
-repeats = 2
-test = 40
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 160, seed = 6, max-duration-s = 2.0 } }
-
-[data.scores.operators]
-up = { plugin = "music", function = "transpose", params = { semitones = 2, out-of-range = "clamp" } }
-louder = { plugin = "music", function = "louder", params = { db = 6.0 } }
-
-[data.audio]
-from = "scores"
-render = { plugin = "music", function = "synth", params = { sample-rate = 8000 } }
-
-[nodes.sound]
-data = "audio"
-plugin = "audio"
-encoder = "log-mel"
-params = { n-mels = 16 }
-
-[nodes.notes]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-
-[nodes.loud]
-data = "scores"
-plugin = "music"
-encoder = "loudness"
-
-[nodes.colour]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[[edges]]
-parent = "sound"
-child = "notes"
-methods = [{ kind = "ridge" }]
-metrics = ["p@1"]
-
-[[edges]]
-parent = "sound"
-child = "loud"
-methods = [{ kind = "ridge" }]
-metrics = ["p@1"]
-
-[[edges]]
-parent = "notes"
-child = "colour"
-methods = [{ kind = "ridge" }]
-metrics = ["p@1"]
-
-[[edges]]
-parent = "sound"
-child = "colour"
-shortcut = true
-methods = [{ kind = "ridge" }]
-metrics = ["p@1"]
-
-[tree]
-edits = [{ child = "notes", operator = "up" }, { child = "loud", operator = "louder" }]
-"#;
+const TREE: &str = include_str!("experiments/tree.toml");
 
 fn commute_in(dir: &Path) -> Command {
     crate::util::commute_in(dir, &["commute-plugin-music", "commute-plugin-audio"])
@@ -297,33 +230,7 @@ fn shards_and_status_cover_the_edits_truths() {
 }
 
 /// Scores read from a folder beside the experiment file (`files = "scores"`).
-const FROM_FILES: &str = r#"
-[experiment]
-name = "from-files"
-seed = 2
-anchors = [5, 10]
-repeats = 1
-test = 10
-
-[data.scores]
-files = "scores"
-
-[nodes.notes]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-
-[nodes.loud]
-data = "scores"
-plugin = "music"
-encoder = "loudness"
-
-[[edges]]
-parent = "notes"
-child = "loud"
-methods = [{ kind = "ridge" }]
-metrics = ["p@1"]
-"#;
+const FROM_FILES: &str = include_str!("experiments/from-files.toml");
 
 #[test]
 fn a_swap_resolves_a_folder_data_set_against_the_experiments_folder_not_the_run_folder() {

@@ -7,33 +7,7 @@ use sha2::{Digest, Sha256};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-const TINY: &str = r#"
-[experiment]
-name = "tiny-trust"
-seed = 1
-anchors = [5]
-repeats = 1
-test = 20
-
-[data.scores]
-source = { plugin = "music", function = "random-scores", params = { count = 60, seed = 2, max-duration-s = 2.0 } }
-
-[nodes.roll]
-data = "scores"
-plugin = "music"
-encoder = "piano-roll"
-
-[nodes.chroma]
-data = "scores"
-plugin = "music"
-encoder = "chroma"
-
-[[edges]]
-parent = "roll"
-child = "chroma"
-methods = [{ kind = "ridge", lambda = 0.1 }]
-metrics = ["p@1"]
-"#;
+const TINY: &str = include_str!("experiments/tiny.toml");
 
 fn sha256(path: &Path) -> String {
     Sha256::digest(std::fs::read(path).expect("read library")).iter().map(|b| format!("{b:02x}")).collect()
