@@ -412,10 +412,7 @@ metrics = ["p@1"]
 fn run_faulty(toml: &str, threads: &str) -> (i32, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("faulty.toml"), toml).expect("write experiment");
-    let (code, _, err) = run(with("commute-fixture-faulty")
-        .current_dir(dir.path())
-        .env("COMMUTE_HOME", dir.path().join("cache"))
-        .args(["--threads", threads, "run", "faulty.toml", "--runs", "runs"]));
+    let (code, err) = rerun_faulty(&dir, threads);
     (code, err, dir)
 }
 
@@ -511,18 +508,18 @@ fn with_skip_a_panic_or_a_crash_loses_only_its_items_not_the_batch() {
             "{fault}: {err}"
         );
         // A rerun reads the chunks from the cache, and the reasons with them.
-        let (code, again) = rerun_faulty(&dir);
+        let (code, again) = rerun_faulty(&dir, "2");
         assert_eq!(code, 0, "{fault}: {again}");
         assert!(again.contains(&format!("17 of 120 items skipped: 17 {reason}")), "{fault}: {again}");
     }
 }
 
-/// Runs `faulty.toml` again in the folder of an earlier [`run_faulty`].
-fn rerun_faulty(dir: &tempfile::TempDir) -> (i32, String) {
+/// Runs `faulty.toml` in `dir` (again, after [`run_faulty`]), with its cache in `dir/cache`.
+fn rerun_faulty(dir: &tempfile::TempDir, threads: &str) -> (i32, String) {
     let (code, _, err) = run(with("commute-fixture-faulty")
         .current_dir(dir.path())
         .env("COMMUTE_HOME", dir.path().join("cache"))
-        .args(["--threads", "2", "run", "faulty.toml", "--runs", "runs"]));
+        .args(["--threads", threads, "run", "faulty.toml", "--runs", "runs"]));
     (code, err)
 }
 
