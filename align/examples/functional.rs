@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p commute-align --example functional`
 
-use commute_align::{fit, fit_with, FitData, MethodSpec, OperatorRows, Preprocess};
+use commute_align::{Fit, FitData, MethodSpec, OperatorRows};
 use faer::Mat;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
@@ -72,13 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = FitData { source_operators: side(false), target_operators: side(true), ..FitData::default() };
     let test = gaussian(&mut rng, 200, D);
 
-    let none = Preprocess::none();
     let least_squares: MethodSpec = toml::from_str(r#"kind = "least-squares""#)?;
     let functional: MethodSpec = toml::from_str("kind = \"functional\"\nlambda = 1.0\nmu = 1e-6")?;
-    let classic = fit(&least_squares, &none, x.as_ref(), y.as_ref())?;
-    let with_operators = fit_with(&functional, &none, x.as_ref(), y.as_ref(), &data)?;
+    let classic = Fit::new(&least_squares).run_f32(x.as_ref(), y.as_ref())?;
+    let with_operators = Fit::new(&functional).data(&data).run_f32(x.as_ref(), y.as_ref())?;
     println!("5 anchors in {D} dimensions, mean error of the mapped rows (a row's norm is about 4.5):");
-    println!("  least squares            {:.2e}", error(classic.as_ref(), &test, &q));
-    println!("  functional, 3 operators  {:.2e}", error(with_operators.as_ref(), &test, &q));
+    println!("  least squares            {:.2e}", error(&classic, &test, &q));
+    println!("  functional, 3 operators  {:.2e}", error(&with_operators, &test, &q));
     Ok(())
 }

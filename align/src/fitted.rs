@@ -1,6 +1,6 @@
-//! `FittedMap`, `fit` and `fit_with`: preprocessing plus a method, fitted on raw paired rows (and,
-//! for the functional family, on `FitData`: operators and unpaired rows), applied to any later
-//! rows; the `Alignment` the rest of the host uses.
+//! `Fit`, the one entry point for fitting, and the `FittedMap` it returns: preprocessing plus a
+//! method, fitted on raw paired rows (and, for the functional family, on `FitData`: operators and
+//! unpaired rows), applied to any later rows as an `Alignment`.
 
 use super::error::{AlignError, Space};
 use super::functional::{self, OperatorPair, SolveOptions};
@@ -49,7 +49,7 @@ pub(crate) fn missing_operators(what: &str, got: &str) -> AlignError {
         what: what.to_owned(),
         needed: "at least one pair of corresponding operators, each with 2 or more (input, image) rows \
                  on both sides (FitData::source_operators and ::target_operators, paired by position, \
-                 given to align::fit_with)"
+                 given to Fit::data)"
             .to_owned(),
         got: got.to_owned(),
     }
@@ -61,7 +61,7 @@ pub(crate) fn missing_rows(k: usize, got: &str) -> AlignError {
         what: format!("laplacian with k = {k}"),
         needed: format!(
             "at least {} unpaired rows of each space (FitData::source_rows and ::target_rows, given \
-             to align::fit_with)",
+             to Fit::data)",
             k + 1
         ),
         got: got.to_owned(),
@@ -130,131 +130,111 @@ impl<T: Real> FittedMap<T> {
             None => z,
         })
     }
-
-    /// Fits `spec` on new pairs, keeping this map's fitted preprocessing (so that the spaces do not
-    /// move between fits, as refinement needs). Rows are raw, as given to [`fit_map`].
-    pub fn refit(&self, spec: &MethodSpec, x: MatRef<'_, T>, y: MatRef<'_, T>) -> Result<Self, AlignError> {
-        fit_map_with(spec, self.source_preprocess.clone(), self.target_preprocess.clone(), x, y)
-    }
-
-    /// [`refit`](Self::refit) with the functional family's data (operators, unpaired rows), which
-    /// is preprocessed with this map's preprocessing.
-    pub fn refit_with(
-        &self,
-        spec: &MethodSpec,
-        x: MatRef<'_, T>,
-        y: MatRef<'_, T>,
-        data: &FitData<'_>,
-    ) -> Result<Self, AlignError> {
-        linear::check_pairs(spec, x, y)?;
-        kernels::check_pair_finite(x, y)?;
-        let xp = self.source_preprocess.apply(x)?;
-        let yp = self.target_preprocess.apply(y)?;
-        estimate(
-            spec,
-            self.source_preprocess.clone(),
-            self.target_preprocess.clone(),
-            xp.as_ref(),
-            yp.as_ref(),
-            data,
-        )
-    }
 }
 
-/// Fits `pre` on each side's rows, then `spec` on the preprocessed pairs, all in precision `T`.
+/// How [`Fit`] preprocesses each side.
+#[derive(Clone, Debug)]
+enum Preprocessing<'a, T: Real> {
+    /// Fitted on each side's paired rows (`None`: no preprocessing).
+    OnPairs(Option<&'a Preprocess>),
+    /// Already fitted (e.g. on every row of each space), applied to the pairs.
+    Fitted { source: FittedPreprocess<T>, target: FittedPreprocess<T> },
+}
+
+/// The one entry point for fitting an alignment: a method, how each side is preprocessed, and the
+/// functional family's [`FitData`]; [`run`](Self::run) fits it on paired rows in precision `T`.
 ///
-/// `x` (n × d_a) and `y` (n × d_b) are paired by row; `d_a` and `d_b` may differ.
-pub fn fit_map<T: Real>(
-    spec: &MethodSpec,
-    pre: &Preprocess,
-    x: MatRef<'_, T>,
-    y: MatRef<'_, T>,
-) -> Result<FittedMap<T>, AlignError> {
-    fit_map_data(spec, pre, x, y, &FitData::default())
-}
-
-/// [`fit_map`] with the functional family's data: the preprocessing is fitted on the anchors `x`
-/// and `y` exactly as for the other methods, then applied to the operators' rows and the unpaired
-/// rows of `data`.
-pub fn fit_map_data<T: Real>(
-    spec: &MethodSpec,
-    pre: &Preprocess,
-    x: MatRef<'_, T>,
-    y: MatRef<'_, T>,
-    data: &FitData<'_>,
-) -> Result<FittedMap<T>, AlignError> {
-    linear::check_pairs(spec, x, y)?;
-    if !pre.is_identity() {
-        // Preprocessing statistics need finite rows; without it, the method checks.
-        kernels::check_pair_finite(x, y)?;
-    }
-    let (source_preprocess, xp) = FittedPreprocess::fit_transform(pre, x, Space::Source)?;
-    let (target_preprocess, yp) = FittedPreprocess::fit_transform(pre, y, Space::Target)?;
-    let xr = xp.as_ref().map_or(x, |m| m.as_ref());
-    let yr = yp.as_ref().map_or(y, |m| m.as_ref());
-    estimate(spec, source_preprocess, target_preprocess, xr, yr, data)
-}
-
-/// Fits `spec` on raw pairs, preprocessing them with already-fitted preprocessing (e.g. fitted on
-/// all rows of each space, not only the anchors).
-pub fn fit_map_with<T: Real>(
-    spec: &MethodSpec,
-    source_preprocess: FittedPreprocess<T>,
-    target_preprocess: FittedPreprocess<T>,
-    x: MatRef<'_, T>,
-    y: MatRef<'_, T>,
-) -> Result<FittedMap<T>, AlignError> {
-    fit_map_with_data(spec, source_preprocess, target_preprocess, x, y, &FitData::default())
-}
-
-/// [`fit_map_with`] with the functional family's extra data.
-pub fn fit_map_with_data<T: Real>(
-    spec: &MethodSpec,
-    source_preprocess: FittedPreprocess<T>,
-    target_preprocess: FittedPreprocess<T>,
-    x: MatRef<'_, T>,
-    y: MatRef<'_, T>,
-    data: &FitData<'_>,
-) -> Result<FittedMap<T>, AlignError> {
-    linear::check_pairs(spec, x, y)?;
-    kernels::check_pair_finite(x, y)?;
-    let xp = source_preprocess.apply(x)?;
-    let yp = target_preprocess.apply(y)?;
-    estimate(spec, source_preprocess, target_preprocess, xp.as_ref(), yp.as_ref(), data)
-}
-
-/// Fits an alignment on `f32` embeddings, computing in `f64` (see the module docs of
-/// [`align`](super) for why), and returns it as an [`Alignment`]. The same as [`fit_with`] with
-/// no [`FitData`] (so `functional` and `laplacian` fail with [`AlignError::MissingInput`]).
-pub fn fit(
-    spec: &MethodSpec,
-    pre: &Preprocess,
-    x: MatRef<'_, f32>,
-    y: MatRef<'_, f32>,
-) -> Result<Box<dyn Alignment>, AlignError> {
-    fit_with(spec, pre, x, y, &FitData::default())
-}
-
-/// Fits an alignment on `f32` anchors `x` (n × d_a) and `y` (n × d_b), with the functional
-/// family's extra data (ignored by the other methods), computing in `f64`.
+/// ```
+/// use commute_align::{Fit, MethodSpec, Preprocess};
+/// use faer::Mat;
 ///
-/// For `functional`: the preprocessing is fitted on the anchors (as for every method) and applied
-/// to each operator's input and output rows; each operator's action is fitted with
-/// [`fit_action`](super::fit_action), the actions in parallel (an operator pair with fewer than 2
-/// rows on either side is skipped; none left is an error); then `T` is solved (cross-validating unset weights on the anchors, seeded by
-/// `data.seed`). For `laplacian`: the single operator pair is kNN averaging
-/// ([`neighbour_mean`]) on each side's preprocessed unpaired rows. Either way the result is an
-/// ordinary linear map `x ↦ x T` after preprocessing, with the choices in
-/// [`Alignment::details`].
-pub fn fit_with(
-    spec: &MethodSpec,
-    pre: &Preprocess,
-    x: MatRef<'_, f32>,
-    y: MatRef<'_, f32>,
-    data: &FitData<'_>,
-) -> Result<Box<dyn Alignment>, AlignError> {
-    let map = fit_map_data::<f64>(spec, pre, to_precision(x).as_ref(), to_precision(y).as_ref(), data)?;
-    Ok(Box::new(map))
+/// let x = Mat::<f64>::from_fn(12, 2, |i, j| (i * (j + 2)) as f64 % 5.0 - 2.0);
+/// let y = Mat::<f64>::from_fn(12, 2, |i, j| 3.0 * x[(i, j)]);
+/// let spec = MethodSpec::Procrustes { scaled: true };
+/// let map = Fit::new(&spec).run(x.as_ref(), y.as_ref()).unwrap();
+/// assert!((map.map.scale.unwrap() - 3.0).abs() < 1e-9);
+/// // The same method with each side centred first (statistics of the pairs):
+/// let centred = Preprocess { center: true, ..Preprocess::none() };
+/// let map = Fit::new(&spec).preprocess(&centred).run(x.as_ref(), y.as_ref()).unwrap();
+/// assert_eq!(map.source_dim(), 2);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Fit<'a, T: Real = f64> {
+    spec: &'a MethodSpec,
+    preprocess: Preprocessing<'a, T>,
+    data: Option<&'a FitData<'a>>,
+}
+
+impl<'a, T: Real> Fit<'a, T> {
+    /// Fits `spec` with no preprocessing and no [`FitData`] (so `functional` and `laplacian` fail
+    /// with [`AlignError::MissingInput`]) until told otherwise.
+    pub fn new(spec: &'a MethodSpec) -> Self {
+        Fit { spec, preprocess: Preprocessing::OnPairs(None), data: None }
+    }
+
+    /// Fits `pre` on each side's paired rows before the method (the usual case).
+    pub fn preprocess(mut self, pre: &'a Preprocess) -> Self {
+        self.preprocess = Preprocessing::OnPairs(Some(pre));
+        self
+    }
+
+    /// Uses each side's already-fitted preprocessing (fitted, say, on every row of each space, or
+    /// kept from an earlier fit so that the spaces do not move between refits).
+    pub fn preprocessed(mut self, source: FittedPreprocess<T>, target: FittedPreprocess<T>) -> Self {
+        self.preprocess = Preprocessing::Fitted { source, target };
+        self
+    }
+
+    /// The functional family's operators, unpaired rows and seed (ignored by the other methods).
+    /// Their rows are raw: the fitted preprocessing is applied to them as to the pairs.
+    pub fn data(mut self, data: &'a FitData<'a>) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// Fits on `x` (n × d_a) and `y` (n × d_b), paired by row; `d_a` and `d_b` may differ.
+    ///
+    /// For `functional`: each operator's action is fitted with [`fit_action`](super::fit_action)
+    /// on preprocessed rows, the actions in parallel (an operator pair with fewer than 2 rows on
+    /// either side is skipped; none left is an error); then the map is solved, cross-validating
+    /// unset weights on the anchors (folds seeded by [`FitData::seed`]). For `laplacian`: the single
+    /// operator pair is kNN averaging ([`neighbour_mean`]) on each side's preprocessed unpaired
+    /// rows. Either way the result is an ordinary linear map after preprocessing, with the choices
+    /// in [`FittedMap::details`].
+    pub fn run(self, x: MatRef<'_, T>, y: MatRef<'_, T>) -> Result<FittedMap<T>, AlignError> {
+        let empty = FitData::default();
+        let data = self.data.unwrap_or(&empty);
+        linear::check_pairs(self.spec, x, y)?;
+        match self.preprocess {
+            Preprocessing::OnPairs(pre) => {
+                let none = Preprocess::none();
+                let pre = pre.unwrap_or(&none);
+                if !pre.is_identity() {
+                    // Preprocessing statistics need finite rows; without it, the method checks.
+                    kernels::check_pair_finite(x, y)?;
+                }
+                let (source, xp) = FittedPreprocess::fit_transform(pre, x, Space::Source)?;
+                let (target, yp) = FittedPreprocess::fit_transform(pre, y, Space::Target)?;
+                let xr = xp.as_ref().map_or(x, |m| m.as_ref());
+                let yr = yp.as_ref().map_or(y, |m| m.as_ref());
+                estimate(self.spec, source, target, xr, yr, data)
+            }
+            Preprocessing::Fitted { source, target } => {
+                kernels::check_pair_finite(x, y)?;
+                let xp = source.apply(x)?;
+                let yp = target.apply(y)?;
+                estimate(self.spec, source, target, xp.as_ref(), yp.as_ref(), data)
+            }
+        }
+    }
+}
+
+impl Fit<'_, f64> {
+    /// [`run`](Self::run) on `f32` rows, computing in `f64` (see the crate docs for why); the
+    /// result is an [`Alignment`] on `f32` rows.
+    pub fn run_f32(self, x: MatRef<'_, f32>, y: MatRef<'_, f32>) -> Result<FittedMap<f64>, AlignError> {
+        self.run(to_precision(x).as_ref(), to_precision(y).as_ref())
+    }
 }
 
 /// Fits `spec` on preprocessed anchors, given the fitted preprocessing (which the functional
@@ -630,7 +610,6 @@ impl Alignment for FittedMap<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linear::fit_linear;
     use crate::preprocess::Step;
     use crate::testing::{f32s, gaussian, max_diff, orthogonal, rng};
 
@@ -659,7 +638,9 @@ mod tests {
                 Preprocess::none(),
                 Preprocess { pca: Some(10), whiten: true, ..Preprocess::default() },
             ] {
-                let map = fit(&spec, &pre, x.as_ref(), y.as_ref())
+                let map = Fit::new(&spec)
+                    .preprocess(&pre)
+                    .run_f32(x.as_ref(), y.as_ref())
                     .unwrap_or_else(|e| panic!("{spec:?} {pre:?}: {e}"));
                 let out = map.map_source(later.as_ref());
                 let target = map.map_target(later_y.as_ref());
@@ -683,15 +664,14 @@ mod tests {
         let q = orthogonal(&mut r, 16);
         let y = kernels::matmul(x.as_ref(), q.as_ref());
         let spec = MethodSpec::Procrustes { scaled: false };
-        let map = fit_map(&spec, &Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
+        let map = Fit::new(&spec).run(x.as_ref(), y.as_ref()).unwrap();
         assert!(max_diff(map.map.source.matrix.as_ref(), q.as_ref()) < 1e-10);
         let later = gaussian(&mut r, 5, 16);
         let mapped = map.try_map_source(later.as_ref()).unwrap();
         let expected = kernels::matmul(later.as_ref(), q.as_ref());
         assert!(max_diff(mapped.as_ref(), expected.as_ref()) < 1e-10);
         // The f32 entry point agrees (it computes in f64).
-        let boxed =
-            fit(&spec, &Preprocess::none(), f32s(x.as_ref()).as_ref(), f32s(y.as_ref()).as_ref()).unwrap();
+        let boxed = Fit::new(&spec).run_f32(f32s(x.as_ref()).as_ref(), f32s(y.as_ref()).as_ref()).unwrap();
         let mapped32 = boxed.map_source(f32s(later.as_ref()).as_ref());
         let mapped32 = Mat::from_fn(5, 16, |i, j| f64::from(mapped32[(i, j)]));
         assert!(max_diff(mapped32.as_ref(), expected.as_ref()) < 1e-5);
@@ -703,11 +683,16 @@ mod tests {
         let x = gaussian(&mut r, 40, 10);
         let y = gaussian(&mut r, 40, 7);
         let pre = Preprocess { pca: Some(5), whiten: true, ..Preprocess::default() };
-        let map = fit_map(&MethodSpec::Ridge { lambda: 0.5 }, &pre, x.as_ref(), y.as_ref()).unwrap();
+        let map = Fit::new(&MethodSpec::Ridge { lambda: 0.5 })
+            .preprocess(&pre)
+            .run(x.as_ref(), y.as_ref())
+            .unwrap();
         let xp = map.source_preprocess.apply(x.as_ref()).unwrap();
         let yp = map.target_preprocess.apply(y.as_ref()).unwrap();
-        let direct =
-            linear::fit_linear(&MethodSpec::Ridge { lambda: 0.5 }, xp.as_ref(), yp.as_ref()).unwrap();
+        let direct = Fit::new(&MethodSpec::Ridge { lambda: 0.5 })
+            .run(xp.as_ref(), yp.as_ref())
+            .map(|m| m.map)
+            .unwrap();
         assert!(max_diff(direct.source.matrix.as_ref(), map.map.source.matrix.as_ref()) < 1e-12);
         // Mapping a subset of rows gives the same rows as mapping them all.
         let all = map.try_map_source(x.as_ref()).unwrap();
@@ -715,12 +700,9 @@ mod tests {
         assert!(max_diff(all.as_ref().subrows(10, 3), some.as_ref()) < 1e-12);
         assert_eq!(map.try_map_target(y.as_ref()).unwrap(), yp);
         // Refit keeps the preprocessing.
-        let refit = map
-            .refit(
-                &MethodSpec::Procrustes { scaled: false },
-                x.as_ref().subrows(0, 20),
-                y.as_ref().subrows(0, 20),
-            )
+        let refit = Fit::new(&MethodSpec::Procrustes { scaled: false })
+            .preprocessed(map.source_preprocess.clone(), map.target_preprocess.clone())
+            .run(x.as_ref().subrows(0, 20), y.as_ref().subrows(0, 20))
             .unwrap();
         assert_eq!(refit.source_preprocess, map.source_preprocess);
         assert_eq!(refit.output_dim(), 5);
@@ -732,12 +714,12 @@ mod tests {
         let x = gaussian(&mut r, 6, 4);
         let y = gaussian(&mut r, 6, 3);
         for spec in all_methods() {
-            let err = fit_map(&spec, &Preprocess::none(), x.as_ref(), y.as_ref().subrows(0, 5)).unwrap_err();
+            let err = Fit::new(&spec).run(x.as_ref(), y.as_ref().subrows(0, 5)).unwrap_err();
             assert_eq!(err, AlignError::RowCountMismatch { source_rows: 6, target_rows: 5 }, "{spec:?}");
             for pre in [Preprocess::default(), Preprocess::none()] {
                 let mut bad = y.clone();
                 bad[(4, 2)] = f64::INFINITY;
-                let err = fit_map(&spec, &pre, x.as_ref(), bad.as_ref()).unwrap_err();
+                let err = Fit::new(&spec).preprocess(&pre).run(x.as_ref(), bad.as_ref()).unwrap_err();
                 assert!(
                     matches!(err, AlignError::NonFinite { space: Space::Target, row: 4, col: 2, .. }),
                     "{spec:?} {err}"
@@ -745,20 +727,19 @@ mod tests {
                 assert!(err.to_string().contains("inf"), "{err}");
                 let mut bad = x.clone();
                 bad[(0, 3)] = f64::NAN;
-                let err = fit_map(&spec, &pre, bad.as_ref(), y.as_ref()).unwrap_err();
+                let err = Fit::new(&spec).preprocess(&pre).run(bad.as_ref(), y.as_ref()).unwrap_err();
                 assert!(
                     matches!(err, AlignError::NonFinite { space: Space::Source, row: 0, col: 3, .. }),
                     "{spec:?} {err}"
                 );
-                let err = linear::fit_linear(&spec, bad.as_ref(), y.as_ref()).unwrap_err();
+                let err = Fit::new(&spec).run(bad.as_ref(), y.as_ref()).map(|m| m.map).unwrap_err();
                 assert!(matches!(err, AlignError::NonFinite { space: Space::Source, .. }), "{spec:?} {err}");
             }
-            let err = fit_map(&spec, &Preprocess::none(), x.as_ref().subrows(0, 0), y.as_ref().subrows(0, 0))
-                .unwrap_err();
+            let err = Fit::new(&spec).run(x.as_ref().subrows(0, 0), y.as_ref().subrows(0, 0)).unwrap_err();
             assert!(matches!(err, AlignError::TooFewPairs { got: 0, .. }), "{spec:?} {err}");
-            let err = fit_map(&spec, &Preprocess::none(), x.as_ref().subcols(0, 0), y.as_ref()).unwrap_err();
+            let err = Fit::new(&spec).run(x.as_ref().subcols(0, 0), y.as_ref()).unwrap_err();
             assert!(matches!(err, AlignError::InvalidParameter { .. }), "{spec:?} {err}");
-            let map = fit_map(&spec, &Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
+            let map = Fit::new(&spec).run(x.as_ref(), y.as_ref()).unwrap();
             let err = map.try_map_source(y.as_ref()).unwrap_err();
             assert_eq!(err, AlignError::DimensionMismatch { space: Space::Source, expected: 4, got: 3 });
             let err = map.try_map_target(x.as_ref()).unwrap_err();
@@ -766,23 +747,19 @@ mod tests {
         }
         // Too few pairs names the need.
         let one = (x.as_ref().subrows(0, 1), y.as_ref().subrows(0, 1));
-        let err =
-            fit_map(&MethodSpec::Affine { lambda: 0.0 }, &Preprocess::none(), one.0, one.1).unwrap_err();
+        let err = Fit::new(&MethodSpec::Affine { lambda: 0.0 }).run(one.0, one.1).unwrap_err();
         assert_eq!(err.to_string(), "affine needs at least 2 paired rows, got 1");
         let err =
-            fit_map(&MethodSpec::Cca { dim: Some(6), reg: 0.1 }, &Preprocess::none(), x.as_ref(), y.as_ref())
-                .unwrap_err();
+            Fit::new(&MethodSpec::Cca { dim: Some(6), reg: 0.1 }).run(x.as_ref(), y.as_ref()).unwrap_err();
         assert_eq!(err.to_string(), "cca with dim = 6 needs at least 7 paired rows, got 6");
         // A singular problem suggests what to change.
         let zeros = Mat::<f64>::zeros(6, 4);
-        let err = fit_map(&MethodSpec::LeastSquares {}, &Preprocess::none(), zeros.as_ref(), y.as_ref())
-            .unwrap_err();
+        let err = Fit::new(&MethodSpec::LeastSquares {}).run(zeros.as_ref(), y.as_ref()).unwrap_err();
         assert!(matches!(err, AlignError::Singular { .. }), "{err}");
         let (x4, y4) = (x.as_ref().subrows(0, 4), y.as_ref().subrows(0, 4));
-        let err = fit_map(&MethodSpec::Cca { dim: None, reg: 0.0 }, &Preprocess::none(), x4, y4).unwrap_err();
+        let err = Fit::new(&MethodSpec::Cca { dim: None, reg: 0.0 }).run(x4, y4).unwrap_err();
         assert!(err.to_string().contains("raise cca.reg"), "{err}");
-        let err = fit_map(&MethodSpec::Ridge { lambda: -1.0 }, &Preprocess::none(), x.as_ref(), y.as_ref())
-            .unwrap_err();
+        let err = Fit::new(&MethodSpec::Ridge { lambda: -1.0 }).run(x.as_ref(), y.as_ref()).unwrap_err();
         assert!(err.to_string().starts_with("invalid ridge.lambda"), "{err}");
     }
 
@@ -791,12 +768,11 @@ mod tests {
         let x = Mat::from_fn(4, 2, |i, j| if i == j { 3e20f32 } else { 1.0 });
         let y = Mat::from_fn(4, 2, |i, j| if i == j { 3e20f32 } else { 1.0 });
         for spec in [MethodSpec::Procrustes { scaled: false }, MethodSpec::Ridge { lambda: 1.0 }] {
-            let err = fit_map(&spec, &Preprocess::none(), x.as_ref(), y.as_ref()).unwrap_err();
+            let err = Fit::new(&spec).run(x.as_ref(), y.as_ref()).unwrap_err();
             assert!(err.to_string().contains("overflow"), "{err}");
         }
         // The same rows are fine in f64.
-        assert!(fit(&MethodSpec::Procrustes { scaled: false }, &Preprocess::none(), x.as_ref(), y.as_ref())
-            .is_ok());
+        assert!(Fit::new(&MethodSpec::Procrustes { scaled: false }).run_f32(x.as_ref(), y.as_ref()).is_ok());
     }
 
     #[test]
@@ -805,8 +781,10 @@ mod tests {
         let mut r = rng(65);
         let x = f32s(gaussian(&mut r, 6, 4).as_ref());
         let y = f32s(gaussian(&mut r, 6, 3).as_ref());
-        let map =
-            fit(&MethodSpec::Ridge { lambda: 1.0 }, &Preprocess::default(), x.as_ref(), y.as_ref()).unwrap();
+        let map = Fit::new(&MethodSpec::Ridge { lambda: 1.0 })
+            .preprocess(&Preprocess::default())
+            .run_f32(x.as_ref(), y.as_ref())
+            .unwrap();
         map.map_source(y.as_ref());
     }
 
@@ -935,14 +913,10 @@ mod tests {
             select: WeightSelection::Cv,
         };
         let error = |spec: &MethodSpec| {
-            let map = fit_map_data::<f64>(
-                spec,
-                &Preprocess::none(),
-                to_precision(p.x.as_ref()).as_ref(),
-                to_precision(p.y.as_ref()).as_ref(),
-                &data,
-            )
-            .unwrap();
+            let map = Fit::new(spec)
+                .data(&data)
+                .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref())
+                .unwrap();
             (rel_err(map.map.source.matrix.as_ref(), p.q.as_ref()), map.details)
         };
         // Two anchors in 8 dimensions; eight displacements carry the rest of the map. The noise
@@ -958,13 +932,9 @@ mod tests {
         let (affine, _) = error(&spec(OperatorForm::Affine, Some(0.5)));
         assert!(affine < 0.2, "{affine}");
         // min-r2 that no operator reaches leaves nothing to commute with.
-        let none = fit_map_data::<f64>(
-            &spec(OperatorForm::Offset, Some(1.0)),
-            &Preprocess::none(),
-            to_precision(p.x.as_ref()).as_ref(),
-            to_precision(p.y.as_ref()).as_ref(),
-            &data,
-        );
+        let none = Fit::<f64>::new(&spec(OperatorForm::Offset, Some(1.0)))
+            .data(&data)
+            .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref());
         assert!(matches!(none, Err(AlignError::MissingInput { .. })), "{none:?}");
     }
 
@@ -1013,14 +983,10 @@ mod tests {
             select,
         };
         let fit = |spec: &MethodSpec| {
-            let map = fit_map_data::<f64>(
-                spec,
-                &Preprocess::none(),
-                to_precision(x.as_ref()).as_ref(),
-                to_precision(y.as_ref()).as_ref(),
-                &data,
-            )
-            .unwrap();
+            let map = Fit::new(spec)
+                .data(&data)
+                .run(to_precision(x.as_ref()).as_ref(), to_precision(y.as_ref()).as_ref())
+                .unwrap();
             (rel_err(map.map.source.matrix.as_ref(), p.q.as_ref()), map.details)
         };
         let errors: Vec<(f64, f64)> = functional::LAMBDA_GRID
@@ -1040,39 +1006,27 @@ mod tests {
         assert!(!details.contains_key("cv-folds"));
         // Without unpaired rows the criterion cannot be read.
         let bare = FitData { source_rows: None, ..data_of(&p, 9) };
-        let refused = fit_map_data::<f64>(
-            &spec(None, WeightSelection::Criterion),
-            &Preprocess::none(),
-            to_precision(x.as_ref()).as_ref(),
-            to_precision(y.as_ref()).as_ref(),
-            &bare,
-        );
+        let refused = Fit::<f64>::new(&spec(None, WeightSelection::Criterion))
+            .data(&bare)
+            .run(to_precision(x.as_ref()).as_ref(), to_precision(y.as_ref()).as_ref());
         assert!(matches!(refused, Err(AlignError::MissingInput { .. })), "{refused:?}");
     }
 
     #[test]
-    fn functional_through_fit_with_recovers_a_planted_map_from_operator_rows() {
+    fn functional_through_fit_data_recovers_a_planted_map_from_operator_rows() {
         let p = planted(71, 12, 3);
         let data = data_of(&p, 5);
-        let map = fit_map_data::<f64>(
-            &functional(false),
-            &Preprocess::none(),
-            to_precision(p.x.as_ref()).as_ref(),
-            to_precision(p.y.as_ref()).as_ref(),
-            &data,
-        )
-        .unwrap();
+        let map = Fit::new(&functional(false))
+            .data(&data)
+            .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref())
+            .unwrap();
         let error = rel_err(map.map.source.matrix.as_ref(), p.q.as_ref());
-        let ls = fit_map::<f64>(
-            &MethodSpec::LeastSquares {},
-            &Preprocess::none(),
-            to_precision(p.x.as_ref()).as_ref(),
-            to_precision(p.y.as_ref()).as_ref(),
-        )
-        .unwrap();
+        let ls = Fit::new(&MethodSpec::LeastSquares {})
+            .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref())
+            .unwrap();
         let ls_error = rel_err(ls.map.source.matrix.as_ref(), p.q.as_ref());
         eprintln!(
-            "fit_with functional, 12 → 12, 5 anchors: error {error:.2e}, least squares {ls_error:.3}; {:?}",
+            "Fit functional, 12 → 12, 5 anchors: error {error:.2e}, least squares {ls_error:.3}; {:?}",
             map.details
         );
         assert!(error < 0.02, "{error}");
@@ -1086,48 +1040,37 @@ mod tests {
         );
         assert_eq!((details["exact"], details["iterations"], details["converged"]), (1.0, 0.0, 1.0));
         // The boxed alignment is the same map, and reports the same details.
-        let boxed =
-            fit_with(&functional(false), &Preprocess::none(), p.x.as_ref(), p.y.as_ref(), &data).unwrap();
+        let boxed = Fit::new(&functional(false)).data(&data).run_f32(p.x.as_ref(), p.y.as_ref()).unwrap();
         assert_eq!(boxed.details(), map.details);
         let mapped = boxed.map_source(f32s(p.later.as_ref()).as_ref());
         let expected = kernels::matmul(p.later.as_ref(), p.q.as_ref());
         let mapped = Mat::from_fn(20, 12, |i, j| f64::from(mapped[(i, j)]));
         assert!(rel_err(mapped.as_ref(), expected.as_ref()) < 0.02);
         // Deterministic for a seed.
-        let again = fit_map_data::<f64>(
-            &functional(false),
-            &Preprocess::none(),
-            to_precision(p.x.as_ref()).as_ref(),
-            to_precision(p.y.as_ref()).as_ref(),
-            &data,
-        )
-        .unwrap();
+        let again = Fit::new(&functional(false))
+            .data(&data)
+            .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref())
+            .unwrap();
         assert_eq!(again, map);
         // In f32 too (tolerances scaled to its precision).
-        let single =
-            fit_map_data::<f32>(&functional(false), &Preprocess::none(), p.x.as_ref(), p.y.as_ref(), &data)
-                .unwrap();
+        let single = Fit::new(&functional(false)).data(&data).run(p.x.as_ref(), p.y.as_ref()).unwrap();
         let single = Mat::from_fn(12, 12, |i, j| f64::from(single.map.source.matrix[(i, j)]));
         let single_error = rel_err(single.as_ref(), p.q.as_ref());
         assert!(single_error < 0.02, "{single_error}");
         // Other methods report no details.
-        let plain =
-            fit(&MethodSpec::LeastSquares {}, &Preprocess::none(), p.x.as_ref(), p.y.as_ref()).unwrap();
+        let plain = Fit::new(&MethodSpec::LeastSquares {}).run_f32(p.x.as_ref(), p.y.as_ref()).unwrap();
         assert!(plain.details().is_empty());
     }
 
     #[test]
-    fn shuffled_operators_lose_the_gain_through_fit_with() {
+    fn shuffled_operators_lose_the_gain_through_fit_data() {
         let p = planted(72, 12, 3);
         let fit_error = |spec: &MethodSpec| {
-            let map = fit_map_data::<f64>(
-                spec,
-                &Preprocess::default(),
-                to_precision(p.x.as_ref()).as_ref(),
-                to_precision(p.y.as_ref()).as_ref(),
-                &data_of(&p, 9),
-            )
-            .unwrap();
+            let map = Fit::new(spec)
+                .preprocess(&Preprocess::default())
+                .data(&data_of(&p, 9))
+                .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref())
+                .unwrap();
             let later = map.try_map_source(p.later.as_ref()).unwrap();
             let truth = map.try_map_target(kernels::matmul(p.later.as_ref(), p.q.as_ref()).as_ref()).unwrap();
             rel_err(later.as_ref(), truth.as_ref())
@@ -1151,7 +1094,7 @@ mod tests {
         let p = planted(73, 6, 2);
         let (x, y) = (p.x.as_ref(), p.y.as_ref());
         let none = Preprocess::none();
-        let err = fit(&functional(false), &none, x, y).err().unwrap();
+        let err = Fit::new(&functional(false)).run_f32(x, y).err().unwrap();
         assert!(matches!(err, AlignError::MissingInput { .. }), "{err}");
         assert!(
             err.to_string().starts_with("functional needs at least one pair of corresponding operators"),
@@ -1159,32 +1102,34 @@ mod tests {
         );
         assert!(err.to_string().ends_with("but none were given"), "{err}");
         let laplacian = MethodSpec::Laplacian { k: 10, lambda: None, mu: None };
-        let err = fit(&laplacian, &none, x, y).err().unwrap();
+        let err = Fit::new(&laplacian).run_f32(x, y).err().unwrap();
         assert!(
             err.to_string().starts_with("laplacian with k = 10 needs at least 11 unpaired rows"),
             "{err}"
         );
         let few = FitData { source_rows: Some(x), target_rows: Some(y), ..FitData::default() };
-        let err = fit_with(&laplacian, &none, x, y, &few).err().unwrap();
+        let err = Fit::new(&laplacian).preprocess(&none).data(&few).run_f32(x, y).err().unwrap();
         assert!(err.to_string().ends_with("but 5 source rows were given"), "{err}");
-        let err = fit_linear(&laplacian, to_precision::<f64>(x).as_ref(), to_precision::<f64>(y).as_ref())
+        let err = Fit::new(&laplacian)
+            .run(to_precision::<f64>(x).as_ref(), to_precision::<f64>(y).as_ref())
+            .map(|m| m.map)
             .unwrap_err();
         assert!(matches!(err, AlignError::MissingInput { .. }), "{err}");
 
         let data = data_of(&p, 1);
         let mut fewer = data_of(&p, 1);
         fewer.target_operators.pop();
-        let err = fit_with(&functional(false), &none, x, y, &fewer).err().unwrap();
+        let err = Fit::new(&functional(false)).preprocess(&none).data(&fewer).run_f32(x, y).err().unwrap();
         assert!(err.to_string().contains("but 2 source and 1 target operators were given"), "{err}");
         let mut unpaired = data_of(&p, 1);
         unpaired.source_operators[1].output = p.rows[1][1].as_ref().subrows(0, 39);
-        let err = fit_with(&functional(false), &none, x, y, &unpaired).err().unwrap();
+        let err = Fit::new(&functional(false)).preprocess(&none).data(&unpaired).run_f32(x, y).err().unwrap();
         assert!(err.to_string().contains("source operator `op1`: inputs and images must pair up"), "{err}");
         let mut bad = p.rows[0][2].clone();
         bad[(3, 1)] = f32::NAN;
         let mut nan = data_of(&p, 1);
         nan.target_operators[0].input = bad.as_ref();
-        let err = fit_with(&functional(false), &none, x, y, &nan).err().unwrap();
+        let err = Fit::new(&functional(false)).preprocess(&none).data(&nan).run_f32(x, y).err().unwrap();
         assert!(
             err.to_string()
                 .starts_with("invalid target operator `op0` inputs: target rows hold a non-finite"),
@@ -1194,7 +1139,7 @@ mod tests {
         let mut wrong = data_of(&p, 1);
         wrong.source_operators[0].input = wide.as_ref();
         wrong.source_operators[0].output = wide.as_ref();
-        let err = fit_with(&functional(false), &none, x, y, &wrong).err().unwrap();
+        let err = Fit::new(&functional(false)).preprocess(&none).data(&wrong).run_f32(x, y).err().unwrap();
         assert!(
             err.to_string().contains("source rows have 7 columns, but the source space has dimension 6"),
             "{err}"
@@ -1204,16 +1149,13 @@ mod tests {
         let mut short = data_of(&p, 1);
         short.target_operators[1].input = p.rows[1][2].as_ref().subrows(0, 1);
         short.target_operators[1].output = p.rows[1][3].as_ref().subrows(0, 1);
-        let map = fit_map_data::<f64>(
-            &functional(false),
-            &none,
-            to_precision(x).as_ref(),
-            to_precision(y).as_ref(),
-            &short,
-        )
-        .unwrap();
+        let map = Fit::<f64>::new(&functional(false))
+            .preprocess(&none)
+            .data(&short)
+            .run(to_precision(x).as_ref(), to_precision(y).as_ref())
+            .unwrap();
         assert_eq!((map.details["operators"], map.details["operators-skipped"]), (1.0, 1.0));
-        let err = fit_with(&functional(true), &none, x, y, &short).err().unwrap();
+        let err = Fit::new(&functional(true)).preprocess(&none).data(&short).run_f32(x, y).err().unwrap();
         assert_eq!(
             err.to_string(),
             "functional with shuffle-operators = true needs at least 2 usable operator pairs (to pair them \
@@ -1221,12 +1163,12 @@ mod tests {
         );
         short.target_operators[0].input = p.rows[0][2].as_ref().subrows(0, 1);
         short.target_operators[0].output = p.rows[0][3].as_ref().subrows(0, 1);
-        let err = fit_with(&functional(false), &none, x, y, &short).err().unwrap();
+        let err = Fit::new(&functional(false)).preprocess(&none).data(&short).run_f32(x, y).err().unwrap();
         assert!(
             err.to_string().ends_with("but all 2 operator pairs given have fewer than 2 rows on a side"),
             "{err}"
         );
-        assert!(fit_with(&functional(false), &none, x, y, &data).is_ok());
+        assert!(Fit::new(&functional(false)).preprocess(&none).data(&data).run_f32(x, y).is_ok());
     }
 
     #[test]
@@ -1237,7 +1179,10 @@ mod tests {
         let y = kernels::matmul(x.as_ref(), q.as_ref());
         let (x32, y32) = (f32s(x.as_ref()), f32s(y.as_ref()));
         let anchors = (x32.as_ref().subrows(0, 10), y32.as_ref().subrows(0, 10));
-        let map = fit(&MethodSpec::Relative {}, &Preprocess::default(), anchors.0, anchors.1).unwrap();
+        let map = Fit::new(&MethodSpec::Relative {})
+            .preprocess(&Preprocess::default())
+            .run_f32(anchors.0, anchors.1)
+            .unwrap();
         let (a, b) = (map.map_source(x32.as_ref()), map.map_target(y32.as_ref()));
         assert_eq!((a.nrows(), a.ncols()), (30, 10));
         let diff = (0..10)
@@ -1251,14 +1196,18 @@ mod tests {
         }
         assert!((0..10).all(|j| (0..30).all(|i| a[(i, j)].abs() <= 1.0 + 1e-6)));
         // The fitted form: a trailing unit-norm step, the anchors as maps; refits keep one step.
-        let fitted =
-            fit_map::<f64>(&MethodSpec::Relative {}, &Preprocess::default(), x.as_ref(), y.as_ref()).unwrap();
+        let fitted = Fit::new(&MethodSpec::Relative {})
+            .preprocess(&Preprocess::default())
+            .run(x.as_ref(), y.as_ref())
+            .unwrap();
         assert!(matches!(fitted.source_preprocess.steps().last(), Some(Step::UnitNorm)));
         assert_eq!(fitted.source_preprocess.steps().len(), 3, "unit, centre, unit: no extra step");
-        let none =
-            fit_map::<f64>(&MethodSpec::Relative {}, &Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
+        let none = Fit::new(&MethodSpec::Relative {}).run(x.as_ref(), y.as_ref()).unwrap();
         assert_eq!(none.source_preprocess.steps().len(), 1);
-        let refit = none.refit(&MethodSpec::Relative {}, x.as_ref(), y.as_ref()).unwrap();
+        let refit = Fit::new(&MethodSpec::Relative {})
+            .preprocessed(none.source_preprocess.clone(), none.target_preprocess.clone())
+            .run(x.as_ref(), y.as_ref())
+            .unwrap();
         assert_eq!(refit.source_preprocess.steps().len(), 1);
         assert!(fitted.map.target.is_some() && fitted.output_dim() == 30);
     }
@@ -1289,9 +1238,9 @@ mod tests {
         let (xa, ya) = (x32.as_ref().subrows(0, anchors), y32.as_ref().subrows(0, anchors));
         let pre = Preprocess::default();
         let laplacian = MethodSpec::Laplacian { k: 10, lambda: None, mu: None };
-        let lap = fit_with(&laplacian, &pre, xa, ya, &data).unwrap();
-        let ls = fit(&MethodSpec::LeastSquares {}, &pre, xa, ya).unwrap();
-        let (lap_error, ls_error) = (held_out(lap.as_ref()), held_out(ls.as_ref()));
+        let lap = Fit::new(&laplacian).preprocess(&pre).data(&data).run_f32(xa, ya).unwrap();
+        let ls = Fit::new(&MethodSpec::LeastSquares {}).preprocess(&pre).run_f32(xa, ya).unwrap();
+        let (lap_error, ls_error) = (held_out(&lap), held_out(&ls));
         eprintln!("laplacian, {anchors} anchors, 10 → 10: held-out error {lap_error:.3}, least squares {ls_error:.3}; {:?}", lap.details());
         assert!(lap_error <= ls_error, "{lap_error} vs {ls_error}");
         assert_eq!(lap.details()["operators"], 1.0);
@@ -1303,7 +1252,8 @@ mod tests {
         let x = f32s(gaussian(&mut r, 50, 8).as_ref());
         let y = f32s(gaussian(&mut r, 50, 8).as_ref());
         for spec in all_methods() {
-            let map: FittedMap<f32> = fit_map(&spec, &Preprocess::default(), x.as_ref(), y.as_ref()).unwrap();
+            let map: FittedMap<f32> =
+                Fit::new(&spec).preprocess(&Preprocess::default()).run(x.as_ref(), y.as_ref()).unwrap();
             let boxed: Box<dyn Alignment> = Box::new(map);
             assert_eq!(boxed.map_source(x.as_ref()).nrows(), 50);
         }

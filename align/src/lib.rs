@@ -8,14 +8,14 @@
 //! common comparison space, where retrieval and similarity are measured.
 //!
 //! ```
-//! use commute_align::{fit, MethodSpec, Preprocess};
+//! use commute_align::{Alignment, Fit, MethodSpec, Preprocess};
 //! use faer::Mat;
 //!
 //! // A target that is the source turned by 90° in its first two coordinates.
 //! let x = Mat::<f32>::from_fn(20, 3, |i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0);
 //! let y = Mat::<f32>::from_fn(20, 3, |i, j| match j { 0 => -x[(i, 1)], 1 => x[(i, 0)], _ => x[(i, 2)] });
-//! let none = Preprocess { unit_norm: false, center: false, ..Preprocess::default() };
-//! let map = fit(&MethodSpec::Procrustes { scaled: false }, &none, x.as_ref(), y.as_ref()).unwrap();
+//! let spec = MethodSpec::Procrustes { scaled: false };
+//! let map = Fit::new(&spec).run_f32(x.as_ref(), y.as_ref()).unwrap();
 //! let mapped = map.map_source(x.as_ref());
 //! assert!((0..20).all(|i| (0..3).all(|j| (mapped[(i, j)] - y[(i, j)]).abs() < 1e-4)));
 //! ```
@@ -23,11 +23,10 @@
 //! # Feature alignment
 //! [`MethodSpec`] (least squares, ridge, Procrustes, CCA, affine, VecMap's whitened orthogonal
 //! mapping with re-weighting and de-whitening, and the methods below) and
-//! [`Preprocess`] (unit-normalise, centre, PCA, whiten) are the TOML forms. [`fit`] fits both on
-//! `f32` rows and returns a boxed [`Alignment`]; [`fit_map`] is the same, generic over the
-//! precision, returning a concrete [`FittedMap`]; [`fit_linear`] fits a method on rows that are
-//! already preprocessed, and [`FittedMap::refit`] re-fits on new pairs with the preprocessing kept
-//! (for refinement).
+//! [`Preprocess`] (unit-normalise, centre, PCA, whiten) are the TOML forms. [`Fit`] is the one
+//! entry point: a method, each side's preprocessing (fitted on the pairs, or already fitted and
+//! kept, as refinement needs) and the functional family's [`FitData`], fitted on paired rows in
+//! either precision into a [`FittedMap`], which is an [`Alignment`] on `f32` rows.
 //!
 //! # Functional alignment
 //! `functional` also uses operators of each space ("plural", "transpose +2"), known only by
@@ -35,16 +34,16 @@
 //! asked to commute with corresponding operators ([`functional`] has the objective, its solvers and
 //! the normalisation of its weights). `laplacian` does the same with one operator per side, kNN
 //! averaging on unpaired rows ([`neighbour_mean`]); `relative` compares rows by their similarities
-//! to the anchors. [`fit_with`] takes this extra [`FitData`]; [`commutation_error`] measures how
+//! to the anchors. [`Fit::data`] takes this extra [`FitData`]; [`commutation_error`] measures how
 //! far a map is from commuting with an operator pair.
 //!
 //! # Precision
-//! The core is generic over [`Real`] (`f32`, `f64`) with `faer`'s scalar traits. [`fit`] computes
-//! in `f64`: the experiment's anchor sets are small (n ≤ ~1000), so the cost is the d × d
+//! The core is generic over [`Real`] (`f32`, `f64`) with `faer`'s scalar traits.
+//! [`Fit::run_f32`] computes in `f64`: the experiment's anchor sets are small (n ≤ ~1000), so the cost is the d × d
 //! decompositions, where `f64` costs about 1.8× `f32`; in exchange, the methods that square a
 //! condition number (ridge with a small `lambda`, whitening, CCA's `C^{-1/2}`) keep about 8 more
 //! digits, and fits near `n ≈ d` (where `XᵀX` is nearly singular) stay stable. Results are exposed
-//! as `f32` through [`Alignment`]. `fit_map::<f32>` is there for large problems, where the products
+//! as `f32` through [`Alignment`]. [`Fit::run`] on `f32` rows is there for large problems, where the products
 //! over the pairs dominate and `f32` halves the time: the embeddings are `f32` to begin with, and
 //! Procrustes, which only needs an SVD of the well-conditioned `XᵀY`, loses nothing that matters.
 //!
@@ -79,12 +78,9 @@ pub mod unsupervised;
 mod vecmap;
 
 pub use error::{AlignError, Space};
-pub use fitted::{
-    fit, fit_map, fit_map_data, fit_map_with, fit_map_with_data, fit_with, to_f32, to_precision, FitData,
-    FittedMap, OperatorRows,
-};
+pub use fitted::{to_f32, to_precision, Fit, FitData, FittedMap, OperatorRows};
 pub use functional::{commutation_error, FunctionalSolution, OperatorPair, SolveOptions};
-pub use linear::{fit_linear, AffineMap, LinearMap};
+pub use linear::{AffineMap, LinearMap};
 pub use method::{
     MethodSpec, OperatorForm, Solver, DEFAULT_CCA_REG, DEFAULT_LAPLACIAN_K, DEFAULT_RIDGE_LAMBDA,
 };

@@ -1,5 +1,5 @@
-//! `LinearMap`: the fitted maps of a method on preprocessed rows, and `fit_linear`, which fits one
-//! from a [`MethodSpec`] (the entry point for code that preprocesses on its own, e.g. refinement).
+//! `LinearMap`: the fitted maps of a method on preprocessed rows, and the checks and dispatch that
+//! fit one from a [`MethodSpec`] (behind [`Fit`](crate::Fit)).
 
 use super::error::{AlignError, Space};
 use super::method::MethodSpec;
@@ -74,23 +74,6 @@ impl<T: Real> LinearMap<T> {
     pub fn dim_out(&self) -> usize {
         self.source.dim_out()
     }
-}
-
-/// Fits `spec` on paired rows that are already preprocessed: `x` (n × d_a), `y` (n × d_b).
-///
-/// Checks the parameters, the pairing, the number of pairs and that the values are finite.
-/// For `relative`, both maps are the (unit-normalised) anchors transposed, so they give cosine
-/// similarities only on unit-normalised rows: [`fit_map`](super::fit_map) and the other fitting
-/// entry points add that unit-normalisation to the preprocessing. `functional` and `laplacian`
-/// need operators or unpaired rows: use [`fit_with`](super::fit_with) (here they fail with
-/// [`AlignError::MissingInput`]).
-pub fn fit_linear<T: Real>(
-    spec: &MethodSpec,
-    x: MatRef<'_, T>,
-    y: MatRef<'_, T>,
-) -> Result<LinearMap<T>, AlignError> {
-    check_pairs(spec, x, y)?;
-    fit_checked(spec, x, y)
 }
 
 /// Checks the parameters, that rows pair up, that both spaces have a dimension and that there

@@ -99,7 +99,7 @@ pub enum WeightSelection {
 /// anchors.
 ///
 /// `functional` and `laplacian` need more than anchors (operators, unpaired rows): they are fitted
-/// with [`fit_with`](super::fit_with) and its [`FitData`](super::FitData); without it they fail
+/// with [`FitData`](super::FitData), given to [`Fit::data`](super::Fit::data); without it they fail
 /// with [`AlignError::MissingInput`].
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]

@@ -502,7 +502,7 @@ mod tests {
     use super::*;
     use crate::metrics::{retrieval, Scoring};
     use crate::testing::{f32s, gaussian, orthogonal, rng};
-    use crate::{fit, kernels, MethodSpec, Preprocess};
+    use crate::{kernels, Fit, MethodSpec};
     use faer::Mat;
 
     /// Rows `x` (n × d) and `z = x Q + noise · N(0, 1)`, as `f32`.
@@ -551,7 +551,7 @@ mod tests {
         let estimator = |pairs: &[(usize, usize)]| -> Result<Box<dyn Alignment>, AlignError> {
             let xs = gather(x.as_ref(), pairs.iter().map(|p| p.0));
             let zs = gather(z.as_ref(), pairs.iter().map(|p| p.1));
-            fit(&method, &Preprocess::none(), xs.as_ref(), zs.as_ref())
+            Ok(Box::new(Fit::new(&method).run_f32(xs.as_ref(), zs.as_ref())?))
         };
         let spec = SelfLearningSpec { cutoff: 1000, stochastic_interval: 3, ..SelfLearningSpec::default() };
         let start = estimator(&seeds).unwrap();

@@ -302,7 +302,8 @@ mod tests {
         let x = f32s(gaussian(&mut r, 50, 8).as_ref());
         let y = f32s(gaussian(&mut r, 50, 6).as_ref());
         let spec = MethodSpec::Vecmap { whiten: true, src_reweight: 0.5, trg_reweight: 0.5, dewhiten: true };
-        let map = crate::fit(&spec, &crate::Preprocess::none(), x.as_ref(), y.as_ref()).unwrap();
+        use crate::Alignment;
+        let map = crate::Fit::new(&spec).run_f32(x.as_ref(), y.as_ref()).unwrap();
         let (p, s) = (map.map_source(x.as_ref()), map.map_target(y.as_ref()));
         assert_eq!((p.ncols(), s.ncols()), (6, 6));
     }

@@ -3,14 +3,14 @@
 //!
 //! Run: `scripts/bench-align.sh` (installs numpy and threadpoolctl if missing, pins 2 threads). The
 //! bench generates X (n × d) and Y = X Q + noise from a fixed seed, writes them as `.npy` files, times
-//! `fit_map` here and, case by case, the numpy version in a subprocess on those files (with
+//! `Fit::run` here and, case by case, the numpy version in a subprocess on those files (with
 //! `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` removed from its environment only) and prints medians
 //! and Rust/numpy ratios side by side, plus the largest difference between the two sides' maps.
 //!
 //! Environment: `ALIGN_BENCH_N` (default 20000), `ALIGN_BENCH_D` (768), `ALIGN_BENCH_SAMPLES` (11),
 //! `ALIGN_BENCH_THREADS` (2).
 
-use commute_host::align::{fit_map, MethodSpec, Preprocess, Real};
+use commute_host::align::{Fit, MethodSpec, Preprocess, Real};
 use faer::{Mat, MatRef, Par};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -217,7 +217,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pre = Preprocess::none();
     println!(
         "align bench: n = {n}, d = {d}, {threads} threads, median of {samples}; \
-         Rust = fit_map (validation included), numpy = the same formulation"
+         Rust = Fit::run (validation included), numpy = the same formulation"
     );
     let mut header_done = false;
     // Cases alternate Rust and numpy so that both sides see the same machine load.
@@ -225,17 +225,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let path = dir.path().join(format!("w {}.npy", case.name));
         let ms = if case.f64 {
             let (xs, ys) = (x64.as_ref().subrows(0, case.rows), y64.as_ref().subrows(0, case.rows));
-            let w = fit_map::<f64>(&case.spec, &pre, xs, ys)?.map.source.matrix;
+            let w = Fit::new(&case.spec).preprocess(&pre).run(xs, ys)?.map.source.matrix;
             write_npy(&path, w.as_ref())?;
             median_ms(samples, || {
-                let _ = std::hint::black_box(fit_map::<f64>(&case.spec, &pre, xs, ys));
+                let _ = std::hint::black_box(Fit::new(&case.spec).preprocess(&pre).run(xs, ys));
             })
         } else {
             let (xs, ys) = (x.as_ref().subrows(0, case.rows), y.as_ref().subrows(0, case.rows));
-            let w = fit_map::<f32>(&case.spec, &pre, xs, ys)?.map.source.matrix;
+            let w = Fit::new(&case.spec).preprocess(&pre).run(xs, ys)?.map.source.matrix;
             write_npy(&path, w.as_ref())?;
             median_ms(samples, || {
-                let _ = std::hint::black_box(fit_map::<f32>(&case.spec, &pre, xs, ys));
+                let _ = std::hint::black_box(Fit::new(&case.spec).preprocess(&pre).run(xs, ys));
             })
         };
         let numpy = numpy_case(dir.path(), threads, samples, case);

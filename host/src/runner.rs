@@ -13,8 +13,7 @@ use crate::align::refine::{refine_from, RefineReport, RefineSpec};
 use crate::align::self_learning::{self_learn_from, SelfLearningReport, SelfLearningSpec};
 use crate::align::unsupervised::{unsupervised_pairs, StartSpec};
 use crate::align::{
-    fit_map_with_data, fit_with, to_precision, AlignError, Alignment, FitData, FitOn, FittedPreprocess,
-    MethodSpec, Preprocess, Space,
+    to_precision, AlignError, Alignment, Fit, FitData, FitOn, FittedPreprocess, MethodSpec, Preprocess, Space,
 };
 use crate::cache::{Cache, KeyBuilder};
 use crate::edge_operators::{
@@ -350,18 +349,11 @@ fn fit_variant(
         |method: &MethodSpec, pairs: &[(usize, usize)]| -> Result<Box<dyn Alignment>, AlignError> {
             let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
             let (x, y) = (rows(cx, &xi), rows(cy, &yi));
-            match pool_preprocess {
-                None => fit_with(method, pre, x.as_ref(), y.as_ref(), data),
-                Some((source, target)) => fit_map_with_data::<f64>(
-                    method,
-                    source.clone(),
-                    target.clone(),
-                    to_precision(x.as_ref()).as_ref(),
-                    to_precision(y.as_ref()).as_ref(),
-                    data,
-                )
-                .map(|m| Box::new(m) as Box<dyn Alignment>),
-            }
+            let fit = match pool_preprocess {
+                None => Fit::new(method).preprocess(pre),
+                Some((source, target)) => Fit::new(method).preprocessed(source.clone(), target.clone()),
+            };
+            Ok(Box::new(fit.data(data).run_f32(x.as_ref(), y.as_ref())?))
         };
     let base = fit_on_pairs(variant.method, &seeds.pairs).map_err(|e| e.to_string())?;
     let Some(stage) = variant.refine else {

@@ -4,7 +4,6 @@
 
 use super::cv::{cv_cg, folds};
 use super::*;
-use crate::linear::fit_linear;
 use crate::method::MethodSpec;
 use crate::operator::fit_action;
 use crate::testing::{gaussian, max_diff, orthogonal, rng};
@@ -132,7 +131,7 @@ fn rectangular(seed: u64, d_a: usize, d_b: usize, n: usize, k: usize) -> Planted
 }
 
 fn least_squares_error(p: &Planted) -> f64 {
-    let map = fit_linear(&MethodSpec::LeastSquares {}, p.x.as_ref(), p.y.as_ref()).unwrap();
+    let map = crate::Fit::new(&MethodSpec::LeastSquares {}).run(p.x.as_ref(), p.y.as_ref()).unwrap().map;
     rel_err(map.source.matrix.as_ref(), p.t.as_ref())
 }
 

@@ -10,7 +10,7 @@
 //! cross-validation on the anchors.
 
 use crate::align::kernels;
-use crate::align::{fit_linear, AlignError, MethodSpec};
+use crate::align::{AlignError, Fit, MethodSpec};
 use faer::{Mat, MatRef};
 
 /// The relative penalties tried by cross-validation.
@@ -84,8 +84,8 @@ fn fit_fixed(x: MatRef<'_, f64>, y: MatRef<'_, f64>, lambda: f64) -> Result<Map,
     // A space whose anchors are all equal has nothing to regress on: the penalty then only
     // needs to be positive.
     let absolute = lambda * if scale > 0.0 { scale } else { 1.0 };
-    let fitted = fit_linear(&MethodSpec::Affine { lambda: absolute }, x, y)?;
-    let source = fitted.source;
+    let spec = MethodSpec::Affine { lambda: absolute };
+    let source = Fit::new(&spec).run(x, y)?.map.source;
     let b = source.bias.unwrap_or_else(|| vec![0.0; source.matrix.ncols()]);
     Ok(Map { w: source.matrix, b, lambda })
 }
