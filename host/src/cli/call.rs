@@ -41,6 +41,9 @@ pub struct Args {
     device: Device,
     #[command(flatten)]
     isolation: super::worker::IsolationArgs,
+    // Assets come from this cache's store, the one a run uses.
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
 }
 
 fn parse_device(text: &str) -> Result<Device, String> {
@@ -71,8 +74,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     }
     let ctx = commute_sdk::Context { device: args.device.to_string(), ..cli.context() };
 
-    // Assets come from the same store a run uses: the cache's (`$COMMUTE_HOME/assets` by default).
-    let store = commute_sdk::asset::AssetStore::for_cache(&crate::cache::default_root());
+    let store = commute_sdk::asset::AssetStore::for_cache(&args.cache.root());
     let isolated = args.isolation.isolation(Vec::new()).for_call(None, &call_of(args));
     let mut instance =
         crate::worker::open_function(loaded, &args.function, &params, &ctx, &store, isolated.as_ref())?;
@@ -144,5 +146,5 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
 
 /// The call as an experiment would declare it (for the isolation settings).
 fn call_of(args: &Args) -> Call {
-    Call { plugin: args.plugin.clone(), function: args.function.clone(), params: toml::Table::new() }
+    Call::new(args.plugin.clone(), args.function.clone(), toml::Table::new())
 }

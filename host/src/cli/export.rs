@@ -17,15 +17,14 @@ pub struct Args {
     /// The output file (`.npy`: float32, items × dimension).
     #[arg(long, short)]
     output: PathBuf,
-    /// The cache folder [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
 }
 
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let registry = cli.registry();
     let exp = super::check::checked(&registry, &args.file)?;
-    let cache = Cache::new(args.cache.clone().unwrap_or_else(crate::cache::default_root));
+    let cache = Cache::new(args.cache.root());
     let base = super::check::base_dir(&args.file);
     let mut extractor = Extractor::new(&exp, &registry, &cache, base, cli.context().threads);
     let e = extractor.node(&args.node)?;

@@ -4,7 +4,6 @@ use super::plugins::print_table;
 use super::{Cli, Outcome};
 use crate::assets::{declared, Declared};
 use commute_sdk::asset::{human_size, AssetStatus, AssetStore};
-use std::path::PathBuf;
 
 /// Arguments of `commute fetch`.
 #[derive(Debug, clap::Args)]
@@ -15,9 +14,8 @@ pub struct FetchArgs {
     /// Every asset the loaded plugins declare.
     #[arg(long, conflicts_with = "names")]
     all: bool,
-    /// The cache folder holding the asset store [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
 }
 
 /// Arguments of `commute assets`.
@@ -26,13 +24,12 @@ pub struct AssetsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// The cache folder holding the asset store [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
 }
 
-fn store(cache: &Option<PathBuf>) -> AssetStore {
-    AssetStore::for_cache(&cache.clone().unwrap_or_else(crate::cache::default_root))
+fn store(cache: &super::cache_dir::CacheDir) -> AssetStore {
+    AssetStore::for_cache(&cache.root())
 }
 
 pub fn fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Outcome> {

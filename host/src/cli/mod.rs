@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a declared check failed (a plugin library did not load, an item
 //! failed), 2 an error (bad arguments, unreadable files, a failed call).
 
+mod cache_dir;
 mod call;
 mod check;
 mod csls;

@@ -16,9 +16,8 @@ pub struct Args {
     /// Where run folders go: `<runs>/<experiment name>/<UTC time>/`.
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub(crate) runs: PathBuf,
-    /// The cache folder [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    pub(crate) cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) cache: super::cache_dir::CacheDir,
     /// Run every function of this plugin in isolated worker processes (repeatable).
     #[arg(long, value_name = "PLUGIN")]
     pub(crate) isolate_plugin: Vec<String>,
@@ -35,7 +34,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let base = super::check::base_dir(&args.file);
     let registry = cli.registry();
     let exp = checked(&bytes, &args.file, &registry, base)?;
-    let cache = open_cache(args.cache.as_deref())?;
+    let cache = open_cache(&args.cache)?;
     let isolation = args.isolation.isolation(args.isolate_plugin.clone());
     let threads = cli.context().threads;
     if let Some(shard) = args.shard {
@@ -73,10 +72,10 @@ pub(crate) fn checked(
     })
 }
 
-/// The cache at `dir` (by default `$COMMUTE_HOME`, else the user's cache folder), checked
-/// writable: a read-only or full cache fails here, before a run folder exists.
-pub(crate) fn open_cache(dir: Option<&Path>) -> Result<Cache, HostError> {
-    let cache = Cache::new(dir.map_or_else(crate::cache::default_root, Path::to_path_buf));
+/// The cache at `dir`, checked writable: a read-only or full cache fails here, before a run
+/// folder exists.
+pub(crate) fn open_cache(dir: &super::cache_dir::CacheDir) -> Result<Cache, HostError> {
+    let cache = Cache::new(dir.root());
     cache.ensure_writable()?;
     Ok(cache)
 }

@@ -34,9 +34,8 @@ pub struct Args {
     /// Where the fit job writes its run folder.
     #[arg(long, value_name = "DIR", default_value = "runs")]
     runs: PathBuf,
-    /// The cache folder all jobs share [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
     /// Submit both jobs with sbatch and print their ids.
     #[arg(long)]
     submit: bool,
@@ -330,7 +329,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
         out: out.clone(),
         commute: commute_words(cli)?,
         file: absolute(&args.file)?,
-        cache: absolute(&args.cache.clone().unwrap_or_else(crate::cache::default_root))?,
+        cache: absolute(&args.cache.root())?,
         runs: absolute(&args.runs)?,
         run_options: args.run_options.clone(),
     };

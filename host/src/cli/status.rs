@@ -18,9 +18,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// The experiment file.
     file: PathBuf,
-    /// The cache folder [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -126,7 +125,7 @@ fn table(rows: &[Coverage], totals: &Totals) -> String {
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let registry = cli.registry();
     let exp = super::check::checked(&registry, &args.file)?;
-    let cache = Cache::new(args.cache.clone().unwrap_or_else(crate::cache::default_root));
+    let cache = Cache::new(args.cache.root());
     let base = super::check::base_dir(&args.file);
     let mut extractor = Extractor::new(&exp, &registry, &cache, base, cli.context().threads);
     let mut rows = Vec::new();

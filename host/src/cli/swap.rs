@@ -37,9 +37,8 @@ pub struct Args {
     /// Where the new run folder goes [default: the old run's runs folder].
     #[arg(long, value_name = "DIR")]
     runs: Option<PathBuf>,
-    /// The cache folder [default: $COMMUTE_HOME, else ~/.cache/commute].
-    #[arg(long, value_name = "DIR", env = "COMMUTE_HOME")]
-    cache: Option<PathBuf>,
+    #[command(flatten)]
+    cache: super::cache_dir::CacheDir,
     #[command(flatten)]
     isolation: super::worker::IsolationArgs,
 }
@@ -336,7 +335,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let shown = args.run_dir.join(format!("experiment.toml, with {} swapped", swapped.join(", ")));
     let registry = cli.registry();
     let exp = super::run::checked(text.as_bytes(), &shown, &registry, &base)?;
-    let cache = super::run::open_cache(args.cache.as_deref())?;
+    let cache = super::run::open_cache(&args.cache)?;
     let output = crate::run::run(crate::run::RunPlan {
         exp: &exp,
         text: text.as_bytes(),

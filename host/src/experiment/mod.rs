@@ -1,8 +1,10 @@
 //! Experiments declared in TOML: the file format ([`parse`]), its checks against the plugins
-//! ([`validate`]), and the resolved form a run records ([`spec`]).
+//! ([`validate`]), the resolved form a run records ([`spec`]) and where each value was written
+//! ([`spans`]).
 
 pub mod diagnostic;
 pub mod parse;
+pub mod spans;
 pub mod spec;
 pub mod units;
 pub mod validate;

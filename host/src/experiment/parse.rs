@@ -5,6 +5,7 @@
 //! checks it against the plugins (functions, kinds, parameters) and as a graph.
 
 use super::diagnostic::{suggest, Diagnostic};
+use super::spans::{CallSpans, DataSpans, EdgeSpans, NodeSpans, OperatorSpans, Span};
 use super::spec::{
     Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
     OperatorPair, Origin, Split, TreeSpec,
@@ -14,7 +15,6 @@ use crate::align::self_learning::SelfLearningSpec;
 use crate::align::unsupervised::StartSpec;
 use crate::align::{AlignError, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::ops::Range;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
@@ -97,7 +97,7 @@ pub fn parse(source: &str) -> Result<Experiment, Vec<Diagnostic>> {
             return Err(vec![d]);
         }
     };
-    let mut p = Parser { diags: Vec::new(), spans: HashMap::new() };
+    let mut p = Parser { diags: Vec::new() };
     let experiment = p.experiment(root.get_ref(), root.span());
     if p.diags.is_empty() {
         Ok(experiment)
@@ -108,7 +108,6 @@ pub fn parse(source: &str) -> Result<Experiment, Vec<Diagnostic>> {
 
 struct Parser {
     diags: Vec<Diagnostic>,
-    spans: HashMap<String, Range<usize>>,
 }
 
 /// The keys of one table, taken one by one; whatever is left is unknown.
@@ -184,11 +183,11 @@ impl Parser {
         self.error(v.span(), format!("`{key}` must be {expected}, found {found}"));
     }
 
-    fn string(&mut self, f: &mut Fields<'_, '_>, key: &'static str, path: &str) -> Option<String> {
+    /// A string value and where it was written.
+    fn string(&mut self, f: &mut Fields<'_, '_>, key: &'static str) -> Option<(String, Span)> {
         let v = f.get(key)?;
-        self.spans.insert(format!("{path}.{key}"), v.span());
         match v.get_ref() {
-            DeValue::String(s) => Some(s.to_string()),
+            DeValue::String(s) => Some((s.to_string(), v.span())),
             _ => {
                 self.wrong_type(v, key, "a string");
                 None
@@ -196,9 +195,9 @@ impl Parser {
         }
     }
 
-    fn required_string(&mut self, f: &mut Fields<'_, '_>, key: &'static str, path: &str) -> Option<String> {
+    fn required_string(&mut self, f: &mut Fields<'_, '_>, key: &'static str) -> Option<(String, Span)> {
         let present = f.table.contains_key(key);
-        let s = self.string(f, key, path);
+        let s = self.string(f, key);
         if !present {
             let span = f.span.clone();
             self.diags.push(
@@ -285,13 +284,13 @@ impl Parser {
         }
     }
 
-    fn params(&mut self, f: &mut Fields<'_, '_>, path: &str) -> toml::Table {
-        let Some(v) = f.get("params") else { return toml::Table::new() };
-        self.spans.insert(format!("{path}.params"), v.span());
+    /// The `params` table and where it was written (`fallback`, the call's table, when absent).
+    fn params(&mut self, f: &mut Fields<'_, '_>, fallback: Span) -> (toml::Table, Span) {
+        let Some(v) = f.get("params") else { return (toml::Table::new(), fallback) };
         if self.table(v, "params").is_none() {
-            return toml::Table::new();
+            return (toml::Table::new(), v.span());
         }
-        self.deserialize::<toml::Table>(v, "params").unwrap_or_default()
+        (self.deserialize::<toml::Table>(v, "params").unwrap_or_default(), v.span())
     }
 
     fn experiment(&mut self, root: &DeTable<'_>, span: Range<usize>) -> Experiment {
@@ -307,7 +306,7 @@ impl Parser {
             nodes: Vec::new(),
             edges: Vec::new(),
             tree: TreeSpec::default(),
-            spans: HashMap::new(),
+            spans: Default::default(),
         };
         match top.get("experiment") {
             Some(v) => {
@@ -357,10 +356,8 @@ impl Parser {
                     .with_help("add an [[edges]] table with `parent` and `child`"),
             ),
         }
-        if let Some(zero) = self.spans.get("experiment.anchors.zero").cloned() {
-            let undeclared = |(i, e): &(usize, &Edge)| {
-                e.starts.is_empty() && !self.spans.contains_key(&format!("edges.{i}.starts"))
-            };
+        if let Some(zero) = exp.spans.zero_anchors.clone() {
+            let undeclared = |(_, e): &(usize, &Edge)| e.starts.is_empty() && e.spans.starts.is_none();
             if let Some((i, _)) = exp.edges.iter().enumerate().find(undeclared) {
                 self.diags.push(
                     Diagnostic::new(zero, format!("anchors = 0 needs zero-anchor `starts`, which edge {} has not", i + 1))
@@ -376,16 +373,16 @@ impl Parser {
             }
         }
         top.finish(self, &["experiment", "data", "nodes", "edges", "tree"]);
-        exp.spans = std::mem::take(&mut self.spans);
         exp
     }
 
     fn header(&mut self, t: &DeTable<'_>, span: Range<usize>, exp: &mut Experiment) {
         let mut f = Fields::new(t, span, "[experiment]");
-        let name = self.required_string(&mut f, "name", "experiment");
-        exp.name = name.clone().unwrap_or_default();
-        if name.as_deref() == Some("") {
-            let span = self.spans.get("experiment.name").cloned().unwrap_or(0..0);
+        let name = self.required_string(&mut f, "name");
+        let name_span = name.as_ref().map(|n| n.1.clone()).unwrap_or_default();
+        exp.name = name.as_ref().map(|n| n.0.clone()).unwrap_or_default();
+        if name.is_some() && exp.name.is_empty() {
+            let span = name_span.clone();
             self.diags.push(
                 Diagnostic::new(span, "`name` must not be empty (it names the run folder)")
                     .with_help("e.g. `name = \"quickstart\"`"),
@@ -394,9 +391,8 @@ impl Parser {
         if !exp.name.is_empty()
             && !exp.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            let span = self.spans.get("experiment.name").cloned().unwrap_or(0..0);
             self.error(
-                span,
+                name_span,
                 format!(
                     "`name` must use letters, digits, `-` and `_` only (it names a folder), found {:?}",
                     exp.name
@@ -414,14 +410,14 @@ impl Parser {
         }
         match f.get("anchors") {
             Some(v) => {
-                self.spans.insert("experiment.anchors".into(), v.span());
+                exp.spans.anchors = v.span();
                 match v.get_ref() {
                     DeValue::Array(items) if !items.is_empty() => {
                         for item in items.iter() {
                             match int(item.get_ref()) {
                                 Int::Value(n) if n >= 0 => {
                                     if n == 0 {
-                                        self.spans.insert("experiment.anchors.zero".into(), item.span());
+                                        exp.spans.zero_anchors = Some(item.span());
                                     }
                                     exp.anchors.push(n as usize)
                                 }
@@ -458,11 +454,11 @@ impl Parser {
                     .with_help("add `anchors = [5, 10, 25, 50, 100]` (paired examples per edge)"),
             ),
         }
-        match self.string(&mut f, "split", "experiment").as_deref() {
-            None | Some("random") => {}
-            Some("ordered") => exp.split = Split::Ordered,
-            Some(other) => {
-                let span = self.spans.get("experiment.split").cloned().unwrap_or(0..0);
+        let (split, span) = self.string(&mut f, "split").unwrap_or_default();
+        match split.as_str() {
+            "" | "random" => {}
+            "ordered" => exp.split = Split::Ordered,
+            other => {
                 self.diags.push(
                     Diagnostic::new(span, format!("`split` must be \"random\" or \"ordered\", found \"{other}\""))
                         .with_help("\"ordered\" takes anchors from the first items and tests on the next ones (MUSE's protocol)"),
@@ -472,21 +468,30 @@ impl Parser {
         f.finish(self, &["name", "seed", "anchors", "repeats", "test", "split"]);
     }
 
-    fn call(&mut self, v: &Value<'_>, key: &str, path: &str) -> Option<Call> {
+    fn call(&mut self, v: &Value<'_>, key: &str) -> Option<Call> {
         let t = self.table(v, key)?;
         let mut f = Fields::new(t, v.span(), format!("`{key}`"));
-        self.spans.insert(path.to_owned(), v.span());
-        let plugin = self.required_string(&mut f, "plugin", path);
-        let function = self.required_string(&mut f, "function", path);
-        let params = self.params(&mut f, path);
+        let call = self.call_keys(&mut f, "function");
         f.finish(self, &["plugin", "function", "params"]);
-        Some(Call { plugin: plugin?, function: function?, params })
+        call
+    }
+
+    /// `plugin`, the function's name under `function_key` and `params`, from a table that may
+    /// hold more (an operator's, a node's).
+    fn call_keys(&mut self, f: &mut Fields<'_, '_>, function_key: &'static str) -> Option<Call> {
+        let plugin = self.required_string(f, "plugin");
+        let function = self.required_string(f, function_key);
+        let table = f.span.clone();
+        let (params, params_span) = self.params(f, table.clone());
+        let ((plugin, plugin_span), (function, function_span)) = (plugin?, function?);
+        let spans = CallSpans { table, plugin: plugin_span, function: function_span, params: params_span };
+        Some(Call { plugin, function, params, spans })
     }
 
     fn data_set(&mut self, name: &Spanned<toml::de::DeString<'_>>, v: &Value<'_>) -> Option<DataSet> {
         let name = name.get_ref().to_string();
         let path = format!("data.{name}");
-        self.spans.insert(path.clone(), v.span());
+        let mut spans = DataSpans { table: v.span(), ..DataSpans::default() };
         let t = self.table(v, &path)?;
         let mut f = Fields::new(t, v.span(), format!("[data.{name}]"));
         let source = f.get("source");
@@ -494,12 +499,10 @@ impl Parser {
         let from = f.get("from");
         let render = f.get("render");
         let origin = match (source, files, from, render) {
-            (Some(s), None, None, None) => {
-                Some(Origin::Source { call: self.call(s, "source", &format!("{path}.source"))? })
-            }
+            (Some(s), None, None, None) => Some(Origin::Source { call: self.call(s, "source")? }),
             (None, Some(fl), None, None) => match fl.get_ref() {
                 DeValue::String(p) => {
-                    self.spans.insert(format!("{path}.files"), fl.span());
+                    spans.files = fl.span();
                     Some(Origin::Files { path: p.to_string().into() })
                 }
                 _ => {
@@ -510,7 +513,7 @@ impl Parser {
             (None, None, Some(fr), Some(r)) => {
                 let from = match fr.get_ref() {
                     DeValue::String(s) => {
-                        self.spans.insert(format!("{path}.from"), fr.span());
+                        spans.from = fr.span();
                         Some(s.to_string())
                     }
                     _ => {
@@ -518,7 +521,7 @@ impl Parser {
                         None
                     }
                 };
-                let call = self.call(r, "render", &format!("{path}.render"));
+                let call = self.call(r, "render");
                 Some(Origin::Render { from: from?, call: call? })
             }
             (None, None, Some(fr), None) => {
@@ -549,7 +552,7 @@ impl Parser {
             None => Vec::new(),
         };
         f.finish(self, &["source", "files", "from", "render", "operators"]);
-        Some(DataSet { name, origin: origin?, operators })
+        Some(DataSet { name, origin: origin?, operators, spans })
     }
 
     /// `[data.NAME.operators]`: a table of `OP = { plugin, function, params, items }`.
@@ -562,16 +565,14 @@ impl Parser {
         for (name, value) in t.iter() {
             let name = name.get_ref().to_string();
             let path = format!("data.{data}.operators.{name}");
-            self.spans.insert(path.clone(), value.span());
             let Some(table) = self.table_or(value, &path, Some(&help)) else { continue };
             let mut f = Fields::new(table, value.span(), format!("operator `{name}` of [data.{data}]"));
-            let plugin = self.required_string(&mut f, "plugin", &path);
-            let function = self.required_string(&mut f, "function", &path);
-            let params = self.params(&mut f, &path);
-            let items = self.string(&mut f, "items", &path);
+            let call = self.call_keys(&mut f, "function");
+            let (items, items_span) = self.string(&mut f, "items").unzip();
             f.finish(self, &["plugin", "function", "params", "items"]);
-            if let (Some(plugin), Some(function)) = (plugin, function) {
-                out.push(OperatorDecl { name, call: Call { plugin, function, params }, items });
+            if let Some(call) = call {
+                let spans = OperatorSpans { table: value.span(), items: items_span.unwrap_or_default() };
+                out.push(OperatorDecl { name, call, items, spans });
             }
         }
         out
@@ -579,8 +580,7 @@ impl Parser {
 
     /// An edge's `operators`: `["plural", …]` (the same name on both sides) or
     /// `{ parent-op = "child-op", … }`.
-    fn operator_pairs(&mut self, v: &Value<'_>, path: &str) -> Vec<OperatorPair> {
-        self.spans.insert(format!("{path}.operators"), v.span());
+    fn operator_pairs(&mut self, v: &Value<'_>) -> Vec<OperatorPair> {
         let mut out = Vec::new();
         match v.get_ref() {
             DeValue::Array(items) => {
@@ -621,17 +621,15 @@ impl Parser {
     fn node(&mut self, name: &Spanned<toml::de::DeString<'_>>, v: &Value<'_>) -> Option<Node> {
         let name = name.get_ref().to_string();
         let path = format!("nodes.{name}");
-        self.spans.insert(path.clone(), v.span());
         let t = self.table(v, &path)?;
         let mut f = Fields::new(t, v.span(), format!("[nodes.{name}]"));
-        let data = self.required_string(&mut f, "data", &path);
-        let plugin = self.required_string(&mut f, "plugin", &path);
-        let encoder = self.required_string(&mut f, "encoder", &path);
-        let params = self.params(&mut f, &path);
-        let skip = match self.string(&mut f, "on-item-error", &path).as_deref() {
-            None | Some("fail") => false,
-            Some("skip") => true,
-            Some(other) => {
+        let data = self.required_string(&mut f, "data");
+        let encoder = self.call_keys(&mut f, "encoder");
+        let (on_error, _) = self.string(&mut f, "on-item-error").unwrap_or_default();
+        let skip = match on_error.as_str() {
+            "" | "fail" => false,
+            "skip" => true,
+            other => {
                 if let Some(v) = f.table.get("on-item-error") {
                     self.diags.push(
                         Diagnostic::new(
@@ -646,8 +644,8 @@ impl Parser {
                 false
             }
         };
-        let (isolate, call_timeout_s, worker_memory_mib) = self.node_isolation(&mut f, &path);
-        let device = self.device(&mut f, &path);
+        let (isolate, call_timeout_s, worker_memory_mib) = self.node_isolation(&mut f);
+        let (device, device_span) = self.device(&mut f);
         f.finish(
             self,
             &[
@@ -662,22 +660,27 @@ impl Parser {
                 "device",
             ],
         );
+        let (data, data_span) = data?;
         Some(Node {
             name,
-            data: data?,
-            encoder: Call { plugin: plugin?, function: encoder?, params },
+            data,
+            encoder: encoder?,
             skip_failed_items: skip,
             isolate,
             call_timeout_s,
             worker_memory_mib,
             device,
+            spans: NodeSpans { table: v.span(), data: data_span, device: device_span },
         })
     }
 
-    /// A node's `device`: `"cpu"` (the default), `"cuda"` or `"cuda:N"`.
-    fn device(&mut self, f: &mut Fields<'_, '_>, path: &str) -> Device {
-        let Some(v) = f.get("device") else { return Device::Cpu };
-        self.spans.insert(format!("{path}.device"), v.span());
+    /// A node's `device`: `"cpu"` (the default), `"cuda"` or `"cuda:N"`; and where it was written.
+    fn device(&mut self, f: &mut Fields<'_, '_>) -> (Device, Span) {
+        let Some(v) = f.get("device") else { return (Device::Cpu, Span::default()) };
+        (self.device_value(v), v.span())
+    }
+
+    fn device_value(&mut self, v: &Value<'_>) -> Device {
         let help = "expected \"cpu\" (the default) or \"cuda:N\", the N-th CUDA device this process \
                     sees (from 0, e.g. \"cuda:0\")";
         match v.get_ref() {
@@ -718,7 +721,7 @@ impl Parser {
 
     /// A node's isolation keys: `isolate = true`, `call-timeout = "30s"` (or seconds) and
     /// `worker-memory = "2GiB"` (or MiB); the limits only with `isolate = true`.
-    fn node_isolation(&mut self, f: &mut Fields<'_, '_>, path: &str) -> (bool, Option<f64>, Option<u64>) {
+    fn node_isolation(&mut self, f: &mut Fields<'_, '_>) -> (bool, Option<f64>, Option<u64>) {
         let isolate = self.boolean(f, "isolate").unwrap_or(false);
         let timeout = f.get("call-timeout").and_then(|v| {
             let parsed = match v.get_ref() {
@@ -774,11 +777,6 @@ impl Parser {
                             .with_help("only a function in its own worker process can be stopped or capped; add `isolate = true`"),
                     );
                 }
-            }
-        }
-        if isolate {
-            if let Some(v) = f.table.get("isolate") {
-                self.spans.insert(format!("{path}.isolate"), v.span());
             }
         }
         (isolate, timeout.map(|t| t.0), memory.map(|m| m.0))
@@ -857,7 +855,7 @@ impl Parser {
         let mut f = Fields::new(t, span, "[tree]");
         let mut spec = TreeSpec { declared: true, ..TreeSpec::default() };
         if let Some(v) = f.table.get("anchors") {
-            self.spans.insert("tree.anchors".into(), v.span());
+            spec.spans.anchors = v.span();
         }
         spec.anchors = self.integer(&mut f, "anchors", 2, i64::MAX).map(|a| a as usize);
         if let Some(v) = f.get("lambda") {
@@ -878,20 +876,17 @@ impl Parser {
             }
         }
         if let Some(v) = f.get("edits") {
-            self.spans.insert("tree.edits".into(), v.span());
             match v.get_ref() {
                 DeValue::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
-                        let path = format!("tree.edits.{i}");
-                        self.spans.insert(path.clone(), item.span());
                         let help = "each edit is `{ child = \"NODE\", operator = \"OPERATOR\" }`";
                         let Some(e) = self.table_or(item, "edits", Some(help)) else { continue };
                         let mut ef = Fields::new(e, item.span(), format!("edit {}", i + 1));
-                        let child = self.required_string(&mut ef, "child", &path);
-                        let operator = self.required_string(&mut ef, "operator", &path);
+                        let child = self.required_string(&mut ef, "child");
+                        let operator = self.required_string(&mut ef, "operator");
                         ef.finish(self, &["child", "operator"]);
-                        if let (Some(child), Some(operator)) = (child, operator) {
-                            spec.edits.push(EditSpec { child, operator });
+                        if let (Some((child, _)), Some((operator, _))) = (child, operator) {
+                            spec.edits.push(EditSpec { child, operator, span: item.span() });
                         }
                     }
                 }
@@ -922,15 +917,14 @@ impl Parser {
     }
 
     fn edge(&mut self, index: usize, v: &Value<'_>) -> Option<Edge> {
-        let path = format!("edges.{index}");
-        self.spans.insert(path.clone(), v.span());
+        let mut spans = EdgeSpans { table: v.span(), ..EdgeSpans::default() };
         let t = self.table(v, "edges")?;
         let mut f = Fields::new(t, v.span(), format!("edge {}", index + 1));
-        let parent = self.required_string(&mut f, "parent", &path);
-        let child = self.required_string(&mut f, "child", &path);
+        let parent = self.required_string(&mut f, "parent");
+        let child = self.required_string(&mut f, "child");
         let methods = match f.get("methods") {
             Some(m) => {
-                self.spans.insert(format!("{path}.methods"), m.span());
+                spans.methods = m.span();
                 match m.get_ref() {
                     DeValue::Array(items) if !items.is_empty() => {
                         items.iter().filter_map(|item| self.method(item)).collect()
@@ -989,7 +983,7 @@ impl Parser {
             });
         if let Some(v) = f.table.get("starts") {
             // Declared (its errors, if any, are its own): the anchors = 0 check asks no more.
-            self.spans.insert(format!("{path}.starts"), v.span());
+            spans.starts = Some(v.span());
         }
         let starts = match f.get("starts") {
             Some(v) => match v.get_ref() {
@@ -1017,24 +1011,25 @@ impl Parser {
             },
             None => Vec::new(),
         };
-        if let Some(m) = f.table.get("metrics") {
-            self.spans.insert(format!("{path}.metrics"), m.span());
-        }
+        let metrics_span = f.table.get("metrics").map(|m| m.span()).unwrap_or_default();
         let metrics = f.get("metrics").map(|m| self.metrics(m));
         let null = self.boolean(&mut f, "null").unwrap_or(true);
         if let Some(v) = f.table.get("shortcut") {
-            self.spans.insert(format!("{path}.shortcut"), v.span());
+            spans.shortcut = v.span();
         }
         let shortcut = self.boolean(&mut f, "shortcut").unwrap_or(false);
         let operators = match f.get("operators") {
-            Some(v) => self.operator_pairs(v, &path),
+            Some(v) => {
+                spans.operators = v.span();
+                self.operator_pairs(v)
+            }
             None => Vec::new(),
         };
-        let operator_items = match self.string(&mut f, "operator-items", &path).as_deref() {
-            None | Some("disjoint") => OperatorItems::Disjoint,
-            Some("shared") => OperatorItems::Shared,
-            Some(other) => {
-                let span = self.spans.get(&format!("{path}.operator-items")).cloned().unwrap_or(0..0);
+        let (operator_items, span) = self.string(&mut f, "operator-items").unwrap_or_default();
+        let operator_items = match operator_items.as_str() {
+            "" | "disjoint" => OperatorItems::Disjoint,
+            "shared" => OperatorItems::Shared,
+            other => {
                 self.diags.push(
                     Diagnostic::new(span, format!("`operator-items` must be \"disjoint\" or \"shared\", found \"{other}\""))
                         .with_help("\"disjoint\" (the default) fits the parent's and the child's operators on different items"),
@@ -1045,10 +1040,12 @@ impl Parser {
         let metrics = metrics.unwrap_or_else(|| Metric::defaults(!operators.is_empty()));
         if operators.is_empty() {
             for m in metrics.iter().filter(|m| m.needs_operators()) {
-                let span = self.spans.get(&format!("{path}.metrics")).cloned().unwrap_or(0..0);
                 self.diags.push(
-                    Diagnostic::new(span, format!("metric `{}` needs the edge's `operators`", m.name()))
-                        .with_help("add `operators = [\"…\"]` naming operators of both data sets"),
+                    Diagnostic::new(
+                        metrics_span.clone(),
+                        format!("metric `{}` needs the edge's `operators`", m.name()),
+                    )
+                    .with_help("add `operators = [\"…\"]` naming operators of both data sets"),
                 );
             }
         }
@@ -1069,9 +1066,12 @@ impl Parser {
                 "shortcut",
             ],
         );
+        let ((parent, parent_span), (child, child_span)) = (parent?, child?);
+        spans.parent = parent_span;
+        spans.child = child_span;
         Some(Edge {
-            parent: parent?,
-            child: child?,
+            parent,
+            child,
             methods,
             preprocess,
             refine,
@@ -1082,6 +1082,7 @@ impl Parser {
             operators,
             operator_items,
             shortcut,
+            spans,
         })
     }
 }
@@ -1100,6 +1101,61 @@ mod tests {
         include_str!("../../../experiments/nested-music.toml"),
         include_str!("../../../experiments/word-relations.toml"),
     ];
+
+    #[test]
+    fn every_span_a_check_reads_points_at_its_value() {
+        // The file's text at each recorded span is the value it records (a header table's span is
+        // its header), for every experiment shipped: a check after parsing can point at any.
+        let at = |source: &str, span: &Span| source[span.clone()].trim_matches('"').to_owned();
+        let mut checked = 0;
+        for source in EXPERIMENTS {
+            let exp = parse(source).unwrap();
+            let mut calls: Vec<&Call> = exp.nodes.iter().map(|n| &n.encoder).collect();
+            for d in &exp.data {
+                assert!(at(source, &d.spans.table).contains(&d.name), "{}", d.name);
+                match &d.origin {
+                    Origin::Source { call } => calls.push(call),
+                    Origin::Render { from, call } => {
+                        assert_eq!(&at(source, &d.spans.from), from);
+                        calls.push(call);
+                    }
+                    Origin::Files { path } => assert_eq!(at(source, &d.spans.files), path.to_string_lossy()),
+                }
+                for op in &d.operators {
+                    calls.push(&op.call);
+                    if let Some(items) = &op.items {
+                        assert_eq!(&at(source, &op.spans.items), items);
+                    }
+                }
+            }
+            for call in calls {
+                assert_eq!(at(source, &call.spans.plugin), call.plugin);
+                assert_eq!(at(source, &call.spans.function), call.function);
+                let params = &source[call.spans.params.clone()];
+                assert!(call.spans.params == call.spans.table || params.starts_with('{'), "{params}");
+                checked += 1;
+            }
+            for n in &exp.nodes {
+                assert_eq!(at(source, &n.spans.data), n.data);
+            }
+            for e in &exp.edges {
+                assert_eq!(
+                    (at(source, &e.spans.parent), at(source, &e.spans.child)),
+                    (e.parent.clone(), e.child.clone())
+                );
+                assert!(at(source, &e.spans.methods).starts_with('['));
+                assert!(
+                    e.operators.is_empty() || at(source, &e.spans.operators).contains(&e.operators[0].parent)
+                );
+                assert!(at(source, &e.spans.table).starts_with("[[edges]]"));
+            }
+            assert!(at(source, &exp.spans.anchors).starts_with('['));
+            for edit in &exp.tree.edits {
+                assert!(at(source, &edit.span).contains(&edit.operator));
+            }
+        }
+        assert!(checked > 20, "{checked} calls");
+    }
 
     #[test]
     fn the_shipped_experiments_parse() {

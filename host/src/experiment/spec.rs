@@ -1,13 +1,14 @@
 //! A resolved experiment: what one TOML file declares, validated and with defaults filled in.
 //! This is what a run records (`experiment.json` in the run folder).
 
+use super::spans::{
+    CallSpans, DataSpans, EdgeSpans, ExperimentSpans, NodeSpans, OperatorSpans, Span, TreeSpans,
+};
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
 use crate::align::unsupervised::StartSpec;
 use crate::align::{MethodSpec, Preprocess};
 use serde::Serialize;
-use std::collections::HashMap;
-use std::ops::Range;
 use std::path::PathBuf;
 
 /// One experiment: data sets, nodes (embedding spaces) and edges (alignments) forming a tree.
@@ -34,9 +35,9 @@ pub struct Experiment {
     pub edges: Vec<Edge>,
     /// The tree analyses' settings (`[tree]`): width, controlled edits, depth.
     pub tree: TreeSpec,
-    /// Where each declared thing sits in the file (`nodes.audio.encoder` → bytes), for errors.
+    /// Where `[experiment]`'s keys sit in the file, for errors.
     #[serde(skip)]
-    pub spans: HashMap<String, Range<usize>>,
+    pub spans: ExperimentSpans,
 }
 
 /// How each repeat splits the items into test items and an anchor pool.
@@ -64,6 +65,9 @@ pub struct DataSet {
     /// Functional alignment fits their action in every space that encodes this data set.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub operators: Vec<OperatorDecl>,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: DataSpans,
 }
 
 /// An operator of a data set: a plugin operator (`transpose`, `gain`, `relation`…) applied to the
@@ -78,6 +82,9 @@ pub struct OperatorDecl {
     /// The data set whose items the operator is applied to (same kind of value); default this
     /// data set. Lets a relation be fitted on all of its own words, not only the experiment's.
     pub items: Option<String>,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: OperatorSpans,
 }
 
 /// How the two sides of an edge share the items their operators are fitted on.
@@ -147,9 +154,17 @@ pub struct Call {
     pub function: String,
     /// Parameters, passed to the plugin as TOML.
     pub params: toml::Table,
+    /// Where its keys sit in the file, for errors (all `0..0` for a call made on the command line).
+    #[serde(skip)]
+    pub spans: CallSpans,
 }
 
 impl Call {
+    /// A call not written in a file (its spans all `0..0`), e.g. one made on the command line.
+    pub fn new(plugin: impl Into<String>, function: impl Into<String>, params: toml::Table) -> Call {
+        Call { plugin: plugin.into(), function: function.into(), params, spans: CallSpans::default() }
+    }
+
     /// The parameters as TOML text.
     pub fn params_toml(&self) -> String {
         toml::to_string(&self.params).unwrap_or_default()
@@ -184,6 +199,9 @@ pub struct Node {
     /// its items run on the CPU. Recorded only when it is not the CPU.
     #[serde(default, skip_serializing_if = "Device::is_cpu")]
     pub device: Device,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: NodeSpans,
 }
 
 /// Where a node's encoder runs: `"cpu"` (the default) or `"cuda:N"`, the N-th CUDA device as the
@@ -272,6 +290,9 @@ pub struct Edge {
     /// them (depth). It does not count as the child's parent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shortcut: bool,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: EdgeSpans,
 }
 
 /// Settings of the tree analyses (`[tree]`), run after the edges on every experiment whose tree
@@ -293,6 +314,9 @@ pub struct TreeSpec {
     /// Controlled edits: an operator applied in a child's data, carried to its parent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub edits: Vec<EditSpec>,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: TreeSpans,
 }
 
 /// A controlled edit (`edits = [{ child = "notes", operator = "up" }]`): operator `operator` of
@@ -305,6 +329,9 @@ pub struct EditSpec {
     pub child: String,
     /// The operator of the child's data set.
     pub operator: String,
+    /// Where the edit sits in the file, for errors.
+    #[serde(skip)]
+    pub span: Span,
 }
 
 /// A metric an edge reports.
@@ -509,11 +536,6 @@ impl Experiment {
             }
         }
         None
-    }
-
-    /// The span recorded for `key`, or the start of the file.
-    pub fn span(&self, key: &str) -> Range<usize> {
-        self.spans.get(key).cloned().unwrap_or(0..0)
     }
 }
 

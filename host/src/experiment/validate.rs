@@ -4,6 +4,7 @@
 //! anchors fit in the data.
 
 use super::diagnostic::{suggest, Diagnostic};
+use super::spans::Span;
 use super::spec::{Call, Experiment, Origin};
 use crate::registry::Registry;
 use commute_sdk::{FunctionKind, FunctionSpec, ParamSpec, ValueKind};
@@ -26,9 +27,8 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
         v.data_facts(&d.name, 0);
     }
     for node in &exp.nodes {
-        let path = format!("nodes.{}", node.name);
-        let data = v.named_data(&node.data, &format!("{path}.data"));
-        let spec = v.function(&node.encoder, FunctionKind::Encoder, &path, "encoder");
+        let data = v.named_data(&node.data, &node.spans.data);
+        let spec = v.function(&node.encoder, FunctionKind::Encoder, "encoder");
         if let Some(spec) = spec.as_ref().filter(|s| !node.device.is_cpu() && !s.cuda) {
             let on_cuda: Vec<String> = registry
                 .plugins()
@@ -49,7 +49,7 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
                 format!("remove `device`; the encoders that run on a CUDA device: {}", on_cuda.join(", "))
             };
             v.error(
-                exp.span(&format!("{path}.device")),
+                node.spans.device.clone(),
                 format!(
                     "encoder `{}` of plugin `{}` runs on the CPU only, not on `{}`",
                     spec.name, node.encoder.plugin, node.device
@@ -61,7 +61,7 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
             if let (Some(kind), Some(input)) = (data.kind, spec.input) {
                 if !input.accepts(kind) {
                     v.error(
-                        exp.span(&format!("{path}.encoder")),
+                        node.encoder.spans.function.clone(),
                         format!(
                             "encoder `{}` of plugin `{}` reads {input}, but data set `{}` holds {kind}",
                             node.encoder.function, node.encoder.plugin, node.data
@@ -111,7 +111,7 @@ impl Validator<'_> {
                         )
                     };
                     self.error(
-                        exp.span(&format!("data.{}.from", d.name)),
+                        d.spans.from.clone(),
                         format!(
                             "data set `{}` is derived from itself{through}: `from` makes a cycle",
                             d.name
@@ -139,7 +139,7 @@ impl Validator<'_> {
     }
 
     /// The function a call names, checked for existence, kind and parameters.
-    fn function(&mut self, call: &Call, kind: FunctionKind, path: &str, key: &str) -> Option<FunctionSpec> {
+    fn function(&mut self, call: &Call, kind: FunctionKind, key: &str) -> Option<FunctionSpec> {
         let Ok(plugin) = self.registry.get(&call.plugin) else {
             let names: Vec<&str> = self.registry.plugins().iter().map(|p| p.plugin.name()).collect();
             let help = match suggest(&call.plugin, names.iter().copied()) {
@@ -147,11 +147,7 @@ impl Validator<'_> {
                 None if names.is_empty() => "no plugins were found; see `commute plugins`".to_owned(),
                 None => format!("loaded plugins: {}", names.join(", ")),
             };
-            self.error(
-                self.exp.span(&format!("{path}.plugin")),
-                format!("unknown plugin `{}`", call.plugin),
-                Some(help),
-            );
+            self.error(call.spans.plugin.clone(), format!("unknown plugin `{}`", call.plugin), Some(help));
             return None;
         };
         let manifest = plugin.plugin.manifest();
@@ -162,20 +158,16 @@ impl Validator<'_> {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("{} functions of `{}`: {}", kind, call.plugin, same_kind.join(", ")),
             };
-            let span =
-                self.exp.span(&format!("{path}.{}", if key == "encoder" { "encoder" } else { "function" }));
             self.error(
-                span,
+                call.spans.function.clone(),
                 format!("plugin `{}` has no function `{}`", call.plugin, call.function),
                 Some(help),
             );
             return None;
         };
         if spec.kind != kind {
-            let span =
-                self.exp.span(&format!("{path}.{}", if key == "encoder" { "encoder" } else { "function" }));
             self.error(
-                span,
+                call.spans.function.clone(),
                 format!(
                     "`{}` of plugin `{}` is {} {}, but `{key}` needs {} {kind}",
                     call.function,
@@ -188,13 +180,12 @@ impl Validator<'_> {
             );
             return None;
         }
-        self.params(call, spec, path);
+        self.params(call, spec);
         Some(spec.clone())
     }
 
-    fn params(&mut self, call: &Call, spec: &FunctionSpec, path: &str) {
-        let span =
-            self.exp.spans.get(&format!("{path}.params")).cloned().unwrap_or_else(|| self.exp.span(path));
+    fn params(&mut self, call: &Call, spec: &FunctionSpec) {
+        let span = call.spans.params.clone();
         for (key, value) in &call.params {
             match spec.params.iter().find(|p| &p.name == key) {
                 None => {
@@ -236,19 +227,19 @@ impl Validator<'_> {
         }
         for p in spec.params.iter().filter(|p| p.required && !call.params.contains_key(&p.name)) {
             self.error(
-                self.exp.span(path),
+                call.spans.table.clone(),
                 format!("`{}` needs parameter `{}` ({})", call.function, p.name, p.ty),
                 Some(format!("add it in `params = {{ {} = … }}`: {}", p.name, p.doc)),
             );
         }
     }
 
-    fn named_data(&mut self, name: &str, span_key: &str) -> Option<DataFacts> {
+    fn named_data(&mut self, name: &str, span: &Span) -> Option<DataFacts> {
         if self.exp.data_set(name).is_none() {
             let names: Vec<&str> = self.exp.data.iter().map(|d| d.name.as_str()).collect();
             let help = suggest(name, names.iter().copied()).map(|s| format!("did you mean `{s}`?"));
             self.error(
-                self.exp.span(span_key),
+                span.clone(),
                 format!("no data set named `{name}`"),
                 help.or_else(|| Some(format!("declared: {}", names.join(", ")))),
             );
@@ -263,17 +254,16 @@ impl Validator<'_> {
         }
         let unknown = DataFacts { kind: None, len: None };
         let Some(data) = self.exp.data_set(name) else { return unknown };
-        let path = format!("data.{name}");
         let facts = match &data.origin {
             Origin::Source { call } => {
-                match self.function(call, FunctionKind::Source, &format!("{path}.source"), "source") {
+                match self.function(call, FunctionKind::Source, "source") {
                     Some(spec) => {
                         // A declared bound on `count` has been checked with the other parameters.
                         let declared = spec.params.iter().any(|p| p.name == "count" && !p.bounds.is_none());
                         let given = call.params.get("count").and_then(toml::Value::as_integer);
                         if let Some(n) = given.filter(|n| *n < 0 && !declared) {
                             self.error(
-                                self.exp.span(&format!("{path}.source.params")),
+                                call.spans.params.clone(),
                                 format!(
                                     "parameter `count` of `{}` must be at least 0, found {n}",
                                     call.function
@@ -286,11 +276,13 @@ impl Validator<'_> {
                     None => unknown,
                 }
             }
-            Origin::Files { path: folder } => self.files_facts(&path, &self.base_dir.join(folder)),
+            Origin::Files { path: folder } => {
+                self.files_facts(&data.spans.files, &self.base_dir.join(folder))
+            }
             Origin::Render { from, call } => {
                 if depth > self.exp.data.len() {
                     self.error(
-                        self.exp.span(&format!("{path}.from")),
+                        data.spans.from.clone(),
                         format!("data set `{name}` is derived from itself"),
                         None,
                     );
@@ -300,7 +292,7 @@ impl Validator<'_> {
                 let parent = if self.exp.data_set(from).is_some() {
                     Some(self.data_facts(from, depth + 1))
                 } else {
-                    self.named_data(from, &format!("{path}.from"))
+                    self.named_data(from, &data.spans.from)
                 };
                 // An operator (K → K) renders too: `relation` turns English words into French ones.
                 let kind = self
@@ -310,12 +302,12 @@ impl Validator<'_> {
                     .and_then(|p| p.plugin.manifest().function(&call.function).map(|f| f.kind))
                     .filter(|k| *k == FunctionKind::Operator)
                     .unwrap_or(FunctionKind::Render);
-                match self.function(call, kind, &format!("{path}.render"), "render") {
+                match self.function(call, kind, "render") {
                     Some(spec) => {
                         if let (Some(input), Some(kind)) = (spec.input, parent.and_then(|p| p.kind)) {
                             if !input.accepts(kind) {
                                 self.error(
-                                    self.exp.span(&format!("{path}.render.function")),
+                                    call.spans.function.clone(),
                                     format!(
                                         "render `{}` reads {input}, but data set `{from}` holds {kind}",
                                         call.function
@@ -334,8 +326,8 @@ impl Validator<'_> {
         facts
     }
 
-    fn files_facts(&mut self, path: &str, folder: &Path) -> DataFacts {
-        let span = self.exp.span(&format!("{path}.files"));
+    fn files_facts(&mut self, span: &Span, folder: &Path) -> DataFacts {
+        let span = span.clone();
         let Ok(entries) = std::fs::read_dir(folder) else {
             self.error(
                 span,
@@ -380,16 +372,15 @@ impl Validator<'_> {
         for data in &exp.data {
             let kind = self.facts.get(&data.name).and_then(|f| f.kind);
             for op in &data.operators {
-                let path = format!("data.{}.operators.{}", data.name, op.name);
-                let spec = self.function(&op.call, FunctionKind::Operator, &path, "operator");
+                let spec = self.function(&op.call, FunctionKind::Operator, "operator");
                 let items_kind = match &op.items {
                     None => kind,
-                    Some(items) => self.named_data(items, &format!("{path}.items")).and_then(|f| f.kind),
+                    Some(items) => self.named_data(items, &op.spans.items).and_then(|f| f.kind),
                 };
                 if let (Some(items), Some(k), Some(items_kind)) = (&op.items, kind, items_kind) {
                     if k != items_kind {
                         self.error(
-                            exp.span(&format!("{path}.items")),
+                            op.spans.items.clone(),
                             format!("operator `{}` of data set `{}` is applied to `{items}`, which holds {items_kind}, but `{}` holds {k}", op.name, data.name, data.name),
                             Some("the operator's items are encoded by the same encoders as the data set's".to_owned()),
                         );
@@ -399,7 +390,7 @@ impl Validator<'_> {
                     if let Some(input) = spec.input {
                         if !input.accepts(k) {
                             self.error(
-                                exp.span(&format!("{path}.function")),
+                                op.call.spans.function.clone(),
                                 format!(
                                     "operator `{}` of plugin `{}` reads {input}, but data set `{}` holds {k}",
                                     op.call.function,
@@ -420,7 +411,7 @@ impl Validator<'_> {
     fn edge_operators(&mut self, i: usize, parent_data: &str, child_data: &str) {
         let exp = self.exp;
         let edge = &exp.edges[i];
-        let span = exp.span(&format!("edges.{i}.operators"));
+        let span = edge.spans.operators.clone();
         for pair in &edge.operators {
             for (side, data, name) in
                 [("parent", parent_data, &pair.parent), ("child", child_data, &pair.child)]
@@ -455,7 +446,7 @@ impl Validator<'_> {
             };
             if edge.operators.len() < needed {
                 self.error(
-                    exp.span(&format!("edges.{i}.methods")),
+                    edge.spans.methods.clone(),
                     format!(
                         "method `functional`{} needs at least {needed} operator pair{} on edge {}, found {}",
                         if shuffled { " with shuffle-operators" } else { "" },
@@ -477,9 +468,8 @@ impl Validator<'_> {
         let mut parent_of: HashMap<&str, (&str, usize)> = HashMap::new();
         let node_names: Vec<&str> = exp.nodes.iter().map(|n| n.name.as_str()).collect();
         for (i, edge) in exp.edges.iter().enumerate() {
-            let path = format!("edges.{i}");
             let mut ok = true;
-            for (role, name) in [("parent", &edge.parent), ("child", &edge.child)] {
+            for (name, span) in [(&edge.parent, &edge.spans.parent), (&edge.child, &edge.spans.child)] {
                 if exp.node(name).is_none() {
                     ok = false;
                     let help = if exp.data_set(name).is_some() {
@@ -488,7 +478,7 @@ impl Validator<'_> {
                         suggest(name, node_names.iter().copied()).map(|s| format!("did you mean `{s}`?"))
                     };
                     self.error(
-                        exp.span(&format!("{path}.{role}")),
+                        span.clone(),
                         format!("no node named `{name}`"),
                         help.or_else(|| Some(format!("declared nodes: {}", node_names.join(", ")))),
                     );
@@ -499,7 +489,7 @@ impl Validator<'_> {
             }
             if edge.parent == edge.child {
                 self.error(
-                    exp.span(&format!("{path}.child")),
+                    edge.spans.child.clone(),
                     format!("edge {} aligns node `{}` with itself", i + 1, edge.child),
                     None,
                 );
@@ -509,7 +499,7 @@ impl Validator<'_> {
                 // Checked below, once the tree is known.
             } else if let Some((first, j)) = parent_of.get(edge.child.as_str()) {
                 self.error(
-                    exp.span(&format!("{path}.child")),
+                    edge.spans.child.clone(),
                     format!("node `{}` has two parents, `{first}` (edge {}) and `{}`; an experiment is a tree", edge.child, j + 1, edge.parent),
                     Some("give each node at most one parent; declare a second node on the same data for another parent".to_owned()),
                 );
@@ -523,7 +513,7 @@ impl Validator<'_> {
             let (rp, rc) = (exp.root_of(&p.data), exp.root_of(&c.data));
             if rp != rc {
                 self.error(
-                    exp.span(&path),
+                    edge.spans.table.clone(),
                     format!("nodes `{}` and `{}` encode unrelated data sets (`{rp}` and `{rc}`): an edge needs paired items", edge.parent, edge.child),
                     Some("derive one data set from the other with `from` + `render`, so that item i of each is the same item".to_owned()),
                 );
@@ -534,7 +524,7 @@ impl Validator<'_> {
                 let largest = exp.anchors.iter().copied().max().unwrap_or(0);
                 if largest.saturating_add(test) > len {
                     self.error(
-                        exp.span("experiment.anchors"),
+                        exp.spans.anchors.clone(),
                         format!("{largest} anchors plus {test} test items need {} items, but data set `{rc}` has {len}", largest as u128 + test as u128),
                         Some("lower the largest anchor count or `test`, or generate more items".to_owned()),
                     );
@@ -567,7 +557,7 @@ impl Validator<'_> {
                         let mut first = cycle.clone();
                         first.sort_unstable();
                         let mut d = Diagnostic::new(
-                            exp.span(&format!("edges.{}", first[0])),
+                            exp.edges[first[0]].spans.table.clone(),
                             format!("the edges form a cycle: {}", path.join(" → ")),
                         )
                         .with_label(format!(
@@ -580,7 +570,7 @@ impl Validator<'_> {
                         for &i in &first[1..] {
                             let e = &exp.edges[i];
                             d = d.with_also(
-                                exp.span(&format!("edges.{i}")),
+                                e.spans.table.clone(),
                                 format!("edge {}: {} → {}", i + 1, e.parent, e.child),
                             );
                         }
@@ -609,7 +599,7 @@ impl Validator<'_> {
             match exp.path(&edge.parent, &edge.child) {
                 Some(path) if path.len() >= 3 => {}
                 Some(_) => self.error(
-                    exp.span(&format!("edges.{i}.shortcut")),
+                    edge.spans.shortcut.clone(),
                     format!(
                         "edge {} is a shortcut, but `{}` is already `{}`'s parent",
                         i + 1,
@@ -622,7 +612,7 @@ impl Validator<'_> {
                     ),
                 ),
                 None => self.error(
-                    exp.span(&format!("edges.{i}.shortcut")),
+                    edge.spans.shortcut.clone(),
                     format!(
                         "edge {} is a shortcut, but `{}` does not descend from `{}` in the tree",
                         i + 1,
@@ -646,7 +636,7 @@ impl Validator<'_> {
             let largest = exp.anchors.iter().copied().max().unwrap_or(0);
             if a > largest {
                 self.error(
-                    exp.span("tree.anchors"),
+                    exp.tree.spans.anchors.clone(),
                     format!("[tree] anchors = {a} exceeds the largest anchor count of the experiment, {largest}"),
                     Some("the analysis maps are fitted on the edges' anchor pool; use at most the largest of `[experiment] anchors`".to_owned()),
                 );
@@ -654,7 +644,7 @@ impl Validator<'_> {
         }
         let node_names: Vec<&str> = exp.nodes.iter().map(|n| n.name.as_str()).collect();
         for (i, edit) in exp.tree.edits.iter().enumerate() {
-            let span = exp.span(&format!("tree.edits.{i}"));
+            let span = edit.span.clone();
             let Some(child) = exp.node(&edit.child) else {
                 let help = suggest(&edit.child, node_names.iter().copied())
                     .map(|s| format!("did you mean `{s}`?"))

@@ -254,18 +254,19 @@ mod tests {
         Node {
             name: "n".into(),
             data: "d".into(),
-            encoder: Call { plugin: "music".into(), function: "chroma".into(), params: toml::Table::new() },
+            encoder: Call::new("music", "chroma", toml::Table::new()),
             skip_failed_items: false,
             isolate,
             call_timeout_s: timeout,
             worker_memory_mib: None,
             device: crate::experiment::Device::Cpu,
+            spans: Default::default(),
         }
     }
 
     #[test]
     fn isolation_follows_the_flag_the_plugin_list_and_the_node() {
-        let call = Call { plugin: "music".into(), function: "synth".into(), params: toml::Table::new() };
+        let call = Call::new("music", "synth", toml::Table::new());
         let none = Isolation::default();
         assert_eq!(none.for_call(Some(&node(false, None)), &call), None);
         let by_node = none.for_call(Some(&node(true, Some(2.0))), &call).unwrap();
