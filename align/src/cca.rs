@@ -3,8 +3,101 @@
 use super::error::{AlignError, Space};
 use super::kernels::{self, c};
 use super::linear::{AffineMap, LinearMap};
+use super::method::DEFAULT_CCA_REG;
+use super::operator::select_rows;
 use super::scalar::Real;
 use faer::{Mat, MatRef};
+use std::collections::BTreeMap;
+
+/// The values an unset `reg` is chosen from: ridges relative to each covariance's mean variance,
+/// from almost none (whitening the anchors' span exactly) to strong (close to the SVD of the
+/// cross-covariance).
+pub const CCA_REG_GRID: [f64; 7] = [1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0];
+
+/// Folds of the cross-validation of `reg`, at most (fewer with few anchors, so that each fold
+/// holds at least 2 anchors).
+const CV_FOLDS: usize = 5;
+
+/// [`solve`] with `reg` chosen from [`CCA_REG_GRID`] by cross-validation on the pairs, and what
+/// was chosen (`reg`, `cv-folds`, `cv-score`: the mean held-out reciprocal rank).
+///
+/// Anchor i falls in fold `i mod k` (`k = min(5, ⌊n / 2⌋)`; the anchors arrive in a random order).
+/// Each fold's held-out pairs are mapped by the fit on the other folds and scored as retrieval, the
+/// way the map is judged: the mean reciprocal rank, by cosine in the canonical space, of each
+/// held-out source row's pair among the fold's held-out target rows. The grid value with the best
+/// mean over the folds wins (the smaller on a tie); a value whose fit fails on a fold is out. With
+/// fewer than 4 pairs `reg` is 1e-3.
+pub(crate) fn solve_cv<T: Real>(
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+    dim: Option<usize>,
+    what: &str,
+) -> Result<(LinearMap<T>, BTreeMap<String, f64>), AlignError> {
+    kernels::check_pair_finite(x, y)?;
+    let n = x.nrows();
+    let folds = CV_FOLDS.min(n / 2);
+    let mut details = BTreeMap::new();
+    if folds < 2 {
+        details.insert("reg".to_owned(), DEFAULT_CCA_REG);
+        return Ok((solve(x, y, dim, DEFAULT_CCA_REG, what)?, details));
+    }
+    let split = |fold: usize, held_out: bool| -> Vec<usize> {
+        (0..n).filter(|i| (i % folds == fold) == held_out).collect()
+    };
+    let mut best: Option<(f64, f64)> = None;
+    for reg in CCA_REG_GRID {
+        let mut total = 0.0;
+        let mut complete = true;
+        for fold in 0..folds {
+            let (train, test) = (split(fold, false), split(fold, true));
+            let (xt, yt) = (select_rows(x, &train), select_rows(y, &train));
+            // A fixed `dim` larger than a fold allows is capped there.
+            let fold_dim = dim.map(|k| k.min(train.len() - 1));
+            let Ok(map) = solve(xt.as_ref(), yt.as_ref(), fold_dim, reg, what) else {
+                complete = false;
+                break;
+            };
+            let a = map.source.apply(select_rows(x, &test).as_ref());
+            let b = map.target.as_ref().map(|t| t.apply(select_rows(y, &test).as_ref()));
+            total += b.map_or(f64::NEG_INFINITY, |b| reciprocal_rank(a, b));
+        }
+        let score = total / folds as f64;
+        if complete && score.is_finite() && best.is_none_or(|(_, s)| score > s) {
+            best = Some((reg, score));
+        }
+    }
+    let Some((reg, score)) = best else {
+        return Err(AlignError::Singular {
+            what: what.to_owned(),
+            detail: format!("no value of reg in {CCA_REG_GRID:?} fits every fold of the anchors"),
+            hint: "set cca.reg, reduce the dimension with preprocess.pca, or add pairs".to_owned(),
+        });
+    };
+    details.insert("reg".to_owned(), reg);
+    details.insert("cv-folds".to_owned(), folds as f64);
+    details.insert("cv-score".to_owned(), score);
+    Ok((solve(x, y, dim, reg, what)?, details))
+}
+
+/// Mean over rows i of `1 / rank` of row i of `b` among all rows of `b`, by cosine with row i of
+/// `a` (rank 1 + the rows strictly closer; a NaN cosine counts as far, a NaN pair as last).
+fn reciprocal_rank<T: Real>(mut a: Mat<T>, mut b: Mat<T>) -> f64 {
+    kernels::normalise_rows(&mut a);
+    kernels::normalise_rows(&mut b);
+    let m = a.nrows();
+    let s = kernels::matmul(a.as_ref(), b.as_ref().transpose());
+    let total: f64 = (0..m)
+        .map(|i| {
+            let own = s[(i, i)].to_f64();
+            if own.is_nan() {
+                return 1.0 / m as f64;
+            }
+            let closer = (0..m).filter(|&j| j != i && s[(i, j)].to_f64() > own).count();
+            1.0 / (1 + closer) as f64
+        })
+        .sum();
+    total / m.max(1) as f64
+}
 
 /// Regularised CCA of `x` (n × d_a) and `y` (n × d_b) keeping `dim` canonical pairs (default
 /// `min(d_a, d_b, n − 1)`).
@@ -125,6 +218,71 @@ mod tests {
             mix + 0.6 * noise[(i, j)] + 1.5
         });
         (x, y)
+    }
+
+    /// `n` pairs in `d` dimensions sharing a 5-dimensional latent signal, with noise.
+    fn latent_pairs(seed: u64, n: usize, d: usize) -> (Mat<f64>, Mat<f64>) {
+        let mut r = rng(seed);
+        let z = gaussian(&mut r, n, 5);
+        let (a, b) = (gaussian(&mut r, 5, d), gaussian(&mut r, 5, d));
+        let (ex, ey) = (gaussian(&mut r, n, d), gaussian(&mut r, n, d));
+        let (zx, zy) = (kernels::matmul(z.as_ref(), a.as_ref()), kernels::matmul(z.as_ref(), b.as_ref()));
+        (
+            Mat::from_fn(n, d, |i, j| zx[(i, j)] + ex[(i, j)]),
+            Mat::from_fn(n, d, |i, j| zy[(i, j)] + ey[(i, j)]),
+        )
+    }
+
+    #[test]
+    fn cross_validation_picks_a_ridge_that_generalises_when_pairs_are_few() {
+        // 40 pairs in 60 dimensions: with almost no ridge CCA whitens the anchors' span exactly
+        // and new rows land anywhere; held-out pairs say so.
+        let (x, y) = latent_pairs(43, 340, 60);
+        let (xa, ya) = (x.as_ref().subrows(0, 40), y.as_ref().subrows(0, 40));
+        let (xt, yt) = (x.as_ref().subrows(40, 300), y.as_ref().subrows(40, 300));
+        let (chosen, details) = solve_cv(xa, ya, None, "cca").unwrap();
+        assert_eq!(details["cv-folds"], 5.0);
+        assert!(details["cv-score"].is_finite());
+        let reg = details["reg"];
+        assert!(CCA_REG_GRID.contains(&reg) && reg > DEFAULT_CCA_REG, "{details:?}");
+        let held_out = |map: &LinearMap<f64>| {
+            reciprocal_rank(map.source.apply(xt), map.target.as_ref().unwrap().apply(yt))
+        };
+        let fixed = solve(xa, ya, None, DEFAULT_CCA_REG, "cca").unwrap();
+        let (cv, old) = (held_out(&chosen), held_out(&fixed));
+        assert!(cv > old + 0.05, "held-out MRR {cv} with reg = {reg}, {old} with 1e-3");
+        // The map is the plain fit at the chosen value.
+        assert_eq!(chosen, solve(xa, ya, None, reg, "cca").unwrap());
+        // In both regimes the choice is as good on new pairs as the best value of the grid.
+        for (seed, anchors, d) in [(43, 40, 60), (44, 1000, 8)] {
+            let (x, y) = latent_pairs(seed, anchors + 300, d);
+            let (xa, ya) = (x.as_ref().subrows(0, anchors), y.as_ref().subrows(0, anchors));
+            let (xt, yt) = (x.as_ref().subrows(anchors, 300), y.as_ref().subrows(anchors, 300));
+            let held_out = |map: &LinearMap<f64>| {
+                reciprocal_rank(map.source.apply(xt), map.target.as_ref().unwrap().apply(yt))
+            };
+            let (chosen, _) = solve_cv(xa, ya, None, "cca").unwrap();
+            let best = CCA_REG_GRID
+                .iter()
+                .map(|&reg| held_out(&solve(xa, ya, None, reg, "cca").unwrap()))
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!(held_out(&chosen) > best - 0.02, "{} vs the grid's best {best}", held_out(&chosen));
+        }
+        // Too few pairs to cross-validate: the fallback, without folds.
+        let (_, details) = solve_cv(xa.subrows(0, 3), ya.subrows(0, 3), None, "cca").unwrap();
+        assert_eq!(details.get("reg"), Some(&DEFAULT_CCA_REG));
+        assert!(!details.contains_key("cv-folds"));
+    }
+
+    #[test]
+    fn the_reciprocal_rank_counts_the_rows_closer_than_the_pair() {
+        // Rows of `a`: (1, 0), (0, 1), (1, 1); of `b`: (0, 1), (1, 0), (1, 1). Row 0's pair (0, 1)
+        // is behind (1, 0) and (1, 1): rank 3; row 1's pair (1, 0) likewise: rank 3; row 2's pair
+        // (1, 1) is first: rank 1. Ties do not count against the pair.
+        let a = Mat::from_fn(3, 2, |i, j| [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]][i][j]);
+        let b = Mat::from_fn(3, 2, |i, j| [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]][i][j]);
+        assert!((reciprocal_rank(a.clone(), b) - (1.0 / 3.0 + 1.0 / 3.0 + 1.0) / 3.0).abs() < 1e-12);
+        assert_eq!(reciprocal_rank(a.clone(), a), 1.0);
     }
 
     #[test]

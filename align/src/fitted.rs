@@ -6,6 +6,7 @@ use super::error::{AlignError, Space};
 use super::functional::{self, OperatorPair, SolveOptions};
 use super::kernels;
 use super::linear::{self, AffineMap, LinearMap};
+use super::memo::ActionMemo;
 use super::method::{MethodSpec, OperatorForm, Solver, WeightSelection};
 use super::operator::{fit_action_cost, fit_action_in, neighbour_mean, parallel_map, OperatorAction};
 use super::preprocess::{FittedPreprocess, Preprocess};
@@ -41,6 +42,9 @@ pub struct FitData<'a> {
     pub target_rows: Option<MatRef<'a, f32>>,
     /// Seed of the cross-validation folds and of the `shuffle-operators` control.
     pub seed: u64,
+    /// Where operator actions fitted by earlier fits are kept (see [`ActionMemo`]); `None`: every
+    /// fit fits its own. It never changes a result, only the time.
+    pub memo: Option<&'a ActionMemo>,
 }
 
 /// The error of `functional` without (usable) operators.
@@ -82,7 +86,8 @@ pub struct FittedMap<T: Real = f64> {
     pub target_preprocess: FittedPreprocess<T>,
     /// The method's maps on preprocessed rows.
     pub map: LinearMap<T>,
-    /// Diagnostics of the fit, by name: for `functional` and `laplacian` the chosen `lambda` and
+    /// Diagnostics of the fit, by name: for `cca` without `reg`, the chosen `reg`, `cv-folds` and
+    /// `cv-score` (mean held-out margin); for `functional` and `laplacian` the chosen `lambda` and
     /// `mu`, the conjugate-gradient `iterations` (0 for the exact solver), the number of
     /// `operators` used and `operators-skipped`, the relative `residual` of the normal equations,
     /// `converged` (1 or 0), and, when cross-validated, `cv-folds` and `cv-score` (mean held-out
@@ -278,7 +283,9 @@ fn estimate<T: Real>(
                 (data.target_rows, &target_preprocess, Space::Target),
             ];
             let action = |(rows, pre, space): (Option<MatRef<'_, f32>>, &FittedPreprocess<T>, Space),
-                          par: Par| { graph_action(rows, pre, space, k, par) };
+                          par: Par| {
+                graph_action(rows, pre, space, k, data.memo, par)
+            };
             let mut actions = parallel_map(sides.to_vec(), &action, kernels::par()).into_iter();
             let (Some(source), Some(target)) = (actions.next(), actions.next()) else {
                 return Err(missing_rows(k, "no rows were given"));
@@ -289,12 +296,12 @@ fn estimate<T: Real>(
             solve_functional(xp, yp, &[(source, target)], 0, &choice)?
         }
         _ => {
-            let map = linear::fit_checked(spec, xp, yp)?;
+            let (map, details) = linear::fit_checked(spec, xp, yp)?;
             if matches!(spec, MethodSpec::Relative {}) {
                 source_preprocess.push_unit_norm();
                 target_preprocess.push_unit_norm();
             }
-            (map, BTreeMap::new())
+            (map, details)
         }
     };
     Ok(FittedMap { spec: spec.clone(), source_preprocess, target_preprocess, map, details })
@@ -373,7 +380,13 @@ fn operator_actions<T: Real>(
     let mut order: Vec<usize> = (0..rows.len()).collect();
     let cost = |i: usize| fit_action_cost(rows[i].0.nrows(), rows[i].0.ncols());
     order.sort_by(|&a, &b| cost(b).total_cmp(&cost(a)));
-    let fit = |i: usize, par: Par| fit_action_in(rows[i].0.as_ref(), rows[i].1.as_ref(), par);
+    let fit = |i: usize, par: Par| {
+        let (input, output) = (rows[i].0.as_ref(), rows[i].1.as_ref());
+        match data.memo {
+            Some(memo) => memo.get_or_fit(&[input, output], 0, || fit_action_in(input, output, par)),
+            None => fit_action_in(input, output, par),
+        }
+    };
     let mut fitted: Vec<Option<Result<OperatorAction<T>, AlignError>>> =
         (0..rows.len()).map(|_| None).collect();
     for (i, action) in order.iter().zip(parallel_map(order.clone(), &fit, kernels::par())) {
@@ -430,6 +443,7 @@ fn graph_action<T: Real>(
     pre: &FittedPreprocess<T>,
     space: Space,
     k: usize,
+    memo: Option<&ActionMemo>,
     par: Par,
 ) -> Result<OperatorAction<T>, AlignError> {
     let Some(rows) = rows else {
@@ -439,8 +453,15 @@ fn graph_action<T: Real>(
         return Err(missing_rows(k, &format!("{} {space} rows were given", rows.nrows())));
     }
     let p = preprocess_rows(rows, pre, space, &format!("laplacian {space} rows"))?;
-    let averaged = neighbour_mean(p.as_ref(), k);
-    fit_action_in(p.as_ref(), averaged.as_ref(), par)
+    let fit = || {
+        let averaged = neighbour_mean(p.as_ref(), k);
+        fit_action_in(p.as_ref(), averaged.as_ref(), par)
+    };
+    match memo {
+        // Tagged apart from the operators' keys (one matrix, not two, and k).
+        Some(memo) => memo.get_or_fit(&[p.as_ref()], 1 + k as u64, fit),
+        None => fit(),
+    }
 }
 
 /// The functional family's weights and solver choices.
@@ -619,7 +640,8 @@ mod tests {
             MethodSpec::Ridge { lambda: 1.0 },
             MethodSpec::Procrustes { scaled: false },
             MethodSpec::Procrustes { scaled: true },
-            MethodSpec::Cca { dim: None, reg: 1e-3 },
+            MethodSpec::Cca { dim: None, reg: Some(1e-3) },
+            MethodSpec::Cca { dim: None, reg: None },
             MethodSpec::Affine { lambda: 0.0 },
             MethodSpec::Affine { lambda: 0.1 },
         ]
@@ -749,15 +771,16 @@ mod tests {
         let one = (x.as_ref().subrows(0, 1), y.as_ref().subrows(0, 1));
         let err = Fit::new(&MethodSpec::Affine { lambda: 0.0 }).run(one.0, one.1).unwrap_err();
         assert_eq!(err.to_string(), "affine needs at least 2 paired rows, got 1");
-        let err =
-            Fit::new(&MethodSpec::Cca { dim: Some(6), reg: 0.1 }).run(x.as_ref(), y.as_ref()).unwrap_err();
+        let err = Fit::new(&MethodSpec::Cca { dim: Some(6), reg: Some(0.1) })
+            .run(x.as_ref(), y.as_ref())
+            .unwrap_err();
         assert_eq!(err.to_string(), "cca with dim = 6 needs at least 7 paired rows, got 6");
         // A singular problem suggests what to change.
         let zeros = Mat::<f64>::zeros(6, 4);
         let err = Fit::new(&MethodSpec::LeastSquares {}).run(zeros.as_ref(), y.as_ref()).unwrap_err();
         assert!(matches!(err, AlignError::Singular { .. }), "{err}");
         let (x4, y4) = (x.as_ref().subrows(0, 4), y.as_ref().subrows(0, 4));
-        let err = Fit::new(&MethodSpec::Cca { dim: None, reg: 0.0 }).run(x4, y4).unwrap_err();
+        let err = Fit::new(&MethodSpec::Cca { dim: None, reg: Some(0.0) }).run(x4, y4).unwrap_err();
         assert!(err.to_string().contains("raise cca.reg"), "{err}");
         let err = Fit::new(&MethodSpec::Ridge { lambda: -1.0 }).run(x.as_ref(), y.as_ref()).unwrap_err();
         assert!(err.to_string().starts_with("invalid ridge.lambda"), "{err}");

@@ -63,6 +63,7 @@ pub mod functional;
 pub mod kernels;
 mod least_squares;
 mod linear;
+mod memo;
 mod method;
 pub mod metrics;
 mod operator;
@@ -77,10 +78,12 @@ mod testing;
 pub mod unsupervised;
 mod vecmap;
 
+pub use cca::CCA_REG_GRID;
 pub use error::{AlignError, Space};
 pub use fitted::{to_f32, to_precision, Fit, FitData, FittedMap, OperatorRows};
 pub use functional::{commutation_error, FunctionalSolution, OperatorPair, SolveOptions};
 pub use linear::{AffineMap, LinearMap};
+pub use memo::ActionMemo;
 pub use method::{
     MethodSpec, OperatorForm, Solver, DEFAULT_CCA_REG, DEFAULT_LAPLACIAN_K, DEFAULT_RIDGE_LAMBDA,
 };

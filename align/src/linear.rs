@@ -6,6 +6,7 @@ use super::method::MethodSpec;
 use super::scalar::Real;
 use super::{affine, cca, fitted, kernels, least_squares, procrustes, ridge, vecmap};
 use faer::{Mat, MatRef};
+use std::collections::BTreeMap;
 
 /// An affine map of rows: `row ↦ (row − shift) · matrix + bias`.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,14 +107,15 @@ pub(crate) fn check_pairs<T: Real>(
     Ok(())
 }
 
-/// Fits `spec` on rows already checked by [`check_pairs`]. Each method checks finiteness itself:
+/// Fits `spec` on rows already checked by [`check_pairs`], with what it chose (for `cca` without
+/// `reg`, the cross-validated `reg`; empty otherwise). Each method checks finiteness itself:
 /// Procrustes and ridge through their products (sparing a scan of the rows), the others by
 /// scanning the rows first.
 pub(crate) fn fit_checked<T: Real>(
     spec: &MethodSpec,
     x: MatRef<'_, T>,
     y: MatRef<'_, T>,
-) -> Result<LinearMap<T>, AlignError> {
+) -> Result<(LinearMap<T>, BTreeMap<String, f64>), AlignError> {
     let what = spec.kind();
     let plain = |matrix| LinearMap {
         source: AffineMap::linear(matrix),
@@ -121,7 +123,7 @@ pub(crate) fn fit_checked<T: Real>(
         scale: None,
         correlations: None,
     };
-    match *spec {
+    let map = match *spec {
         MethodSpec::LeastSquares {} => Ok(plain(least_squares::solve(x, y, what, "source rows")?)),
         MethodSpec::Ridge { lambda } => Ok(plain(ridge::solve(x, y, lambda, what, "source rows")?)),
         MethodSpec::Procrustes { scaled } => {
@@ -137,7 +139,8 @@ pub(crate) fn fit_checked<T: Real>(
                 correlations: None,
             })
         }
-        MethodSpec::Cca { dim, reg } => cca::solve(x, y, dim, reg, what),
+        MethodSpec::Cca { dim, reg: Some(reg) } => cca::solve(x, y, dim, reg, what),
+        MethodSpec::Cca { dim, reg: None } => return cca::solve_cv(x, y, dim, what),
         MethodSpec::Vecmap { whiten, src_reweight, trg_reweight, dewhiten } => {
             let options = vecmap::VecmapOptions { whiten, src_reweight, trg_reweight, dewhiten };
             vecmap::solve(x, y, options, what)
@@ -158,5 +161,6 @@ pub(crate) fn fit_checked<T: Real>(
         }
         MethodSpec::Functional { .. } => Err(fitted::missing_operators(what, "none were given")),
         MethodSpec::Laplacian { k, .. } => Err(fitted::missing_rows(k, "none were given")),
-    }
+    };
+    map.map(|m| (m, BTreeMap::new()))
 }

@@ -7,15 +7,11 @@ use serde::{Deserialize, Serialize};
 
 /// Default `lambda` of `ridge`.
 pub const DEFAULT_RIDGE_LAMBDA: f64 = 1.0;
-/// Default `reg` of `cca`.
+/// `reg` of `cca` when it is unset and there are too few anchors to cross-validate it.
 pub const DEFAULT_CCA_REG: f64 = 1e-3;
 
 fn default_ridge_lambda() -> f64 {
     DEFAULT_RIDGE_LAMBDA
-}
-
-fn default_cca_reg() -> f64 {
-    DEFAULT_CCA_REG
 }
 
 /// Default `k` of `laplacian` (neighbours of each row in the kNN graph).
@@ -141,9 +137,11 @@ pub enum MethodSpec {
         dim: Option<usize>,
         /// Ridge on each covariance, relative to its mean variance:
         /// `C_xx + reg · (tr C_xx / d_a) · I` (same for `C_yy`); finite and ≥ 0. Needed when
-        /// `n − 1 < d_a` or `d_b` (the covariances are then singular). Default 1e-3.
-        #[serde(default = "default_cca_reg")]
-        reg: f64,
+        /// `n − 1 < d_a` or `d_b` (the covariances are then singular). Default (absent): chosen
+        /// from [`CCA_REG_GRID`](crate::CCA_REG_GRID) by cross-validation on the anchors (1e-3
+        /// with fewer than 4 anchors).
+        #[serde(default)]
+        reg: Option<f64>,
     },
     /// Affine map: `(W, b) = argmin ‖X W + 1 bᵀ − Y‖²_F + lambda · ‖W‖²_F`; the bias `b` is not
     /// penalised. Solved exactly by centring both sides, fitting `W` on the centred rows (minimum-norm
@@ -315,7 +313,7 @@ impl MethodSpec {
                 penalty("vecmap.trg-reweight", *trg_reweight)
             }
             MethodSpec::Cca { dim, reg } => {
-                penalty("cca.reg", *reg)?;
+                optional("cca.reg", *reg)?;
                 if *dim == Some(0) {
                     return Err(AlignError::InvalidParameter {
                         field: "cca.dim".to_owned(),
@@ -361,10 +359,10 @@ mod tests {
             parse(r#"{"kind":"procrustes","scaled":true}"#).unwrap(),
             MethodSpec::Procrustes { scaled: true }
         );
-        assert_eq!(parse(r#"{"kind":"cca"}"#).unwrap(), MethodSpec::Cca { dim: None, reg: 1e-3 });
+        assert_eq!(parse(r#"{"kind":"cca"}"#).unwrap(), MethodSpec::Cca { dim: None, reg: None });
         assert_eq!(
             parse(r#"{"kind":"cca","dim":10,"reg":0}"#).unwrap(),
-            MethodSpec::Cca { dim: Some(10), reg: 0.0 }
+            MethodSpec::Cca { dim: Some(10), reg: Some(0.0) }
         );
         assert_eq!(parse(r#"{"kind":"affine"}"#).unwrap(), MethodSpec::Affine { lambda: 0.0 });
         assert_eq!(parse(r#"{"kind":"relative"}"#).unwrap(), MethodSpec::Relative {});
@@ -443,7 +441,7 @@ mod tests {
             MethodSpec::LeastSquares {},
             MethodSpec::Ridge { lambda: 0.25 },
             MethodSpec::Procrustes { scaled: true },
-            MethodSpec::Cca { dim: Some(3), reg: 0.1 },
+            MethodSpec::Cca { dim: Some(3), reg: Some(0.1) },
             MethodSpec::Affine { lambda: 2.0 },
             MethodSpec::Relative {},
             MethodSpec::Vecmap { whiten: false, src_reweight: 0.0, trg_reweight: 1.5, dewhiten: true },
@@ -477,8 +475,8 @@ mod tests {
             MethodSpec::Ridge { lambda: -1.0 },
             MethodSpec::Ridge { lambda: f64::NAN },
             MethodSpec::Affine { lambda: f64::INFINITY },
-            MethodSpec::Cca { dim: Some(0), reg: 0.0 },
-            MethodSpec::Cca { dim: None, reg: -0.1 },
+            MethodSpec::Cca { dim: Some(0), reg: Some(0.0) },
+            MethodSpec::Cca { dim: None, reg: Some(-0.1) },
             MethodSpec::Laplacian { k: 0, lambda: None, mu: None },
             MethodSpec::Laplacian { k: 3, lambda: Some(-1.0), mu: None },
             MethodSpec::Vecmap { whiten: true, src_reweight: -0.5, trg_reweight: 0.5, dewhiten: true },

@@ -407,28 +407,44 @@ struct Sampler {
     next: usize,
     /// `ln(1 − keep_prob)` (negative).
     log_drop: f64,
+    /// Draws at or above this give a gap of 0 without a logarithm (see [`Sampler::gap`]).
+    no_gap: f64,
 }
 
 impl Sampler {
     fn new(base: &ChaCha8Rng, row: usize, keep_prob: f64) -> Self {
         let mut rng = base.clone();
         rng.set_stream(row as u64);
-        let mut sampler = Sampler { rng, next: 0, log_drop: (-keep_prob).ln_1p() };
+        let log_drop = (-keep_prob).ln_1p();
+        let mut sampler = Sampler { rng, next: 0, log_drop, no_gap: no_gap_above(log_drop) };
         sampler.next = sampler.gap();
         sampler
     }
 
     /// Entries dropped before the next kept one: `⌊ln u / ln(1 − p)⌋`, u uniform in (0, 1].
+    /// A draw above `1 − p` (with a margin) gives 0 without computing the logarithm: the same
+    /// gap, for most draws once `p` is large.
     fn gap(&mut self) -> usize {
         let u = 1.0 - self.rng.random::<f64>();
-        // `as` saturates: a huge gap (tiny keep probability) just ends the row.
-        (u.ln() / self.log_drop).floor() as usize
+        if u >= self.no_gap {
+            return 0;
+        }
+        // The ratio is ≥ 0, so `as` (truncation) is the floor, without a call to libm's `floor`;
+        // it saturates: a huge gap (tiny keep probability) just ends the row.
+        (u.ln() / self.log_drop) as usize
     }
 
     fn advance(&mut self) {
         let gap = self.gap();
         self.next = self.next.saturating_add(1).saturating_add(gap);
     }
+}
+
+/// A draw `u` at or above the returned value has `ln u / log_drop < 1`, so a gap of 0: the value is
+/// `1 − p` raised by a relative 1e-9, far more than any error of a computed logarithm, so that
+/// `u ≥ no_gap` and the logarithm agree on every draw.
+fn no_gap_above(log_drop: f64) -> f64 {
+    (log_drop.exp() * (1.0 + 1e-9)).min(1.0)
 }
 
 /// [`best_matches`] for query rows `first..first + out.len()`, tile by tile.
@@ -466,10 +482,11 @@ fn sweep_rows(
             let pen = &penalty[c0..c0 + nc];
             for (i, col) in tile.chunks_exact(nc).enumerate() {
                 let best = &mut block[i];
-                for (jj, (&s, &p)) in col.iter().zip(pen).enumerate() {
-                    let v = s - p;
-                    if v > best.score {
-                        best.score = v;
+                // The tile's best, then its first row: the same entry a scan with `>` keeps.
+                let top = max_adjusted(col, pen);
+                if top > best.score {
+                    if let Some(jj) = col.iter().zip(pen).position(|(&s, &p)| s - p == top) {
+                        best.score = top;
                         best.index = Some(c0 + jj);
                     }
                 }
@@ -495,6 +512,21 @@ fn sweep_rows(
         }
         r0 += nr;
     }
+}
+
+/// The largest `col[j] − pen[j]` (NaN never wins; −∞ when nothing beats it), in 8 lanes so that
+/// it vectorises.
+fn max_adjusted(col: &[f32], pen: &[f32]) -> f32 {
+    let higher = |a: f32, b: f32| if b > a { b } else { a };
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let (mut cols, mut pens) = (col.chunks_exact(8), pen.chunks_exact(8));
+    for (c, p) in (&mut cols).zip(&mut pens) {
+        for k in 0..8 {
+            lanes[k] = higher(lanes[k], c[k] - p[k]);
+        }
+    }
+    let rest = cols.remainder().iter().zip(pens.remainder()).map(|(&c, &p)| c - p);
+    lanes.into_iter().chain(rest).fold(f32::NEG_INFINITY, higher)
 }
 
 #[cfg(test)]
@@ -676,6 +708,63 @@ mod tests {
             }
         }
         assert!((kept as f64 / 20000.0 - 0.3).abs() < 0.02, "{kept}");
+    }
+
+    #[test]
+    fn draws_above_the_threshold_have_no_gap_by_the_logarithm_too() {
+        let mut r = rng(13);
+        for p in [1e-4f64, 0.05, 0.1, 0.3, 0.5, 0.8, 0.9, 0.999, 1.0 - 1e-12] {
+            let log_drop = (-p).ln_1p();
+            let t = no_gap_above(log_drop);
+            // Right at the threshold and just above it, and at random above it.
+            let mut u = t;
+            let mut draws: Vec<f64> = (0..1000)
+                .map(|_| {
+                    u = f64::from_bits(u.to_bits() + 1).min(1.0);
+                    u
+                })
+                .collect();
+            draws.extend((0..100_000).map(|_| t + (1.0 - t) * r.random::<f64>()));
+            draws.push(t);
+            draws.push(1.0);
+            for u in draws {
+                assert_eq!((u.ln() / log_drop) as usize, 0, "p = {p}, u = {u}");
+            }
+            // The threshold is tight: a draw a little below it is dropped now and then.
+            let below = (1.0 - p) * (1.0 - 1e-6);
+            assert!(p > 0.99 || (below.ln() / log_drop) as usize >= 1, "p = {p}");
+        }
+    }
+
+    #[test]
+    fn the_lane_maximum_finds_the_entry_a_scan_finds() {
+        // Ties, NaNs, infinities and lengths off the lane width: the first entry a `>` scan
+        // keeps is the first entry equal to the lane maximum.
+        let mut r = rng(12);
+        for len in [0, 1, 7, 8, 9, 31, 100] {
+            for trial in 0..20 {
+                let col: Vec<f32> = (0..len)
+                    .map(|j| match (j * 7 + trial) % 11 {
+                        0 => f32::NAN,
+                        1 => f32::NEG_INFINITY,
+                        2 => 0.5,
+                        _ => (r.random::<f32>() * 4.0).round() / 4.0,
+                    })
+                    .collect();
+                let pen: Vec<f32> = (0..len).map(|j| if j % 5 == 0 { 0.25 } else { 0.0 }).collect();
+                let mut scan = (f32::NEG_INFINITY, None);
+                for (j, (&c, &p)) in col.iter().zip(&pen).enumerate() {
+                    if c - p > scan.0 {
+                        scan = (c - p, Some(j));
+                    }
+                }
+                let top = max_adjusted(&col, &pen);
+                let first = (top > f32::NEG_INFINITY)
+                    .then(|| col.iter().zip(&pen).position(|(&c, &p)| c - p == top))
+                    .flatten();
+                assert_eq!((top, first), scan, "{col:?}");
+            }
+        }
     }
 
     #[test]

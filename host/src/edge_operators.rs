@@ -247,6 +247,7 @@ impl RepeatOperators {
             source_rows: Some(self.graph_rows.0.as_ref()),
             target_rows: Some(self.graph_rows.1.as_ref()),
             seed,
+            memo: None,
         }
     }
 }
@@ -397,11 +398,16 @@ pub fn operator_reports(
     pre: &Preprocess,
     ops: &RepeatOperators,
     pool: (MatRef<'_, f32>, MatRef<'_, f32>),
+    test_idx: &[usize],
 ) -> Vec<OperatorReport> {
+    // The reports read the repeat's split (which operator rows leak into the test items, the
+    // pool the preprocessing is fitted on): its test items are part of the key.
+    let test: Vec<u8> = test_idx.iter().flat_map(|&i| (i as u64).to_le_bytes()).collect();
     let key = KeyBuilder::new("operator-reports")
         .text(crate::cache::code_key())
         .text(key)
         .text(&serde_json::to_string(pre).unwrap_or_default())
+        .push(&test)
         .finish();
     if let Some(r) = cache.get_result::<Vec<OperatorReport>>(&key) {
         return r;
@@ -499,6 +505,29 @@ mod tests {
         assert_eq!(c, (5..40).collect::<Vec<_>>());
         assert_eq!(p, (5..40).filter(|&i| i != 7).collect::<Vec<_>>());
         assert_eq!((r.graph_rows.0.nrows(), r.graph_rows.1.nrows()), (35, 35));
+    }
+
+    #[test]
+    fn cached_operator_reports_belong_to_their_split() {
+        // Two repeats (or two seeds) with other test items drop other operator rows: each gets
+        // its own report, not the one cached first.
+        let (parent, child, ops) = fixture();
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        let report = |test: Vec<usize>| {
+            let pool: Vec<usize> = (0..40).filter(|i| !test.contains(i)).collect();
+            let r = ops.for_repeat(&parent, &child, &test, &pool);
+            let (px, py) = (
+                crate::runner::rows(parent.matrix().as_ref(), &pool),
+                crate::runner::rows(child.matrix().as_ref(), &pool),
+            );
+            operator_reports(&cache, &ops.key(), &Preprocess::none(), &r, (px.as_ref(), py.as_ref()), &test)
+        };
+        let first = report((0..5).collect());
+        let other = report((20..30).collect());
+        assert_eq!(first[0].split.test_items, 5);
+        assert_eq!(other[0].split.test_items, 10);
+        assert_eq!(report((0..5).collect())[0].split, first[0].split);
     }
 
     #[test]

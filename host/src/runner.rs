@@ -13,7 +13,8 @@ use crate::align::refine::{refine_from, RefineReport, RefineSpec};
 use crate::align::self_learning::{self_learn_from, SelfLearningReport, SelfLearningSpec};
 use crate::align::unsupervised::{unsupervised_pairs, StartSpec};
 use crate::align::{
-    to_precision, AlignError, Alignment, Fit, FitData, FitOn, FittedPreprocess, MethodSpec, Preprocess, Space,
+    to_precision, ActionMemo, AlignError, Alignment, Fit, FitData, FitOn, FittedPreprocess, MethodSpec,
+    Preprocess, Space,
 };
 use crate::cache::{Cache, KeyBuilder};
 use crate::edge_operators::{
@@ -295,13 +296,13 @@ fn failed(metrics: &[Metric]) -> Scores {
     metrics.iter().map(|m| (m.name().to_owned(), f64::NAN)).collect()
 }
 
-/// `method` with its unset `lambda` and `mu` fixed to the values a fit chose (functional and
-/// Laplacian methods cross-validate unset weights).
+/// `method` with its unset `lambda`, `mu` and `reg` fixed to the values a fit chose (functional and
+/// Laplacian methods cross-validate unset weights, CCA an unset `reg`).
 fn with_chosen_weights(method: &MethodSpec, details: &BTreeMap<String, f64>) -> MethodSpec {
     let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(method) else {
         return method.clone();
     };
-    for key in ["lambda", "mu"] {
+    for key in ["lambda", "mu", "reg"] {
         if let (Some(slot), Some(v)) = (fields.get_mut(key), details.get(key)) {
             if slot.is_null() {
                 *slot = serde_json::json!(v);
@@ -483,10 +484,15 @@ pub fn run_edge(
                 }
             }
         };
+        // With the preprocessing fitted once on the pool, every fit of this repeat sees the same
+        // operator rows (and graph rows): each action is fitted once, by the first fit that
+        // needs it. Fitted on each anchor set, the rows differ from fit to fit: nothing to keep.
+        let memo = pool_preprocess.as_ref().map(|_| ActionMemo::new(2 * edge.operators.len() + 2));
         let vocabulary_truth: Vec<Option<usize>> = test_idx.iter().map(|&i| Some(i)).collect();
         let repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
         if let (0, Some(r)) = (repeat, &repeat_ops) {
-            reports = operator_reports(cache, &ops_key, &edge.preprocess, r, (px.as_ref(), py.as_ref()));
+            reports =
+                operator_reports(cache, &ops_key, &edge.preprocess, r, (px.as_ref(), py.as_ref()), test_idx);
         }
         // Without operators, the fits that read unpaired rows (`laplacian`, a criterion) take
         // them from the pool as they would with operators.
@@ -500,7 +506,7 @@ pub fn run_edge(
         });
         for &anchors in &exp.anchors {
             let fit_seed = exp.seed ^ (repeat as u64).wrapping_mul(0x2545_f491_4f6c_dd1d) ^ anchors as u64;
-            let data = match (&repeat_ops, &pool_rows) {
+            let mut data = match (&repeat_ops, &pool_rows) {
                 (Some(r), _) => r.fit_data(fit_seed),
                 (None, Some((px, py))) => FitData {
                     source_rows: Some(px.as_ref()),
@@ -510,6 +516,7 @@ pub fn run_edge(
                 },
                 (None, None) => FitData::default(),
             };
+            data.memo = memo.as_ref();
             let mut shuffled: Vec<usize> = (0..anchors).collect();
             shuffled.shuffle(&mut rng);
             // With anchors, one set of seeds; with none, one per declared zero-anchor start.
@@ -628,7 +635,15 @@ pub fn run_edge(
                         }
                     };
                     let (evaluated, null) = match seeds {
-                        Ok(seeds) => (evaluate(seeds), edge.null.then(|| evaluate(null_seeds).scores)),
+                        // The fit and its null are independent and deterministic: run side by
+                        // side, each fills what the other's sequential parts leave idle.
+                        Ok(seeds) if edge.null => std::thread::scope(|s| {
+                            let null = s.spawn(|| evaluate(null_seeds).scores);
+                            let evaluated = evaluate(seeds);
+                            let null = null.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                            (evaluated, Some(null))
+                        }),
+                        Ok(seeds) => (evaluate(seeds), None),
                         Err(e) => (
                             Evaluated {
                                 scores: failed(&edge.metrics),
@@ -658,6 +673,9 @@ pub fn run_edge(
                     points.push(point);
                 }
             }
+        }
+        if let Some(memo) = &memo {
+            tracing::debug!(hits = memo.hits(), fitted = memo.misses(), "operator actions");
         }
         tracing::info!(edge = %format!("{} → {}", edge.parent, edge.child), repeat = repeat + 1, of = exp.repeats, "repeat done");
     }

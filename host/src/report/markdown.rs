@@ -142,10 +142,16 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
         );
     }
     md.push('\n');
-    // What the functional fits chose, over every point.
+}
+
+/// What the fits chose by cross-validation (functional and Laplacian weights, CCA's `reg`), over
+/// every point of an edge, and which choices landed on an edge of their grid.
+fn choices_section(md: &mut String, edge: &EdgeResult) {
     let mut chosen: Vec<(&str, Vec<f64>)> = Vec::new();
     for p in &edge.points {
-        for (k, v) in p.details.iter().filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "iterations")) {
+        for (k, v) in
+            p.details.iter().filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "reg" | "iterations"))
+        {
             match chosen.iter_mut().find(|(name, _)| *name == k.as_str()) {
                 Some((_, values)) => values.push(*v),
                 None => chosen.push((k.as_str(), vec![*v])),
@@ -169,13 +175,14 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
     }
     // Cross-validated choices at an edge of their grid: the optimum may lie beyond it.
     use crate::align::functional::{LAMBDA_GRID, MU_GRID};
+    use crate::align::CCA_REG_GRID;
     let cross_validated: Vec<&crate::runner::Point> = edge
         .points
         .iter()
         .filter(|p| p.details.contains_key("cv-folds") || p.details.contains_key("criterion"))
         .collect();
     let mut edges_hit = Vec::new();
-    for (name, grid) in [("lambda", &LAMBDA_GRID[..]), ("mu", &MU_GRID[..])] {
+    for (name, grid) in [("lambda", &LAMBDA_GRID[..]), ("mu", &MU_GRID[..]), ("reg", &CCA_REG_GRID[..])] {
         let (Some(lo), Some(hi)) = (grid.first(), grid.last()) else { continue };
         let values: Vec<f64> = cross_validated.iter().filter_map(|p| p.details.get(name)).copied().collect();
         let at_lo = values.iter().filter(|&&v| v == *lo).count();
@@ -467,6 +474,7 @@ pub fn render(
             );
         }
         operators_section(&mut md, edge);
+        choices_section(&mut md, edge);
         let headlines = take_off_headlines(edge);
         take_off_section(&mut md, edge, &headlines);
         refinement_section(&mut md, edge);
