@@ -305,32 +305,13 @@ fn failed(metrics: &[Metric]) -> Scores {
 /// zero (P@1 0.08 against ridge + self-learning's 0.62 on the word task).
 fn for_refit(method: &MethodSpec, seeds: usize, pairs: usize) -> MethodSpec {
     let scale = seeds.max(1) as f64 / pairs.max(1) as f64;
-    let scaled = |w: Option<f64>| w.map(|w| w * scale);
-    match method.clone() {
-        MethodSpec::Functional {
-            lambda,
-            mu,
-            orthogonal,
-            solver,
-            shuffle_operators,
-            operator_form,
-            min_r2,
-            select,
-        } => MethodSpec::Functional {
-            lambda: scaled(lambda),
-            mu: scaled(mu),
-            orthogonal,
-            solver,
-            shuffle_operators,
-            operator_form,
-            min_r2,
-            select,
-        },
-        MethodSpec::Laplacian { k, lambda, mu } => {
-            MethodSpec::Laplacian { k, lambda: scaled(lambda), mu: scaled(mu) }
-        }
-        other => other,
+    let mut method = method.clone();
+    if let MethodSpec::Functional { lambda, mu, .. } | MethodSpec::Laplacian { lambda, mu, .. } = &mut method
+    {
+        *lambda = lambda.map(|w| w * scale);
+        *mu = mu.map(|w| w * scale);
     }
+    method
 }
 
 /// `method` with its unset `lambda`, `mu` and `reg` fixed to the values a fit chose (functional and
