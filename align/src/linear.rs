@@ -77,14 +77,9 @@ impl<T: Real> LinearMap<T> {
     }
 }
 
-/// Checks the parameters, that rows pair up, that both spaces have a dimension and that there
-/// are enough pairs for `spec`.
-pub(crate) fn check_pairs<T: Real>(
-    spec: &MethodSpec,
-    x: MatRef<'_, T>,
-    y: MatRef<'_, T>,
-) -> Result<(), AlignError> {
-    spec.validate()?;
+/// Checks that the rows of `x` and `y` pair up (the same count) and that both spaces have a
+/// dimension.
+pub(crate) fn check_shapes<T: Real>(x: MatRef<'_, T>, y: MatRef<'_, T>) -> Result<(), AlignError> {
     if x.nrows() != y.nrows() {
         return Err(AlignError::RowCountMismatch { source_rows: x.nrows(), target_rows: y.nrows() });
     }
@@ -96,6 +91,18 @@ pub(crate) fn check_pairs<T: Real>(
             });
         }
     }
+    Ok(())
+}
+
+/// Checks the parameters, that rows pair up, that both spaces have a dimension and that there
+/// are enough pairs for `spec`.
+pub(crate) fn check_pairs<T: Real>(
+    spec: &MethodSpec,
+    x: MatRef<'_, T>,
+    y: MatRef<'_, T>,
+) -> Result<(), AlignError> {
+    spec.validate()?;
+    check_shapes(x, y)?;
     let needed = spec.min_pairs();
     if x.nrows() < needed {
         let what = match spec {

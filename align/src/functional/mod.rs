@@ -227,17 +227,7 @@ fn polar<T: Real>(t: MatRef<'_, T>) -> Result<Mat<T>, AlignError> {
 }
 
 fn check_inputs<T: Real>(x: MatRef<'_, T>, y: MatRef<'_, T>, lambda: f64, mu: f64) -> Result<(), AlignError> {
-    if x.nrows() != y.nrows() {
-        return Err(AlignError::RowCountMismatch { source_rows: x.nrows(), target_rows: y.nrows() });
-    }
-    for (space, d) in [(Space::Source, x.ncols()), (Space::Target, y.ncols())] {
-        if d == 0 {
-            return Err(AlignError::InvalidParameter {
-                field: format!("{space} rows"),
-                detail: "have no columns (a space needs dimension ≥ 1)".to_owned(),
-            });
-        }
-    }
+    crate::linear::check_shapes(x, y)?;
     for (field, value) in [("functional.lambda", lambda), ("functional.mu", mu)] {
         if !(value.is_finite() && value >= 0.0) {
             return Err(AlignError::InvalidParameter {
