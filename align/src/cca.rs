@@ -41,24 +41,29 @@ pub(crate) fn solve_cv<T: Real>(
         details.insert("reg".to_owned(), DEFAULT_CCA_REG);
         return Ok((solve(x, y, dim, DEFAULT_CCA_REG, what)?, details));
     }
-    let split = |fold: usize, held_out: bool| -> Vec<usize> {
-        (0..n).filter(|i| (i % folds == fold) == held_out).collect()
-    };
+    // Each fold's training and held-out rows, gathered once for the whole grid.
+    let fold_rows: Vec<[Mat<T>; 4]> = (0..folds)
+        .map(|fold| {
+            let split = |held_out: bool| -> Vec<usize> {
+                (0..n).filter(|i| (i % folds == fold) == held_out).collect()
+            };
+            let (train, test) = (split(false), split(true));
+            [select_rows(x, &train), select_rows(y, &train), select_rows(x, &test), select_rows(y, &test)]
+        })
+        .collect();
     let mut best: Option<(f64, f64)> = None;
     for reg in CCA_REG_GRID {
         let mut total = 0.0;
         let mut complete = true;
-        for fold in 0..folds {
-            let (train, test) = (split(fold, false), split(fold, true));
-            let (xt, yt) = (select_rows(x, &train), select_rows(y, &train));
+        for [xt, yt, xh, yh] in &fold_rows {
             // A fixed `dim` larger than a fold allows is capped there.
-            let fold_dim = dim.map(|k| k.min(train.len() - 1));
+            let fold_dim = dim.map(|k| k.min(xt.nrows() - 1));
             let Ok(map) = solve(xt.as_ref(), yt.as_ref(), fold_dim, reg, what) else {
                 complete = false;
                 break;
             };
-            let a = map.source.apply(select_rows(x, &test).as_ref());
-            let b = map.target.as_ref().map(|t| t.apply(select_rows(y, &test).as_ref()));
+            let a = map.source.apply(xh.as_ref());
+            let b = map.target.as_ref().map(|t| t.apply(yh.as_ref()));
             total += b.map_or(f64::NEG_INFINITY, |b| reciprocal_rank(a, b));
         }
         let score = total / folds as f64;
