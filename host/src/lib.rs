@@ -16,6 +16,7 @@ pub mod extract;
 pub mod lenient_json;
 pub mod logging;
 pub mod metrics;
+pub mod metrics_table;
 pub mod registry;
 pub mod report;
 pub mod run;

@@ -39,6 +39,7 @@ fn a_run_writes_its_folder_and_a_rerun_recomputes_nothing() {
     assert_eq!(edge["parent-dim"].as_u64(), Some(32), "16 mel bands × (mean, std)");
     let points = edge["points"].as_array().unwrap();
     assert_eq!(points.len(), 4 * 3 * 2, "(methods, each alone and refined) × anchor counts × repeats");
+    exports_as_tables(dir.path(), &folder, edge);
     let labels: std::collections::BTreeSet<&str> =
         points.iter().map(|p| p["method"].as_str().unwrap()).collect();
     let expected =
@@ -87,6 +88,44 @@ fn a_run_writes_its_folder_and_a_rerun_recomputes_nothing() {
     assert_eq!(metrics2["cache"]["misses"], 0, "{}", metrics2["cache"]);
     assert_eq!(metrics2["cache"]["writes"], 0);
     assert_eq!(metrics2["edges"], metrics["edges"]);
+}
+
+/// `commute export RUN --metrics` writes every point's every metric as one row, in CSV and in
+/// Parquet, with the scores of metrics.json.
+fn exports_as_tables(dir: &Path, folder: &Path, edge: &serde_json::Value) {
+    let points = edge["points"].as_array().unwrap();
+    let metrics = edge["metrics"].as_array().unwrap();
+    let expected_rows = points.len() * metrics.len();
+    let (code, out, err) =
+        run(commute_in(dir).arg("export").arg(folder).args(["--metrics", "-o", "metrics.csv"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("metrics.csv ({expected_rows} rows × 9 columns)")), "{out}");
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("experiment,parent,child,method,anchors,repeat,metric,value,null"));
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), expected_rows);
+    // The first point's first metric, as metrics.json has it.
+    let (p, m) = (&points[0], metrics[0].as_str().unwrap());
+    let first: Vec<&str> = rows[0].split(',').collect();
+    assert_eq!(first[..4], ["tiny", "sound", "notes", p["method"].as_str().unwrap()]);
+    assert_eq!(first[4..7], [p["anchors"].to_string(), p["repeat"].to_string(), m.to_owned()]);
+    assert_eq!(first[7].parse::<f64>().unwrap(), p["scores"][m].as_f64().unwrap());
+    assert_eq!(first[8].parse::<f64>().unwrap(), p["null"][m].as_f64().unwrap());
+
+    let (code, _, err) = run(commute_in(dir)
+        .arg("export")
+        .arg(folder.join("metrics.json"))
+        .args(["--metrics", "-o", "metrics.parquet"]));
+    assert_eq!(code, 0, "{err}");
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(dir.join("metrics.parquet")).unwrap();
+    let reader = SerializedFileReader::new(file).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), expected_rows as i64);
+
+    let (code, _, err) = run(commute_in(dir).arg("export").arg(folder).args(["--metrics", "-o", "m.json"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("use .csv or .parquet"), "{err}");
 }
 
 #[test]

@@ -71,7 +71,7 @@ enum Command {
     Status(status::Args),
     /// Write (and with --submit, submit) Slurm jobs: an array of shards, then the fit.
     Slurm(slurm::Args),
-    /// Export a node's embeddings as a .npy array.
+    /// Export a node's embeddings as a .npy array, or a run's metrics as a .csv or .parquet table.
     Export(export::Args),
     /// Fetch declared assets (models, lexicons) into the asset store ahead of time.
     Fetch(fetch::FetchArgs),
