@@ -23,7 +23,8 @@
 //! only its shard's missing chunks and assembles nothing.
 
 use crate::cache::{Cache, Chunk, Key, KeyBuilder};
-use crate::experiment::{Call, Device, Experiment, Node, Origin};
+use crate::embeddings_file::{Fingerprint, Table};
+use crate::experiment::{Call, Device, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
 use crate::registry::Registry;
 use crate::shard::{Shard, ShardFilter, Tally};
 use crate::skips::{Skip, SkipReason};
@@ -122,6 +123,9 @@ struct Items {
     ids: Vec<Key>,
     /// Render calls from the root to this data set, in order.
     chain: Vec<Call>,
+    /// Per root item, the name of the file it was read from (`files = "…"`), when that file
+    /// holds this item alone.
+    names: Option<Arc<Vec<Option<String>>>>,
 }
 
 /// How many of an embedded set's chunks came from the cache and how many were computed.
@@ -146,6 +150,8 @@ pub struct Extractor<'a> {
     chunk_use: std::collections::BTreeMap<String, ChunkUse>,
     isolation: Isolation,
     shard: Option<ShardFilter>,
+    /// Per node whose vectors come from a file: its fingerprint and cache key, computed once.
+    files: Mutex<HashMap<String, (Fingerprint, Key)>>,
 }
 
 /// Where an embedding set is cached: the key of each chunk of [`CHUNK`] items.
@@ -273,6 +279,7 @@ impl<'a> Extractor<'a> {
             chunk_use: std::collections::BTreeMap::new(),
             isolation: Isolation::default(),
             shard: None,
+            files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -316,7 +323,29 @@ impl<'a> Extractor<'a> {
     /// otherwise (a GPU's embeddings differ from the CPU's in the last bits), so that every entry
     /// computed on the CPU keeps the key it always had.
     pub fn encoder_key(&self, node: &Node) -> Result<Key, HostError> {
-        self.function_key_on(&node.encoder, node.device)
+        match &node.encoder {
+            Encoder::Plugin(call) => self.function_key_on(call, node.device),
+            Encoder::File(file) => self.file_fingerprint(node, file).map(|(_, key)| key),
+        }
+    }
+
+    /// The fingerprint (the files' sha256) and cache key of a node's vectors file, hashed once
+    /// per extractor.
+    pub fn file_fingerprint(
+        &self,
+        node: &Node,
+        file: &EmbeddingsFile,
+    ) -> Result<(Fingerprint, Key), HostError> {
+        let known = self.files.lock().ok().and_then(|f| f.get(&node.name).cloned());
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let fingerprint = Fingerprint::of(file, &self.base_dir)?;
+        let key = fingerprint.key(file);
+        if let Ok(mut files) = self.files.lock() {
+            files.insert(node.name.clone(), (fingerprint.clone(), key.clone()));
+        }
+        Ok((fingerprint, key))
     }
 
     fn function_key_on(&self, call: &Call, device: Device) -> Result<Key, HostError> {
@@ -384,7 +413,10 @@ impl<'a> Extractor<'a> {
     /// CPU (a plugin built without its `cuda` feature, no such device) names the node and the
     /// device.
     fn open_encoder(&self, node: &Node, threads: usize) -> Result<Opened, HostError> {
-        self.open_on(&node.encoder, threads, Some(node), node.device).map_err(|e| {
+        let Encoder::Plugin(call) = &node.encoder else {
+            return Err(HostError::Usage(format!("node `{}` reads its vectors from a file", node.name)));
+        };
+        self.open_on(call, threads, Some(node), node.device).map_err(|e| {
             if node.device.is_cpu() {
                 e
             } else {
@@ -445,12 +477,15 @@ impl<'a> Extractor<'a> {
                     .filter(|p| crate::value_io::folder_kind(p).is_some())
                     .collect();
                 files.sort();
-                let mut values = Vec::new();
+                let (mut values, mut names) = (Vec::new(), Vec::new());
                 for f in &files {
-                    values.extend(read_values(f)?);
+                    let read = read_values(f)?;
+                    let name = f.file_name().and_then(|n| n.to_str()).filter(|_| read.len() == 1);
+                    names.extend(std::iter::repeat_n(name.map(str::to_owned), read.len()));
+                    values.extend(read);
                 }
                 tracing::info!(data = name, items = values.len(), files = files.len(), "read");
-                root_items(values)
+                Items { names: Some(Arc::new(names)), ..root_items(values) }
             }
             Origin::Render { from, call } => self.rendered(from, call, node)?,
         };
@@ -480,6 +515,7 @@ impl<'a> Extractor<'a> {
             roots: Arc::clone(&parent.roots),
             ids,
             chain,
+            names: parent.names.clone(),
         })
     }
 
@@ -632,7 +668,9 @@ impl<'a> Extractor<'a> {
         let use_ = self.chunk_use.entry(name.to_owned()).or_default();
         use_.cached += cached;
         use_.computed += missing.len();
-        self.check_build(name, &node.encoder, &encoder_key, !missing.is_empty());
+        if let Encoder::Plugin(call) = &node.encoder {
+            self.check_build(name, call, &encoder_key, !missing.is_empty());
+        }
         if missing.is_empty() {
             tracing::info!(
                 node = name,
@@ -642,7 +680,10 @@ impl<'a> Extractor<'a> {
             );
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
-            for (i, chunk, skips) in self.compute(name, node, skip, items, &missing, &chunk_keys)? {
+            let lookup = self.lookup(node, items)?;
+            for (i, chunk, skips) in
+                self.compute(name, node, skip, items, &missing, &chunk_keys, lookup.as_ref())?
+            {
                 chunks[i] = Some(chunk);
                 reasons.extend(skips);
             }
@@ -713,7 +754,8 @@ impl<'a> Extractor<'a> {
             "extracting this shard's chunks"
         );
         if !missing.is_empty() {
-            self.compute(name, node, skip, items, &missing, keys)?;
+            let lookup = self.lookup(node, items)?;
+            self.compute(name, node, skip, items, &missing, keys, lookup.as_ref())?;
         }
         let computed_items = missing.iter().map(|&c| chunk_len(c, n)).sum();
         if let Some(filter) = self.shard.as_mut() {
@@ -730,7 +772,42 @@ impl<'a> Extractor<'a> {
         })
     }
 
-    /// Computes the given chunks on worker threads, each with its own function instances.
+    /// For a node whose vectors come from a file, the table and how `items` find their rows;
+    /// `None` for a plugin's encoder.
+    fn lookup(&mut self, node: &Node, items: &Items) -> Result<Option<Lookup>, HostError> {
+        let Encoder::File(file) = &node.encoder else { return Ok(None) };
+        let (fingerprint, _) = self.file_fingerprint(node, file)?;
+        let table = Table::load(file, &self.base_dir)?;
+        tracing::info!(
+            node = node.name,
+            rows = table.rows,
+            dim = table.dim,
+            sha256 = fingerprint.sha256,
+            "read vectors"
+        );
+        let rows = match file.match_by {
+            MatchBy::Text => None,
+            by => {
+                // Row by the item's place in the node's own data set (its file name, or its
+                // index): an operator's images and other derived items have none.
+                let own = self.items(&node.data, Some(node))?;
+                let place: HashMap<&Key, usize> = own.ids.iter().enumerate().map(|(i, id)| (id, i)).collect();
+                let row = |i: usize| match by {
+                    MatchBy::FileName => {
+                        own.names.as_ref()?.get(i)?.as_deref().and_then(|n| table.find_file(n))
+                    }
+                    _ => (i < table.rows).then_some(i),
+                };
+                Some(items.ids.iter().map(|id| place.get(id).and_then(|&i| row(i))).collect())
+            }
+        };
+        let file = file.path.display().to_string();
+        Ok(Some(Lookup { table, rows, file }))
+    }
+
+    /// Computes the given chunks on worker threads, each with its own function instances (or,
+    /// with `lookup`, the rows of a vectors file).
+    #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
         name: &str,
@@ -739,6 +816,7 @@ impl<'a> Extractor<'a> {
         items: &Items,
         missing: &[usize],
         keys: &[Key],
+        lookup: Option<&Lookup>,
     ) -> Result<Vec<(usize, Chunk, Vec<Skip>)>, HostError> {
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
@@ -750,11 +828,18 @@ impl<'a> Extractor<'a> {
             for _ in 0..workers {
                 scope.spawn(|| {
                     let run = || -> Result<(), HostError> {
+                        // A lookup by index or file name reads no values: nothing to render.
+                        let renders_needed = lookup.is_none_or(|l| l.rows.is_none());
                         let mut renders: Vec<Opened> = Vec::new();
-                        for call in &items.chain {
+                        for call in items.chain.iter().filter(|_| renders_needed) {
                             renders.push(self.open(call, per_worker_threads, Some(node))?);
                         }
-                        let mut enc = self.open_encoder(node, per_worker_threads)?;
+                        let mut enc = match lookup {
+                            Some(lookup) => ChunkEncoder::File(lookup),
+                            None => {
+                                ChunkEncoder::Plugin(Box::new(self.open_encoder(node, per_worker_threads)?))
+                            }
+                        };
                         loop {
                             if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                                 return Ok(());
@@ -802,6 +887,48 @@ impl<'a> Extractor<'a> {
     }
 }
 
+/// One item's embedding, or why it has none (the reason and what went wrong).
+type Encoded = Result<Value, (SkipReason, String)>;
+
+/// What embeds a chunk's values: a plugin's encoder, or the rows of a vectors file.
+enum ChunkEncoder<'l> {
+    Plugin(Box<Opened>),
+    File(&'l Lookup),
+}
+
+/// A node's vectors file and how one set of items finds its rows.
+struct Lookup {
+    table: Table,
+    /// Per item of the set, its row (matching by index or file name); `None` to match by text.
+    rows: Option<Vec<Option<usize>>>,
+    /// The file, as the experiment names it.
+    file: String,
+}
+
+impl Lookup {
+    /// The row of item `item` of the set, whose value (after the renders) is `value`.
+    fn row(&self, value: &Value, item: usize) -> Encoded {
+        let found =
+            match &self.rows {
+                Some(rows) => rows.get(item).copied().flatten().ok_or_else(|| {
+                    (SkipReason::NoRow, format!("`{}` has no row for this item", self.file))
+                })?,
+                None => {
+                    let Value::Text { text } = value else {
+                        return Err((
+                            SkipReason::Error,
+                            format!("matching by text needs text items, found {}", value.kind()),
+                        ));
+                    };
+                    self.table.find(text).ok_or_else(|| {
+                        (SkipReason::NoRow, format!("`{}` has no row for `{text}`", self.file))
+                    })?
+                }
+            };
+        Ok(Value::Tensor(commute_sdk::Tensor::vector(self.table.row(found).to_vec())))
+    }
+}
+
 /// Where the reasons for a chunk's skipped items are kept (beside the chunk, only when it has any).
 fn skips_key(chunk: &Key) -> Key {
     let mut key = KeyBuilder::new("skips");
@@ -815,7 +942,7 @@ fn chunk_len(chunk: usize, n: usize) -> usize {
 
 fn root_items(values: Vec<Value>) -> Items {
     let ids: Vec<Key> = values.iter().map(value_key).collect();
-    Items { root_values: Arc::new(values), roots: Arc::new(ids.clone()), ids, chain: Vec::new() }
+    Items { root_values: Arc::new(values), roots: Arc::new(ids.clone()), ids, chain: Vec::new(), names: None }
 }
 
 fn collect_items(
@@ -840,7 +967,7 @@ fn encode_chunk(
     offset: usize,
     skip: bool,
     renders: &mut [Opened],
-    encoder: &mut Opened,
+    encoder: &mut ChunkEncoder<'_>,
     reopen: &dyn Fn(Option<usize>) -> Result<Opened, HostError>,
 ) -> Result<(Chunk, Vec<Skip>), HostError> {
     // Positions (within the chunk) of the items still alive, and the values reaching the next stage.
@@ -885,12 +1012,21 @@ fn encode_chunk(
         owned = Some(values);
     }
     let input = owned.as_deref().unwrap_or(roots);
-    let out = if input.is_empty() && !roots.is_empty() {
-        Vec::new()
-    } else {
-        call_retrying_items(encoder, input, skip, &|| reopen(None))?
+    let (out, dim): (Vec<Encoded>, usize) = match encoder {
+        ChunkEncoder::Plugin(encoder) => {
+            let out = if input.is_empty() && !roots.is_empty() {
+                Vec::new()
+            } else {
+                call_retrying_items(encoder, input, skip, &|| reopen(None))?
+            };
+            let out = out.into_iter().map(|r| r.map_err(|e| failure(encoder, e))).collect();
+            (out, encoder.dim().unwrap_or(0))
+        }
+        ChunkEncoder::File(lookup) => {
+            let out = input.iter().zip(&alive).map(|(v, &pos)| lookup.row(v, offset + pos)).collect();
+            (out, lookup.table.dim)
+        }
     };
-    let dim = encoder.dim().unwrap_or(0);
     let mut data = vec![f32::NAN; roots.len() * dim];
     for (j, r) in out.into_iter().enumerate() {
         let pos = alive[j];
@@ -913,10 +1049,7 @@ fn encode_chunk(
                     format!("the encoder returned a wrong-sized embedding (its dimension is {dim})"),
                 )?,
             },
-            Err(e) => {
-                let (reason, what) = failure(encoder, e);
-                fail(pos, reason, what)?
-            }
+            Err((reason, what)) => fail(pos, reason, what)?,
         }
     }
     if skips.len() == roots.len() && dim == 0 {

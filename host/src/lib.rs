@@ -10,6 +10,7 @@ pub mod cli;
 pub mod csls_large;
 pub mod discover;
 pub mod edge_operators;
+pub mod embeddings_file;
 pub mod error;
 pub mod experiment;
 pub mod extract;

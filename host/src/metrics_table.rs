@@ -91,7 +91,9 @@ impl Format {
 pub fn write(path: &Path, rows: &[Row], format: Format) -> Result<(), HostError> {
     let bytes = match format {
         Format::Csv => csv(rows).into_bytes(),
-        Format::Parquet => parquet(rows).map_err(|e| HostError::format(path, format!("writing Parquet: {e}")))?,
+        Format::Parquet => {
+            parquet(rows).map_err(|e| HostError::format(path, format!("writing Parquet: {e}")))?
+        }
     };
     crate::value_io::write_atomic(path, &bytes).map_err(|e| e.while_writing("write the table"))
 }
@@ -203,7 +205,8 @@ mod tests {
 
     #[test]
     fn csv_quotes_fields_that_need_it_and_leaves_missing_numbers_empty() {
-        let rows = [row("ridge (lambda = 0.1, mu = 2)", Some(0.25), None), row("say \"hi\"", None, Some(0.0))];
+        let rows =
+            [row("ridge (lambda = 0.1, mu = 2)", Some(0.25), None), row("say \"hi\"", None, Some(0.0))];
         let text = csv(&rows);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "experiment,parent,child,method,anchors,repeat,metric,value,null");
@@ -223,8 +226,14 @@ mod tests {
         let file = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut &file, &bytes).unwrap();
         let reader = SerializedFileReader::new(file).unwrap();
-        let names: Vec<String> =
-            reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_owned()).collect();
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
         assert_eq!(names, COLUMNS);
         let read: Vec<Vec<(String, Field)>> = reader
             .get_row_iter(None)

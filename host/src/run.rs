@@ -133,9 +133,24 @@ pub fn run(plan: RunPlan<'_>) -> Result<RunOutput, HostError> {
     dir.log(format!("experiment {} from {}", exp.name, file.display()));
     dir.log(format!("cache {}", cache.root().display()));
     dir.write("experiment.toml", text)?;
-    // Where the experiment came from, so that a later `commute swap` resolves its relative paths.
+    let mut extractor = Extractor::new(exp, registry, cache, base, threads).with_isolation(isolation);
+    // Where the experiment came from, so that a later `commute swap` resolves its relative paths,
+    // and the content (sha256) of every vectors file a node reads.
     let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    dir.write_json("source.json", &serde_json::json!({ "file": absolute(file), "base": absolute(base) }))?;
+    let mut source = serde_json::json!({ "file": absolute(file), "base": absolute(base) });
+    for node in &exp.nodes {
+        if let crate::experiment::Encoder::File(vectors) = &node.encoder {
+            let (fingerprint, _) = extractor.file_fingerprint(node, vectors)?;
+            dir.log(format!(
+                "node {}: vectors from {} (sha256 {})",
+                node.name,
+                fingerprint.path.display(),
+                fingerprint.sha256
+            ));
+            source["embeddings"][&node.name] = serde_json::json!(fingerprint);
+        }
+    }
+    dir.write_json("source.json", &source)?;
     dir.write_json("experiment.json", exp)?;
 
     let used = used_plugins(exp);
@@ -156,10 +171,10 @@ pub fn run(plan: RunPlan<'_>) -> Result<RunOutput, HostError> {
     let used_plugins: Vec<serde_json::Value> =
         plugins.iter().filter(|p| p["used"] == true).cloned().collect();
 
-    let mut extractor = Extractor::new(exp, registry, cache, base, threads).with_isolation(isolation);
     let mut isolated = Vec::new();
     for node in &exp.nodes {
-        if let Some(options) = extractor.isolation().for_call(Some(node), &node.encoder) {
+        let call = node.encoder.call();
+        if let Some(options) = call.and_then(|call| extractor.isolation().for_call(Some(node), call)) {
             dir.log(format!(
                 "node {}: isolated (each function in its own worker process; time limit {} per call{})",
                 node.name,
@@ -257,7 +272,7 @@ fn used_plugins(exp: &Experiment) -> Vec<&str> {
     let mut names: Vec<&str> = exp
         .nodes
         .iter()
-        .map(|n| n.encoder.plugin.as_str())
+        .filter_map(|n| n.encoder.call().map(|c| c.plugin.as_str()))
         .chain(exp.data.iter().filter_map(|d| match &d.origin {
             Origin::Source { call } | Origin::Render { call, .. } => Some(call.plugin.as_str()),
             Origin::Files { .. } => None,

@@ -21,6 +21,8 @@ pub enum SkipReason {
     Infinite,
     /// Its embedding does not have the encoder's dimension (or is not a tensor).
     WrongDimension,
+    /// The node's vectors file has no row for it.
+    NoRow,
 }
 
 impl fmt::Display for SkipReason {
@@ -32,6 +34,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Nan => "NaN",
             SkipReason::Infinite => "infinite",
             SkipReason::WrongDimension => "wrong dimension",
+            SkipReason::NoRow => "no row",
         })
     }
 }

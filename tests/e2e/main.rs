@@ -9,6 +9,7 @@ mod call;
 mod check;
 mod csls;
 mod device;
+mod embeddings;
 mod evidence;
 mod functional;
 mod guide;

@@ -93,34 +93,41 @@ fn a_run_writes_its_folder_and_a_rerun_recomputes_nothing() {
 /// `commute export RUN --metrics` writes every point's every metric as one row, in CSV and in
 /// Parquet, with the scores of metrics.json.
 fn exports_as_tables(dir: &Path, folder: &Path, edge: &serde_json::Value) {
-    let points = edge["points"].as_array().unwrap();
-    let metrics = edge["metrics"].as_array().unwrap();
+    let points = edge["points"].as_array().expect("as metrics.json has it");
+    let metrics = edge["metrics"].as_array().expect("as metrics.json has it");
     let expected_rows = points.len() * metrics.len();
     let (code, out, err) =
         run(commute_in(dir).arg("export").arg(folder).args(["--metrics", "-o", "metrics.csv"]));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("metrics.csv ({expected_rows} rows × 9 columns)")), "{out}");
-    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).expect("as metrics.json has it");
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("experiment,parent,child,method,anchors,repeat,metric,value,null"));
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), expected_rows);
     // The first point's first metric, as metrics.json has it.
-    let (p, m) = (&points[0], metrics[0].as_str().unwrap());
+    let (p, m) = (&points[0], metrics[0].as_str().expect("as metrics.json has it"));
     let first: Vec<&str> = rows[0].split(',').collect();
-    assert_eq!(first[..4], ["tiny", "sound", "notes", p["method"].as_str().unwrap()]);
+    assert_eq!(first[..4], ["tiny", "sound", "notes", p["method"].as_str().expect("as metrics.json has it")]);
     assert_eq!(first[4..7], [p["anchors"].to_string(), p["repeat"].to_string(), m.to_owned()]);
-    assert_eq!(first[7].parse::<f64>().unwrap(), p["scores"][m].as_f64().unwrap());
-    assert_eq!(first[8].parse::<f64>().unwrap(), p["null"][m].as_f64().unwrap());
+    assert_eq!(
+        first[7].parse::<f64>().expect("as metrics.json has it"),
+        p["scores"][m].as_f64().expect("as metrics.json has it")
+    );
+    assert_eq!(
+        first[8].parse::<f64>().expect("as metrics.json has it"),
+        p["null"][m].as_f64().expect("as metrics.json has it")
+    );
 
-    let (code, _, err) = run(commute_in(dir)
-        .arg("export")
-        .arg(folder.join("metrics.json"))
-        .args(["--metrics", "-o", "metrics.parquet"]));
+    let (code, _, err) = run(commute_in(dir).arg("export").arg(folder.join("metrics.json")).args([
+        "--metrics",
+        "-o",
+        "metrics.parquet",
+    ]));
     assert_eq!(code, 0, "{err}");
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = std::fs::File::open(dir.join("metrics.parquet")).unwrap();
-    let reader = SerializedFileReader::new(file).unwrap();
+    let file = std::fs::File::open(dir.join("metrics.parquet")).expect("as metrics.json has it");
+    let reader = SerializedFileReader::new(file).expect("as metrics.json has it");
     assert_eq!(reader.metadata().file_metadata().num_rows(), expected_rows as i64);
 
     let (code, _, err) = run(commute_in(dir).arg("export").arg(folder).args(["--metrics", "-o", "m.json"]));

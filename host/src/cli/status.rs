@@ -134,8 +134,7 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let mut totals = Totals::default();
     for set in plan(&exp) {
         let node = exp.node(set.node());
-        let encoder =
-            node.map(|n| format!("{}/{}", n.encoder.plugin, n.encoder.function)).unwrap_or_default();
+        let encoder = node.map(|n| n.encoder.label()).unwrap_or_default();
         let plan = match &set {
             crate::shard::EmbeddingSet::Edited { node, at, operator } => {
                 vec![extractor.chunk_plan_edited(node, at, operator)?]

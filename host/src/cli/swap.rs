@@ -148,8 +148,10 @@ fn swapped_experiment(args: &Args, original: &str) -> anyhow::Result<(String, Ve
                 None => e.as_str(),
             };
             table.insert("encoder".into(), toml::Value::String(function.to_owned()));
-            // The old parameters belong to the old encoder.
-            table.remove("params");
+            // The old parameters (or vectors file) belong to the old encoder.
+            for key in ["params", "embeddings", "keys", "key-column", "vectors", "match"] {
+                table.remove(key);
+            }
         }
         if !args.params.is_empty() {
             let mut params = toml::Table::new();

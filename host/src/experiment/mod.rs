@@ -28,6 +28,6 @@ pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experi
     }
 }
 pub use spec::{
-    Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
-    OperatorPair, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, MatchBy, Metric, Node,
+    OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
 };

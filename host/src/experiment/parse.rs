@@ -5,10 +5,10 @@
 //! checks it against the plugins (functions, kinds, parameters) and as a graph.
 
 use super::diagnostic::{suggest, Diagnostic};
-use super::spans::{CallSpans, DataSpans, EdgeSpans, NodeSpans, OperatorSpans, Span};
+use super::spans::{CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, NodeSpans, OperatorSpans, Span};
 use super::spec::{
-    Call, DataSet, Device, Edge, EditSpec, Experiment, Metric, Node, OperatorDecl, OperatorItems,
-    OperatorPair, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, MatchBy, Metric, Node,
+    OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -16,6 +16,7 @@ use crate::align::unsupervised::StartSpec;
 use crate::align::{AlignError, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
 use std::ops::Range;
+use std::path::Path;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
@@ -624,7 +625,12 @@ impl Parser {
         let t = self.table(v, &path)?;
         let mut f = Fields::new(t, v.span(), format!("[nodes.{name}]"));
         let data = self.required_string(&mut f, "data");
-        let encoder = self.call_keys(&mut f, "encoder");
+        let from_file = f.table.contains_key("embeddings");
+        let encoder = if from_file {
+            self.embeddings_file(&mut f).map(Encoder::File)
+        } else {
+            self.call_keys(&mut f, "encoder").map(Encoder::Plugin)
+        };
         let (on_error, _) = self.string(&mut f, "on-item-error").unwrap_or_default();
         let skip = match on_error.as_str() {
             "" | "fail" => false,
@@ -644,22 +650,45 @@ impl Parser {
                 false
             }
         };
-        let (isolate, call_timeout_s, worker_memory_mib) = self.node_isolation(&mut f);
-        let (device, device_span) = self.device(&mut f);
-        f.finish(
-            self,
-            &[
-                "data",
-                "plugin",
-                "encoder",
-                "params",
-                "on-item-error",
-                "isolate",
-                "call-timeout",
-                "worker-memory",
-                "device",
-            ],
-        );
+        let encoder_only =
+            ["plugin", "encoder", "params", "isolate", "call-timeout", "worker-memory", "device"];
+        if from_file {
+            for key in encoder_only {
+                if let Some((k, _)) = f.table.get_key_value(key) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            k.span(),
+                            format!("`{key}` does not apply to a node whose vectors come from `embeddings`"),
+                        )
+                        .with_help("a node either reads its vectors from a file or computes them with a plugin's `encoder`; remove one"),
+                    );
+                }
+            }
+        }
+        let (isolate, call_timeout_s, worker_memory_mib) =
+            if from_file { (false, None, None) } else { self.node_isolation(&mut f) };
+        let (device, device_span) =
+            if from_file { (Device::Cpu, Span::default()) } else { self.device(&mut f) };
+        if from_file {
+            // The encoder's keys were reported above, as not applying here.
+            let file_keys = ["data", "embeddings", "keys", "key-column", "vectors", "match", "on-item-error"];
+            f.finish(self, &[&file_keys[..], &encoder_only[..]].concat());
+        } else {
+            f.finish(
+                self,
+                &[
+                    "data",
+                    "plugin",
+                    "encoder",
+                    "params",
+                    "on-item-error",
+                    "isolate",
+                    "call-timeout",
+                    "worker-memory",
+                    "device",
+                ],
+            );
+        }
         let (data, data_span) = data?;
         Some(Node {
             name,
@@ -671,6 +700,103 @@ impl Parser {
             worker_memory_mib,
             device,
             spans: NodeSpans { table: v.span(), data: data_span, device: device_span },
+        })
+    }
+
+    /// A node's vectors from a file: `embeddings`, with `keys` (`.npy`, `.safetensors`) or
+    /// `key-column` (`.parquet`), `vectors` and `match`.
+    fn embeddings_file(&mut self, f: &mut Fields<'_, '_>) -> Option<EmbeddingsFile> {
+        let (path, path_span) = self.string(f, "embeddings")?;
+        let format = crate::embeddings_file::Format::of(Path::new(&path));
+        if format.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    path_span.clone(),
+                    format!("`embeddings`: cannot read vectors from `{path}`"),
+                )
+                .with_help("give a .npy, .safetensors or .parquet file"),
+            );
+        }
+        let keys = self.string(f, "keys");
+        let key_column = self.string(f, "key-column");
+        let vectors = self.string(f, "vectors");
+        let match_by = self.string(f, "match").and_then(|(m, span)| {
+            let by = match m.as_str() {
+                "text" => MatchBy::Text,
+                "file-name" => MatchBy::FileName,
+                "index" => MatchBy::Index,
+                other => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            span,
+                            format!("`match` must be \"text\", \"file-name\" or \"index\", found \"{other}\""),
+                        )
+                        .with_help("how an item finds its row: by its text, by the name of its file, or by its position"),
+                    );
+                    return None;
+                }
+            };
+            Some((by, span))
+        });
+        use crate::embeddings_file::Format;
+        let parquet = format == Some(Format::Parquet);
+        if let (Some((_, span)), true) = (&keys, parquet) {
+            self.diags.push(
+                Diagnostic::new(span.clone(), "a Parquet file keeps its keys in a column, not in `keys`")
+                    .with_help("name the column: `key-column = \"…\"`"),
+            );
+        }
+        if let (Some((_, span)), false) = (&key_column, parquet) {
+            self.diags.push(
+                Diagnostic::new(span.clone(), "`key-column` is for Parquet files")
+                    .with_help("give the keys of a .npy or .safetensors file's rows in a text file, one per line: `keys = \"keys.txt\"`"),
+            );
+        }
+        if let (Some((_, span)), Some(Format::Npy)) = (&vectors, format) {
+            self.diags.push(
+                Diagnostic::new(
+                    span.clone(),
+                    "a .npy file holds one array; `vectors` names a tensor or a column",
+                )
+                .with_help("remove `vectors`"),
+            );
+        }
+        let keyed = keys.is_some() || key_column.is_some();
+        let (match_by, match_span) = match match_by {
+            Some((by, span)) => (by, span),
+            None => (if keyed { MatchBy::Text } else { MatchBy::Index }, Span::default()),
+        };
+        if match_by != MatchBy::Index && !keyed {
+            let what =
+                if parquet { "`key-column = \"…\"`" } else { "`keys = \"keys.txt\"` (one key per line)" };
+            self.diags.push(
+                Diagnostic::new(
+                    if match_span.is_empty() { path_span.clone() } else { match_span.clone() },
+                    "matching items to rows by key needs the rows' keys",
+                )
+                .with_help(format!("add {what}, or `match = \"index\"` when row i is item i")),
+            );
+        }
+        if match_by == MatchBy::Index && keyed {
+            self.diags.push(
+                Diagnostic::new(
+                    match_span.clone(),
+                    "`match = \"index\"` takes row i for item i and reads no keys",
+                )
+                .with_help("remove `keys`/`key-column`, or match by \"text\" or \"file-name\""),
+            );
+        }
+        Some(EmbeddingsFile {
+            path: path.into(),
+            keys: keys.as_ref().map(|(k, _)| k.into()),
+            key_column: key_column.map(|(c, _)| c),
+            vectors: vectors.map(|(v, _)| v),
+            match_by,
+            spans: EmbeddingsSpans {
+                path: path_span,
+                keys: keys.map(|(_, s)| s).unwrap_or_default(),
+                match_by: match_span,
+            },
         })
     }
 
@@ -1110,7 +1236,7 @@ mod tests {
         let mut checked = 0;
         for source in EXPERIMENTS {
             let exp = parse(source).unwrap();
-            let mut calls: Vec<&Call> = exp.nodes.iter().map(|n| &n.encoder).collect();
+            let mut calls: Vec<&Call> = exp.nodes.iter().filter_map(|n| n.encoder.call()).collect();
             for d in &exp.data {
                 assert!(at(source, &d.spans.table).contains(&d.name), "{}", d.name);
                 match &d.origin {

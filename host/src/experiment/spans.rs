@@ -87,3 +87,14 @@ pub struct TreeSpans {
     /// The `anchors` value.
     pub anchors: Span,
 }
+
+/// Where an `EmbeddingsFile`'s keys were written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmbeddingsSpans {
+    /// The `embeddings` value.
+    pub path: Span,
+    /// The `keys` value.
+    pub keys: Span,
+    /// The `match` value (`0..0` when it was not written).
+    pub match_by: Span,
+}

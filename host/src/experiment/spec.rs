@@ -2,7 +2,8 @@
 //! This is what a run records (`experiment.json` in the run folder).
 
 use super::spans::{
-    CallSpans, DataSpans, EdgeSpans, ExperimentSpans, NodeSpans, OperatorSpans, Span, TreeSpans,
+    CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, ExperimentSpans, NodeSpans, OperatorSpans, Span,
+    TreeSpans,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -179,8 +180,8 @@ pub struct Node {
     pub name: String,
     /// The data set encoded.
     pub data: String,
-    /// The encoder.
-    pub encoder: Call,
+    /// What embeds the items: a plugin's encoder, or vectors read from a file.
+    pub encoder: Encoder,
     /// Whether items the encoder (or a render before it) fails on are skipped and counted
     /// (`on-item-error = "skip"`, e.g. out-of-vocabulary words) instead of stopping the run.
     #[serde(default)]
@@ -202,6 +203,75 @@ pub struct Node {
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: NodeSpans,
+}
+
+/// What embeds a node's items.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Encoder {
+    /// A plugin's encoder function (`plugin`, `encoder`, `params`).
+    Plugin(Call),
+    /// Vectors computed elsewhere (`embeddings = "vectors.npy"`), matched to the items by key.
+    File(EmbeddingsFile),
+}
+
+impl Encoder {
+    /// The plugin call, when a plugin encodes the node.
+    pub fn call(&self) -> Option<&Call> {
+        match self {
+            Encoder::Plugin(call) => Some(call),
+            Encoder::File(_) => None,
+        }
+    }
+
+    /// `plugin/function`, or the file's path as written.
+    pub fn label(&self) -> String {
+        match self {
+            Encoder::Plugin(call) => format!("{}/{}", call.plugin, call.function),
+            Encoder::File(file) => file.path.display().to_string(),
+        }
+    }
+}
+
+/// A node's vectors read from a file (`embeddings = …` with `keys`, `key-column`, `vectors` and
+/// `match`): `.npy` (float32 or float64, items × dimension), `.safetensors` (one 2-D float tensor)
+/// or `.parquet` (a list column of floats, or one float column per dimension).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EmbeddingsFile {
+    /// The vectors, relative to the experiment file.
+    #[serde(rename = "embeddings")]
+    pub path: PathBuf,
+    /// A text file with one key per line, the key of each row in order (`.npy`, `.safetensors`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<PathBuf>,
+    /// The column holding each row's key (`.parquet`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_column: Option<String>,
+    /// The tensor (`.safetensors`) or list column (`.parquet`) holding the vectors; default the
+    /// only one (for Parquet without a list column: every float column but the key column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<String>,
+    /// How an item finds its row.
+    #[serde(rename = "match")]
+    pub match_by: MatchBy,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: EmbeddingsSpans,
+}
+
+/// How an item of a node's data set finds its row in an [`EmbeddingsFile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchBy {
+    /// The item's text equals the row's key (the default with keys). The images of text
+    /// operators (`cat` → `cats`) are looked up the same way.
+    Text,
+    /// The name of the file the item was read from (`files = "…"`), with or without its
+    /// extension, equals the row's key.
+    FileName,
+    /// Row i is item i of the data set (the default without keys).
+    Index,
 }
 
 /// Where a node's encoder runs: `"cpu"` (the default) or `"cuda:N"`, the N-th CUDA device as the

@@ -5,7 +5,7 @@
 
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::Span;
-use super::spec::{Call, Experiment, Origin};
+use super::spec::{Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
 use crate::registry::Registry;
 use commute_sdk::{FunctionKind, FunctionSpec, ParamSpec, ValueKind};
 use std::collections::HashMap;
@@ -28,9 +28,32 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
     }
     for node in &exp.nodes {
         let data = v.named_data(&node.data, &node.spans.data);
-        let spec = v.function(&node.encoder, FunctionKind::Encoder, "encoder");
+        match &node.encoder {
+            Encoder::Plugin(call) => v.plugin_encoder(node, call, data),
+            Encoder::File(file) => v.embeddings_file(node, file, data),
+        }
+    }
+    v.operators();
+    v.edges();
+    v.diags
+}
+
+struct Validator<'a> {
+    exp: &'a Experiment,
+    registry: &'a Registry,
+    base_dir: &'a Path,
+    diags: Vec<Diagnostic>,
+    facts: HashMap<String, DataFacts>,
+}
+
+impl Validator<'_> {
+    /// A node computed by a plugin's encoder: the function exists, reads the data's kind, and runs
+    /// on the node's device.
+    fn plugin_encoder(&mut self, node: &Node, call: &Call, data: Option<DataFacts>) {
+        let spec = self.function(call, FunctionKind::Encoder, "encoder");
         if let Some(spec) = spec.as_ref().filter(|s| !node.device.is_cpu() && !s.cuda) {
-            let on_cuda: Vec<String> = registry
+            let on_cuda: Vec<String> = self
+                .registry
                 .plugins()
                 .iter()
                 .flat_map(|p| {
@@ -48,11 +71,11 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
             } else {
                 format!("remove `device`; the encoders that run on a CUDA device: {}", on_cuda.join(", "))
             };
-            v.error(
+            self.error(
                 node.spans.device.clone(),
                 format!(
                     "encoder `{}` of plugin `{}` runs on the CPU only, not on `{}`",
-                    spec.name, node.encoder.plugin, node.device
+                    spec.name, call.plugin, node.device
                 ),
                 Some(help),
             );
@@ -60,11 +83,11 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
         if let (Some(data), Some(spec)) = (data, spec) {
             if let (Some(kind), Some(input)) = (data.kind, spec.input) {
                 if !input.accepts(kind) {
-                    v.error(
-                        node.encoder.spans.function.clone(),
+                    self.error(
+                        call.spans.function.clone(),
                         format!(
                             "encoder `{}` of plugin `{}` reads {input}, but data set `{}` holds {kind}",
-                            node.encoder.function, node.encoder.plugin, node.data
+                            call.function, call.plugin, node.data
                         ),
                         Some("derive a data set of the right kind with `from` + `render`".to_owned()),
                     );
@@ -72,20 +95,49 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
             }
         }
     }
-    v.operators();
-    v.edges();
-    v.diags
-}
 
-struct Validator<'a> {
-    exp: &'a Experiment,
-    registry: &'a Registry,
-    base_dir: &'a Path,
-    diags: Vec<Diagnostic>,
-    facts: HashMap<String, DataFacts>,
-}
+    /// A node whose vectors come from a file: the files exist, and the items can be matched to
+    /// rows the way `match` says. The content is checked when it is read.
+    fn embeddings_file(&mut self, node: &Node, file: &EmbeddingsFile, data: Option<DataFacts>) {
+        let base = self.base_dir.display().to_string();
+        let missing = |path: &Path| !self.base_dir.join(path).is_file();
+        for (path, span) in [(Some(&file.path), &file.spans.path), (file.keys.as_ref(), &file.spans.keys)] {
+            if let Some(path) = path.filter(|p| missing(p)) {
+                self.error(
+                    span.clone(),
+                    format!("no file `{}`", path.display()),
+                    Some(format!("paths are relative to the experiment file's folder ({base})")),
+                );
+            }
+        }
+        let span = if file.spans.match_by.is_empty() { &file.spans.path } else { &file.spans.match_by };
+        match file.match_by {
+            MatchBy::Text => {
+                if let Some(kind) = data.and_then(|d| d.kind).filter(|k| *k != ValueKind::Text) {
+                    self.error(
+                        span.clone(),
+                        format!(
+                            "matching rows by text needs text items; data set `{}` holds {kind}",
+                            node.data
+                        ),
+                        Some("match by \"file-name\" or \"index\"".to_owned()),
+                    );
+                }
+            }
+            MatchBy::FileName => {
+                let root = self.exp.root_of(&node.data);
+                if !matches!(self.exp.data_set(root).map(|d| &d.origin), Some(Origin::Files { .. })) {
+                    self.error(
+                        span.clone(),
+                        format!("matching rows by file name needs items read from files, but data set `{root}` is not"),
+                        Some("declare the data with `files = \"folder\"`, or match by \"text\" or \"index\"".to_owned()),
+                    );
+                }
+            }
+            MatchBy::Index => {}
+        }
+    }
 
-impl Validator<'_> {
     /// Data sets derived (`from`) from themselves, directly or through others: one error per
     /// cycle, and nothing is known about their items.
     fn derivation_cycles(&mut self) {

@@ -254,7 +254,7 @@ mod tests {
         Node {
             name: "n".into(),
             data: "d".into(),
-            encoder: Call::new("music", "chroma", toml::Table::new()),
+            encoder: crate::experiment::Encoder::Plugin(Call::new("music", "chroma", toml::Table::new())),
             skip_failed_items: false,
             isolate,
             call_timeout_s: timeout,
