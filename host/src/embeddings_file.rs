@@ -305,11 +305,14 @@ fn parquet(
         for column in group.columns() {
             let codec = column.compression();
             if !matches!(codec, Compression::UNCOMPRESSED | Compression::SNAPPY) {
+                // `ZSTD(ZstdLevel(1))` → `ZSTD`.
+                let name = codec.to_string();
+                let name = name.split('(').next().unwrap_or_default().to_owned();
                 return Err(format!(
-                    "column `{}` is compressed with {codec}, which commute does not read; write the file \
+                    "column `{}` is compressed with {name}, which commute does not read; write the file \
                      with Snappy (pandas' default: `df.to_parquet(path)`; polars: \
                      `df.write_parquet(path, compression=\"snappy\")`) or uncompressed",
-                    column.column_path()
+                    column.column_path().string()
                 ));
             }
         }

@@ -39,14 +39,15 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     let registry = cli.registry();
     match load(&registry, &args.file)? {
         Ok(exp) => {
+            let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
             println!(
-                "ok: experiment `{}`: {} data sets, {} nodes, {} edges, anchors {:?} × {} repeats",
+                "ok: experiment `{}`: {}, {}, {}, anchors {:?} × {}",
                 exp.name,
-                exp.data.len(),
-                exp.nodes.len(),
-                exp.edges.len(),
+                count(exp.data.len(), "data set", "data sets"),
+                count(exp.nodes.len(), "node", "nodes"),
+                count(exp.edges.len(), "edge", "edges"),
                 exp.anchors,
-                exp.repeats
+                count(exp.repeats, "repeat", "repeats")
             );
             Ok(Outcome::Ok)
         }
