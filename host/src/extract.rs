@@ -15,6 +15,10 @@
 //! package version and library hash instead. An interrupted extraction resumes at the first chunk
 //! not yet written.
 //!
+//! A node may read its vectors from a file instead (`embeddings = …`, see
+//! [`crate::embeddings_file`]): its items find their rows by text, file name or index, chunk by
+//! chunk through the same cache, keyed by the files' sha256.
+//!
 //! A node's encoder is opened on the node's device (`device = "cuda:0"`); the sources, renders
 //! and operators that make its items always run on the CPU (they are signal processing and
 //! lookups, not models, and the same items serve nodes on different devices).
@@ -152,6 +156,9 @@ pub struct Extractor<'a> {
     shard: Option<ShardFilter>,
     /// Per node whose vectors come from a file: its fingerprint and cache key, computed once.
     files: Mutex<HashMap<String, (Fingerprint, Key)>>,
+    /// Per node whose vectors come from a file: the vectors, read once (when some are missing
+    /// from the cache).
+    tables: HashMap<String, Arc<Table>>,
 }
 
 /// Where an embedding set is cached: the key of each chunk of [`CHUNK`] items.
@@ -280,6 +287,7 @@ impl<'a> Extractor<'a> {
             isolation: Isolation::default(),
             shard: None,
             files: Mutex::new(HashMap::new()),
+            tables: HashMap::new(),
         }
     }
 
@@ -776,15 +784,22 @@ impl<'a> Extractor<'a> {
     /// `None` for a plugin's encoder.
     fn lookup(&mut self, node: &Node, items: &Items) -> Result<Option<Lookup>, HostError> {
         let Encoder::File(file) = &node.encoder else { return Ok(None) };
-        let (fingerprint, _) = self.file_fingerprint(node, file)?;
-        let table = Table::load(file, &self.base_dir)?;
-        tracing::info!(
-            node = node.name,
-            rows = table.rows,
-            dim = table.dim,
-            sha256 = fingerprint.sha256,
-            "read vectors"
-        );
+        let table = match self.tables.get(&node.name) {
+            Some(table) => Arc::clone(table),
+            None => {
+                let (fingerprint, _) = self.file_fingerprint(node, file)?;
+                let table = Arc::new(Table::load(file, &self.base_dir)?);
+                tracing::info!(
+                    node = node.name,
+                    rows = table.rows,
+                    dim = table.dim,
+                    sha256 = fingerprint.sha256,
+                    "read vectors"
+                );
+                self.tables.insert(node.name.clone(), Arc::clone(&table));
+                table
+            }
+        };
         let rows = match file.match_by {
             MatchBy::Text => None,
             by => {
@@ -898,7 +913,7 @@ enum ChunkEncoder<'l> {
 
 /// A node's vectors file and how one set of items finds its rows.
 struct Lookup {
-    table: Table,
+    table: Arc<Table>,
     /// Per item of the set, its row (matching by index or file name); `None` to match by text.
     rows: Option<Vec<Option<usize>>>,
     /// The file, as the experiment names it.
