@@ -29,6 +29,7 @@
 use crate::cache::{Cache, Chunk, Key, KeyBuilder};
 use crate::embeddings_file::{Fingerprint, Table};
 use crate::experiment::{Call, Device, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
+use crate::file_params::FileParams;
 use crate::registry::Registry;
 use crate::shard::{Shard, ShardFilter, Tally};
 use crate::skips::{Skip, SkipReason};
@@ -154,6 +155,8 @@ pub struct Extractor<'a> {
     chunk_use: std::collections::BTreeMap<String, ChunkUse>,
     isolation: Isolation,
     shard: Option<ShardFilter>,
+    /// Parameters naming files, resolved against the experiment's folder and keyed by content.
+    file_params: FileParams,
     /// Per node whose vectors come from a file: its fingerprint and cache key, computed once.
     files: Mutex<HashMap<String, (Fingerprint, Key)>>,
     /// Per node whose vectors come from a file: the vectors, read once (when some are missing
@@ -286,6 +289,7 @@ impl<'a> Extractor<'a> {
             chunk_use: std::collections::BTreeMap::new(),
             isolation: Isolation::default(),
             shard: None,
+            file_params: FileParams::new(base_dir),
             files: Mutex::new(HashMap::new()),
             tables: HashMap::new(),
         }
@@ -360,23 +364,19 @@ impl<'a> Extractor<'a> {
         let plugin = self.registry.get(&call.plugin)?;
         let manifest = plugin.plugin.manifest();
         let spec = manifest.function(&call.function);
+        let params = self.file_params.resolve(call, spec)?.key;
         Ok(match spec.and_then(|s| s.version.map(|v| (s, v))) {
             Some((spec, version)) => versioned_function_key(
                 &call.plugin,
                 &call.function,
                 version,
-                &call.params_toml(),
+                &params,
                 &spec.assets.iter().map(|a| a.sha256.as_ref()).collect::<Vec<_>>(),
                 device,
             ),
-            None => function_key(
-                &call.plugin,
-                &manifest.version,
-                &plugin.sha256,
-                &call.function,
-                &call.params_toml(),
-                device,
-            ),
+            None => {
+                function_key(&call.plugin, &manifest.version, &plugin.sha256, &call.function, &params, device)
+            }
         })
     }
 
@@ -452,14 +452,9 @@ impl<'a> Extractor<'a> {
         let store = AssetStore::for_cache(self.cache.root());
         let ctx = self.context(threads, device);
         let isolated = self.isolation.for_call(node, call);
-        crate::worker::open_function(
-            loaded,
-            &call.function,
-            &call.params_toml(),
-            &ctx,
-            &store,
-            isolated.as_ref(),
-        )
+        let params =
+            self.file_params.resolve(call, loaded.plugin.manifest().function(&call.function))?.plugin;
+        crate::worker::open_function(loaded, &call.function, &params, &ctx, &store, isolated.as_ref())
     }
 
     /// The items of data set `name`, generated (for `node`, whose isolation applies) on first use.

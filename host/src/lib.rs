@@ -14,6 +14,7 @@ pub mod embeddings_file;
 pub mod error;
 pub mod experiment;
 pub mod extract;
+pub mod file_params;
 pub mod lenient_json;
 pub mod logging;
 pub mod metrics;

@@ -101,6 +101,8 @@ pub mod midi;
 pub mod npy;
 #[cfg(feature = "onnx")]
 pub mod onnx;
+#[cfg(feature = "onnx")]
+pub mod onnx_graph;
 mod panic_guard;
 mod params;
 pub mod testing;

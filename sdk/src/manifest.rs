@@ -95,6 +95,11 @@ pub struct ParamSpec {
     /// The values a number may take, when the field declares them.
     #[serde(default, skip_serializing_if = "Bounds::is_none")]
     pub bounds: Bounds,
+    /// Whether the value names a file (`#[schemars(extend("format" = "path"))]` on a string
+    /// field): the host resolves a relative path against the experiment's folder, and keys cached
+    /// results by the file's content rather than its name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub file: bool,
 }
 
 /// The range a numeric parameter declares in its schema: `#[schemars(range(min = 1, max = 512))]`

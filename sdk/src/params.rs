@@ -69,8 +69,18 @@ pub fn describe<P: Params>() -> Vec<ParamSpec> {
                 .unwrap_or_default()
                 .to_owned(),
             bounds: bounds(prop),
+            file: is_file(prop, &defs),
         })
         .collect()
+}
+
+/// Whether a property is a file path: a string schema with `"format": "path"` (directly, or
+/// under `anyOf` for an `Option<String>`).
+fn is_file(prop: &Json, defs: &Map<String, Json>) -> bool {
+    let path = |schema: &Json| schema.get("format").and_then(Json::as_str) == Some("path");
+    path(prop)
+        || resolve(prop, defs).is_some_and(path)
+        || prop.get("anyOf").and_then(Json::as_array).is_some_and(|alts| alts.iter().any(path))
 }
 
 /// The bounds in a property's schema, or in its items' schema for an array.
@@ -195,6 +205,14 @@ mod tests {
         /// A step in seconds.
         #[serde(default = "default_step")]
         step_s: f32,
+        /// A model file.
+        #[serde(default)]
+        #[schemars(extend("format" = "path"))]
+        model: String,
+        /// An optional vocabulary file.
+        #[serde(default)]
+        #[schemars(extend("format" = "path"))]
+        vocabulary: Option<String>,
     }
 
     fn default_gain() -> f32 {
@@ -225,7 +243,9 @@ mod tests {
                 label: None,
                 shape: Shape::Sine,
                 ratios: vec![],
-                step_s: 0.05
+                step_s: 0.05,
+                model: String::new(),
+                vocabulary: None,
             }
         );
     }
@@ -255,6 +275,8 @@ mod tests {
         assert_eq!(by_name("shape").ty, "one of \"sine\" | \"square\"");
         assert_eq!(by_name("ratios").ty, "array of float");
         assert_eq!(by_name("step-s").default, Some(serde_json::json!(0.05)), "f32 defaults read as written");
+        assert!(by_name("model").file && by_name("vocabulary").file, "paths declared as files");
+        assert!(!by_name("label").file, "a string is not a file");
     }
 
     /// Parameters with declared ranges.

@@ -16,6 +16,7 @@ mod guide;
 mod interrupt;
 mod isolation;
 mod loading;
+mod own_model;
 mod resources;
 mod run;
 mod shards;

@@ -264,6 +264,17 @@ impl Validator<'_> {
                             ),
                             Some(p.doc.clone()).filter(|d| !d.is_empty()),
                         );
+                    } else if let Some(path) = value.as_str().filter(|_| p.file) {
+                        if !self.base_dir.join(path).is_file() {
+                            self.error(
+                                span.clone(),
+                                format!("parameter `{key}` of `{}`: no file `{path}`", call.function),
+                                Some(format!(
+                                    "a relative path is read from the experiment file's folder ({})",
+                                    self.base_dir.display()
+                                )),
+                            );
+                        }
                     } else if let Some(found) = commute_sdk::out_of_bounds(p, value) {
                         self.error(
                             span.clone(),

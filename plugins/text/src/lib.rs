@@ -5,6 +5,7 @@
 //! | kind | function | what |
 //! |---|---|---|
 //! | encoder | `minilm` | 384 dims: all-MiniLM-L6-v2 sentence embeddings, mean-pooled, unit length; ONNX Runtime (int8) or candle (fp32) ([`minilm`]) |
+//! | encoder | `onnx` | any text model exported to ONNX: its `tokenizer.json`, any tensor of its graph, pooled over tokens ([`onnx_encoder`]) |
 //! | encoder | `minilm-static` | 384 dims: a word's row of MiniLM's input token table (no layers): whole-word tokens only, or the mean of its WordPiece pieces ([`minilm::static_table`]) |
 //! | source | `sentences` | short English sentences from 300 news documents, split deterministically ([`sentences`]) |
 //! | encoder | `glove` | 50 dims: GloVe 6B word vectors, 400,000 words ([`glove`]) |
@@ -23,6 +24,7 @@ pub mod formats;
 pub mod glove;
 pub mod inflect;
 pub mod minilm;
+pub mod onnx_encoder;
 pub mod relation;
 pub mod sentences;
 pub mod shared;
@@ -39,6 +41,7 @@ commute_sdk::export_plugin! {
         source "sentences" => sentences::Sentences,
         encoder "minilm" => minilm::Minilm,
         encoder "minilm-static" => minilm::static_table::MinilmStatic,
+        encoder "onnx" => onnx_encoder::OnnxText,
         encoder "glove" => glove::Glove,
         encoder "fasttext-fr" => fasttext::FastTextFr,
         encoder "valence" => valence::Valence,

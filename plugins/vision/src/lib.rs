@@ -12,14 +12,13 @@
 //! from `rapidocr-onnxruntime` 1.4.4 ([`recognizer`]) and ONNX Runtime from `onnxruntime` 1.31.1.
 //!
 //! The building blocks — the recognizer's input ([`line_input`]), its sessions ([`recognizer`]),
-//! ONNX output rewriting ([`onnx_graph`]), CTC decoding ([`ctc`]) and the coverage [`canvas`] —
-//! are public so that other crates and tests can use them directly.
+//! CTC decoding ([`ctc`]) and the coverage [`canvas`] — are public so that other crates and tests
+//! can use them directly; ONNX output rewriting is the SDK's ([`commute_sdk::onnx_graph`]).
 
 pub mod canvas;
 pub mod ctc;
 pub mod fonts;
 pub mod line_input;
-pub mod onnx_graph;
 pub mod ppocr;
 pub mod read;
 pub mod recognizer;

@@ -6,12 +6,12 @@
 //! time steps. Its graph ends in a convolutional and transformer neck whose output, transposed to
 //! `[N, W/8, 120]` ([`Head::Features`]), feeds one linear layer and a softmax over 6,625 classes
 //! ([`Head::Probabilities`]): the CTC blank, 6,623 characters and a space. For features the
-//! graph's output is rewritten to the neck's tensor ([`onnx_graph`]); the
+//! graph's output is rewritten to the neck's tensor ([`onnx_graph`](commute_sdk::onnx_graph)); the
 //! classifier costs little next to the backbone either way.
 
 use crate::line_input::{self, LineInput};
-use crate::onnx_graph;
 use commute_sdk::onnx::ort;
+use commute_sdk::onnx_graph;
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 use std::collections::BTreeMap;

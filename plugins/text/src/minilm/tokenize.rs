@@ -37,17 +37,23 @@ impl Tokenizer {
 
     /// Builds the tokenizer from the text of a `tokenizer.json`, as [`open`](Tokenizer::open) does.
     pub fn from_json(json: &str) -> Result<Tokenizer> {
+        Tokenizer::from_json_cut_at(json, MAX_TOKENS)
+    }
+
+    /// Builds a tokenizer from the text of any `tokenizer.json`, without padding and cutting
+    /// sequences at `max_tokens` tokens (special tokens included).
+    pub fn from_json_cut_at(json: &str, max_tokens: usize) -> Result<Tokenizer> {
         let mut inner: tokenizers::Tokenizer =
             json.parse().map_err(|e| anyhow!("not a tokenizer.json the tokenizers crate reads: {e}"))?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
                 direction: TruncationDirection::Right,
-                max_length: MAX_TOKENS,
+                max_length: max_tokens,
                 strategy: TruncationStrategy::LongestFirst,
                 stride: 0,
             }))
-            .map_err(|e| anyhow!("cannot set the MiniLM tokenizer's truncation: {e}"))?;
+            .map_err(|e| anyhow!("cannot set the tokenizer's truncation: {e}"))?;
         Ok(Tokenizer(inner))
     }
 

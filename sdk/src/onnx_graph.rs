@@ -7,7 +7,7 @@
 //! byte for byte. The new outputs carry only a name: ONNX Runtime infers their type and shape from
 //! the node that produces them.
 
-use commute_sdk::prelude::*;
+use crate::prelude::*;
 
 const MODEL_GRAPH: u64 = 7;
 const GRAPH_NODE: u64 = 1;
@@ -134,6 +134,27 @@ fn graph_with_outputs(graph: &[u8], outputs: &[&str]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The names of the tensors the nodes of a model's graph produce, in node order: every tensor
+/// [`with_outputs`] can make an output.
+pub fn produced_names(model: &[u8]) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for field in fields(model)? {
+        if field.number != MODEL_GRAPH || field.wire != LEN {
+            continue;
+        }
+        for node in fields(field.value)? {
+            if node.number == GRAPH_NODE && node.wire == LEN {
+                for f in fields(node.value)? {
+                    if f.number == NODE_OUTPUT && f.wire == LEN {
+                        names.push(String::from_utf8_lossy(f.value).into_owned());
+                    }
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// The names of a model's graph outputs, in order.
 pub fn output_names(model: &[u8]) -> Result<Vec<String>> {
     let mut names = Vec::new();
@@ -208,6 +229,7 @@ mod tests {
         assert_eq!(kept, [GRAPH_NODE, GRAPH_NODE, 2, GRAPH_OUTPUT, GRAPH_OUTPUT]);
         // Editing twice gives the same bytes as editing once.
         assert_eq!(with_outputs(&edited, &["h", "y"]).unwrap(), edited);
+        assert_eq!(produced_names(&model).unwrap(), ["h", "y"], "every node's output, in order");
     }
 
     #[test]

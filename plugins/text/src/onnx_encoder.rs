@@ -1,0 +1,391 @@
+//! `onnx`: any text model exported to ONNX as an encoder — its `tokenizer.json`, any tensor of its
+//! graph (a declared output, or an inner one: a layer's states), pooled over the tokens.
+//!
+//! The model's inputs are filled by name: `input_ids` (required), `attention_mask` and
+//! `token_type_ids` (zeros), as int64 or int32, whichever the model declares — what BERT-family
+//! exports (PyTorch's `torch.onnx.export`, `optimum`) take. A model asking for anything else is
+//! refused at open with its real inputs and outputs. The dimension is read from one probe run at
+//! open. Batches are tokenized, sorted by length and padded per sub-batch as `minilm` does
+//! ([`crate::minilm::batch`]); padding is masked out of every pooling.
+//!
+//! Configured as `model` = MiniLM's ONNX file, `tokenizer` = its tokenizer, `max-tokens = 256`,
+//! `pooling = "mean"` and `normalize = true`, it gives `minilm`'s vectors (the plugin's tests check
+//! it to float tolerance).
+
+use crate::minilm::batch::{length_buckets, TokenBatch};
+use crate::minilm::tokenize::Tokenizer;
+use commute_sdk::onnx::ort::session::Session;
+use commute_sdk::onnx::ort::value::{Tensor, TensorElementType, ValueType};
+use commute_sdk::onnx_graph;
+use commute_sdk::prelude::*;
+use commute_sdk::AssetSpec;
+
+/// How token vectors become one vector per text.
+#[params]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// `mean` for a `[batch, tokens, dim]` tensor, `none` for a `[batch, dim]` one.
+    #[default]
+    Auto,
+    /// The mean over the text's tokens (padding excluded).
+    Mean,
+    /// The first token's vector (`[CLS]` in BERT-family models).
+    First,
+    /// The largest value of each dimension over the text's tokens.
+    Max,
+    /// None: the tensor is already one vector per text (`[batch, dim]`).
+    None,
+}
+
+/// Parameters of `onnx`.
+#[params]
+#[derive(Debug, Clone)]
+pub struct OnnxParams {
+    /// The model (`.onnx`). A relative path is read from the experiment file's folder.
+    #[schemars(extend("format" = "path"))]
+    pub model: String,
+    /// Its tokenizer (`tokenizer.json`, as Hugging Face tokenizers saves it). A relative path is
+    /// read from the experiment file's folder.
+    #[schemars(extend("format" = "path"))]
+    pub tokenizer: String,
+    /// The tensor to read: a graph output or any tensor a node of the graph produces (a layer's
+    /// states). Default: the model's first output.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// How token vectors are pooled: `auto`, `mean`, `first`, `max` or `none`.
+    #[serde(default)]
+    pub pooling: Pooling,
+    /// Scale each vector to unit length.
+    #[serde(default)]
+    pub normalize: bool,
+    /// Longest token sequence, special tokens included; longer texts are cut at the end.
+    #[serde(default = "default_max_tokens")]
+    #[schemars(range(min = 2, max = 65536))]
+    pub max_tokens: usize,
+    /// Most texts per model call; a batch is sorted by length and cut into sub-batches of up to
+    /// this size, each padded to its longest text.
+    #[serde(default = "default_batch_size")]
+    #[schemars(range(min = 1, max = 4096))]
+    pub batch_size: usize,
+}
+
+fn default_max_tokens() -> usize {
+    512
+}
+
+fn default_batch_size() -> usize {
+    32
+}
+
+/// The inputs the encoder can fill.
+const IDS: &str = "input_ids";
+const MASK: &str = "attention_mask";
+const TYPES: &str = "token_type_ids";
+
+/// The `onnx` encoder.
+pub struct OnnxText {
+    tokenizer: Tokenizer,
+    session: Session,
+    /// The model's inputs, in its order, each with whether it takes int64 (else int32).
+    inputs: Vec<(String, bool)>,
+    output: String,
+    pooling: Pooling,
+    normalize: bool,
+    batch_size: usize,
+    dim: usize,
+}
+
+impl Function for OnnxText {
+    const DOC: &'static str = "Any ONNX text model: its tokenizer.json, any tensor of its graph (an output or a layer's states), pooled over tokens (mean, first, max) and optionally scaled to unit length.";
+    const ASSETS: &'static [AssetSpec] = &[commute_sdk::onnx::ONNXRUNTIME];
+    type Params = OnnxParams;
+
+    fn open(params: OnnxParams, ctx: &Context) -> Result<Self> {
+        let json = std::fs::read_to_string(&params.tokenizer)
+            .with_context(|| format!("cannot read the tokenizer {}", params.tokenizer))?;
+        let tokenizer = Tokenizer::from_json_cut_at(&json, params.max_tokens)
+            .with_context(|| format!("in {}", params.tokenizer))?;
+        let bytes = std::fs::read(&params.model)
+            .with_context(|| format!("cannot read the model {}", params.model))?;
+        let declared = onnx_graph::output_names(&bytes)
+            .with_context(|| format!("{} is not an ONNX model", params.model))?;
+        let output = match &params.output {
+            None => {
+                declared.first().cloned().ok_or_else(|| anyhow!("{} declares no output", params.model))?
+            }
+            Some(name) => name.clone(),
+        };
+        let session = if declared.contains(&output) {
+            commute_sdk::onnx::session_from_memory(ctx, &bytes)?
+        } else {
+            let produced = onnx_graph::produced_names(&bytes)?;
+            ensure!(
+                produced.contains(&output),
+                "{} has no tensor `{output}`; its outputs are {declared:?}, and its nodes produce {} \
+                 tensors{}",
+                params.model,
+                produced.len(),
+                similar(&output, &produced)
+            );
+            commute_sdk::onnx::session_from_memory(ctx, &onnx_graph::with_outputs(&bytes, &[&output])?)?
+        };
+        let inputs = model_inputs(&session, &params.model)?;
+        let mut encoder = OnnxText {
+            tokenizer,
+            session,
+            inputs,
+            output,
+            pooling: params.pooling,
+            normalize: params.normalize,
+            batch_size: params.batch_size,
+            dim: 0,
+        };
+        let probe = TokenBatch::pad(&[&encoder.tokenizer.ids("a")?]);
+        let (shape, _) = encoder.run(&probe).context("the probe run on the text \"a\" failed")?;
+        encoder.dim = pooled_dim(&shape, encoder.pooling, &encoder.output)?;
+        tracing::debug!(
+            model = params.model,
+            output = encoder.output,
+            dim = encoder.dim,
+            "onnx text encoder open"
+        );
+        Ok(encoder)
+    }
+}
+
+/// The model's inputs, checked: each one the encoder can fill, `input_ids` among them.
+fn model_inputs(session: &Session, model: &str) -> Result<Vec<(String, bool)>> {
+    let describe = |outlets: &[commute_sdk::onnx::ort::value::Outlet]| {
+        outlets.iter().map(|o| format!("{} {}", o.name(), o.dtype())).collect::<Vec<_>>().join(", ")
+    };
+    let real = || {
+        format!(
+            "the model's inputs: {}; its outputs: {}",
+            describe(session.inputs()),
+            describe(session.outputs())
+        )
+    };
+    let mut inputs = Vec::new();
+    for input in session.inputs() {
+        let name = input.name();
+        ensure!(
+            [IDS, MASK, TYPES].contains(&name),
+            "{model}: cannot fill input `{name}`: a text encoder gives `{IDS}`, `{MASK}` and `{TYPES}` ({})",
+            real()
+        );
+        let int64 = match input.dtype() {
+            ValueType::Tensor { ty: TensorElementType::Int64, .. } => true,
+            ValueType::Tensor { ty: TensorElementType::Int32, .. } => false,
+            other => bail!("{model}: input `{name}` is {other}, not int64 or int32 token ids ({})", real()),
+        };
+        inputs.push((name.to_owned(), int64));
+    }
+    ensure!(inputs.iter().any(|(n, _)| n == IDS), "{model}: no input `{IDS}` for the token ids ({})", real());
+    Ok(inputs)
+}
+
+/// Up to 8 tensor names containing `wanted` without its trailing number (case-insensitive;
+/// `layer_norm_99` finds `layer_norm`, `layer_norm_1`…), for an error message.
+fn similar(wanted: &str, names: &[String]) -> String {
+    let stem = wanted.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches(['_', '.', '/']);
+    let lower = if stem.is_empty() { wanted } else { stem }.to_lowercase();
+    let close: Vec<&str> =
+        names.iter().filter(|n| n.to_lowercase().contains(&lower)).take(8).map(String::as_str).collect();
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(", among them {close:?}")
+    }
+}
+
+/// The dimension of a pooled vector from the output's shape (batch first).
+fn pooled_dim(shape: &[i64], pooling: Pooling, output: &str) -> Result<usize> {
+    let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    match (dims.as_slice(), pooling) {
+        ([_, _, dim], Pooling::Auto | Pooling::Mean | Pooling::First | Pooling::Max) => Ok(*dim),
+        ([_, dim], Pooling::Auto | Pooling::None) => Ok(*dim),
+        ([_, _], _) => bail!("`{output}` is {shape:?}, one vector per text already: use pooling = \"none\""),
+        ([_, _, _], Pooling::None) => {
+            bail!("`{output}` is {shape:?}, a vector per token: pool it (mean, first or max)")
+        }
+        _ => bail!(
+            "`{output}` is {shape:?}: a text encoder reads a [batch, tokens, dim] or [batch, dim] tensor"
+        ),
+    }
+}
+
+impl OnnxText {
+    /// Runs one padded sub-batch; returns the output's shape and values.
+    fn run(&mut self, batch: &TokenBatch) -> Result<(Vec<i64>, Vec<f32>)> {
+        let shape = [batch.rows, batch.len];
+        let mask = batch.mask::<u8>();
+        let mut values: Vec<(String, commute_sdk::onnx::ort::session::SessionInputValue<'_>)> = Vec::new();
+        for (name, int64) in &self.inputs {
+            let data: Vec<i64> = match name.as_str() {
+                IDS => batch.ids_i64(),
+                MASK => mask.iter().map(|&m| i64::from(m)).collect(),
+                _ => vec![0; batch.rows * batch.len],
+            };
+            let value = if *int64 {
+                Tensor::from_array((shape, data)).map(|t| t.into_dyn())
+            } else {
+                Tensor::from_array((shape, data.into_iter().map(|v| v as i32).collect::<Vec<i32>>()))
+                    .map(|t| t.into_dyn())
+            }
+            .map_err(|e| anyhow!("cannot build input `{name}`: {e}"))?;
+            values.push((name.clone(), value.into()));
+        }
+        let outputs = self.session.run(values).map_err(|e| {
+            anyhow!("ONNX Runtime failed on a batch of {} × {} tokens: {e}", batch.rows, batch.len)
+        })?;
+        let (out_shape, data) = outputs[self.output.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| anyhow!("`{}` is not a float32 tensor: {e}", self.output))?;
+        Ok((out_shape.to_vec(), data.to_vec()))
+    }
+
+    /// One vector per row of a sub-batch.
+    fn embed(&mut self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        let (shape, data) = self.run(batch)?;
+        let expected_rows = batch.rows as i64;
+        ensure!(
+            shape.first() == Some(&expected_rows),
+            "`{}` has shape {shape:?} for {} texts",
+            self.output,
+            batch.rows
+        );
+        let dim = self.dim;
+        let vectors: Vec<Vec<f32>> = match shape.len() {
+            2 => data.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect(),
+            _ => {
+                let tokens = shape[1].max(0) as usize;
+                ensure!(
+                    tokens == batch.len,
+                    "`{}` has {tokens} positions for {} tokens",
+                    self.output,
+                    batch.len
+                );
+                batch
+                    .lengths
+                    .iter()
+                    .enumerate()
+                    .map(|(row, &n)| {
+                        let rows = &data[row * tokens * dim..(row * tokens + n.min(tokens)) * dim];
+                        pool(rows, dim, self.pooling)
+                    })
+                    .collect()
+            }
+        };
+        ensure!(
+            vectors.len() == batch.rows && vectors.iter().all(|v| v.len() == dim),
+            "`{}` does not have {dim} values per text",
+            self.output
+        );
+        Ok(if self.normalize { vectors.into_iter().map(unit).collect() } else { vectors })
+    }
+}
+
+/// Pools a text's token vectors (`tokens × dim`, row-major, padding already cut off).
+fn pool(tokens: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
+    let mut rows = tokens.chunks_exact(dim);
+    match pooling {
+        Pooling::First | Pooling::None => rows.next().map_or_else(|| vec![0.0; dim], <[f32]>::to_vec),
+        Pooling::Max => rows.fold(vec![f32::NEG_INFINITY; dim], |mut m, row| {
+            for (m, &x) in m.iter_mut().zip(row) {
+                *m = m.max(x);
+            }
+            m
+        }),
+        Pooling::Auto | Pooling::Mean => {
+            let count = (tokens.len() / dim.max(1)) as f32;
+            let mut sum = vec![0.0f32; dim];
+            for row in rows {
+                for (s, &x) in sum.iter_mut().zip(row) {
+                    *s += x;
+                }
+            }
+            sum.iter().map(|s| s / count.max(1e-9)).collect()
+        }
+    }
+}
+
+/// `v` scaled to unit length (a zero vector stays zero), as sentence-transformers' `Normalize`.
+fn unit(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.into_iter().map(|x| x / norm).collect()
+}
+
+impl Encoder for OnnxText {
+    type Input<'a> = &'a str;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn encode(&mut self, text: &str) -> Result<Vec<f32>> {
+        self.encode_batch(vec![text]).pop().unwrap_or_else(|| Err(anyhow!("no result for the text")))
+    }
+
+    fn encode_batch(&mut self, texts: Vec<&str>) -> Vec<Result<Vec<f32>>> {
+        let mut out: Vec<Option<Result<Vec<f32>>>> = Vec::with_capacity(texts.len());
+        let (mut good, mut sequences) = (Vec::new(), Vec::new());
+        for (i, text) in texts.iter().enumerate() {
+            match self.tokenizer.ids(text) {
+                Ok(ids) => {
+                    out.push(None);
+                    good.push(i);
+                    sequences.push(ids);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
+        for bucket in length_buckets(&lengths, self.batch_size) {
+            let batch = TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>());
+            match self.embed(&batch) {
+                Ok(vectors) => {
+                    for (&k, vector) in bucket.iter().zip(vectors) {
+                        out[good[k]] = Some(Ok(vector));
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    for &k in &bucket {
+                        out[good[k]] = Some(Err(anyhow!("{message}")));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(anyhow!("the model returned too few vectors"))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooling_covers_the_texts_tokens_only() {
+        // 3 tokens × 2 dims.
+        let tokens = [1.0, 4.0, 3.0, -2.0, 5.0, 0.0];
+        assert_eq!(pool(&tokens, 2, Pooling::Mean), vec![3.0, 2.0 / 3.0]);
+        assert_eq!(pool(&tokens, 2, Pooling::First), vec![1.0, 4.0]);
+        assert_eq!(pool(&tokens, 2, Pooling::Max), vec![5.0, 4.0]);
+        assert_eq!(pool(&[], 2, Pooling::Mean), vec![0.0, 0.0], "no token: zeros, not NaN");
+        assert_eq!(unit(vec![3.0, 4.0]), vec![0.6, 0.8]);
+        assert_eq!(unit(vec![0.0, 0.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_dimension_follows_the_tensors_rank_and_the_pooling() {
+        assert_eq!(pooled_dim(&[1, 3, 384], Pooling::Auto, "h").unwrap(), 384);
+        assert_eq!(pooled_dim(&[1, 384], Pooling::Auto, "s").unwrap(), 384);
+        let e = pooled_dim(&[1, 384], Pooling::Mean, "s").unwrap_err().to_string();
+        assert!(e.contains("use pooling = \"none\""), "{e}");
+        let e = pooled_dim(&[1, 3, 384], Pooling::None, "h").unwrap_err().to_string();
+        assert!(e.contains("pool it"), "{e}");
+        assert!(pooled_dim(&[1, 2, 3, 4], Pooling::Auto, "x").is_err());
+    }
+}
