@@ -1,6 +1,7 @@
 //! Benchmark: `minilm` sentences per second on both backends, side by side with Python
 //! onnxruntime (same int8 model, same tokenizer, same length bucketing) and sentence-transformers
-//! (torch on the CPU, fp32), on the same sentences, in the same run.
+//! (torch on the CPU, fp32), on the same sentences, in the same run; and the generic `onnx`
+//! encoder given the same model and tokenizer (configured as MiniLM) beside the dedicated one.
 //!
 //! Run: `scripts/bench-minilm.sh` (builds a Python venv with the peers, then runs this). The bench
 //! takes sentences from the plugin's `sentences` source, times `minilm` through the SDK harness
@@ -190,15 +191,15 @@ fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// An open `minilm` instance that embeds the whole sentence list in one call.
+/// An open encoder instance that embeds the whole sentence list in one call.
 struct Rust {
     instance: commute_sdk::abi::client::Instance,
     output: Embeddings,
 }
 
 impl Rust {
-    fn open(plugin: &Harness, params: &str, values: &[Value]) -> Rust {
-        let instance = plugin.open("minilm", params).unwrap_or_else(|e| panic!("minilm {params}: {e}"));
+    fn open(plugin: &Harness, function: &str, params: &str, values: &[Value]) -> Rust {
+        let instance = plugin.open(function, params).unwrap_or_else(|e| panic!("{function} {params}: {e}"));
         let mut rust = Rust { instance, output: Vec::new() };
         rust.run(&values[..values.len().min(64)]);
         rust
@@ -206,11 +207,11 @@ impl Rust {
 
     fn run(&mut self, values: &[Value]) -> f64 {
         let start = Instant::now();
-        let items = self.instance.call(values).unwrap_or_else(|e| panic!("minilm: {e}"));
+        let items = self.instance.call(values).unwrap_or_else(|e| panic!("encoder: {e}"));
         let seconds = start.elapsed().as_secs_f64();
         self.output = items
             .into_iter()
-            .map(|item| item.unwrap_or_else(|e| panic!("minilm: {e}")))
+            .map(|item| item.unwrap_or_else(|e| panic!("encoder: {e}")))
             .map(|value| value.as_tensor().expect("an embedding").data.clone())
             .collect();
         seconds
@@ -254,12 +255,24 @@ fn main() {
          batch {batch}, median of {samples} passes, the four sides taking turns"
     );
 
-    let mut onnx = Rust::open(&plugin, &format!("backend = \"onnx\"\nbatch-size = {batch}"), &values);
-    let mut candle = Rust::open(&plugin, &format!("backend = \"candle\"\nbatch-size = {batch}"), &values);
+    let mut onnx =
+        Rust::open(&plugin, "minilm", &format!("backend = \"onnx\"\nbatch-size = {batch}"), &values);
+    let mut candle =
+        Rust::open(&plugin, "minilm", &format!("backend = \"candle\"\nbatch-size = {batch}"), &values);
+    let store = AssetStore::from_env();
+    let file = |spec| store.ensure(spec).unwrap_or_else(|e| panic!("{e}")).display().to_string();
+    let generic_params = format!(
+        "model = {:?}\ntokenizer = {:?}\nmax-tokens = 256\npooling = \"mean\"\nnormalize = true\nbatch-size = {batch}",
+        file(&MODEL_INT8),
+        file(&TOKENIZER)
+    );
+    let mut generic = Rust::open(&plugin, "onnx", &generic_params, &values);
+    let mut generic_times = Vec::new();
     let mut peers = Peers::start(&sentences, threads, batch);
     let mut times: [Vec<f64>; 4] = Default::default();
     for _ in 0..samples {
         times[0].push(onnx.run(&values));
+        generic_times.push(generic.run(&values));
         if let Ok(p) = &mut peers {
             match p.time("ort") {
                 Ok(t) => times[2].push(t),
@@ -298,6 +311,14 @@ fn main() {
     for (name, rate) in names.iter().zip(&rates) {
         let shown = rate.map_or("-".to_owned(), |r| format!("{r:.1}"));
         println!("{name:<52} {shown:>12} {:>14} {:>25}", ratio(*rate, rates[2]), ratio(*rate, rates[3]));
+    }
+    if let (Some(dedicated), Some(generic_rate)) = (rates[0], rate(&generic_times)) {
+        println!(
+            "generic `onnx` encoder, configured as MiniLM (same int8 model and tokenizer): {generic_rate:.1} \
+             sentences/s, {:.2}x the dedicated `minilm` onnx backend; least cosine to it {:.6}",
+            generic_rate / dedicated,
+            min_cosine(&generic.output, &onnx.output)
+        );
     }
     match peers.as_mut().map_err(|e| e.clone()).and_then(|p| p.outputs()) {
         Ok((ort_out, st_out)) => println!(
