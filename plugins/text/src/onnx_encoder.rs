@@ -6,19 +6,24 @@
 //! exports (PyTorch's `torch.onnx.export`, `optimum`) take. A model asking for anything else is
 //! refused at open with its real inputs and outputs. The dimension is read from one probe run at
 //! open. Batches are tokenized, sorted by length and padded per sub-batch as `minilm` does
-//! ([`crate::minilm::batch`]); padding is masked out of every pooling.
+//! ([`crate::minilm::batch`]), and run on single-threaded sessions side by side, as `minilm`'s
+//! ONNX backend runs them (each session holds its own copy of the weights); padding is masked
+//! out of every pooling.
 //!
 //! Configured as `model` = MiniLM's ONNX file, `tokenizer` = its tokenizer, `max-tokens = 256`,
 //! `pooling = "mean"` and `normalize = true`, it gives `minilm`'s vectors (the plugin's tests check
 //! it to float tolerance).
 
 use crate::minilm::batch::{length_buckets, TokenBatch};
+use crate::minilm::onnx::session_threads;
 use crate::minilm::tokenize::Tokenizer;
 use commute_sdk::onnx::ort::session::Session;
 use commute_sdk::onnx::ort::value::{Tensor, TensorElementType, ValueType};
 use commute_sdk::onnx_graph;
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How token vectors become one vector per text.
 #[params]
@@ -85,13 +90,22 @@ const TYPES: &str = "token_type_ids";
 /// The `onnx` encoder.
 pub struct OnnxText {
     tokenizer: Tokenizer,
-    session: Session,
+    /// Single-threaded sessions side by side, as `minilm` runs its model
+    /// ([`session_threads`](crate::minilm::onnx::session_threads)).
+    sessions: Vec<Session>,
+    reading: Reading,
+    batch_size: usize,
+    /// `ctx.threads` threads: running sub-batches side by side.
+    pool: rayon::ThreadPool,
+}
+
+/// How a sub-batch goes in and its vectors come out.
+struct Reading {
     /// The model's inputs, in its order, each with whether it takes int64 (else int32).
     inputs: Vec<(String, bool)>,
     output: String,
     pooling: Pooling,
     normalize: bool,
-    batch_size: usize,
     dim: usize,
 }
 
@@ -115,8 +129,8 @@ impl Function for OnnxText {
             }
             Some(name) => name.clone(),
         };
-        let session = if declared.contains(&output) {
-            commute_sdk::onnx::session_from_memory(ctx, &bytes)?
+        let model = if declared.contains(&output) {
+            bytes
         } else {
             let produced = onnx_graph::produced_names(&bytes)?;
             ensure!(
@@ -127,29 +141,36 @@ impl Function for OnnxText {
                 produced.len(),
                 similar(&output, &produced)
             );
-            commute_sdk::onnx::session_from_memory(ctx, &onnx_graph::with_outputs(&bytes, &[&output])?)?
+            onnx_graph::with_outputs(&bytes, &[&output])?
         };
-        let inputs = model_inputs(&session, &params.model)?;
-        let mut encoder = OnnxText {
-            tokenizer,
-            session,
-            inputs,
-            output,
-            pooling: params.pooling,
-            normalize: params.normalize,
-            batch_size: params.batch_size,
-            dim: 0,
-        };
-        let probe = TokenBatch::pad(&[&encoder.tokenizer.ids("a")?]);
-        let (shape, _) = encoder.run(&probe).context("the probe run on the text \"a\" failed")?;
-        encoder.dim = pooled_dim(&shape, encoder.pooling, &encoder.output)?;
+        let sessions = session_threads(ctx.threads)
+            .into_iter()
+            .map(|threads| {
+                commute_sdk::onnx::session_from_memory(&Context { threads, ..ctx.clone() }, &model)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let inputs = model_inputs(&sessions[0], &params.model)?;
+        let mut reading =
+            Reading { inputs, output, pooling: params.pooling, normalize: params.normalize, dim: 0 };
+        let probe = TokenBatch::pad(&[&tokenizer.ids("a")?]);
+        let mut first = sessions.into_iter();
+        let mut session = first.next().ok_or_else(|| anyhow!("no session"))?;
+        let (shape, _) =
+            reading.run(&mut session, &probe).context("the probe run on the text \"a\" failed")?;
+        reading.dim = pooled_dim(&shape, reading.pooling, &reading.output)?;
+        let sessions: Vec<Session> = std::iter::once(session).chain(first).collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(ctx.threads.max(1))
+            .thread_name(|i| format!("onnx-text-{i}"))
+            .build()
+            .context("cannot start the encoder's worker threads")?;
         tracing::debug!(
             model = params.model,
-            output = encoder.output,
-            dim = encoder.dim,
+            output = reading.output,
+            dim = reading.dim,
             "onnx text encoder open"
         );
-        Ok(encoder)
+        Ok(OnnxText { tokenizer, sessions, reading, batch_size: params.batch_size, pool })
     }
 }
 
@@ -214,9 +235,9 @@ fn pooled_dim(shape: &[i64], pooling: Pooling, output: &str) -> Result<usize> {
     }
 }
 
-impl OnnxText {
+impl Reading {
     /// Runs one padded sub-batch; returns the output's shape and values.
-    fn run(&mut self, batch: &TokenBatch) -> Result<(Vec<i64>, Vec<f32>)> {
+    fn run(&self, session: &mut Session, batch: &TokenBatch) -> Result<(Vec<i64>, Vec<f32>)> {
         let shape = [batch.rows, batch.len];
         let mask = batch.mask::<u8>();
         let mut values: Vec<(String, commute_sdk::onnx::ort::session::SessionInputValue<'_>)> = Vec::new();
@@ -235,7 +256,7 @@ impl OnnxText {
             .map_err(|e| anyhow!("cannot build input `{name}`: {e}"))?;
             values.push((name.clone(), value.into()));
         }
-        let outputs = self.session.run(values).map_err(|e| {
+        let outputs = session.run(values).map_err(|e| {
             anyhow!("ONNX Runtime failed on a batch of {} × {} tokens: {e}", batch.rows, batch.len)
         })?;
         let (out_shape, data) = outputs[self.output.as_str()]
@@ -245,8 +266,8 @@ impl OnnxText {
     }
 
     /// One vector per row of a sub-batch.
-    fn embed(&mut self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
-        let (shape, data) = self.run(batch)?;
+    fn embed(&self, session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        let (shape, data) = self.run(session, batch)?;
         let expected_rows = batch.rows as i64;
         ensure!(
             shape.first() == Some(&expected_rows),
@@ -315,11 +336,39 @@ fn unit(v: Vec<f32>) -> Vec<f32> {
     v.into_iter().map(|x| x / norm).collect()
 }
 
+impl OnnxText {
+    /// The vectors of each sub-batch, in order: the sessions take sub-batches in turn, side by
+    /// side on the pool's threads.
+    fn embed_all(&mut self, batches: &[TokenBatch]) -> Vec<Result<Vec<Vec<f32>>>> {
+        let reading = &self.reading;
+        if self.sessions.len() == 1 || batches.len() <= 1 {
+            return batches.iter().map(|b| reading.embed(&mut self.sessions[0], b)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<Vec<Vec<f32>>>)> = self.pool.install(|| {
+            self.sessions
+                .par_iter_mut()
+                .flat_map_iter(|session| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(batch) = batches.get(i) else { break };
+                        mine.push((i, reading.embed(session, batch)));
+                    }
+                    mine
+                })
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
 impl Encoder for OnnxText {
     type Input<'a> = &'a str;
 
     fn dim(&self) -> usize {
-        self.dim
+        self.reading.dim
     }
 
     fn encode(&mut self, text: &str) -> Result<Vec<f32>> {
@@ -340,9 +389,18 @@ impl Encoder for OnnxText {
             }
         }
         let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
-        for bucket in length_buckets(&lengths, self.batch_size) {
-            let batch = TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>());
-            match self.embed(&batch) {
+        // A call of fewer than sessions × batch-size texts gets smaller sub-batches, so that every
+        // session has some.
+        let batch_size = self.batch_size.min(sequences.len().div_ceil(self.sessions.len()).max(1));
+        let buckets = length_buckets(&lengths, batch_size);
+        let batches: Vec<TokenBatch> = buckets
+            .iter()
+            .map(|bucket| {
+                TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>())
+            })
+            .collect();
+        for (bucket, result) in buckets.iter().zip(self.embed_all(&batches)) {
+            match result {
                 Ok(vectors) => {
                     for (&k, vector) in bucket.iter().zip(vectors) {
                         out[good[k]] = Some(Ok(vector));
@@ -350,7 +408,7 @@ impl Encoder for OnnxText {
                 }
                 Err(e) => {
                     let message = format!("{e:#}");
-                    for &k in &bucket {
+                    for &k in bucket {
                         out[good[k]] = Some(Err(anyhow!("{message}")));
                     }
                 }
