@@ -14,7 +14,7 @@
 //! `pooling = "mean"` and `normalize = true`, it gives `minilm`'s vectors (the plugin's tests check
 //! it to float tolerance).
 
-use crate::minilm::batch::{length_buckets, TokenBatch};
+use crate::minilm::batch::{embed_texts, side_by_side, TokenBatch};
 use crate::minilm::onnx::session_threads;
 use crate::minilm::tokenize::Tokenizer;
 use commute_sdk::onnx::ort::session::Session;
@@ -22,8 +22,6 @@ use commute_sdk::onnx::ort::value::{Tensor, TensorElementType, ValueType};
 use commute_sdk::onnx_graph;
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
-use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How token vectors become one vector per text.
 #[params]
@@ -341,26 +339,7 @@ impl OnnxText {
     /// side on the pool's threads.
     fn embed_all(&mut self, batches: &[TokenBatch]) -> Vec<Result<Vec<Vec<f32>>>> {
         let reading = &self.reading;
-        if self.sessions.len() == 1 || batches.len() <= 1 {
-            return batches.iter().map(|b| reading.embed(&mut self.sessions[0], b)).collect();
-        }
-        let next = AtomicUsize::new(0);
-        let mut done: Vec<(usize, Result<Vec<Vec<f32>>>)> = self.pool.install(|| {
-            self.sessions
-                .par_iter_mut()
-                .flat_map_iter(|session| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(batch) = batches.get(i) else { break };
-                        mine.push((i, reading.embed(session, batch)));
-                    }
-                    mine
-                })
-                .collect()
-        });
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, r)| r).collect()
+        side_by_side(&mut self.sessions, batches, &self.pool, |session, batch| reading.embed(session, batch))
     }
 }
 
@@ -376,47 +355,9 @@ impl Encoder for OnnxText {
     }
 
     fn encode_batch(&mut self, texts: Vec<&str>) -> Vec<Result<Vec<f32>>> {
-        let mut out: Vec<Option<Result<Vec<f32>>>> = Vec::with_capacity(texts.len());
-        let (mut good, mut sequences) = (Vec::new(), Vec::new());
-        for (i, text) in texts.iter().enumerate() {
-            match self.tokenizer.ids(text) {
-                Ok(ids) => {
-                    out.push(None);
-                    good.push(i);
-                    sequences.push(ids);
-                }
-                Err(e) => out.push(Some(Err(e))),
-            }
-        }
-        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
-        // A call of fewer than sessions × batch-size texts gets smaller sub-batches, so that every
-        // session has some.
-        let batch_size = self.batch_size.min(sequences.len().div_ceil(self.sessions.len()).max(1));
-        let buckets = length_buckets(&lengths, batch_size);
-        let batches: Vec<TokenBatch> = buckets
-            .iter()
-            .map(|bucket| {
-                TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>())
-            })
-            .collect();
-        for (bucket, result) in buckets.iter().zip(self.embed_all(&batches)) {
-            match result {
-                Ok(vectors) => {
-                    for (&k, vector) in bucket.iter().zip(vectors) {
-                        out[good[k]] = Some(Ok(vector));
-                    }
-                }
-                Err(e) => {
-                    let message = format!("{e:#}");
-                    for &k in bucket {
-                        out[good[k]] = Some(Err(anyhow!("{message}")));
-                    }
-                }
-            }
-        }
-        out.into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(anyhow!("the model returned too few vectors"))))
-            .collect()
+        let tokens = texts.iter().map(|t| self.tokenizer.ids(t)).collect();
+        let (batch_size, workers) = (self.batch_size, self.sessions.len());
+        embed_texts(tokens, batch_size, workers, |batches| self.embed_all(batches))
     }
 }
 

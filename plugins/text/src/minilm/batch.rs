@@ -87,9 +87,136 @@ impl TokenBatch {
     }
 }
 
+/// Embeds tokenized texts in length-sorted sub-batches: texts whose tokenizing failed keep their
+/// error; the others are cut into [`length_buckets`] of at most `batch_size` (fewer when there are
+/// fewer than `workers × batch_size` texts, so that every worker gets some), padded, handed to
+/// `embed_all` (one result per sub-batch, in order), and each vector goes back to its text's
+/// place. A sub-batch that fails gives its error to each of its texts.
+pub fn embed_texts(
+    tokens: Vec<commute_sdk::Result<Vec<u32>>>,
+    batch_size: usize,
+    workers: usize,
+    embed_all: impl FnOnce(&[TokenBatch]) -> Vec<commute_sdk::Result<Vec<Vec<f32>>>>,
+) -> Vec<commute_sdk::Result<Vec<f32>>> {
+    use commute_sdk::prelude::anyhow;
+    let mut out: Vec<Option<commute_sdk::Result<Vec<f32>>>> = Vec::with_capacity(tokens.len());
+    let (mut good, mut sequences) = (Vec::with_capacity(tokens.len()), Vec::with_capacity(tokens.len()));
+    for (i, ids) in tokens.into_iter().enumerate() {
+        match ids {
+            Ok(ids) => {
+                out.push(None);
+                good.push(i);
+                sequences.push(ids);
+            }
+            Err(e) => out.push(Some(Err(e))),
+        }
+    }
+    let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
+    let batch_size = batch_size.min(sequences.len().div_ceil(workers.max(1)).max(1));
+    let buckets = length_buckets(&lengths, batch_size);
+    let batches: Vec<TokenBatch> = buckets
+        .iter()
+        .map(|bucket| TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>()))
+        .collect();
+    for (bucket, result) in buckets.iter().zip(embed_all(&batches)) {
+        match result {
+            Ok(vectors) => {
+                for (&k, vector) in bucket.iter().zip(vectors) {
+                    out[good[k]] = Some(Ok(vector));
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                for &k in bucket {
+                    out[good[k]] = Some(Err(anyhow!("{message}")));
+                }
+            }
+        }
+    }
+    out.into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow!("the model returned too few vectors")))).collect()
+}
+
+/// Runs `batches` on `workers` side by side on `pool`'s threads, each worker taking the next
+/// batch in turn; the results come back in batch order. One worker (or one batch) runs in this
+/// thread.
+pub fn side_by_side<W: Send, T: Send>(
+    workers: &mut [W],
+    batches: &[TokenBatch],
+    pool: &rayon::ThreadPool,
+    run: impl Fn(&mut W, &TokenBatch) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if workers.len() <= 1 || batches.len() <= 1 {
+        return match workers.first_mut() {
+            Some(worker) => batches.iter().map(|b| run(worker, b)).collect(),
+            None => Vec::new(),
+        };
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, T)> = pool.install(|| {
+        workers
+            .par_iter_mut()
+            .flat_map_iter(|worker| {
+                let mut mine = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(batch) = batches.get(i) else { break };
+                    mine.push((i, run(worker, batch)));
+                }
+                mine
+            })
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_texts_come_back_in_input_order_with_their_errors_in_place() {
+        use commute_sdk::prelude::anyhow;
+        // Text 1 failed to tokenize; the "model" returns each sequence's first id and length.
+        let tokens = vec![Ok(vec![7, 1, 1]), Err(anyhow!("bad text")), Ok(vec![9]), Ok(vec![5, 2])];
+        let out = embed_texts(tokens, 2, 1, |batches| {
+            batches
+                .iter()
+                .map(|b| {
+                    Ok((0..b.rows).map(|r| vec![b.ids[r * b.len] as f32, b.lengths[r] as f32]).collect())
+                })
+                .collect()
+        });
+        let shown: Vec<String> =
+            out.iter().map(|r| format!("{:?}", r.as_ref().map_err(|e| e.to_string()))).collect();
+        assert_eq!(shown, ["Ok([7.0, 3.0])", "Err(\"bad text\")", "Ok([9.0, 1.0])", "Ok([5.0, 2.0])"]);
+
+        // A failing sub-batch gives its error to each of its texts, and to no other.
+        let tokens = vec![Ok(vec![1, 1, 1]), Ok(vec![2]), Ok(vec![3, 3, 3])];
+        let out = embed_texts(tokens, 2, 1, |batches| {
+            batches
+                .iter()
+                .map(|b| if b.len == 3 { Err(anyhow!("too long")) } else { Ok(vec![vec![0.0]; b.rows]) })
+                .collect()
+        });
+        assert!(out[0].is_err() && out[2].is_err() && out[1].is_ok());
+    }
+
+    #[test]
+    fn side_by_side_returns_results_in_batch_order() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let batches: Vec<TokenBatch> =
+            (1..=7u32).map(|n| TokenBatch::pad(&[&vec![n; n as usize][..]])).collect();
+        let mut workers = vec![0usize, 0];
+        let out = side_by_side(&mut workers, &batches, &pool, |count, b| {
+            *count += 1;
+            b.len
+        });
+        assert_eq!(out, (1..=7).collect::<Vec<usize>>());
+        assert_eq!(workers.iter().sum::<usize>(), 7, "each batch run once");
+    }
 
     #[test]
     fn buckets_sort_by_length_cut_by_batch_size_and_cover_every_position_once() {

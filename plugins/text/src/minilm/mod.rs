@@ -20,7 +20,7 @@ pub mod pooling;
 pub mod static_table;
 pub mod tokenize;
 
-use batch::{length_buckets, TokenBatch};
+use batch::{embed_texts, TokenBatch};
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 use rayon::prelude::*;
@@ -135,47 +135,8 @@ impl Encoder for Minilm {
         let tokenizer = &self.tokenizer;
         let tokens: Vec<Result<Vec<u32>>> =
             self.pool.install(|| texts.par_iter().map(|t| tokenizer.ids(t)).collect());
-        let mut out: Vec<Option<Result<Vec<f32>>>> = Vec::with_capacity(texts.len());
-        let mut good = Vec::with_capacity(texts.len());
-        let mut sequences = Vec::with_capacity(texts.len());
-        for (i, ids) in tokens.into_iter().enumerate() {
-            match ids {
-                Ok(ids) => {
-                    out.push(None);
-                    good.push(i);
-                    sequences.push(ids);
-                }
-                Err(e) => out.push(Some(Err(e))),
-            }
-        }
-        let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
-        // A call of fewer than workers × batch-size texts gets smaller sub-batches, so that every
-        // worker has some.
-        let batch_size = self.batch_size.min(sequences.len().div_ceil(self.workers()).max(1));
-        let buckets = length_buckets(&lengths, batch_size);
-        let batches: Vec<TokenBatch> = buckets
-            .iter()
-            .map(|bucket| {
-                TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>())
-            })
-            .collect();
-        for (bucket, result) in buckets.iter().zip(self.embed_all(&batches)) {
-            match result {
-                Ok(vectors) => {
-                    for (&k, vector) in bucket.iter().zip(vectors) {
-                        out[good[k]] = Some(Ok(vector));
-                    }
-                }
-                Err(e) => {
-                    let message = format!("{e:#}");
-                    for &k in bucket {
-                        out[good[k]] = Some(Err(anyhow!("{message}")));
-                    }
-                }
-            }
-        }
-        out.into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(anyhow!("the model returned too few vectors"))))
-            .collect()
+        let workers = self.workers();
+        let batch_size = self.batch_size;
+        embed_texts(tokens, batch_size, workers, |batches| self.embed_all(batches))
     }
 }

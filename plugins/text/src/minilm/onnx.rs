@@ -17,8 +17,6 @@ use commute_sdk::onnx::ort::session::Session;
 use commute_sdk::onnx::ort::value::Tensor;
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
-use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// all-MiniLM-L6-v2 exported to ONNX with int8 weights (opset 17). Inputs `input_ids`,
 /// `attention_mask`, `token_type_ids` (`[batch, sequence]` int64); output `last_hidden_state`
@@ -86,26 +84,7 @@ impl OnnxModel {
         batches: &[TokenBatch],
         pool: &rayon::ThreadPool,
     ) -> Vec<Result<Vec<Vec<f32>>>> {
-        if self.sessions.len() == 1 || batches.len() <= 1 {
-            return batches.iter().map(|b| embed(&mut self.sessions[0], b)).collect();
-        }
-        let next = AtomicUsize::new(0);
-        let mut done: Vec<(usize, Result<Vec<Vec<f32>>>)> = pool.install(|| {
-            self.sessions
-                .par_iter_mut()
-                .flat_map_iter(|session| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(batch) = batches.get(i) else { break };
-                        mine.push((i, embed(session, batch)));
-                    }
-                    mine
-                })
-                .collect()
-        });
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, r)| r).collect()
+        super::batch::side_by_side(&mut self.sessions, batches, pool, embed)
     }
 }
 
