@@ -182,6 +182,49 @@ impl Table {
     }
 }
 
+/// What `commute check` can say about a node's vectors without reading them: the container is
+/// readable, holds one 2-D float array (a tensor, or Parquet columns, that `vectors` and
+/// `key-column` find), and the keys file has a key on every line, one per row. Errors name the
+/// file they are about (the vectors' or the keys'). NaN rows and duplicate keys need the
+/// content, so [`Table::load`] finds those.
+pub fn probe(spec: &EmbeddingsFile, base: &Path) -> Result<(), HostError> {
+    let path = base.join(&spec.path);
+    let bad = |m: String| HostError::format(&path, m);
+    let open = || std::fs::File::open(&path).map_err(|e| HostError::io(&path, e));
+    let rows = match Format::of(&path) {
+        None => {
+            return Err(bad(
+                "cannot read vectors from this file; give a .npy, .safetensors or .parquet file".into()
+            ))
+        }
+        Some(Format::Npy) => {
+            let shape = commute_sdk::npy::shape(std::io::BufReader::new(open()?)).map_err(bad)?;
+            let [rows, _] = shape[..] else {
+                return Err(bad(format!(
+                    "the array has shape {shape:?}; vectors are a 2-D array, items × dimension"
+                )));
+            };
+            rows
+        }
+        Some(Format::Safetensors) => {
+            let mut file = open()?;
+            let mut first8 = [0u8; 8];
+            file.read_exact(&mut first8).map_err(|_| bad("not a .safetensors file (too short)".into()))?;
+            let mut header = vec![0u8; safetensors_header_length(&first8).map_err(bad)?];
+            file.read_exact(&mut header)
+                .map_err(|_| bad("not a .safetensors file (its header is cut short)".into()))?;
+            safetensors_tensor(&header, spec.vectors.as_deref()).map_err(bad)?.rows
+        }
+        Some(Format::Parquet) => {
+            parquet_layout(open()?, spec.key_column.as_deref(), spec.vectors.as_deref()).map_err(bad)?.1.rows
+        }
+    };
+    if let Some(keys) = &spec.keys {
+        read_keys(&base.join(keys), rows)?;
+    }
+    Ok(())
+}
+
 /// One key per line of a text file (a final line break is optional), `rows` of them.
 fn read_keys(path: &Path, rows: usize) -> Result<Vec<String>, HostError> {
     let text = std::fs::read_to_string(path).map_err(|e| HostError::io(path, e))?;
@@ -198,46 +241,63 @@ fn read_keys(path: &Path, rows: usize) -> Result<Vec<String>, HostError> {
     Ok(keys)
 }
 
-/// The 2-D float tensor `name` (or the only tensor) of a `.safetensors` file: rows, dim, values.
-fn safetensors(bytes: &[u8], name: Option<&str>) -> Result<(usize, usize, Vec<f32>), String> {
-    let len = bytes.get(..8).map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
-    let header_end = len.and_then(|l| usize::try_from(l).ok()).and_then(|l| l.checked_add(8));
-    let header = header_end
-        .and_then(|end| bytes.get(8..end))
-        .ok_or("not a .safetensors file (its header is cut short)")?;
+/// The tensor of a `.safetensors` file that holds the vectors, as its header describes it.
+struct SafeTensor {
+    name: String,
+    dtype: String,
+    rows: usize,
+    dim: usize,
+    /// Bytes per value.
+    width: usize,
+    /// Its data, as offsets from the end of the header.
+    offsets: (usize, usize),
+}
+
+/// The length-prefixed JSON header at the start of a `.safetensors` file: its bytes end at
+/// `8 + length`.
+fn safetensors_header_length(first8: &[u8]) -> Result<usize, String> {
+    let len = first8.get(..8).map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
+    len.and_then(|l| usize::try_from(l).ok())
+        .filter(|&l| l < 1 << 30)
+        .ok_or_else(|| "not a .safetensors file (its header is cut short)".to_owned())
+}
+
+/// The 2-D float tensor `name` (or the only tensor) described by a `.safetensors` header.
+fn safetensors_tensor(header: &[u8], name: Option<&str>) -> Result<SafeTensor, String> {
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
         .map_err(|e| format!("not a .safetensors file (unreadable header: {e})"))?;
     let names: Vec<&String> = header.keys().filter(|k| *k != "__metadata__").collect();
-    let chosen = match name {
-        Some(n) => header.get(n).map(|t| (n, t)).ok_or_else(|| {
-            format!(
-                "no tensor `{n}`; the file holds {}",
-                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-            )
-        })?,
+    let quoted = || names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let (tensor_name, t) = match name {
+        Some(n) => header
+            .get(n)
+            .map(|t| (n, t))
+            .ok_or_else(|| format!("no tensor `{n}`; the file holds {}", quoted()))?,
         None => match names[..] {
             [only] => (only.as_str(), &header[only]),
             _ => {
                 return Err(format!(
                     "the file holds {} tensors ({}); name the vectors with `vectors = \"…\"`",
                     names.len(),
-                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                    quoted()
                 ))
             }
         },
     };
-    let (tensor_name, t) = chosen;
-    let dtype = t["dtype"].as_str().unwrap_or("?");
-    let shape: Vec<usize> = t["shape"]
-        .as_array()
-        .map(|s| s.iter().filter_map(|d| d.as_u64()).map(|d| d as usize).collect())
-        .unwrap_or_default();
+    let dtype = t["dtype"].as_str().unwrap_or("?").to_owned();
+    let numbers = |key: &str| -> Vec<usize> {
+        t[key]
+            .as_array()
+            .map(|s| s.iter().filter_map(|d| d.as_u64()).map(|d| d as usize).collect())
+            .unwrap_or_default()
+    };
+    let shape = numbers("shape");
     let [rows, dim] = shape[..] else {
         return Err(format!(
             "tensor `{tensor_name}` has shape {shape:?}; vectors are 2-D, items × dimension"
         ));
     };
-    let width = match dtype {
+    let width = match dtype.as_str() {
         "F32" => 4,
         "F64" => 8,
         "F16" | "BF16" => 2,
@@ -245,23 +305,31 @@ fn safetensors(bytes: &[u8], name: Option<&str>) -> Result<(usize, usize, Vec<f3
             return Err(format!("tensor `{tensor_name}` is {other}; vectors must be F32, F64, F16 or BF16"))
         }
     };
-    let offsets: Vec<usize> = t["data_offsets"]
-        .as_array()
-        .map(|o| o.iter().filter_map(|d| d.as_u64()).map(|d| d as usize).collect())
-        .unwrap_or_default();
-    let end = header_end.unwrap_or(0);
-    let data = match offsets[..] {
-        [a, b] => bytes.get(end + a..end + b),
-        _ => None,
-    }
-    .ok_or_else(|| format!("tensor `{tensor_name}`: its data offsets lie outside the file"))?;
-    if data.len() != rows * dim * width {
+    let offsets = match numbers("data_offsets")[..] {
+        [a, b] if a <= b => (a, b),
+        _ => return Err(format!("tensor `{tensor_name}`: unreadable data offsets")),
+    };
+    if offsets.1 - offsets.0 != rows * dim * width {
         return Err(format!(
             "tensor `{tensor_name}` ({rows} × {dim} {dtype}) needs {} bytes, its data has {}",
             rows * dim * width,
-            data.len()
+            offsets.1 - offsets.0
         ));
     }
+    Ok(SafeTensor { name: tensor_name.to_owned(), dtype, rows, dim, width, offsets })
+}
+
+/// The 2-D float tensor `name` (or the only tensor) of a `.safetensors` file: rows, dim, values.
+fn safetensors(bytes: &[u8], name: Option<&str>) -> Result<(usize, usize, Vec<f32>), String> {
+    let end = 8 + safetensors_header_length(bytes)?;
+    let header = bytes.get(8..end).ok_or("not a .safetensors file (its header is cut short)")?;
+    let SafeTensor { name: tensor_name, dtype, rows, dim, width, offsets } =
+        safetensors_tensor(header, name)?;
+    let data = bytes
+        .get(end + offsets.0..end + offsets.1)
+        .ok_or_else(|| format!("tensor `{tensor_name}`: its data offsets lie outside the file"))?;
+    debug_assert_eq!(data.len(), rows * dim * width);
+    let dtype = dtype.as_str();
     let values = match dtype {
         "F32" => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         "F64" => data
@@ -288,16 +356,25 @@ struct ParquetVectors {
     keys: Option<Vec<String>>,
 }
 
-/// Reads a Parquet file's vectors: the list column `vectors` (or the only list column), or else
-/// every float column but the key column, one per dimension; keys from `key_column`.
-fn parquet(
+/// Which columns of a Parquet file hold the vectors: one list column, or one float column per
+/// dimension.
+struct ParquetLayout {
+    list: Option<String>,
+    wide: Vec<String>,
+    /// Rows, from the file's metadata.
+    rows: usize,
+}
+
+/// Opens a Parquet file's metadata (not its rows) and finds its layout: codecs it can read, the
+/// key column, and the vectors — the list column `vectors` (or the only list column), or else
+/// every float column but the key column.
+fn parquet_layout(
     file: std::fs::File,
     key_column: Option<&str>,
     vectors: Option<&str>,
-) -> Result<ParquetVectors, String> {
+) -> Result<(parquet::file::reader::SerializedFileReader<std::fs::File>, ParquetLayout), String> {
     use parquet::basic::{Compression, Type as Physical};
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    use parquet::record::Field;
 
     let reader = SerializedFileReader::new(file).map_err(|e| format!("not a readable Parquet file: {e}"))?;
     let meta = reader.metadata();
@@ -317,8 +394,8 @@ fn parquet(
             }
         }
     }
-    let schema = meta.file_metadata().schema_descr();
-    let fields = schema.root_schema().get_fields();
+    let rows = usize::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
+    let fields = meta.file_metadata().schema_descr().root_schema().get_fields().to_vec();
     let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
     if let Some(k) = key_column {
         if !names.contains(&k) {
@@ -329,8 +406,7 @@ fn parquet(
     let is_float = |f: &parquet::schema::types::Type| {
         f.is_primitive() && matches!(f.get_physical_type(), Physical::FLOAT | Physical::DOUBLE)
     };
-    // Either one list column, or the float columns as dimensions.
-    let list: Option<&str> = match vectors {
+    let list: Option<String> = match vectors {
         Some(v) => {
             let field = fields.iter().find(|f| f.name() == v).ok_or_else(|| {
                 format!("no column `{v}` for the vectors; the columns are {}", quote_all(&names))
@@ -338,13 +414,13 @@ fn parquet(
             if !is_list(field) {
                 return Err(format!("column `{v}` is not a list of floats (one vector per row)"));
             }
-            Some(v)
+            Some(v.to_owned())
         }
         None => {
             let lists: Vec<&str> = fields.iter().filter(|f| is_list(f)).map(|f| f.name()).collect();
             match lists[..] {
                 [] => None,
-                [one] => Some(one),
+                [one] => Some(one.to_owned()),
                 _ => {
                     return Err(format!(
                         "several list columns ({}); name the vectors with `vectors = \"…\"`",
@@ -354,10 +430,14 @@ fn parquet(
             }
         }
     };
-    let wide: Vec<&str> = if list.is_some() {
+    let wide: Vec<String> = if list.is_some() {
         Vec::new()
     } else {
-        fields.iter().filter(|f| is_float(f) && Some(f.name()) != key_column).map(|f| f.name()).collect()
+        fields
+            .iter()
+            .filter(|f| is_float(f) && Some(f.name()) != key_column)
+            .map(|f| f.name().to_owned())
+            .collect()
     };
     if list.is_none() && wide.is_empty() {
         return Err(format!(
@@ -365,6 +445,21 @@ fn parquet(
             quote_all(&names)
         ));
     }
+    Ok((reader, ParquetLayout { list, wide, rows }))
+}
+
+/// Reads a Parquet file's vectors ([`parquet_layout`]), with keys from `key_column`.
+fn parquet(
+    file: std::fs::File,
+    key_column: Option<&str>,
+    vectors: Option<&str>,
+) -> Result<ParquetVectors, String> {
+    use parquet::file::reader::FileReader;
+    use parquet::record::Field;
+
+    let (reader, layout) = parquet_layout(file, key_column, vectors)?;
+    let list = layout.list.as_deref();
+    let wide: Vec<&str> = layout.wide.iter().map(String::as_str).collect();
     let mut data = Vec::new();
     let mut keys = key_column.map(|_| Vec::new());
     let mut dim = None;
@@ -612,6 +707,36 @@ mod tests {
         s.key_column = Some("word".into());
         let e = error(&s, dir.path());
         assert!(e.contains("row 1 has 1 values where row 0 has 2"), "{e}");
+    }
+
+    #[test]
+    fn a_probe_reads_headers_only_and_names_the_file_at_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "ok.npy", &npy(&[[1.0, 2.0, 3.0], [4.0, f32::NAN, 6.0]]));
+        write(d, "two.txt", b"a\nb\n");
+        write(d, "three.txt", b"a\nb\nc\n");
+        probe(&spec("ok.npy", Some("two.txt"), MatchBy::Text), d)
+            .expect("a NaN row needs the values: not a probe's");
+        let e = probe(&spec("ok.npy", Some("three.txt"), MatchBy::Text), d).unwrap_err();
+        assert!(matches!(&e, HostError::Format { path, .. } if path.ends_with("three.txt")), "{e}");
+        assert!(e.to_string().contains("3 keys for 2 rows"), "{e}");
+        write(d, "flat.npy", &commute_sdk::npy::encode_f32(&[3], &[1.0, 2.0, 3.0]));
+        let e = probe(&spec("flat.npy", None, MatchBy::Index), d).unwrap_err().to_string();
+        assert!(e.contains("flat.npy") && e.contains("2-D"), "{e}");
+
+        let ints: Vec<u8> = [1i32, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+        write(d, "i.safetensors", &safetensors_file(&[("v", "I32", [1, 2], ints)]));
+        let e = probe(&spec("i.safetensors", None, MatchBy::Index), d).unwrap_err().to_string();
+        assert!(e.contains("tensor `v` is I32"), "{e}");
+
+        write(d, "w.parquet", &parquet_file(&["cat"], &[vec![1.0, 2.0]], true));
+        let mut s = spec("w.parquet", None, MatchBy::Text);
+        s.key_column = Some("token".into());
+        let e = probe(&s, d).unwrap_err().to_string();
+        assert!(e.contains("no column `token` for the keys"), "{e}");
+        s.key_column = Some("word".into());
+        probe(&s, d).unwrap();
     }
 
     #[test]

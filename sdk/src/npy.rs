@@ -43,10 +43,23 @@ pub struct Array {
     pub data: Vec<f32>,
 }
 
-/// Reads a little-endian float32 (`<f4`) or float64 (`<f8`) array, in C or Fortran order, from a
-/// stream: the values go straight into the array (a 400,000 × 300 table is read without a second
-/// copy of its bytes), and data beyond the shape is an error, like data that ends before it.
-pub fn read(mut r: impl Read) -> Result<Array, String> {
+/// What a `.npy` header says: the shape, the width of a value in bytes (4 or 8) and the order.
+struct Header {
+    shape: Vec<usize>,
+    width: usize,
+    fortran: bool,
+    /// The shape as written, for messages.
+    written: String,
+}
+
+/// The shape of the little-endian float32 or float64 array in a `.npy` stream, from its header
+/// alone (the data is not read): the checks [`read`] makes before it reads the values.
+pub fn shape(mut r: impl Read) -> Result<Vec<usize>, String> {
+    header(&mut r).map(|h| h.shape)
+}
+
+/// Reads the header: magic, version, length, and the dictionary's dtype, order and shape.
+fn header(r: &mut impl Read) -> Result<Header, String> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic).map_err(|_| "not a .npy file (too short for its magic bytes)".to_owned())?;
     if &magic[..6] != b"\x93NUMPY" {
@@ -100,6 +113,14 @@ pub fn read(mut r: impl Read) -> Result<Array, String> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(|_| format!("bad dimension {s:?} in the shape ({inner})")))
         .collect::<Result<_, _>>()?;
+    Ok(Header { shape, width, fortran, written: inner.to_owned() })
+}
+
+/// Reads a little-endian float32 (`<f4`) or float64 (`<f8`) array, in C or Fortran order, from a
+/// stream: the values go straight into the array (a 400,000 × 300 table is read without a second
+/// copy of its bytes), and data beyond the shape is an error, like data that ends before it.
+pub fn read(mut r: impl Read) -> Result<Array, String> {
+    let Header { shape, width, fortran, written: inner } = header(&mut r)?;
     let n = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or("the shape is too large")?;
     // Reserve at most 1 GiB up front: a corrupt shape fails on the missing data, not on allocation.
     let mut flat: Vec<f32> = Vec::with_capacity(n.min(1 << 28));

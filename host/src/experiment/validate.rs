@@ -7,6 +7,7 @@ use super::diagnostic::{suggest, Diagnostic};
 use super::spans::Span;
 use super::spec::{Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
 use crate::registry::Registry;
+use crate::HostError;
 use commute_sdk::{FunctionKind, FunctionSpec, ParamSpec, ValueKind};
 use std::collections::HashMap;
 use std::ops::Range;
@@ -108,6 +109,16 @@ impl Validator<'_> {
                     format!("no file `{}`", path.display()),
                     Some(format!("paths are relative to the experiment file's folder ({base})")),
                 );
+            }
+        }
+        let all_there = [Some(&file.path), file.keys.as_ref()].into_iter().flatten().all(|p| !missing(p));
+        if all_there {
+            if let Err(e) = crate::embeddings_file::probe(file, self.base_dir) {
+                // A problem with the keys file points at `keys`, any other at `embeddings`.
+                let keys = file.keys.as_ref().map(|k| self.base_dir.join(k));
+                let about_keys = matches!(&e, HostError::Format { path, .. } if Some(path) == keys.as_ref());
+                let span = if about_keys { &file.spans.keys } else { &file.spans.path };
+                self.error(span.clone(), format!("node `{}`: {e}", node.name), None);
             }
         }
         let span = if file.spans.match_by.is_empty() { &file.spans.path } else { &file.spans.match_by };
