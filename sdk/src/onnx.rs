@@ -179,3 +179,53 @@ mod tests {
         assert!(missing.downcast_ref::<crate::context::MissingAsset>().is_some(), "{missing}");
     }
 }
+
+/// A model file's bytes, rewritten where needed so that `output` — a declared output or any
+/// tensor a node of the graph produces (a layer's states) — is an output; and that tensor's name
+/// (default: the first declared output). A name the model does not have is refused with its
+/// declared outputs and the tensor names that look alike.
+pub fn model_reading(path: &str, output: Option<&str>) -> Result<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read the model {path}"))?;
+    let declared =
+        crate::onnx_graph::output_names(&bytes).with_context(|| format!("{path} is not an ONNX model"))?;
+    let output = match output {
+        None => declared.first().cloned().ok_or_else(|| anyhow!("{path} declares no output"))?,
+        Some(name) => name.to_owned(),
+    };
+    if declared.contains(&output) {
+        return Ok((bytes, output));
+    }
+    let produced = crate::onnx_graph::produced_names(&bytes)?;
+    if !produced.contains(&output) {
+        return Err(anyhow!(
+            "{path} has no tensor `{output}`; its outputs are {declared:?}, and its nodes produce {} tensors{}",
+            produced.len(),
+            similar(&output, &produced)
+        ));
+    }
+    let edited = crate::onnx_graph::with_outputs(&bytes, &[&output])?;
+    Ok((edited, output))
+}
+
+/// Up to 8 tensor names containing `wanted` without its trailing number (case-insensitive;
+/// `layer_norm_99` finds `layer_norm`, `layer_norm_1`…), for an error message.
+fn similar(wanted: &str, names: &[String]) -> String {
+    let stem = wanted.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches(['_', '.', '/']);
+    let lower = if stem.is_empty() { wanted } else { stem }.to_lowercase();
+    let close: Vec<&str> =
+        names.iter().filter(|n| n.to_lowercase().contains(&lower)).take(8).map(String::as_str).collect();
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(", among them {close:?}")
+    }
+}
+
+/// A session's inputs and outputs with their types and shapes (`input_ids Tensor<i64>(dyn, dyn)`),
+/// for messages that show what a model really takes and gives.
+pub fn describe_io(session: &Session) -> String {
+    let list = |outlets: &[ort::value::Outlet]| {
+        outlets.iter().map(|o| format!("{} {}", o.name(), o.dtype())).collect::<Vec<_>>().join(", ")
+    };
+    format!("the model's inputs: {}; its outputs: {}", list(session.inputs()), list(session.outputs()))
+}

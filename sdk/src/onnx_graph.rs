@@ -175,6 +175,53 @@ pub fn output_names(model: &[u8]) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// A minimal ONNX model, `output = Identity(input)` on a float32 tensor of `shape` (a dimension
+/// of `-1` is dynamic), written field by field: for tests of functions that run any model, where
+/// the output is the input exactly as the function prepared it.
+pub fn identity_model(input: &str, output: &str, shape: &[i64]) -> Vec<u8> {
+    let varint_field = |number: u64, value: u64, out: &mut Vec<u8>| {
+        write_varint(number << 3 | VARINT, out);
+        write_varint(value, out);
+    };
+    let value_info = |name: &str| {
+        let mut dims = Vec::new();
+        for &d in shape {
+            let mut dim = Vec::new();
+            if d >= 0 {
+                varint_field(1, d as u64, &mut dim); // dim_value
+            } else {
+                write_len_field(2, b"dyn", &mut dim); // dim_param
+            }
+            write_len_field(1, &dim, &mut dims);
+        }
+        let mut tensor = Vec::new();
+        varint_field(1, 1, &mut tensor); // elem_type FLOAT
+        write_len_field(2, &dims, &mut tensor);
+        let mut ty = Vec::new();
+        write_len_field(1, &tensor, &mut ty);
+        let mut info = Vec::new();
+        write_len_field(VALUE_INFO_NAME, name.as_bytes(), &mut info);
+        write_len_field(2, &ty, &mut info);
+        info
+    };
+    let mut node = Vec::new();
+    write_len_field(1, input.as_bytes(), &mut node);
+    write_len_field(NODE_OUTPUT, output.as_bytes(), &mut node);
+    write_len_field(4, b"Identity", &mut node);
+    let mut graph = Vec::new();
+    write_len_field(GRAPH_NODE, &node, &mut graph);
+    write_len_field(2, b"identity", &mut graph);
+    write_len_field(11, &value_info(input), &mut graph);
+    write_len_field(GRAPH_OUTPUT, &value_info(output), &mut graph);
+    let mut opset = Vec::new();
+    varint_field(2, 17, &mut opset);
+    let mut model = Vec::new();
+    varint_field(1, 8, &mut model); // ir_version
+    write_len_field(8, &opset, &mut model);
+    write_len_field(MODEL_GRAPH, &graph, &mut model);
+    model
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,6 @@ use crate::minilm::onnx::session_threads;
 use crate::minilm::tokenize::Tokenizer;
 use commute_sdk::onnx::ort::session::Session;
 use commute_sdk::onnx::ort::value::{Tensor, TensorElementType, ValueType};
-use commute_sdk::onnx_graph;
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 
@@ -117,30 +116,7 @@ impl Function for OnnxText {
             .with_context(|| format!("cannot read the tokenizer {}", params.tokenizer))?;
         let tokenizer = Tokenizer::from_json_cut_at(&json, params.max_tokens)
             .with_context(|| format!("in {}", params.tokenizer))?;
-        let bytes = std::fs::read(&params.model)
-            .with_context(|| format!("cannot read the model {}", params.model))?;
-        let declared = onnx_graph::output_names(&bytes)
-            .with_context(|| format!("{} is not an ONNX model", params.model))?;
-        let output = match &params.output {
-            None => {
-                declared.first().cloned().ok_or_else(|| anyhow!("{} declares no output", params.model))?
-            }
-            Some(name) => name.clone(),
-        };
-        let model = if declared.contains(&output) {
-            bytes
-        } else {
-            let produced = onnx_graph::produced_names(&bytes)?;
-            ensure!(
-                produced.contains(&output),
-                "{} has no tensor `{output}`; its outputs are {declared:?}, and its nodes produce {} \
-                 tensors{}",
-                params.model,
-                produced.len(),
-                similar(&output, &produced)
-            );
-            onnx_graph::with_outputs(&bytes, &[&output])?
-        };
+        let (model, output) = commute_sdk::onnx::model_reading(&params.model, params.output.as_deref())?;
         let sessions = session_threads(ctx.threads)
             .into_iter()
             .map(|threads| {
@@ -174,16 +150,7 @@ impl Function for OnnxText {
 
 /// The model's inputs, checked: each one the encoder can fill, `input_ids` among them.
 fn model_inputs(session: &Session, model: &str) -> Result<Vec<(String, bool)>> {
-    let describe = |outlets: &[commute_sdk::onnx::ort::value::Outlet]| {
-        outlets.iter().map(|o| format!("{} {}", o.name(), o.dtype())).collect::<Vec<_>>().join(", ")
-    };
-    let real = || {
-        format!(
-            "the model's inputs: {}; its outputs: {}",
-            describe(session.inputs()),
-            describe(session.outputs())
-        )
-    };
+    let real = || commute_sdk::onnx::describe_io(session);
     let mut inputs = Vec::new();
     for input in session.inputs() {
         let name = input.name();
@@ -201,20 +168,6 @@ fn model_inputs(session: &Session, model: &str) -> Result<Vec<(String, bool)>> {
     }
     ensure!(inputs.iter().any(|(n, _)| n == IDS), "{model}: no input `{IDS}` for the token ids ({})", real());
     Ok(inputs)
-}
-
-/// Up to 8 tensor names containing `wanted` without its trailing number (case-insensitive;
-/// `layer_norm_99` finds `layer_norm`, `layer_norm_1`…), for an error message.
-fn similar(wanted: &str, names: &[String]) -> String {
-    let stem = wanted.trim_end_matches(|c: char| c.is_ascii_digit()).trim_end_matches(['_', '.', '/']);
-    let lower = if stem.is_empty() { wanted } else { stem }.to_lowercase();
-    let close: Vec<&str> =
-        names.iter().filter(|n| n.to_lowercase().contains(&lower)).take(8).map(String::as_str).collect();
-    if close.is_empty() {
-        String::new()
-    } else {
-        format!(", among them {close:?}")
-    }
 }
 
 /// The dimension of a pooled vector from the output's shape (batch first).

@@ -116,7 +116,7 @@ fn a_tensor_it_cannot_find_or_a_model_it_cannot_feed_is_refused_with_what_the_mo
     let dir = std::env::temp_dir().join(format!("commute-onnx-encoder-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let image_model = dir.join("identity.onnx");
-    std::fs::write(&image_model, identity_model()).unwrap();
+    std::fs::write(&image_model, commute_sdk::onnx_graph::identity_model("pixels", "out", &[1, 3])).unwrap();
     let (_, tokenizer) = files();
     let p = format!(
         "model = {:?}\ntokenizer = {:?}",
@@ -155,57 +155,4 @@ batch-size = 2",
         "conformance failures:\n- {}",
         ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n- ")
     );
-}
-
-/// A hand-written ONNX model (protobuf wire format): `out = Identity(pixels)`, float [1, 3].
-fn identity_model() -> Vec<u8> {
-    fn varint(mut v: u64, out: &mut Vec<u8>) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    fn field(number: u64, bytes: &[u8], out: &mut Vec<u8>) {
-        varint(number << 3 | 2, out);
-        varint(bytes.len() as u64, out);
-        out.extend_from_slice(bytes);
-    }
-    fn number(number: u64, value: u64, out: &mut Vec<u8>) {
-        varint(number << 3, out);
-        varint(value, out);
-    }
-    let value_info = |name: &str| {
-        let mut shape = Vec::new();
-        for d in [1, 3] {
-            let mut dim = Vec::new();
-            number(1, d, &mut dim);
-            field(1, &dim, &mut shape);
-        }
-        let mut tensor = Vec::new();
-        number(1, 1, &mut tensor); // elem_type FLOAT
-        field(2, &shape, &mut tensor);
-        let mut ty = Vec::new();
-        field(1, &tensor, &mut ty);
-        let mut info = Vec::new();
-        field(1, name.as_bytes(), &mut info);
-        field(2, &ty, &mut info);
-        info
-    };
-    let mut node = Vec::new();
-    field(1, b"pixels", &mut node);
-    field(2, b"out", &mut node);
-    field(4, b"Identity", &mut node);
-    let mut graph = Vec::new();
-    field(1, &node, &mut graph);
-    field(2, b"identity", &mut graph);
-    field(11, &value_info("pixels"), &mut graph);
-    field(12, &value_info("out"), &mut graph);
-    let mut opset = Vec::new();
-    number(2, 17, &mut opset);
-    let mut model = Vec::new();
-    number(1, 8, &mut model); // ir_version
-    field(8, &opset, &mut model);
-    field(7, &graph, &mut model);
-    model
 }
