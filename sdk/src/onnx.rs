@@ -163,23 +163,6 @@ fn with_device(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_runtime_asset_is_asked_for_not_kept_as_a_failure() {
-        // No test here provides the asset, so no runtime is ever loaded in this process.
-        for _ in 0..2 {
-            let err = environment(&Context::default()).err().map(|e| e.to_string()).unwrap_or_default();
-            assert!(err.contains("the host provided no asset `onnxruntime`"), "{err}");
-            assert!(ENVIRONMENT.get().is_none(), "the failure is not kept: the next open tries again");
-        }
-        let missing = runtime_library(&Context::default()).unwrap_err();
-        assert!(missing.downcast_ref::<crate::context::MissingAsset>().is_some(), "{missing}");
-    }
-}
-
 /// A model file's bytes, rewritten where needed so that `output` — a declared output or any
 /// tensor a node of the graph produces (a layer's states) — is an output; and that tensor's name
 /// (default: the first declared output). A name the model does not have is refused with its
@@ -228,4 +211,21 @@ pub fn describe_io(session: &Session) -> String {
         outlets.iter().map(|o| format!("{} {}", o.name(), o.dtype())).collect::<Vec<_>>().join(", ")
     };
     format!("the model's inputs: {}; its outputs: {}", list(session.inputs()), list(session.outputs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_runtime_asset_is_asked_for_not_kept_as_a_failure() {
+        // No test here provides the asset, so no runtime is ever loaded in this process.
+        for _ in 0..2 {
+            let err = environment(&Context::default()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("the host provided no asset `onnxruntime`"), "{err}");
+            assert!(ENVIRONMENT.get().is_none(), "the failure is not kept: the next open tries again");
+        }
+        let missing = runtime_library(&Context::default()).unwrap_err();
+        assert!(missing.downcast_ref::<crate::context::MissingAsset>().is_some(), "{missing}");
+    }
 }
