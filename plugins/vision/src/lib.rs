@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | render | `text-image` | text → image: one line drawn with DejaVu Sans, Serif or Mono, grey or RGB, optional rotation, blur and seeded noise ([`text_image`]) |
 //! | encoder | `ppocr` | image → 480 dims by default: PP-OCRv4 recognizer features pooled over the line ([`ppocr`]) |
+//! | encoder | `onnx` | image → any image model exported to ONNX: resized and normalised as it was trained, any tensor of its graph, pooled ([`onnx_encoder`]) |
 //! | render | `read` | image → text: PP-OCRv4 recognizer with CTC greedy decoding ([`read`]) |
 //!
 //! Assets (fetched and verified by the host before a function opens): the DejaVu fonts from the
@@ -19,6 +20,7 @@ pub mod canvas;
 pub mod ctc;
 pub mod fonts;
 pub mod line_input;
+pub mod onnx_encoder;
 pub mod ppocr;
 pub mod read;
 pub mod recognizer;
@@ -27,10 +29,11 @@ pub mod text_image;
 commute_sdk::export_plugin! {
     name: "vision",
     modality: "vision",
-    doc: "Text rendered to images with the DejaVu fonts, PP-OCRv4 recognizer features as an encoder, and reading images of text.",
+    doc: "Text rendered to images with the DejaVu fonts, PP-OCRv4 recognizer features as an encoder, any ONNX image model as an encoder, and reading images of text.",
     functions: {
         render "text-image" => text_image::TextImage,
         encoder "ppocr" => ppocr::Ppocr,
+        encoder "onnx" => onnx_encoder::OnnxImage,
         render "read" => read::Read,
     },
 }

@@ -100,7 +100,7 @@ pub fn prepare(image: ImageRef<'_>, min_width: usize) -> Result<LineInput> {
 /// Bilinear taps for resizing `from` samples to `to`: for each output index the two source
 /// indices and the weight of the second, with pixel centres aligned (`(i + 0.5) · from / to − 0.5`)
 /// and positions clamped to the edges.
-fn taps(from: usize, to: usize) -> Vec<(usize, usize, f32)> {
+pub(crate) fn taps(from: usize, to: usize) -> Vec<(usize, usize, f32)> {
     let scale = from as f64 / to as f64;
     (0..to)
         .map(|i| {
