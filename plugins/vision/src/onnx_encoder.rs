@@ -55,6 +55,20 @@ pub enum Channels {
     Bgr,
 }
 
+/// How an image is brought to the input size.
+#[params]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resize {
+    /// To `size` exactly, whatever the aspect ratio.
+    #[default]
+    Stretch,
+    /// To the height `size[0]`, the width following the aspect ratio (`⌈height · w / h⌉`), then
+    /// padded on the right with `pad` to at least `size[1]` and to a multiple of `width-multiple`
+    /// (text-line recognizers such as PP-OCR); pooling then covers only the positions over the
+    /// image.
+    KeepAspect,
+}
+
 /// Parameters of `onnx`.
 #[params]
 #[derive(Debug, Clone)]
@@ -69,6 +83,15 @@ pub struct OnnxParams {
     /// Input size, `[height, width]` in pixels (1–8192 each).
     #[serde(default = "default_size")]
     pub size: [u32; 2],
+    /// How the image is brought to `size`: `stretch` or `keep-aspect`.
+    #[serde(default)]
+    pub resize: Resize,
+    /// With `keep-aspect`: the padded width is a multiple of this (1–1024).
+    #[serde(default = "default_width_multiple")]
+    pub width_multiple: u32,
+    /// With `keep-aspect`: the value of the padding, after normalisation.
+    #[serde(default)]
+    pub pad: f32,
     /// Where the channels are: `nchw` or `nhwc`.
     #[serde(default)]
     pub layout: Layout,
@@ -94,6 +117,9 @@ pub struct OnnxParams {
 
 fn default_size() -> [u32; 2] {
     [224, 224]
+}
+fn default_width_multiple() -> u32 {
+    1
 }
 fn default_scale() -> f32 {
     1.0 / 255.0
@@ -127,6 +153,12 @@ impl Function for OnnxImage {
             params.size
         );
         ensure!(params.scale.is_finite(), "scale must be finite, got {}", params.scale);
+        ensure!(params.pad.is_finite(), "pad must be finite, got {}", params.pad);
+        ensure!(
+            (1..=1024).contains(&params.width_multiple),
+            "width-multiple must be within 1..=1024, got {}",
+            params.width_multiple
+        );
         ensure!(
             params.std.iter().all(|s| s.is_finite() && *s > 0.0),
             "std must be > 0, got {:?}",
@@ -165,8 +197,9 @@ impl Function for OnnxImage {
 }
 
 impl OnnxImage {
-    /// The model's input for one image, in its layout.
-    fn prepare(&self, image: ImageRef<'_>) -> Result<Vec<f32>> {
+    /// The model's input for one image, in its layout: the values, the input's width, and the
+    /// width the image covers (the rest is padding).
+    fn prepare(&self, image: ImageRef<'_>) -> Result<(Vec<f32>, usize, usize)> {
         let (w, h, c) = (image.width as usize, image.height as usize, usize::from(image.channels));
         ensure!(w > 0 && h > 0, "the image is empty ({w}×{h})");
         ensure!(matches!(c, 1 | 3 | 4), "images need 1, 3 or 4 channels, this one has {c}");
@@ -177,7 +210,19 @@ impl OnnxImage {
             image.pixels.len()
         );
         let p = &self.params;
-        let [out_h, out_w] = p.size.map(|d| d as usize);
+        let [out_h, size_w] = p.size.map(|d| d as usize);
+        let (content_w, out_w) = match p.resize {
+            Resize::Stretch => (size_w, size_w),
+            Resize::KeepAspect => {
+                let content = ((out_h * w) as f64 / h as f64).ceil().max(1.0) as usize;
+                ensure!(
+                    content <= 8192,
+                    "a {w}×{h} image resizes to {content}×{out_h}: at most 8192 pixels wide"
+                );
+                let step = p.width_multiple as usize;
+                (content, content.max(size_w).div_ceil(step) * step)
+            }
+        };
         // Red, green, blue of a source pixel, 0..=255.
         let rgb = |x: usize, y: usize| -> [f32; 3] {
             let px = &image.pixels[(y * w + x) * c..][..c];
@@ -195,8 +240,8 @@ impl OnnxImage {
             Channels::Rgb => [0, 1, 2],
             Channels::Bgr => [2, 1, 0],
         };
-        let (xs, ys) = (taps(w, out_w), taps(h, out_h));
-        let mut data = vec![0.0f32; 3 * out_h * out_w];
+        let (xs, ys) = (taps(w, content_w), taps(h, out_h));
+        let mut data = vec![p.pad; 3 * out_h * out_w];
         for (y, &(y0, y1, ty)) in ys.iter().enumerate() {
             for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
                 let (a, b, cc, d) = (rgb(x0, y0), rgb(x1, y0), rgb(x0, y1), rgb(x1, y1));
@@ -212,13 +257,13 @@ impl OnnxImage {
                 }
             }
         }
-        Ok(data)
+        Ok((data, out_w, content_w))
     }
 
     /// One image's vector.
     fn run(&mut self, image: ImageRef<'_>) -> Result<Vec<f32>> {
-        let data = self.prepare(image)?;
-        let [h, w] = self.params.size.map(|d| d as usize);
+        let (data, w, content_w) = self.prepare(image)?;
+        let h = self.params.size[0] as usize;
         let shape = match self.params.layout {
             Layout::Nchw => [1, 3, h, w],
             Layout::Nhwc => [1, h, w, 3],
@@ -231,24 +276,34 @@ impl OnnxImage {
         let (out_shape, values) = outputs[self.output.as_str()]
             .try_extract_tensor::<f32>()
             .map_err(|e| anyhow!("`{}` is not a float32 tensor: {e}", self.output))?;
-        let vector = pool(out_shape, values, self.params.pooling, &self.output)?;
+        let vector = pool(out_shape, values, self.params.pooling, &self.output, (content_w, w))?;
         Ok(if self.params.normalize { unit(vector) } else { vector })
     }
 }
 
-/// Pools one image's tensor (`shape` with the batch first, of 1).
-fn pool(shape: &[i64], values: &[f32], pooling: Pooling, output: &str) -> Result<Vec<f32>> {
+/// Pools one image's tensor (`shape` with the batch first, of 1). `covered` is (the width the
+/// image covers, the input's width): positions along the width (a map's last axis, a sequence's
+/// tokens) beyond the image — over the padding — are left out of mean and max.
+fn pool(
+    shape: &[i64],
+    values: &[f32],
+    pooling: Pooling,
+    output: &str,
+    (content_w, input_w): (usize, usize),
+) -> Result<Vec<f32>> {
     let dims: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+    // Positions of `n` along the width that cover the image (at least 1).
+    let covering = |n: usize| (n * content_w).div_ceil(input_w.max(1)).clamp(1, n.max(1));
     ensure!(dims.first() == Some(&1), "`{output}` has shape {shape:?}: expected one image in its batch");
     let over =
-        |channels: usize, positions: usize, at: &dyn Fn(usize, usize) -> usize, max: bool| -> Vec<f32> {
+        |channels: usize, positions: &[usize], at: &dyn Fn(usize, usize) -> usize, max: bool| -> Vec<f32> {
             (0..channels)
                 .map(|ch| {
-                    let values = (0..positions).map(|p| values[at(ch, p)]);
+                    let values = positions.iter().map(|&p| values[at(ch, p)]);
                     if max {
                         values.fold(f32::NEG_INFINITY, f32::max)
                     } else {
-                        values.sum::<f32>() / positions.max(1) as f32
+                        values.sum::<f32>() / positions.len().max(1) as f32
                     }
                 })
                 .collect()
@@ -257,12 +312,14 @@ fn pool(shape: &[i64], values: &[f32], pooling: Pooling, output: &str) -> Result
         (_, Pooling::None) | ([_, _], Pooling::Auto) => values.to_vec(),
         // [1, C, H, W]: over the H × W positions of each channel.
         ([_, ch, hh, ww], Pooling::Auto | Pooling::Mean | Pooling::Max) => {
-            let positions = hh * ww;
-            over(*ch, positions, &|c, p| c * positions + p, pooling == Pooling::Max)
+            let cols = covering(*ww);
+            let positions: Vec<usize> = (0..*hh).flat_map(|y| (0..cols).map(move |x| y * ww + x)).collect();
+            over(*ch, &positions, &|c, p| c * hh * ww + p, pooling == Pooling::Max)
         }
         // [1, T, D]: over the tokens.
         ([_, t, d], Pooling::Auto | Pooling::Mean | Pooling::Max) => {
-            over(*d, *t, &|c, p| p * d + c, pooling == Pooling::Max)
+            let positions: Vec<usize> = (0..covering(*t)).collect();
+            over(*d, &positions, &|c, p| p * d + c, pooling == Pooling::Max)
         }
         ([_, t, d], Pooling::First) if *t > 0 => values[..*d].to_vec(),
         _ => bail!(
@@ -305,13 +362,19 @@ mod tests {
     fn pooling_reads_maps_by_channel_and_sequences_by_token() {
         // [1, 2, 1, 2]: channel 0 = (1, 3), channel 1 = (4, -2).
         let map = [1.0, 3.0, 4.0, -2.0];
-        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::Auto, "m").unwrap(), vec![2.0, 1.0]);
-        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::Max, "m").unwrap(), vec![3.0, 4.0]);
-        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::None, "m").unwrap(), map.to_vec());
+        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::Auto, "m", (1, 1)).unwrap(), vec![2.0, 1.0]);
+        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::Max, "m", (1, 1)).unwrap(), vec![3.0, 4.0]);
+        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::None, "m", (1, 1)).unwrap(), map.to_vec());
         // [1, 2, 2]: tokens (1, 3) and (4, -2).
-        assert_eq!(pool(&[1, 2, 2], &map, Pooling::Mean, "s").unwrap(), vec![2.5, 0.5]);
-        assert_eq!(pool(&[1, 2, 2], &map, Pooling::First, "s").unwrap(), vec![1.0, 3.0]);
-        assert!(pool(&[1, 2, 1, 2], &map, Pooling::First, "m").unwrap_err().to_string().contains("first"));
-        assert!(pool(&[2, 2], &map, Pooling::Auto, "b").is_err(), "one image per batch");
+        assert_eq!(pool(&[1, 2, 2], &map, Pooling::Mean, "s", (1, 1)).unwrap(), vec![2.5, 0.5]);
+        assert_eq!(pool(&[1, 2, 2], &map, Pooling::First, "s", (1, 1)).unwrap(), vec![1.0, 3.0]);
+        assert!(pool(&[1, 2, 1, 2], &map, Pooling::First, "m", (1, 1))
+            .unwrap_err()
+            .to_string()
+            .contains("first"));
+        assert!(pool(&[2, 2], &map, Pooling::Auto, "b", (1, 1)).is_err(), "one image per batch");
+        // Half the input is padding: only the first half of the width counts.
+        assert_eq!(pool(&[1, 2, 1, 2], &map, Pooling::Mean, "m", (1, 2)).unwrap(), vec![1.0, 4.0]);
+        assert_eq!(pool(&[1, 2, 2], &map, Pooling::Mean, "s", (3, 8)).unwrap(), vec![1.0, 3.0]);
     }
 }

@@ -1,8 +1,12 @@
 //! The generic image `onnx` encoder, known answers on a hand-written identity model: what the
 //! model receives is the image resized and normalised exactly as the parameters say — pixel values,
-//! channel order, layout, scale, mean and std, bilinear resizing — and the pooling of its output.
+//! channel order, layout, scale, mean and std, bilinear resizing — and the pooling of its output;
+//! and, configured as PP-OCR's recognizer input, it reproduces `ppocr`'s features.
+
+mod common;
 
 use commute_plugin_vision::commute_plugin;
+use commute_plugin_vision::recognizer::{FEATURES, REC_MODEL};
 use commute_sdk::onnx_graph::identity_model;
 use commute_sdk::testing::Harness;
 use commute_sdk::{CallError, Context, Image, Value};
@@ -83,4 +87,30 @@ fn bad_parameters_and_shapes_are_refused() {
     assert!(e.contains("the model's inputs: pixels Tensor<f32>(1, 3, 2, 2)"), "{e}");
     let e = bad(format!("model = {nchw:?}\nsize = [2, 2]\noutput = \"features\"")).to_string();
     assert!(e.contains("has no tensor `features`"), "{e}");
+}
+
+#[test]
+fn configured_as_pp_ocr_it_gives_ppocrs_features() {
+    let model = commute_sdk::asset::AssetStore::from_env().ensure(&REC_MODEL).expect("the PP-OCR model");
+    let generic = format!(
+        "model = {:?}\noutput = {FEATURES:?}\nsize = [48, 320]\nresize = \"keep-aspect\"\nwidth-multiple = 32\n\
+         channels = \"bgr\"\nscale = {}\nmean = [1.0, 1.0, 1.0]\nstd = [1.0, 1.0, 1.0]\npooling = \"mean\"",
+        model.display().to_string(),
+        1.0 / 127.5
+    );
+    // Lines of every width class: narrower than 320 px (padded), and wider.
+    let mut images = common::render(
+        "noise = 4.0\nseed = 3",
+        &["a", "commute", "a line of text, longer than the model's 320 pixels"],
+    );
+    images.push(Value::Image(Image { width: 30, height: 20, channels: 4, pixels: vec![90; 2400] }));
+    let h = plugin();
+    let ours = h.call("onnx", &generic, &images).expect("the generic encoder");
+    let theirs = h.call("ppocr", "pooling = \"mean\"", &images).expect("ppocr");
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let (a, b) = (common::vector(a), common::vector(b));
+        assert_eq!(a.len(), 120);
+        let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-5, "image {i}: max difference {diff}");
+    }
 }
