@@ -652,7 +652,7 @@ impl Parser {
         };
         let encoder_only =
             ["plugin", "encoder", "params", "isolate", "call-timeout", "worker-memory", "device"];
-        if from_file {
+        let ((isolate, call_timeout_s, worker_memory_mib), (device, device_span)) = if from_file {
             for key in encoder_only {
                 if let Some((k, _)) = f.table.get_key_value(key) {
                     self.diags.push(
@@ -664,16 +664,13 @@ impl Parser {
                     );
                 }
             }
-        }
-        let (isolate, call_timeout_s, worker_memory_mib) =
-            if from_file { (false, None, None) } else { self.node_isolation(&mut f) };
-        let (device, device_span) =
-            if from_file { (Device::Cpu, Span::default()) } else { self.device(&mut f) };
-        if from_file {
-            // The encoder's keys were reported above, as not applying here.
+            // Reported above as not applying here, so not again as unknown.
             let file_keys = ["data", "embeddings", "keys", "key-column", "vectors", "match", "on-item-error"];
             f.finish(self, &[&file_keys[..], &encoder_only[..]].concat());
+            ((false, None, None), (Device::Cpu, Span::default()))
         } else {
+            let isolation = self.node_isolation(&mut f);
+            let device = self.device(&mut f);
             f.finish(
                 self,
                 &[
@@ -688,7 +685,8 @@ impl Parser {
                     "device",
                 ],
             );
-        }
+            (isolation, device)
+        };
         let (data, data_span) = data?;
         Some(Node {
             name,
