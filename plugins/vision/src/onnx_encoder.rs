@@ -88,6 +88,7 @@ pub struct OnnxParams {
     pub resize: Resize,
     /// With `keep-aspect`: the padded width is a multiple of this (1–1024).
     #[serde(default = "default_width_multiple")]
+    #[schemars(range(min = 1, max = 1024))]
     pub width_multiple: u32,
     /// With `keep-aspect`: the value of the padding, after normalisation.
     #[serde(default)]
