@@ -48,6 +48,30 @@ impl LineInput {
 /// Checks an image's shape and converts it into the recognizer's input, padded to at least
 /// `min_width` pixels (rounded up to a multiple of [`WIDTH_STEP`]).
 pub fn prepare(image: ImageRef<'_>, min_width: usize) -> Result<LineInput> {
+    let (w, h) = checked_size(image)?;
+    let content_width = ((HEIGHT * w) as f64 / h as f64).ceil().max(1.0) as usize;
+    ensure!(
+        content_width <= MAX_WIDTH,
+        "the image is too wide for one text line: {w}×{h} resizes to {content_width}×{HEIGHT}, at most \
+         {MAX_WIDTH} pixels wide (aspect ratio 100)"
+    );
+    let width = content_width.max(min_width).div_ceil(WIDTH_STEP).max(1) * WIDTH_STEP;
+    let plane = HEIGHT * width;
+    let mut data = vec![0.0f32; 3 * plane];
+    let resized = resize_rgb(image, content_width, HEIGHT);
+    for (i, rgb) in resized.iter().enumerate() {
+        let (y, x) = (i / content_width, i % content_width);
+        // Blue, green, red planes.
+        for (k, v) in [rgb[2], rgb[1], rgb[0]].into_iter().enumerate() {
+            data[k * plane + y * width + x] = v / 127.5 - 1.0;
+        }
+    }
+    Ok(LineInput { content_width, width, data })
+}
+
+/// An image's width and height, after checking that it has pixels, 1, 3 or 4 channels, and as
+/// many bytes as its shape says.
+pub(crate) fn checked_size(image: ImageRef<'_>) -> Result<(usize, usize)> {
     let (w, h, c) = (image.width as usize, image.height as usize, usize::from(image.channels));
     ensure!(w > 0 && h > 0, "the image is empty ({w}×{h})");
     ensure!(matches!(c, 1 | 3 | 4), "images need 1, 3 or 4 channels, this one has {c}");
@@ -57,50 +81,45 @@ pub fn prepare(image: ImageRef<'_>, min_width: usize) -> Result<LineInput> {
         w * h * c,
         image.pixels.len()
     );
-    let content_width = ((HEIGHT * w) as f64 / h as f64).ceil().max(1.0) as usize;
-    ensure!(
-        content_width <= MAX_WIDTH,
-        "the image is too wide for one text line: {w}×{h} resizes to {content_width}×{HEIGHT}, at most \
-         {MAX_WIDTH} pixels wide (aspect ratio 100)"
-    );
-    let width = content_width.max(min_width).div_ceil(WIDTH_STEP).max(1) * WIDTH_STEP;
+    Ok((w, h))
+}
 
-    // Blue, green, red, each in 0..=255, per source pixel.
-    let bgr = |x: usize, y: usize| -> [f32; 3] {
+/// A checked image ([`checked_size`]) resized to `to_w × to_h` by bilinear interpolation between
+/// pixel centres: red, green and blue in 0..=255 per output pixel, row by row. Grey is used for
+/// all three channels; an alpha channel is composited over white.
+pub(crate) fn resize_rgb(image: ImageRef<'_>, to_w: usize, to_h: usize) -> Vec<[f32; 3]> {
+    let (w, h, c) = (image.width as usize, image.height as usize, usize::from(image.channels));
+    let rgb = |x: usize, y: usize| -> [f32; 3] {
         let p = &image.pixels[(y * w + x) * c..][..c];
         match c {
             1 => [f32::from(p[0]); 3],
-            3 => [f32::from(p[2]), f32::from(p[1]), f32::from(p[0])],
+            3 => [f32::from(p[0]), f32::from(p[1]), f32::from(p[2])],
             _ => {
                 let a = f32::from(p[3]) / 255.0;
                 let over_white = |v: u8| f32::from(v) * a + 255.0 * (1.0 - a);
-                [over_white(p[2]), over_white(p[1]), over_white(p[0])]
+                [over_white(p[0]), over_white(p[1]), over_white(p[2])]
             }
         }
     };
-
-    let plane = HEIGHT * width;
-    let mut data = vec![0.0f32; 3 * plane];
-    let xs = taps(w, content_width);
-    let ys = taps(h, HEIGHT);
-    for (y, &(y0, y1, ty)) in ys.iter().enumerate() {
-        for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
-            let (a, b, cc, d) = (bgr(x0, y0), bgr(x1, y0), bgr(x0, y1), bgr(x1, y1));
-            for k in 0..3 {
+    let (xs, ys) = (taps(w, to_w), taps(h, to_h));
+    let mut out = Vec::with_capacity(to_w * to_h);
+    for &(y0, y1, ty) in &ys {
+        for &(x0, x1, tx) in &xs {
+            let (a, b, cc, d) = (rgb(x0, y0), rgb(x1, y0), rgb(x0, y1), rgb(x1, y1));
+            out.push(std::array::from_fn(|k| {
                 let top = a[k] + (b[k] - a[k]) * tx;
                 let bottom = cc[k] + (d[k] - cc[k]) * tx;
-                let v = top + (bottom - top) * ty;
-                data[k * plane + y * width + x] = v / 127.5 - 1.0;
-            }
+                top + (bottom - top) * ty
+            }));
         }
     }
-    Ok(LineInput { content_width, width, data })
+    out
 }
 
 /// Bilinear taps for resizing `from` samples to `to`: for each output index the two source
 /// indices and the weight of the second, with pixel centres aligned (`(i + 0.5) · from / to − 0.5`)
 /// and positions clamped to the edges.
-pub(crate) fn taps(from: usize, to: usize) -> Vec<(usize, usize, f32)> {
+fn taps(from: usize, to: usize) -> Vec<(usize, usize, f32)> {
     let scale = from as f64 / to as f64;
     (0..to)
         .map(|i| {

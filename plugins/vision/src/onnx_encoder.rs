@@ -10,7 +10,7 @@
 //! one at a time (any batch dimension of the model is 1). The dimension is read from a probe run
 //! at open.
 
-use crate::line_input::taps;
+use crate::line_input::{checked_size, resize_rgb};
 use commute_sdk::onnx::ort::session::Session;
 use commute_sdk::onnx::ort::value::{Tensor, TensorElementType, ValueType};
 use commute_sdk::prelude::*;
@@ -201,15 +201,7 @@ impl OnnxImage {
     /// The model's input for one image, in its layout: the values, the input's width, and the
     /// width the image covers (the rest is padding).
     fn prepare(&self, image: ImageRef<'_>) -> Result<(Vec<f32>, usize, usize)> {
-        let (w, h, c) = (image.width as usize, image.height as usize, usize::from(image.channels));
-        ensure!(w > 0 && h > 0, "the image is empty ({w}×{h})");
-        ensure!(matches!(c, 1 | 3 | 4), "images need 1, 3 or 4 channels, this one has {c}");
-        ensure!(
-            image.pixels.len() == w * h * c,
-            "a {w}×{h}×{c} image needs {} bytes, got {}",
-            w * h * c,
-            image.pixels.len()
-        );
+        let (w, h) = checked_size(image)?;
         let p = &self.params;
         let [out_h, size_w] = p.size.map(|d| d as usize);
         let (content_w, out_w) = match p.resize {
@@ -224,38 +216,19 @@ impl OnnxImage {
                 (content, content.max(size_w).div_ceil(step) * step)
             }
         };
-        // Red, green, blue of a source pixel, 0..=255.
-        let rgb = |x: usize, y: usize| -> [f32; 3] {
-            let px = &image.pixels[(y * w + x) * c..][..c];
-            match c {
-                1 => [f32::from(px[0]); 3],
-                3 => [f32::from(px[0]), f32::from(px[1]), f32::from(px[2])],
-                _ => {
-                    let a = f32::from(px[3]) / 255.0;
-                    let over_white = |v: u8| f32::from(v) * a + 255.0 * (1.0 - a);
-                    [over_white(px[0]), over_white(px[1]), over_white(px[2])]
-                }
-            }
-        };
         let order = match p.channels {
             Channels::Rgb => [0, 1, 2],
             Channels::Bgr => [2, 1, 0],
         };
-        let (xs, ys) = (taps(w, content_w), taps(h, out_h));
         let mut data = vec![p.pad; 3 * out_h * out_w];
-        for (y, &(y0, y1, ty)) in ys.iter().enumerate() {
-            for (x, &(x0, x1, tx)) in xs.iter().enumerate() {
-                let (a, b, cc, d) = (rgb(x0, y0), rgb(x1, y0), rgb(x0, y1), rgb(x1, y1));
-                for (k, &source) in order.iter().enumerate() {
-                    let top = a[source] + (b[source] - a[source]) * tx;
-                    let bottom = cc[source] + (d[source] - cc[source]) * tx;
-                    let v = (top + (bottom - top) * ty) * p.scale;
-                    let at = match p.layout {
-                        Layout::Nchw => k * out_h * out_w + y * out_w + x,
-                        Layout::Nhwc => (y * out_w + x) * 3 + k,
-                    };
-                    data[at] = (v - p.mean[k]) / p.std[k];
-                }
+        for (i, rgb) in resize_rgb(image, content_w, out_h).iter().enumerate() {
+            let (y, x) = (i / content_w, i % content_w);
+            for (k, &source) in order.iter().enumerate() {
+                let at = match p.layout {
+                    Layout::Nchw => k * out_h * out_w + y * out_w + x,
+                    Layout::Nhwc => (y * out_w + x) * 3 + k,
+                };
+                data[at] = (rgb[source] * p.scale - p.mean[k]) / p.std[k];
             }
         }
         Ok((data, out_w, content_w))
