@@ -190,12 +190,11 @@ impl Reading {
     /// Runs one padded sub-batch; returns the output's shape and values.
     fn run(&self, session: &mut Session, batch: &TokenBatch) -> Result<(Vec<i64>, Vec<f32>)> {
         let shape = [batch.rows, batch.len];
-        let mask = batch.mask::<u8>();
         let mut values: Vec<(String, commute_sdk::onnx::ort::session::SessionInputValue<'_>)> = Vec::new();
         for (name, int64) in &self.inputs {
             let data: Vec<i64> = match name.as_str() {
                 IDS => batch.ids_i64(),
-                MASK => mask.iter().map(|&m| i64::from(m)).collect(),
+                MASK => batch.mask::<i64>(),
                 _ => vec![0; batch.rows * batch.len],
             };
             let value = if *int64 {
