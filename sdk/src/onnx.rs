@@ -168,26 +168,36 @@ fn with_device(
 /// (default: the first declared output). A name the model does not have is refused with its
 /// declared outputs and the tensor names that look alike.
 pub fn model_reading(path: &str, output: Option<&str>) -> Result<(Vec<u8>, String)> {
+    let wanted: Vec<String> = output.map(str::to_owned).into_iter().collect();
+    let (bytes, mut names) = model_reading_all(path, &wanted)?;
+    let name = names.pop().ok_or_else(|| anyhow!("{path} declares no output"))?;
+    Ok((bytes, name))
+}
+
+/// [`model_reading`] for several tensors at once: the model's bytes with every name in `outputs`
+/// an output, and those names (default, when `outputs` is empty: the first declared output).
+pub fn model_reading_all(path: &str, outputs: &[String]) -> Result<(Vec<u8>, Vec<String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read the model {path}"))?;
     let declared =
         crate::onnx_graph::output_names(&bytes).with_context(|| format!("{path} is not an ONNX model"))?;
-    let output = match output {
-        None => declared.first().cloned().ok_or_else(|| anyhow!("{path} declares no output"))?,
-        Some(name) => name.to_owned(),
-    };
-    if declared.contains(&output) {
-        return Ok((bytes, output));
+    if outputs.is_empty() {
+        let first = declared.first().cloned().ok_or_else(|| anyhow!("{path} declares no output"))?;
+        return Ok((bytes, vec![first]));
+    }
+    if outputs.iter().all(|o| declared.contains(o)) {
+        return Ok((bytes, outputs.to_vec()));
     }
     let produced = crate::onnx_graph::produced_names(&bytes)?;
-    if !produced.contains(&output) {
+    if let Some(missing) = outputs.iter().find(|o| !declared.contains(o) && !produced.contains(o)) {
         return Err(anyhow!(
-            "{path} has no tensor `{output}`; its outputs are {declared:?}, and its nodes produce {} tensors{}",
+            "{path} has no tensor `{missing}`; its outputs are {declared:?}, and its nodes produce {} tensors{}",
             produced.len(),
-            similar(&output, &produced)
+            similar(missing, &produced)
         ));
     }
-    let edited = crate::onnx_graph::with_outputs(&bytes, &[&output])?;
-    Ok((edited, output))
+    let names: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let edited = crate::onnx_graph::with_outputs(&bytes, &names)?;
+    Ok((edited, outputs.to_vec()))
 }
 
 /// Up to 8 tensor names containing `wanted` without its trailing number (case-insensitive;
