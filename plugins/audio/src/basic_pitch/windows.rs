@@ -19,6 +19,8 @@
 //! `256 f − 188 w` of the audio ([`frame_time_s`]). The package approximates this drift with a
 //! fixed offset every 172 frames; the exact form is used here.
 
+use crate::windowing::Windowing;
+
 /// The model's sample rate in Hz.
 pub const SAMPLE_RATE: u32 = 22_050;
 /// Samples between output frames.
@@ -53,32 +55,23 @@ pub fn window_count(frames: usize) -> usize {
     frames.div_ceil(KEPT_FRAMES)
 }
 
+/// Basic Pitch's windowing as a [`Windowing`].
+pub const WINDOWING: Windowing = Windowing { window: WINDOW, hop: HOP, lead: LEAD, trim: TRIM_FRAMES };
+
 /// Writes window `index` of `samples` (at 22 050 Hz) into `out` (`WINDOW` samples): the audio
 /// from sample `index × HOP − LEAD`, zeros where that range leaves the audio.
 pub fn fill_window(samples: &[f32], index: usize, out: &mut [f32]) {
-    debug_assert_eq!(out.len(), WINDOW);
-    out.fill(0.0);
-    // Position of the window's first sample in the audio (may be negative by LEAD).
-    let start = index * HOP;
-    let (skip, from) = if start < LEAD { (LEAD - start, 0) } else { (0, start - LEAD) };
-    if from >= samples.len() || skip >= out.len() {
-        return;
-    }
-    let n = (out.len() - skip).min(samples.len() - from);
-    out[skip..skip + n].copy_from_slice(&samples[from..from + n]);
+    WINDOWING.fill(samples, index, out);
 }
 
 /// Copies the kept frames of window `index`'s output (`WINDOW_FRAMES × width` values, frame-major)
 /// into the stitched timeline `out` (`frames × width` values), dropping frames past its end.
 pub fn stitch_window(window_output: &[f32], index: usize, width: usize, out: &mut [f32]) {
     let frames = out.len() / width.max(1);
-    let first = index * KEPT_FRAMES;
-    if first >= frames {
-        return;
+    if let Some(p) = WINDOWING.placement(index, WINDOW_FRAMES, frames) {
+        let src = &window_output[p.from * width..(p.from + p.count) * width];
+        out[p.to * width..(p.to + p.count) * width].copy_from_slice(src);
     }
-    let n = KEPT_FRAMES.min(frames - first);
-    let src = &window_output[TRIM_FRAMES * width..(TRIM_FRAMES + n) * width];
-    out[first * width..(first + n) * width].copy_from_slice(src);
 }
 
 /// The sample (at 22 050 Hz) on which stitched frame `frame` is centred.
