@@ -12,6 +12,7 @@
 //! | operator | `pitch-shift` | shift pitch by semitones keeping the duration: resampling + phase vocoder or WSOLA ([`pitch_shift`]) |
 //! | encoder | `basic-pitch` | 300 dims by default: Basic Pitch's note, onset and contour posteriorgrams pooled over time ([`basic_pitch::embedding`]) |
 //! | render | `transcribe` | audio → score: Basic Pitch's posteriorgrams decoded into notes ([`basic_pitch::transcribe`]) |
+//! | encoder | `onnx` | any ONNX audio model on the waveform: its windows, any tensors of its graph, pooled over frames ([`onnx_encoder`]) |
 //!
 //! Basic Pitch's frame-level posteriorgrams are public too ([`basic_pitch::BasicPitch`]); its two
 //! functions declare their assets (ONNX Runtime and the model), which the host fetches before
@@ -26,18 +27,20 @@ pub mod gain;
 pub mod log_mel;
 pub mod loudness;
 pub mod mel;
+pub mod onnx_encoder;
 pub mod pitch_shift;
 pub mod resample;
 pub mod signal;
 pub mod stft;
 pub mod vocoder;
 pub mod wav_files;
+pub mod windowing;
 pub mod wsola;
 
 commute_sdk::export_plugin! {
     name: "audio",
     modality: "audio",
-    doc: "Audio: Basic Pitch (ONNX) encoder and transcriber; log-mel/chroma/loudness encoders, gain and pitch-shift operators, and a WAV-file source.",
+    doc: "Audio: Basic Pitch (ONNX) encoder and transcriber, any ONNX audio model as an encoder; log-mel/chroma/loudness encoders, gain and pitch-shift operators, and a WAV-file source.",
     functions: {
         source "wav-files" => wav_files::WavFiles,
         encoder "log-mel" => log_mel::LogMel,
@@ -47,5 +50,6 @@ commute_sdk::export_plugin! {
         operator "pitch-shift" => pitch_shift::PitchShift,
         encoder "basic-pitch" => basic_pitch::BasicPitchEncoder,
         render "transcribe" => basic_pitch::Transcribe,
+        encoder "onnx" => onnx_encoder::OnnxAudio,
     },
 }

@@ -79,6 +79,11 @@ fn audio_plugin_conforms() {
         w.finalize().expect("finalize");
     }
     let dir_param = format!("dir = {:?}", dir.path().display().to_string());
+    // The generic encoder on a model of our own: an identity on windows of 400 samples.
+    let model = dir.path().join("identity.onnx");
+    std::fs::write(&model, commute_sdk::onnx_graph::identity_model("samples", "out", &[-1, 400]))
+        .expect("write the model");
+    let onnx = format!("model = {:?}\nhop = 200\npooling = \"mean-max\"", model.display().to_string());
 
     Conformance::new(commute_plugin())
         .case("wav-files", &dir_param, vec![])
@@ -89,7 +94,8 @@ fn audio_plugin_conforms() {
         .case("pitch-shift", "semitones = 3.5\nmethod = \"wsola\"", inputs.clone())
         .case("pitch-shift", "semitones = -7", inputs.clone())
         .case("basic-pitch", "pool = \"mean-max\"\nbatch-windows = 2", inputs.clone())
-        .case("transcribe", "onset-threshold = 0.6\nminimum-frequency = 60.0", inputs)
+        .case("transcribe", "onset-threshold = 0.6\nminimum-frequency = 60.0", inputs.clone())
+        .case("onnx", &onnx, inputs)
         .run();
 }
 
@@ -101,7 +107,17 @@ fn manifest_lists_every_function() {
     let names: Vec<&str> = m.functions.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
-        ["wav-files", "log-mel", "chroma", "loudness", "gain", "pitch-shift", "basic-pitch", "transcribe"]
+        [
+            "wav-files",
+            "log-mel",
+            "chroma",
+            "loudness",
+            "gain",
+            "pitch-shift",
+            "basic-pitch",
+            "transcribe",
+            "onnx"
+        ]
     );
     let dims: Vec<Option<usize>> = ["log-mel", "chroma", "loudness", "basic-pitch"]
         .iter()
