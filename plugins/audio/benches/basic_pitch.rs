@@ -7,6 +7,11 @@
 //! scripts/bench-basic-pitch.sh                                            # side by side with Python
 //! ```
 //!
+//! It also runs the generic `onnx` encoder given Basic Pitch's model and configured as Basic
+//! Pitch (its windows and tensors, mean pooling) beside `basic-pitch` with the same pooling, the
+//! two taking turns call by call, and prints the ratio of their speeds and their largest
+//! difference.
+//!
 //! With `--out DIR` it writes `DIR/music.wav` (the audio, 16-bit, 22 050 Hz: the Rust timings
 //! use exactly these samples), the stitched posteriorgrams `DIR/rust-{note,onset,contour}.npy`,
 //! the embedding `DIR/rust-embedding.npy`, and `DIR/rust.txt` (model path, settings and speed)
@@ -126,6 +131,39 @@ fn times_s(h: &Harness, function: &str, params: &str, batch: &[Value], rounds: u
     times
 }
 
+/// Seconds of `rounds` calls of each of two functions on `batch`, the two taking turns (after
+/// one warm-up call each), sorted; and the largest difference between their outputs.
+fn paired_times_s(
+    h: &Harness,
+    (a, a_params): (&str, &str),
+    (b, b_params): (&str, &str),
+    batch: &[Value],
+    rounds: usize,
+) -> (Vec<f64>, Vec<f64>, f32) {
+    let mut first = h.open(a, a_params).expect("opens");
+    let mut second = h.open(b, b_params).expect("opens");
+    let tensors = |out: Vec<commute_sdk::abi::client::ItemResult>| -> Vec<Vec<f32>> {
+        out.into_iter().map(|v| v.expect("item").as_tensor().expect("a tensor").data.clone()).collect()
+    };
+    let (x, y) =
+        (tensors(first.call(batch).expect("warm-up")), tensors(second.call(batch).expect("warm-up")));
+    let diff = x.iter().flatten().zip(y.iter().flatten()).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+    let time = |instance: &mut commute_sdk::abi::client::Instance| {
+        let start = Instant::now();
+        let out = instance.call(batch).expect("runs");
+        assert!(out.iter().all(Result::is_ok));
+        start.elapsed().as_secs_f64()
+    };
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ta.push(time(&mut first));
+        tb.push(time(&mut second));
+    }
+    ta.sort_by(f64::total_cmp);
+    tb.sort_by(f64::total_cmp);
+    (ta, tb, diff)
+}
+
 /// `name batch=B times=t1,t2,…` for the peer's summary.
 fn times_line(name: &str, batch: usize, times: &[f64]) -> String {
     let t: Vec<String> = times.iter().map(|t| format!("{t:.4}")).collect();
@@ -166,6 +204,27 @@ fn main() {
         );
         report.push(times_line("rust-encoder", batch, &encode));
         report.push(times_line("rust-transcribe", batch, &transcribe));
+    }
+
+    // The generic encoder configured as Basic Pitch, against `basic-pitch` pooled the same way.
+    let nmp = AssetStore::from_env().ensure(&NMP).expect("the Basic Pitch model");
+    for &batch in &batches {
+        let generic = format!(
+            "model = {:?}\noutputs = [\"StatefulPartitionedCall:1\", \"StatefulPartitionedCall:2\", \"StatefulPartitionedCall:0\"]\n\
+             sample-rate = 22050\nhop = 36164\nlead = 3840\ntrim = 15\nframe-rate = 86.0\nbatch-windows = {batch}",
+            nmp.display().to_string()
+        );
+        let dedicated = format!("pool = \"mean\"\nrescale = false\nbatch-windows = {batch}");
+        let (ours, theirs, diff) =
+            paired_times_s(&h, ("onnx", &generic), ("basic-pitch", &dedicated), &audio, rounds);
+        let rate = |t: &[f64]| SECONDS as f64 / t[t.len() / 2];
+        println!(
+            "generic `onnx` encoder, configured as Basic Pitch (batch-windows = {batch}): {:6.1} audio-s/s, \
+             {:.2}x the dedicated `basic-pitch` ({:.1} audio-s/s, same pooling); largest difference {diff:.1e}",
+            rate(&ours),
+            rate(&ours) / rate(&theirs),
+            rate(&theirs),
+        );
     }
 
     if out.is_some() {
