@@ -133,6 +133,19 @@ fn exports_as_tables(dir: &Path, folder: &Path, edge: &serde_json::Value) {
     let (code, _, err) = run(commute_in(dir).arg("export").arg(folder).args(["--metrics", "-o", "m.json"]));
     assert_eq!(code, 2);
     assert!(err.contains("use .csv or .parquet"), "{err}");
+
+    // The report's notebook section: its command works as written, from the run folder.
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("commute export . --metrics"))
+        .unwrap_or_else(|| panic!("no export command in the report:\n{report}"));
+    let args: Vec<&str> = line.split('#').next().unwrap_or("").split_whitespace().skip(1).collect();
+    let (code, out, err) = run(commute_in(folder).args(&args));
+    assert_eq!(code, 0, "{line}: {err}");
+    assert!(out.contains(&format!("metrics.parquet ({expected_rows} rows × 9 columns)")), "{out}");
+    assert!(report.contains("pd.read_parquet(\"metrics.parquet\")"), "{report}");
+    std::fs::remove_file(folder.join("metrics.parquet")).expect("written by the command");
 }
 
 #[test]

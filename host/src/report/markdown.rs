@@ -563,7 +563,26 @@ pub fn render(
     if let Some(tree) = tree {
         super::tree::render(tree, &mut md, &mut plots, &mut summary);
     }
+    if !edges.is_empty() {
+        notebook_section(&mut md);
+    }
     Report { markdown: md, plots, summary }
+}
+
+/// How to take every evaluated point to a notebook as one table.
+fn notebook_section(md: &mut String) {
+    md.push_str(
+        "## The numbers in a notebook\n\n\
+         Every evaluated point as one tidy table (`experiment, parent, child, method, anchors, repeat, \
+         metric, value, null`), written from this folder, and a curve from it:\n\n\
+         ```sh\ncommute export . --metrics -o metrics.parquet   # or metrics.csv\n```\n\n\
+         ```python\n\
+         import pandas as pd\n\
+         m = pd.read_parquet(\"metrics.parquet\").query(\"metric == 'p@1'\")\n\
+         m.groupby([\"method\", \"anchors\"]).value.mean().unstack(\"method\").plot(logx=True)\n\
+         ```\n\n\
+         (polars: `pl.read_parquet(\"metrics.parquet\").filter(pl.col(\"metric\") == \"p@1\")`.)\n",
+    );
 }
 
 /// Whether `metric` cannot see the map of `method`: a rotation-invariant score of a method whose
