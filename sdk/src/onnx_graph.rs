@@ -179,11 +179,30 @@ pub fn output_names(model: &[u8]) -> Result<Vec<String>> {
 /// of `-1` is dynamic), written field by field: for tests of functions that run any model, where
 /// the output is the input exactly as the function prepared it.
 pub fn identity_model(input: &str, output: &str, shape: &[i64]) -> Vec<u8> {
+    one_node_model("Identity", &[(input, FLOAT, shape)], (output, FLOAT, shape), &[])
+}
+
+/// ONNX's element type of float32 tensors.
+pub const FLOAT: u64 = 1;
+/// ONNX's element type of int64 tensors.
+pub const INT64: u64 = 7;
+
+/// A minimal ONNX model of one node: `output = op(inputs[0])` with integer attributes
+/// `attributes`, the graph declaring every input of `inputs` (name, element type such as
+/// [`FLOAT`] or [`INT64`], shape; `-1` is dynamic) — those after the first are declared but not
+/// used. For tests: `one_node_model("Cast", &[("ids", INT64, &[-1])], ("out", FLOAT, &[-1]),
+/// &[("to", FLOAT as i64)])` hands a function's integer input back as floats.
+pub fn one_node_model(
+    op: &str,
+    inputs: &[(&str, u64, &[i64])],
+    output: (&str, u64, &[i64]),
+    attributes: &[(&str, i64)],
+) -> Vec<u8> {
     let varint_field = |number: u64, value: u64, out: &mut Vec<u8>| {
         write_varint(number << 3 | VARINT, out);
         write_varint(value, out);
     };
-    let value_info = |name: &str| {
+    let value_info = |name: &str, elem: u64, shape: &[i64]| {
         let mut dims = Vec::new();
         for &d in shape {
             let mut dim = Vec::new();
@@ -195,7 +214,7 @@ pub fn identity_model(input: &str, output: &str, shape: &[i64]) -> Vec<u8> {
             write_len_field(1, &dim, &mut dims);
         }
         let mut tensor = Vec::new();
-        varint_field(1, 1, &mut tensor); // elem_type FLOAT
+        varint_field(1, elem, &mut tensor); // elem_type
         write_len_field(2, &dims, &mut tensor);
         let mut ty = Vec::new();
         write_len_field(1, &tensor, &mut ty);
@@ -205,14 +224,25 @@ pub fn identity_model(input: &str, output: &str, shape: &[i64]) -> Vec<u8> {
         info
     };
     let mut node = Vec::new();
-    write_len_field(1, input.as_bytes(), &mut node);
-    write_len_field(NODE_OUTPUT, output.as_bytes(), &mut node);
-    write_len_field(4, b"Identity", &mut node);
+    if let Some((first, ..)) = inputs.first() {
+        write_len_field(1, first.as_bytes(), &mut node);
+    }
+    write_len_field(NODE_OUTPUT, output.0.as_bytes(), &mut node);
+    write_len_field(4, op.as_bytes(), &mut node);
+    for (name, value) in attributes {
+        let mut attribute = Vec::new();
+        write_len_field(1, name.as_bytes(), &mut attribute); // name
+        varint_field(3, *value as u64, &mut attribute); // i
+        varint_field(20, 2, &mut attribute); // type INT
+        write_len_field(5, &attribute, &mut node);
+    }
     let mut graph = Vec::new();
     write_len_field(GRAPH_NODE, &node, &mut graph);
-    write_len_field(2, b"identity", &mut graph);
-    write_len_field(11, &value_info(input), &mut graph);
-    write_len_field(GRAPH_OUTPUT, &value_info(output), &mut graph);
+    write_len_field(2, op.to_lowercase().as_bytes(), &mut graph);
+    for (name, elem, shape) in inputs {
+        write_len_field(11, &value_info(name, *elem, shape), &mut graph);
+    }
+    write_len_field(GRAPH_OUTPUT, &value_info(output.0, output.1, output.2), &mut graph);
     let mut opset = Vec::new();
     varint_field(2, 17, &mut opset);
     let mut model = Vec::new();
