@@ -2,8 +2,11 @@
 //! graph (a declared output, or an inner one: a layer's states), pooled over the tokens.
 //!
 //! The model's inputs are filled by name: `input_ids` (required), `attention_mask` and
-//! `token_type_ids` (zeros), as int64 or int32, whichever the model declares — what BERT-family
-//! exports (PyTorch's `torch.onnx.export`, `optimum`) take. A model asking for anything else is
+//! `token_type_ids` (0, and 1 on the second text of a pair), as int64 or int32, whichever the
+//! model declares — what BERT-family exports (PyTorch's `torch.onnx.export`, `optimum`) take. With
+//! `pair-separator`, a text holding the separator is split at it into a pair, joined by the
+//! tokenizer's pair template (`[CLS] a [SEP] b [SEP]`) and cut longest-first, as cross-encoders and
+//! NLI models read sentence pairs. A model asking for anything else is
 //! refused at open with its real inputs and outputs. The dimension is read from one probe run at
 //! open. Batches are tokenized, sorted by length and padded per sub-batch as `minilm` does
 //! ([`crate::minilm::batch`]), and run on single-threaded sessions side by side, as `minilm`'s
@@ -14,7 +17,7 @@
 //! `pooling = "mean"` and `normalize = true`, it gives `minilm`'s vectors (the plugin's tests check
 //! it to float tolerance).
 
-use crate::minilm::batch::{embed_texts, side_by_side, TokenBatch};
+use crate::minilm::batch::{embed_texts, side_by_side, Sequence, TokenBatch};
 use crate::minilm::onnx::session_threads;
 use crate::minilm::tokenize::Tokenizer;
 use commute_sdk::onnx::ort::session::Session;
@@ -64,6 +67,11 @@ pub struct OnnxParams {
     #[serde(default = "default_max_tokens")]
     #[schemars(range(min = 2, max = 65536))]
     pub max_tokens: usize,
+    /// Texts holding this string are encoded as a pair, as cross-encoders and NLI models take
+    /// them: the part before its first occurrence is the first text, the rest the second (token
+    /// type ids 0 and 1, the tokenizer's pair template). Default: none, each text one sequence.
+    #[serde(default)]
+    pub pair_separator: Option<String>,
     /// Most texts per model call; a batch is sorted by length and cut into sub-batches of up to
     /// this size, each padded to its longest text.
     #[serde(default = "default_batch_size")]
@@ -92,6 +100,8 @@ pub struct OnnxText {
     sessions: Vec<Session>,
     reading: Reading,
     batch_size: usize,
+    /// Where a text splits into a pair.
+    pair_separator: Option<String>,
     /// `ctx.threads` threads: running sub-batches side by side.
     pool: rayon::ThreadPool,
 }
@@ -112,6 +122,10 @@ impl Function for OnnxText {
     type Params = OnnxParams;
 
     fn open(params: OnnxParams, ctx: &Context) -> Result<Self> {
+        ensure!(
+            params.pair_separator.as_ref().is_none_or(|s| !s.is_empty()),
+            "pair-separator must not be empty"
+        );
         let json = std::fs::read_to_string(&params.tokenizer)
             .with_context(|| format!("cannot read the tokenizer {}", params.tokenizer))?;
         let tokenizer = Tokenizer::from_json_cut_at(&json, params.max_tokens)
@@ -144,7 +158,14 @@ impl Function for OnnxText {
             dim = reading.dim,
             "onnx text encoder open"
         );
-        Ok(OnnxText { tokenizer, sessions, reading, batch_size: params.batch_size, pool })
+        Ok(OnnxText {
+            tokenizer,
+            sessions,
+            reading,
+            batch_size: params.batch_size,
+            pair_separator: params.pair_separator,
+            pool,
+        })
     }
 }
 
@@ -195,7 +216,7 @@ impl Reading {
             let data: Vec<i64> = match name.as_str() {
                 IDS => batch.ids_i64(),
                 MASK => batch.mask::<i64>(),
-                _ => vec![0; batch.rows * batch.len],
+                _ => batch.types(),
             };
             let value = if *int64 {
                 Tensor::from_array((shape, data)).map(|t| t.into_dyn())
@@ -307,7 +328,13 @@ impl Encoder for OnnxText {
     }
 
     fn encode_batch(&mut self, texts: Vec<&str>) -> Vec<Result<Vec<f32>>> {
-        let tokens = texts.iter().map(|t| self.tokenizer.ids(t)).collect();
+        let tokenize = |text: &str| -> Result<Sequence> {
+            match self.pair_separator.as_deref().and_then(|s| text.split_once(s)) {
+                Some((a, b)) => self.tokenizer.pair_ids(a, b),
+                None => self.tokenizer.ids(text).map(Sequence::from),
+            }
+        };
+        let tokens = texts.iter().map(|t| tokenize(t)).collect();
         let (batch_size, workers) = (self.batch_size, self.sessions.len());
         embed_texts(tokens, batch_size, workers, |batches| self.embed_all(batches))
     }

@@ -156,3 +156,44 @@ batch-size = 2",
         ours.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n- ")
     );
 }
+
+#[test]
+fn pairs_are_joined_by_the_tokenizers_template_and_their_second_text_is_type_1() {
+    use commute_plugin_text::minilm::tokenize::Tokenizer;
+    use commute_sdk::onnx_graph::{one_node_model, FLOAT, INT64};
+    let (_, tokenizer) = files();
+    // BERT's ids: the = 1996, cat = 4937, sat = 2938; [CLS] = 101, [SEP] = 102.
+    let pair =
+        Tokenizer::open(&tokenizer).expect("the tokenizer").pair_ids("the cat", "sat").expect("a pair");
+    assert_eq!((pair.ids.as_slice(), pair.second), (&[101, 1996, 4937, 102, 2938, 102][..], 4));
+
+    // A model that hands the token type ids back as floats: [batch, tokens] read as one vector
+    // per text of the probe's 3 tokens, so texts of 3 tokens: "a" ([CLS] a [SEP]) and the empty
+    // pair "\t" ([CLS] [SEP] [SEP]).
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let model = dir.path().join("types.onnx");
+    let any = &[-1i64, -1][..];
+    let bytes = one_node_model(
+        "Cast",
+        &[("token_type_ids", INT64, any), ("input_ids", INT64, any)],
+        ("types", FLOAT, any),
+        &[("to", FLOAT as i64)],
+    );
+    std::fs::write(&model, bytes).expect("write the model");
+    let types = format!(
+        "model = {:?}\ntokenizer = {:?}\npair-separator = \"\\t\"",
+        model.display().to_string(),
+        tokenizer.display().to_string()
+    );
+    assert_eq!(embed("onnx", &types, &["a", "\t", "a"]), [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]);
+    assert!(refused(&format!("{types}\npair-separator = \"\"")).contains("pair-separator"));
+
+    // On MiniLM itself a pair is not the same text read as one sequence.
+    let joined = embed(
+        "onnx",
+        &params("pair-separator = \" | \"\nnormalize = true"),
+        &["the cat | sat", "the cat sat"],
+    );
+    let cosine: f32 = joined[0].iter().zip(&joined[1]).map(|(a, b)| a * b).sum();
+    assert!(cosine < 0.99, "cosine {cosine}");
+}

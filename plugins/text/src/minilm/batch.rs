@@ -57,6 +57,25 @@ pub struct TokenBatch {
     pub ids: Vec<u32>,
     /// The true length of each sequence (the attention mask is 1 on the first `lengths[r]` tokens).
     pub lengths: Vec<usize>,
+    /// Where each sequence's second segment starts (token type 1 from there to its end): its
+    /// length for a single text.
+    pub seconds: Vec<usize>,
+}
+
+/// One text's token ids, and where its second segment starts (its length when it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    /// Token ids, special tokens included.
+    pub ids: Vec<u32>,
+    /// The first token of the second segment of a pair (token type 1 from there on).
+    pub second: usize,
+}
+
+impl From<Vec<u32>> for Sequence {
+    fn from(ids: Vec<u32>) -> Sequence {
+        let second = ids.len();
+        Sequence { ids, second }
+    }
 }
 
 impl TokenBatch {
@@ -68,7 +87,27 @@ impl TokenBatch {
         for (row, sequence) in ids.chunks_exact_mut(len.max(1)).zip(sequences) {
             row[..sequence.len()].copy_from_slice(sequence);
         }
-        TokenBatch { rows, len, ids, lengths: sequences.iter().map(|s| s.len()).collect() }
+        let lengths: Vec<usize> = sequences.iter().map(|s| s.len()).collect();
+        TokenBatch { rows, len, ids, seconds: lengths.clone(), lengths }
+    }
+
+    /// Pads sequences, pairs among them, to the longest one.
+    pub fn pad_sequences(sequences: &[&Sequence]) -> TokenBatch {
+        let ids: Vec<&[u32]> = sequences.iter().map(|s| s.ids.as_slice()).collect();
+        let mut batch = TokenBatch::pad(&ids);
+        batch.seconds = sequences.iter().map(|s| s.second.min(s.ids.len())).collect();
+        batch
+    }
+
+    /// The token type ids, `rows × len`: 1 on each pair's second segment, 0 elsewhere.
+    pub fn types(&self) -> Vec<i64> {
+        let mut types = Vec::with_capacity(self.rows * self.len);
+        for (&n, &second) in self.lengths.iter().zip(&self.seconds) {
+            types.extend(std::iter::repeat_n(0, second));
+            types.extend(std::iter::repeat_n(1, n - second));
+            types.extend(std::iter::repeat_n(0, self.len - n));
+        }
+        types
     }
 
     /// The attention mask, `rows × len`: 1 on real tokens, 0 on padding.
@@ -92,8 +131,8 @@ impl TokenBatch {
 /// fewer than `workers × batch_size` texts, so that every worker gets some), padded, handed to
 /// `embed_all` (one result per sub-batch, in order), and each vector goes back to its text's
 /// place. A sub-batch that fails gives its error to each of its texts.
-pub fn embed_texts(
-    tokens: Vec<commute_sdk::Result<Vec<u32>>>,
+pub fn embed_texts<S: Into<Sequence>>(
+    tokens: Vec<commute_sdk::Result<S>>,
     batch_size: usize,
     workers: usize,
     embed_all: impl FnOnce(&[TokenBatch]) -> Vec<commute_sdk::Result<Vec<Vec<f32>>>>,
@@ -106,17 +145,17 @@ pub fn embed_texts(
             Ok(ids) => {
                 out.push(None);
                 good.push(i);
-                sequences.push(ids);
+                sequences.push(ids.into());
             }
             Err(e) => out.push(Some(Err(e))),
         }
     }
-    let lengths: Vec<usize> = sequences.iter().map(Vec::len).collect();
+    let lengths: Vec<usize> = sequences.iter().map(|s: &Sequence| s.ids.len()).collect();
     let batch_size = batch_size.min(sequences.len().div_ceil(workers.max(1)).max(1));
     let buckets = length_buckets(&lengths, batch_size);
     let batches: Vec<TokenBatch> = buckets
         .iter()
-        .map(|bucket| TokenBatch::pad(&bucket.iter().map(|&k| sequences[k].as_slice()).collect::<Vec<_>>()))
+        .map(|bucket| TokenBatch::pad_sequences(&bucket.iter().map(|&k| &sequences[k]).collect::<Vec<_>>()))
         .collect();
     for (bucket, result) in buckets.iter().zip(embed_all(&batches)) {
         match result {
@@ -251,7 +290,18 @@ mod tests {
         assert_eq!(batch.mask::<i64>(), vec![1, 1, 1, 1, 1, 1, 0, 0]);
         assert_eq!(batch.mask::<u32>(), vec![1, 1, 1, 1, 1, 1, 0, 0]);
         assert_eq!(batch.ids_i64(), vec![101, 7, 8, 102, 101, 102, 0, 0]);
+        assert_eq!(batch.types(), vec![0; 8], "single texts are all type 0");
         let empty = TokenBatch::pad(&[]);
         assert_eq!((empty.rows, empty.len, empty.ids.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_pairs_second_segment_is_type_1_up_to_its_end() {
+        let pair = Sequence { ids: vec![101, 7, 102, 8, 9, 102], second: 3 };
+        let single = Sequence::from(vec![101, 5, 102]);
+        let batch = TokenBatch::pad_sequences(&[&single, &pair]);
+        assert_eq!(batch.len, 6);
+        assert_eq!(batch.types(), vec![0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1]);
+        assert_eq!(batch.mask::<i64>(), vec![1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
     }
 }

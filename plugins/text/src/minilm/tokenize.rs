@@ -2,6 +2,7 @@
 //! `[CLS] … [SEP]`, truncated at 256 tokens, no padding (batches are padded to their longest
 //! text in [`batch`](super::batch)).
 
+use super::batch::Sequence;
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 use tokenizers::{TruncationDirection, TruncationParams, TruncationStrategy};
@@ -62,6 +63,18 @@ impl Tokenizer {
         let encoding =
             self.0.encode_fast(text, true).map_err(|e| anyhow!("cannot tokenize the text: {e}"))?;
         Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Token ids of a pair of texts as the tokenizer's pair template joins them (BERT:
+    /// `[CLS] a [SEP] b [SEP]`), cut to the longest length by shortening the longer text first, and
+    /// where the second segment starts: the first token of type 1 (the length when none is).
+    pub fn pair_ids(&self, a: &str, b: &str) -> Result<Sequence> {
+        let encoding = self
+            .0
+            .encode_fast((a, b), true)
+            .map_err(|e| anyhow!("cannot tokenize the pair of texts: {e}"))?;
+        let second = encoding.get_type_ids().iter().position(|&t| t != 0).unwrap_or(encoding.len());
+        Ok(Sequence { ids: encoding.get_ids().to_vec(), second })
     }
 
     /// The WordPiece tokens of one text without `[CLS]` and `[SEP]`, as `(id, token, special)`:
