@@ -62,8 +62,9 @@ pub struct CandleModel {
 }
 
 impl CandleModel {
-    /// Loads the weights onto `ctx.device` (`cpu` or, with the `cuda` feature, `cuda:N`).
-    pub fn open(ctx: &Context) -> Result<CandleModel> {
+    /// Loads the weights onto `ctx.device` (`cpu` or, with the `cuda` feature, `cuda:N`), the
+    /// model built up to block `layer` (0: the embeddings alone; 6: the whole model).
+    pub fn open(ctx: &Context, layer: usize) -> Result<CandleModel> {
         let device = device(ctx)?;
         if device.is_cpu() {
             keep_element_wise_maps_on_the_caller();
@@ -71,7 +72,8 @@ impl CandleModel {
         let path = ctx.asset(MODEL_F32.name.as_ref())?;
         let tensors = candle_core::safetensors::load(path, &device)
             .with_context(|| format!("cannot read the MiniLM weights {}", path.display()))?;
-        let model = BertModel::load(VarBuilder::from_tensors(tensors, DType::F32, &device), &config())
+        let config = Config { num_hidden_layers: layer.min(super::LAYERS), ..config() };
+        let model = BertModel::load(VarBuilder::from_tensors(tensors, DType::F32, &device), &config)
             .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
         Ok(CandleModel { model, device })
     }

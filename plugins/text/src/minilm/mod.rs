@@ -11,6 +11,12 @@
 //! single-threaded ONNX Runtime sessions ([`onnx`]) or one candle forward pass per thread
 //! ([`candle`]) — which beats splitting each small sub-batch across threads.
 //!
+//! `layer` reads an earlier layer the same way (its token states mean-pooled over the mask and
+//! scaled to unit length): 0 is the token embeddings after their layer norm, k the output of
+//! transformer block k. The ONNX backend reads that tensor of the graph (made an output), the
+//! candle backend builds the model up to that block; the two agree as closely at every layer as at
+//! the output.
+//!
 //! `minilm-static` ([`static_table`]) embeds a word by the model's input token table alone.
 
 pub mod batch;
@@ -53,6 +59,19 @@ pub struct MinilmParams {
     /// up to this size, each padded to its longest text.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// The layer whose token states are pooled: 0 = the token embeddings (after their layer
+    /// norm), k = after transformer block k, 6 = the model's output (the default, the sentence
+    /// embedding).
+    #[serde(default = "default_layer")]
+    #[schemars(range(min = 0, max = 6))]
+    pub layer: usize,
+}
+
+/// Transformer blocks of all-MiniLM-L6-v2.
+pub const LAYERS: usize = 6;
+
+fn default_layer() -> usize {
+    LAYERS
 }
 
 fn default_batch_size() -> usize {
@@ -87,10 +106,11 @@ impl Function for Minilm {
             "batch-size must be within 1..=4096, got {}",
             params.batch_size
         );
+        ensure!(params.layer <= LAYERS, "layer must be within 0..={LAYERS}, got {}", params.layer);
         let tokenizer = Tokenizer::open(ctx.asset(tokenize::TOKENIZER.name.as_ref())?)?;
         let model = match params.backend {
-            Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx)?),
-            Backend::Candle => Model::Candle(Box::new(candle::CandleModel::open(ctx)?)),
+            Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx, params.layer)?),
+            Backend::Candle => Model::Candle(Box::new(candle::CandleModel::open(ctx, params.layer)?)),
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(ctx.threads.max(1))

@@ -37,9 +37,21 @@ pub const MAX_SESSIONS: usize = 4;
 const INPUTS: [&str; 3] = ["input_ids", "attention_mask", "token_type_ids"];
 const OUTPUT: &str = "last_hidden_state";
 
+/// The graph's tensor of token states after `layer` (0 = the embeddings' layer norm, k = block
+/// k's closing layer norm; each block has two, so block k closes with `layer_norm_{2k}`).
+pub fn layer_tensor(layer: usize) -> String {
+    match layer {
+        0 => "layer_norm".to_owned(),
+        l if l >= super::LAYERS => OUTPUT.to_owned(),
+        l => format!("layer_norm_{}", 2 * l),
+    }
+}
+
 /// Open ONNX Runtime sessions of the int8 model.
 pub struct OnnxModel {
     sessions: Vec<Session>,
+    /// The tensor read.
+    output: String,
 }
 
 /// How many sessions, and the intra-op threads of each, for a thread budget: one session per
@@ -51,25 +63,39 @@ pub fn session_threads(threads: usize) -> Vec<usize> {
 }
 
 impl OnnxModel {
-    /// Opens the model on `ctx.device`, as sessions sharing `ctx.threads` threads.
-    pub fn open(ctx: &Context) -> Result<OnnxModel> {
+    /// Opens the model on `ctx.device`, as sessions sharing `ctx.threads` threads, reading the
+    /// token states after `layer` ([`layer_tensor`]).
+    pub fn open(ctx: &Context, layer: usize) -> Result<OnnxModel> {
         let path = ctx.asset(MODEL_INT8.name.as_ref())?;
         let threads =
             if ctx.cuda_device().is_some() { vec![ctx.threads.max(1)] } else { session_threads(ctx.threads) };
+        let output = layer_tensor(layer);
+        // An inner layer: the graph rewritten once so that its tensor is the output.
+        let inner = if output == OUTPUT {
+            None
+        } else {
+            Some(commute_sdk::onnx::model_reading(&path.display().to_string(), Some(&output))?.0)
+        };
         let sessions = threads
             .into_iter()
-            .map(|threads| commute_sdk::onnx::session(&Context { threads, ..ctx.clone() }, path))
+            .map(|threads| {
+                let ctx = Context { threads, ..ctx.clone() };
+                match &inner {
+                    None => commute_sdk::onnx::session(&ctx, path),
+                    Some(bytes) => commute_sdk::onnx::session_from_memory(&ctx, bytes),
+                }
+            })
             .collect::<Result<Vec<_>>>()?;
         for session in &sessions {
             let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
             let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
             ensure!(
-                INPUTS.iter().all(|name| inputs.contains(name)) && outputs.contains(&OUTPUT),
+                INPUTS.iter().all(|name| inputs.contains(name)) && outputs.contains(&output.as_str()),
                 "{} is not the expected MiniLM model: inputs {inputs:?}, outputs {outputs:?}",
                 path.display()
             );
         }
-        Ok(OnnxModel { sessions })
+        Ok(OnnxModel { sessions, output })
     }
 
     /// How many sub-batches run at once.
@@ -84,12 +110,15 @@ impl OnnxModel {
         batches: &[TokenBatch],
         pool: &rayon::ThreadPool,
     ) -> Vec<Result<Vec<Vec<f32>>>> {
-        super::batch::side_by_side(&mut self.sessions, batches, pool, embed)
+        let output = self.output.as_str();
+        super::batch::side_by_side(&mut self.sessions, batches, pool, |session, batch| {
+            embed(session, batch, output)
+        })
     }
 }
 
-/// Unit-length sentence vectors of a padded sub-batch, one per row.
-fn embed(session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+/// Unit-length sentence vectors of a padded sub-batch, one per row, from the tensor `output`.
+fn embed(session: &mut Session, batch: &TokenBatch, output: &str) -> Result<Vec<Vec<f32>>> {
     if batch.rows == 0 {
         return Ok(Vec::new());
     }
@@ -110,7 +139,7 @@ fn embed(session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
             anyhow!("ONNX Runtime failed on a batch of {} × {} tokens: {e}", batch.rows, batch.len)
         })?;
     let (out_shape, hidden) =
-        outputs[OUTPUT].try_extract_tensor::<f32>().map_err(|e| anyhow!("unexpected MiniLM output: {e}"))?;
+        outputs[output].try_extract_tensor::<f32>().map_err(|e| anyhow!("unexpected MiniLM output: {e}"))?;
     let expected = [batch.rows as i64, batch.len as i64, DIM as i64];
     ensure!(**out_shape == expected, "MiniLM returned shape {out_shape:?}, expected {expected:?}");
     Ok(mean_pool_normalised(hidden, &batch.lengths, batch.len, DIM))
@@ -119,6 +148,23 @@ fn embed(session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layers_name_the_closing_layer_norm_of_each_block() {
+        let names: Vec<String> = (0..=6).map(layer_tensor).collect();
+        assert_eq!(
+            names,
+            [
+                "layer_norm",
+                "layer_norm_2",
+                "layer_norm_4",
+                "layer_norm_6",
+                "layer_norm_8",
+                "layer_norm_10",
+                "last_hidden_state"
+            ]
+        );
+    }
 
     #[test]
     fn the_budget_goes_to_sessions_first_then_to_their_threads() {
