@@ -3,6 +3,7 @@
 //! ([`spans`]).
 
 pub mod diagnostic;
+pub mod layers;
 pub mod parse;
 pub mod spans;
 pub mod spec;
@@ -14,12 +15,16 @@ pub use diagnostic::Diagnostic;
 use crate::registry::Registry;
 use std::path::Path;
 
-/// The whole loader on an experiment file's bytes: [`parse::parse_bytes`], then
-/// [`validate::validate`] against `registry`, with `files` folders relative to `base_dir`.
+/// The whole loader on an experiment file's bytes: [`parse::parse_bytes`], layer sweeps expanded
+/// ([`layers::expand`]), then [`validate::validate`] against `registry`, with `files` folders relative to `base_dir`.
 /// `Err` holds every problem; render it with [`diagnostic::render`] over
 /// `String::from_utf8_lossy(bytes)`. Never panics, whatever the bytes.
 pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experiment, Vec<Diagnostic>> {
-    let exp = parse::parse_bytes(bytes)?;
+    let mut exp = parse::parse_bytes(bytes)?;
+    let diags = layers::expand(&mut exp, registry);
+    if !diags.is_empty() {
+        return Err(diags);
+    }
     let diags = validate::validate(&exp, registry, base_dir);
     if diags.is_empty() {
         Ok(exp)
@@ -28,6 +33,6 @@ pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experi
     }
 }
 pub use spec::{
-    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, MatchBy, Metric, Node,
-    OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, GridCell, LayerOf, Layers,
+    MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
 };

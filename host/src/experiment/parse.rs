@@ -7,8 +7,8 @@
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::{CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, NodeSpans, OperatorSpans, Span};
 use super::spec::{
-    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, MatchBy, Metric, Node,
-    OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, Layers, MatchBy, Metric,
+    Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -650,8 +650,9 @@ impl Parser {
                 false
             }
         };
+        let layers = if from_file { None } else { self.layers(&mut f) };
         let encoder_only =
-            ["plugin", "encoder", "params", "isolate", "call-timeout", "worker-memory", "device"];
+            ["plugin", "encoder", "params", "isolate", "call-timeout", "worker-memory", "device", "layers"];
         let ((isolate, call_timeout_s, worker_memory_mib), (device, device_span)) = if from_file {
             for key in encoder_only {
                 if let Some((k, _)) = f.table.get_key_value(key) {
@@ -683,6 +684,7 @@ impl Parser {
                     "call-timeout",
                     "worker-memory",
                     "device",
+                    "layers",
                 ],
             );
             (isolation, device)
@@ -697,8 +699,50 @@ impl Parser {
             call_timeout_s,
             worker_memory_mib,
             device,
+            layer_of: None,
+            layers,
             spans: NodeSpans { table: v.span(), data: data_span, device: device_span },
         })
+    }
+
+    /// A node's layer sweep: `layers = "all"`, or a non-empty list of distinct layers.
+    fn layers(&mut self, f: &mut Fields<'_, '_>) -> Option<(Layers, Span)> {
+        let v = f.get("layers")?;
+        let expected = "\"all\" or a non-empty list of distinct layer numbers, e.g. [0, 3, 6]";
+        let layers = match v.get_ref() {
+            DeValue::String(s) if s.as_ref() == "all" => Some(Layers::All),
+            DeValue::Array(items) if !items.is_empty() => {
+                let mut list = Vec::new();
+                for item in items.iter() {
+                    match item.get_ref() {
+                        DeValue::Integer(_) => match int(item.get_ref()) {
+                            Int::Value(k) if k >= 0 && !list.contains(&(k as usize)) => list.push(k as usize),
+                            Int::Value(k) if k >= 0 => {
+                                self.error(item.span(), format!("layer {k} is listed twice in `layers`"));
+                                return None;
+                            }
+                            _ => {
+                                self.error(
+                                    item.span(),
+                                    "layers are numbered from 0 (the input's embeddings)",
+                                );
+                                return None;
+                            }
+                        },
+                        _ => {
+                            self.wrong_type(item, "layers", "a layer number");
+                            return None;
+                        }
+                    }
+                }
+                Some(Layers::List(list))
+            }
+            _ => None,
+        };
+        if layers.is_none() {
+            self.wrong_type(v, "layers", expected);
+        }
+        layers.map(|l| (l, v.span()))
     }
 
     /// A node's vectors from a file: `embeddings`, with `keys` (`.npy`, `.safetensors`) or
@@ -1206,6 +1250,7 @@ impl Parser {
             operators,
             operator_items,
             shortcut,
+            grid: None,
             spans,
         })
     }

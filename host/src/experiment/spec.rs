@@ -200,9 +200,47 @@ pub struct Node {
     /// its items run on the CPU. Recorded only when it is not the CPU.
     #[serde(default, skip_serializing_if = "Device::is_cpu")]
     pub device: Device,
+    /// The layer sweep it was expanded from (`layers = …` on node `NAME` gives `NAME@k`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer_of: Option<LayerOf>,
+    /// A sweep declared on it (`layers = "all"` or a list), before [`super::layers::expand`]
+    /// replaces it by one node per layer.
+    #[serde(skip)]
+    pub layers: Option<(Layers, Span)>,
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: NodeSpans,
+}
+
+/// A node's layer sweep as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layers {
+    /// Every layer the encoder's `layer` parameter allows.
+    All,
+    /// These layers, in this order.
+    List(Vec<usize>),
+}
+
+/// Where a node of a layer sweep comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LayerOf {
+    /// The node declared with `layers`.
+    pub node: String,
+    /// The layer this node reads (its encoder's `layer` parameter).
+    pub layer: usize,
+}
+
+/// An edge of a layer grid: one of the edges a declared edge between swept nodes stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GridCell {
+    /// The parent as declared.
+    pub parent: String,
+    /// The child as declared.
+    pub child: String,
+    /// The parent's layer (`None` when the parent is not swept).
+    pub parent_layer: Option<usize>,
+    /// The child's layer (`None` when the child is not swept).
+    pub child_layer: Option<usize>,
 }
 
 /// What embeds a node's items.
@@ -360,6 +398,10 @@ pub struct Edge {
     /// them (depth). It does not count as the child's parent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shortcut: bool,
+    /// The layer-grid cell it evaluates, when it is one of the edges a declared edge between
+    /// swept nodes stands for. Grid edges are evaluated like any edge but are not tree edges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<GridCell>,
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: EdgeSpans,
@@ -560,7 +602,7 @@ impl Experiment {
 
     /// The tree edges (shortcuts left out).
     pub fn tree_edges(&self) -> impl Iterator<Item = &Edge> {
-        self.edges.iter().filter(|e| !e.shortcut)
+        self.edges.iter().filter(|e| !e.shortcut && e.grid.is_none())
     }
 
     /// The parent of node `name` in the tree, if it has one.

@@ -569,8 +569,9 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            if edge.shortcut {
-                // Checked below, once the tree is known.
+            if edge.shortcut || edge.grid.is_some() {
+                // A shortcut is checked below, once the tree is known; a layer grid's edges are
+                // not tree edges.
             } else if let Some((first, j)) = parent_of.get(edge.child.as_str()) {
                 self.error(
                     edge.spans.child.clone(),
@@ -579,7 +580,7 @@ impl Validator<'_> {
                 );
                 continue;
             }
-            if !edge.shortcut {
+            if !edge.shortcut && edge.grid.is_none() {
                 parent_of.insert(&edge.child, (&edge.parent, i));
             }
             let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };

@@ -260,6 +260,8 @@ mod tests {
             call_timeout_s: timeout,
             worker_memory_mib: None,
             device: crate::experiment::Device::Cpu,
+            layer_of: None,
+            layers: None,
             spans: Default::default(),
         }
     }
