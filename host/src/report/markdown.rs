@@ -452,6 +452,8 @@ pub fn render(
             on_devices.join(", ")
         );
     }
+    // Layer grids first: each sums up many of the edges below.
+    super::grid::render(exp, edges, &mut md, &mut plots, &mut summary);
     for f in failed {
         let _ = writeln!(md, "## {} → {} — failed\n", f.parent, f.child);
         let _ = writeln!(md, "This edge was not evaluated; the run went on with the others.\n");
@@ -531,7 +533,13 @@ pub fn render(
             let _ = writeln!(md, "{failures} fits failed (left out of the means); the first: {first}\n");
         }
 
-        // Terminal summary: the first metric at the largest anchor count, per method.
+        // Terminal summary: the first metric at the largest anchor count, per method; a layer
+        // grid's edges are summed up by the grid instead.
+        let in_grid =
+            exp.edges.iter().any(|e| e.grid.is_some() && e.parent == edge.parent && e.child == edge.child);
+        if in_grid {
+            continue;
+        }
         if let Some(metric) = edge.metrics.first() {
             let _ = writeln!(
                 summary,

@@ -1,6 +1,8 @@
 //! Reports: SVG plots and the Markdown report of a run.
 
 pub mod bars;
+pub mod grid;
+pub mod heatmap;
 pub mod markdown;
 pub mod plot;
 pub mod tree;
