@@ -15,6 +15,7 @@ mod functional;
 mod guide;
 mod interrupt;
 mod isolation;
+mod layers;
 mod loading;
 mod own_model;
 mod resources;

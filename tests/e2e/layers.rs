@@ -1,0 +1,112 @@
+//! Layer sweeps, from TOML to the report: `layers` on a node stands for one node per layer
+//! (`NAME@k`), an edge between swept nodes for its layer grid, and the report gathers the grid
+//! into heatmaps and names each layer's best match. MiniLM's int8 ONNX model against its fp32
+//! weights run by candle is the known answer: the same network, so every layer's best match by
+//! CKA is the same layer. Bad sweeps are check errors at the `layers` value.
+
+use crate::util::{commute_in, read_json, run, run_folders};
+use std::path::Path;
+use std::process::Command;
+
+fn commute(home: &Path) -> Command {
+    let mut cmd = commute_in(home, &["commute-plugin-text"]);
+    cmd.env("COMMUTE_HOME", home.join("cache"));
+    cmd.env("COMMUTE_ASSETS", commute_sdk::asset::AssetStore::from_env().root());
+    cmd
+}
+
+const EXPERIMENT: &str = r#"
+[experiment]
+name = "layers"
+seed = 3
+anchors = [10]
+repeats = 1
+test = 14
+
+[data.sentences]
+files = "sentences"
+
+[nodes.int8]
+data = "sentences"
+plugin = "text"
+encoder = "minilm"
+layers = [0, 3, 6]
+
+[nodes.fp32]
+data = "sentences"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle" }
+layers = "all"
+
+[[edges]]
+parent = "int8"
+child = "fp32"
+methods = [{ kind = "procrustes" }]
+metrics = ["cka"]
+null = false
+"#;
+
+#[test]
+fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    std::fs::create_dir_all(home.join("sentences")).unwrap();
+    let sentences: Vec<String> = (0..24)
+        .map(|i| {
+            format!("Sentence {i} tells of {} and {}.", ["rain", "music", "a cat", "trains"][i % 4], i * 7)
+        })
+        .collect();
+    std::fs::write(home.join("sentences/lines.txt"), sentences.join("\n")).unwrap();
+    std::fs::write(home.join("layers.toml"), EXPERIMENT).unwrap();
+
+    let (code, out, err) = run(commute(home).args(["check", "layers.toml"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("10 nodes, 21 edges"), "3 + 7 nodes, a 3 × 7 grid: {out}");
+
+    let (code, out, err) = run(commute(home).args(["run", "layers.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("layer grid int8 → fp32 (cka at 10 anchors, procrustes): 0 → 0 ("),
+        "the terminal sums the grid up: {out}"
+    );
+    for k in [3, 6] {
+        assert!(out.contains(&format!(", {k} → {k} (")), "layer {k}'s best match is layer {k}: {out}");
+    }
+    assert!(!out.contains("int8@3 → fp32@3 (cka"), "grid edges are summed up by the grid: {out}");
+
+    let folder = run_folders(&home.join("runs"), "layers").pop().unwrap();
+    let report = std::fs::read_to_string(folder.join("report.md")).unwrap();
+    assert!(report.contains("## Layer grid: int8 → fp32"), "{report}");
+    assert!(report.contains("## int8@3 → fp32@5"), "every cell is an edge of its own: {report}");
+    let svg = std::fs::read_to_string(folder.join("plots/grid-int8-fp32-cka-procrustes.svg")).unwrap();
+    assert_eq!(svg.matches("<rect x=").count(), 21, "one cell per edge of the grid");
+    let experiment = read_json(&folder.join("experiment.json"));
+    let node = experiment["nodes"].as_array().unwrap().iter().find(|n| n["name"] == "fp32@4").unwrap();
+    assert_eq!(
+        (node["layer-of"]["node"].as_str(), node["layer-of"]["layer"].as_u64()),
+        (Some("fp32"), Some(4))
+    );
+    assert_eq!(node["encoder"]["params"]["layer"], 4, "{node}");
+    let edges = read_json(&folder.join("metrics.json"))["edges"].as_array().unwrap().len();
+    assert_eq!(edges, 21);
+
+    // A node of a sweep is the encoder with that `layer`: a node declared so shares its cache.
+    let single = EXPERIMENT.replace("layers = [0, 3, 6]", "params = { layer = 3 }");
+    std::fs::write(home.join("single.toml"), single).unwrap();
+    let (code, _, err) = run(commute(home).args(["-v", "run", "single.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("cache hit: every chunk of this node is cached node=\"int8\""), "{err}");
+
+    // Bad sweeps: a layer the encoder does not have, and a layer given twice.
+    let bad = EXPERIMENT.replace("layers = [0, 3, 6]", "layers = [0, 9]").replace(
+        "params = { backend = \"candle\" }\nlayers = \"all\"",
+        "params = { backend = \"candle\", layer = 2 }\nlayers = \"all\"",
+    );
+    std::fs::write(home.join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("`text/minilm` has no layer 9: its `layer` is within 0..=6"), "{err}");
+    assert!(err.contains("`layers` sweeps `layer`, which `params` also sets"), "{err}");
+    assert!(err.contains("bad.toml:"), "{err}");
+}
