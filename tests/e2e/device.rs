@@ -8,7 +8,7 @@
 //! `basic-pitch-nmp-onnx` and `onnxruntime` assets: it uses the default asset store (where the
 //! plugin tests put them) and fetches them with the registry client where they are missing.
 
-use crate::util::{commute_in, read_json as json, run, run_folders};
+use crate::util::{commute_with_assets, read_json as json, run, run_folders};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,9 +16,7 @@ use std::process::Command;
 const PACKAGES: [&str; 2] = ["commute-plugin-music", "commute-plugin-audio"];
 
 fn commute(dir: &Path) -> Command {
-    let mut cmd = commute_in(dir, &PACKAGES);
-    cmd.env("COMMUTE_ASSETS", commute_sdk::asset::AssetStore::from_env().root());
-    cmd
+    commute_with_assets(dir, &PACKAGES)
 }
 
 /// The only run folder under `runs/<name>/`.

@@ -4,15 +4,12 @@
 //! weights run by candle is the known answer: the same network, so every layer's best match by
 //! CKA is the same layer. Bad sweeps are check errors at the `layers` value.
 
-use crate::util::{commute_in, read_json, run, run_folders};
+use crate::util::{commute_with_assets, read_json, run, run_folders};
 use std::path::Path;
 use std::process::Command;
 
 fn commute(home: &Path) -> Command {
-    let mut cmd = commute_in(home, &["commute-plugin-text"]);
-    cmd.env("COMMUTE_HOME", home.join("cache"));
-    cmd.env("COMMUTE_ASSETS", commute_sdk::asset::AssetStore::from_env().root());
-    cmd
+    commute_with_assets(home, &["commute-plugin-text"])
 }
 
 const EXPERIMENT: &str = r#"

@@ -5,14 +5,13 @@
 //! It uses MiniLM's files from the default asset store (where the plugin tests put them; fetched
 //! with the registry client where missing), copied next to the experiment as a user's own would be.
 
-use crate::util::{commute_in, read_json, run, run_folders};
+use crate::util::{commute_with_assets, read_json, run, run_folders};
 use std::path::Path;
 use std::process::Command;
 
 fn commute(cwd: &Path, home: &Path) -> Command {
-    let mut cmd = commute_in(cwd, &["commute-plugin-text"]);
+    let mut cmd = commute_with_assets(cwd, &["commute-plugin-text"]);
     cmd.env("COMMUTE_HOME", home.join("cache"));
-    cmd.env("COMMUTE_ASSETS", commute_sdk::asset::AssetStore::from_env().root());
     cmd
 }
 

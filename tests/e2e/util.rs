@@ -129,6 +129,14 @@ pub fn commute_in(dir: &Path, packages: &[&str]) -> Command {
     cmd
 }
 
+/// [`commute_in`] with the assets of the default asset store (where the plugin tests put the
+/// models; fetched with the registry client where missing), so that real models are fetched once.
+pub fn commute_with_assets(dir: &Path, packages: &[&str]) -> Command {
+    let mut cmd = commute_in(dir, packages);
+    cmd.env("COMMUTE_ASSETS", commute_sdk::asset::AssetStore::from_env().root());
+    cmd
+}
+
 /// Runs a command and returns (exit code, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (i32, String, String) {
     let Output { status, stdout, stderr } = cmd.output().expect("commute runs");
