@@ -10,8 +10,10 @@
 //!
 //! The model takes one float32 input: `[batch, samples]`, `[batch, samples, 1]`,
 //! `[batch, 1, samples]` or `[samples]` (read from its declared shape). Every tensor read is
-//! `[batch, frames, features]` (frame-level) or `[batch, features]` (one frame per window); the
-//! tensors named in `outputs` are put side by side frame by frame, so they must agree on frames.
+//! `[batch, frames, features]` (frame-level), `[batch, features]` (one frame per window) or a
+//! feature map `[batch, a, b, c]` whose frame axis `frame-axis` names (a convolution's channels ×
+//! frames × bins: `frame-axis = 2`); the tensors named in `outputs` are put side by side frame by
+//! frame, so they must agree on frames.
 //!
 //! The timeline is cut to `⌊samples · frame-rate / sample-rate⌋` frames where `frame-rate` is
 //! given; otherwise, with windows, to the frames over the audio, `⌈samples · F / window⌉` for
@@ -76,6 +78,11 @@ pub struct OnnxAudioParams {
     /// for F frames a window, or every frame of a whole item.
     #[serde(default)]
     pub frame_rate: Option<f64>,
+    /// For a tensor of four axes (`[batch, a, b, c]`, a convolution's feature map): the axis (1, 2
+    /// or 3) that runs over frames; the other two make each frame's features, in their order.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 3))]
+    pub frame_axis: Option<usize>,
     /// How the frames are pooled: `mean`, `max` or `mean-max`.
     #[serde(default)]
     pub pooling: Pooling,
@@ -324,14 +331,24 @@ impl OnnxAudio {
                 (_, [b, rest @ ..]) if *b == n => Some(rest),
                 _ => None,
             };
-            let (frames, width) = match per_window {
-                Some(&[d]) => (1, d),
-                Some(&[f, d]) => (f, d),
-                _ => (0, 0),
+            let (frames, width, values) = match per_window {
+                Some(&[d]) => (1, d, Cow::Borrowed(values)),
+                Some(&[f, d]) => (f, d, Cow::Borrowed(values)),
+                // A feature map: one axis runs over frames, the other two make the features.
+                Some(&[a, b, c]) => {
+                    let Some(axis) = self.params.frame_axis else {
+                        bail!(
+                            "`{name}` has shape {out_shape:?}, four axes: say which of axes 1, 2 and 3 runs over frames with `frame-axis`"
+                        )
+                    };
+                    let (frames, values) = frames_first(values, n, [a, b, c], axis);
+                    (frames, values.len() / (n * frames).max(1), Cow::Owned(values))
+                }
+                _ => (0, 0, Cow::Borrowed(values)),
             };
             ensure!(
                 width > 0,
-                "`{name}` has shape {out_shape:?} for input {shape:?}: expected [batch, frames, features] or [batch, features]"
+                "`{name}` has shape {out_shape:?} for input {shape:?}: expected [batch, frames, features], [batch, features] or a feature map [batch, a, b, c] with `frame-axis`"
             );
             parts.push((name, frames, width, values));
         }
@@ -451,6 +468,26 @@ impl OnnxAudio {
     }
 }
 
+/// Values of `n` windows' `[a, b, c]` maps rearranged frame by frame: axis `axis` (1, 2 or 3,
+/// counting the batch as 0) runs over frames, and each frame's features are the other two axes in
+/// their order. Returns the frames per window and the values, `n × frames × features`.
+fn frames_first(values: &[f32], n: usize, dims: [usize; 3], axis: usize) -> (usize, Vec<f32>) {
+    let [a, b, c] = dims;
+    let frames = dims[axis.clamp(1, 3) - 1];
+    let mut out = Vec::with_capacity(values.len());
+    for w in 0..n {
+        let map = &values[w * a * b * c..(w + 1) * a * b * c];
+        for f in 0..frames {
+            match axis {
+                1 => out.extend_from_slice(&map[f * b * c..(f + 1) * b * c]),
+                2 => (0..a).for_each(|i| out.extend_from_slice(&map[(i * b + f) * c..(i * b + f + 1) * c])),
+                _ => (0..a).for_each(|i| (0..b).for_each(|j| out.push(map[(i * b + j) * c + f]))),
+            }
+        }
+    }
+    (frames, out)
+}
+
 impl Encoder for OnnxAudio {
     type Input<'a> = AudioRef<'a>;
 
@@ -484,6 +521,22 @@ mod tests {
         assert_eq!(Layout::of(&[-1, 80, 3000]), None, "a spectrogram is not samples");
         assert_eq!(Layout::BatchChannelSamples.shape(4, 10), [4, 1, 10]);
         assert_eq!(Layout::Samples.shape(1, 10), [10]);
+    }
+
+    #[test]
+    fn feature_maps_are_read_frame_by_frame_along_any_axis() {
+        // Two windows of [2, 3, 2] maps holding 0…23: value 12·w + 6·i + 2·j + k.
+        let values: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        // Axis 1: 2 frames of 3 × 2 features.
+        let (frames, out) = frames_first(&values, 2, [2, 3, 2], 1);
+        assert_eq!((frames, &out[..6]), (2, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0][..]));
+        // Axis 2: 3 frames of 2 × 2 features; frame 1 of window 0 is (i, 1, k) for i, k in 0..2.
+        let (frames, out) = frames_first(&values, 2, [2, 3, 2], 2);
+        assert_eq!((frames, &out[4..8]), (3, &[2.0, 3.0, 8.0, 9.0][..]));
+        // Axis 3: 2 frames of 2 × 3 features; frame 1 of window 1 is (i, j, 1) + 12.
+        let (frames, out) = frames_first(&values, 2, [2, 3, 2], 3);
+        assert_eq!((frames, &out[18..24]), (2, &[13.0, 15.0, 17.0, 19.0, 21.0, 23.0][..]));
+        assert_eq!(out.len(), values.len());
     }
 
     #[test]

@@ -152,3 +152,29 @@ fn configured_as_basic_pitch_it_gives_basic_pitchs_vectors() {
     }
     assert_eq!(h.open("onnx", &generic).expect("opens").dim(), Some(440));
 }
+
+#[test]
+fn a_feature_map_inside_the_graph_is_read_frame_by_frame() {
+    let model = AssetStore::from_env().ensure(&NMP).expect("the Basic Pitch model");
+    let windows = "sample-rate = 22050\nhop = 36164\nlead = 3840\ntrim = 15\nframe-rate = 86.0";
+    let base = format!("model = {:?}\n{windows}", model.display().to_string());
+    // The note posteriorgram is the reshape of a [batch, 1, frames, keys] map inside the graph:
+    // read there with frame-axis = 2, it gives the same vectors as the declared output.
+    let map = "model_1/conv2d_3/Sigmoid;model_1/conv2d_3/Sigmoid";
+    let scores = music_call("random-scores", "count = 2\nseed = 5\nmax-duration-s = 3.0", &[]);
+    let items = music_call("synth", "sample-rate = 22050", &scores);
+    let inner =
+        encode(&format!("{base}\noutputs = [{map:?}]\nframe-axis = 2\npooling = \"mean-max\""), &items);
+    let output =
+        encode(&format!("{base}\noutputs = [\"StatefulPartitionedCall:1\"]\npooling = \"mean-max\""), &items);
+    assert_eq!(inner, output);
+    assert_eq!(inner[0].len(), 2 * 88);
+    // A map of 32 channels × 88 keys a frame, from a layer further in.
+    let channels = encode(&format!("{base}\noutputs = [\"Relu__42:0\"]\nframe-axis = 2"), &items[..1]);
+    assert_eq!(channels[0].len(), 32 * 88);
+    let e = plugin().open("onnx", &format!("{base}\noutputs = [{map:?}]")).err().map(|e| e.to_string());
+    assert!(
+        e.as_deref().is_some_and(|e| e.contains("say which of axes 1, 2 and 3 runs over frames")),
+        "{e:?}"
+    );
+}
