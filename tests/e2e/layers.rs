@@ -105,5 +105,10 @@ fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_l
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("`text/minilm` has no layer 9: its `layer` is within 0..=6"), "{err}");
     assert!(err.contains("`layers` sweeps `layer`, which `params` also sets"), "{err}");
+    let bad = EXPERIMENT.replace("null = false", "null = false\ngrid-anchors = 7");
+    std::fs::write(home.join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("`grid-anchors = 7` is not one of the experiment's anchor counts"), "{err}");
     assert!(err.contains("bad.toml:"), "{err}");
 }

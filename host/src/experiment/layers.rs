@@ -103,6 +103,28 @@ pub fn expand(exp: &mut Experiment, registry: &Registry) -> Vec<Diagnostic> {
         sweeps.push((node.name.clone(), list));
     }
     exp.nodes = nodes;
+    let swept = |name: &str| sweeps.iter().any(|(n, _)| n == name);
+    for edge in exp.edges.iter().filter(|e| e.grid_anchors.is_some()) {
+        let anchors = edge.grid_anchors.unwrap_or_default();
+        if !swept(&edge.parent) && !swept(&edge.child) {
+            diags.push(
+                Diagnostic::new(
+                    edge.spans.grid_anchors.clone(),
+                    "`grid-anchors` applies to an edge that names a node with `layers`",
+                )
+                .with_help("remove it, or sweep the parent's or the child's layers"),
+            );
+        } else if !exp.anchors.contains(&anchors) {
+            let list: Vec<String> = exp.anchors.iter().map(usize::to_string).collect();
+            diags.push(
+                Diagnostic::new(
+                    edge.spans.grid_anchors.clone(),
+                    format!("`grid-anchors = {anchors}` is not one of the experiment's anchor counts"),
+                )
+                .with_help(format!("pick one of [{}]", list.join(", "))),
+            );
+        }
+    }
     if sweeps.is_empty() {
         return diags;
     }

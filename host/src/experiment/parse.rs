@@ -1186,6 +1186,10 @@ impl Parser {
             spans.shortcut = v.span();
         }
         let shortcut = self.boolean(&mut f, "shortcut").unwrap_or(false);
+        if let Some(v) = f.table.get("grid-anchors") {
+            spans.grid_anchors = v.span();
+        }
+        let grid_anchors = self.integer(&mut f, "grid-anchors", 0, i64::from(u32::MAX)).map(|a| a as usize);
         let operators = match f.get("operators") {
             Some(v) => {
                 spans.operators = v.span();
@@ -1232,6 +1236,7 @@ impl Parser {
                 "operators",
                 "operator-items",
                 "shortcut",
+                "grid-anchors",
             ],
         );
         let ((parent, parent_span), (child, child_span)) = (parent?, child?);
@@ -1251,6 +1256,7 @@ impl Parser {
             operator_items,
             shortcut,
             grid: None,
+            grid_anchors,
             spans,
         })
     }

@@ -68,6 +68,8 @@ pub struct EdgeSpans {
     pub operators: Span,
     /// The `shortcut` value.
     pub shortcut: Span,
+    /// The `grid-anchors` value.
+    pub grid_anchors: Span,
     /// The `starts` value, when the edge declares one (even one with errors).
     pub starts: Option<Span>,
 }

@@ -402,6 +402,9 @@ pub struct Edge {
     /// swept nodes stands for. Grid edges are evaluated like any edge but are not tree edges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<GridCell>,
+    /// The anchor count a layer grid's heatmaps show (`grid-anchors`); `None` = the largest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_anchors: Option<usize>,
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: EdgeSpans,

@@ -1,6 +1,6 @@
 //! Layer grids in the report: for each declared edge that names a swept node (`layers = …`), the
-//! grid's edges gathered into one layer × layer heatmap per method and metric, at the largest
-//! anchor count every cell reached, and the best-matching layer of the child for each layer of the
+//! grid's edges gathered into one layer × layer heatmap per method and metric, at the edge's
+//! `grid-anchors` (default: the largest anchor count every cell reached), and the best-matching layer of the child for each layer of the
 //! parent (or the best parent layer, when only the parent is swept).
 
 use super::heatmap::{best, heatmap, Heatmap};
@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 
 /// One declared edge's grid: its cells' layers and results.
 struct Grid<'a> {
+    /// The anchor count the declared edge asks the heatmaps to show.
+    anchors: Option<usize>,
     parent: &'a str,
     child: &'a str,
     parent_layers: Vec<Option<usize>>,
@@ -43,6 +45,7 @@ fn grids<'a>(exp: &'a Experiment, edges: &'a [EdgeResult]) -> Vec<Grid<'a>> {
             Some(i) => i,
             None => {
                 out.push(Grid {
+                    anchors: edge.grid_anchors,
                     parent: &cell.parent,
                     child: &cell.child,
                     parent_layers: Vec::new(),
@@ -79,13 +82,14 @@ pub fn render(
 ) {
     for grid in grids(exp, edges) {
         let Some((_, first)) = grid.cells.first() else { continue };
-        // The largest anchor count every cell reached.
-        let anchors = grid
-            .cells
-            .iter()
-            .map(|(_, e)| e.summary.iter().map(|s| s.anchors).max().unwrap_or(0))
-            .min()
-            .unwrap_or(0);
+        // The declared `grid-anchors`, else the largest anchor count every cell reached.
+        let anchors = grid.anchors.unwrap_or_else(|| {
+            grid.cells
+                .iter()
+                .map(|(_, e)| e.summary.iter().map(|s| s.anchors).max().unwrap_or(0))
+                .min()
+                .unwrap_or(0)
+        });
         let methods: Vec<&str> = {
             let mut m: Vec<&str> = Vec::new();
             for s in &first.summary {
