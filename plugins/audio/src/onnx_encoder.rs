@@ -326,7 +326,7 @@ impl OnnxAudio {
             // What one window gives: after the batch dimension, which an input without one may
             // still add to its outputs as 1.
             let per_window = match (self.layout, dims.as_slice()) {
-                (Layout::Samples, [1, rest @ ..]) if rest.len() == 2 => Some(rest),
+                (Layout::Samples, [1, rest @ ..]) if rest.len() >= 2 => Some(rest),
                 (Layout::Samples, all) => Some(all),
                 (_, [b, rest @ ..]) if *b == n => Some(rest),
                 _ => None,
