@@ -1,7 +1,10 @@
 //! `commute check`: every bad file in `bad-experiments/` gives exactly the messages in its
 //! `.stderr` snapshot (error messages are user interface). `UPDATE_SNAPSHOTS=1` rewrites them.
+//! The corpus is checked from a copy, beside the two small `.npy` files its embeddings cases read,
+//! written here rather than kept in the repository.
 
 use crate::util::{commute, library, run};
+use commute_sdk::npy;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -19,10 +22,29 @@ fn bad_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/bad-experiments")
 }
 
+/// Copies the folder `from` into `to`, subfolders included.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn bad_experiment_files_report_every_error_with_its_position() {
-    let dir = bad_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&bad_dir(), copy.path());
+    // What `embeddings-content.toml` reads: a 1-D array and a 2 × 4 one.
+    std::fs::write(copy.path().join("embeddings-flat.npy"), npy::encode_f32(&[3], &[0.0, 1.0, 2.0])).unwrap();
+    std::fs::write(copy.path().join("embeddings-two-rows.npy"), npy::encode_f32(&[2, 4], &[1.0; 8])).unwrap();
+    let dir = copy.path();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
@@ -33,11 +55,11 @@ fn bad_experiment_files_report_every_error_with_its_position() {
     let mut mismatches = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_str().unwrap();
-        let (code, out, err) = run(with_plugins().current_dir(&dir).arg("check").arg(name));
+        let (code, out, err) = run(with_plugins().current_dir(dir).arg("check").arg(name));
         assert_eq!(code, 1, "{name}: a bad file fails the check\n{out}{err}");
         assert!(out.is_empty(), "{name}: nothing on stdout: {out}");
         assert!(err.contains(&format!("--> {name}:")), "{name}: errors name the file and position:\n{err}");
-        let snapshot = file.with_extension("stderr");
+        let snapshot = bad_dir().join(name).with_extension("stderr");
         if update {
             std::fs::write(&snapshot, &err).unwrap();
             continue;
