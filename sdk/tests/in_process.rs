@@ -196,6 +196,18 @@ fn the_conformance_suite_reports_missing_cases_and_panics() {
 }
 
 #[test]
+fn a_partial_run_asks_cases_only_of_the_functions_it_covers() {
+    let partial = || Conformance::new(commute_plugin()).case("length", "", vec![Value::text("cat")]);
+    partial().run_covering(&["length"]);
+    let missing = std::panic::catch_unwind(|| partial().run_covering(&["length", "count"]))
+        .err()
+        .and_then(|e| e.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(missing.contains("`count` has no conformance case"), "{missing}");
+    assert!(!missing.contains("`scale`"), "{missing}");
+}
+
+#[test]
 fn the_conformance_suite_names_a_nan_instead_of_calling_it_nondeterministic() {
     let failures = Conformance::new(commute_plugin())
         .case("scale", "factor = 0.5", vec![Value::Tensor(Tensor::vector(vec![1.0, f32::NAN]))])
