@@ -214,6 +214,13 @@ fn similar(wanted: &str, names: &[String]) -> String {
     }
 }
 
+/// `v` scaled to unit length (a zero vector stays zero), as sentence-transformers' `Normalize`:
+/// the `normalize` option of the generic ONNX encoders.
+pub fn unit_length(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.into_iter().map(|x| x / norm).collect()
+}
+
 /// A session's inputs and outputs with their types and shapes (`input_ids Tensor<i64>(dyn, dyn)`),
 /// for messages that show what a model really takes and gives.
 pub fn describe_io(session: &Session) -> String {
@@ -226,6 +233,12 @@ pub fn describe_io(session: &Session) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unit_length_scales_to_norm_one_and_keeps_zero() {
+        assert_eq!(unit_length(vec![3.0, 4.0]), vec![0.6, 0.8]);
+        assert_eq!(unit_length(vec![0.0, 0.0]), vec![0.0, 0.0]);
+    }
 
     #[test]
     fn a_missing_runtime_asset_is_asked_for_not_kept_as_a_failure() {

@@ -290,8 +290,7 @@ impl Pending<'_> {
             }
         };
         if normalize {
-            let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-            vector.into_iter().map(|x| x / norm).collect()
+            commute_sdk::onnx::unit_length(vector)
         } else {
             vector
         }

@@ -273,7 +273,11 @@ impl Reading {
             "`{}` does not have {dim} values per text",
             self.output
         );
-        Ok(if self.normalize { vectors.into_iter().map(unit).collect() } else { vectors })
+        Ok(if self.normalize {
+            vectors.into_iter().map(commute_sdk::onnx::unit_length).collect()
+        } else {
+            vectors
+        })
     }
 }
 
@@ -299,12 +303,6 @@ fn pool(tokens: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
             sum.iter().map(|s| s / count.max(1e-9)).collect()
         }
     }
-}
-
-/// `v` scaled to unit length (a zero vector stays zero), as sentence-transformers' `Normalize`.
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.into_iter().map(|x| x / norm).collect()
 }
 
 impl OnnxText {
@@ -352,8 +350,6 @@ mod tests {
         assert_eq!(pool(&tokens, 2, Pooling::First), vec![1.0, 4.0]);
         assert_eq!(pool(&tokens, 2, Pooling::Max), vec![5.0, 4.0]);
         assert_eq!(pool(&[], 2, Pooling::Mean), vec![0.0, 0.0], "no token: zeros, not NaN");
-        assert_eq!(unit(vec![3.0, 4.0]), vec![0.6, 0.8]);
-        assert_eq!(unit(vec![0.0, 0.0]), vec![0.0, 0.0]);
     }
 
     #[test]

@@ -251,7 +251,7 @@ impl OnnxImage {
             .try_extract_tensor::<f32>()
             .map_err(|e| anyhow!("`{}` is not a float32 tensor: {e}", self.output))?;
         let vector = pool(out_shape, values, self.params.pooling, &self.output, (content_w, w))?;
-        Ok(if self.params.normalize { unit(vector) } else { vector })
+        Ok(if self.params.normalize { commute_sdk::onnx::unit_length(vector) } else { vector })
     }
 }
 
@@ -300,12 +300,6 @@ fn pool(
             "`{output}` has shape {shape:?}: pooling `{pooling:?}` reads a [1, C, H, W] map or a [1, T, D] sequence (first: a sequence); `none` takes any tensor whole"
         ),
     })
-}
-
-/// `v` scaled to unit length (a zero vector stays zero).
-fn unit(v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    v.into_iter().map(|x| x / norm).collect()
 }
 
 impl Encoder for OnnxImage {
