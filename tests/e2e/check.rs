@@ -24,14 +24,14 @@ fn bad_dir() -> PathBuf {
 
 /// Copies the folder `from` into `to`, subfolders included.
 fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
+    std::fs::create_dir_all(to).expect("a folder for the copy");
+    for entry in std::fs::read_dir(from).expect("the folder to copy") {
+        let path = entry.expect("a folder entry").path();
+        let target = to.join(path.file_name().expect("an entry has a name"));
         if path.is_dir() {
             copy_tree(&path, &target);
         } else {
-            std::fs::copy(&path, &target).unwrap();
+            std::fs::copy(&path, &target).expect("copy a file");
         }
     }
 }
