@@ -4,7 +4,7 @@
 //! parent (or the best parent layer, when only the parent is swept).
 
 use super::heatmap::{best, heatmap, Heatmap};
-use super::markdown::{fmt, slug};
+use super::markdown::{fmt, methods, slug};
 use crate::experiment::{Experiment, GridCell};
 use crate::runner::EdgeResult;
 use std::fmt::Write as _;
@@ -90,15 +90,7 @@ pub fn render(
                 .min()
                 .unwrap_or(0)
         });
-        let methods: Vec<&str> = {
-            let mut m: Vec<&str> = Vec::new();
-            for s in &first.summary {
-                if !m.contains(&s.method.as_str()) {
-                    m.push(&s.method);
-                }
-            }
-            m
-        };
+        let methods = methods(first);
         let (np, nc) = (grid.parent_layers.len(), grid.child_layers.len());
         let _ = writeln!(md, "## Layer grid: {} → {}\n", grid.parent, grid.child);
         let _ = writeln!(

@@ -43,7 +43,8 @@ pub(crate) fn slug(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
 }
 
-fn methods(edge: &EdgeResult) -> Vec<&str> {
+/// The methods of an edge, in the order its summary first names them.
+pub(crate) fn methods(edge: &EdgeResult) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for s in &edge.summary {
         if !out.contains(&s.method.as_str()) {
