@@ -452,13 +452,22 @@ pub fn run_edge(
     }
     let (x, y) = (parent.matrix(), child.matrix());
     let mut variants: Vec<Variant<'_>> =
-        edge.methods.iter().map(|m| Variant { method: m, refine: None }).collect();
+        edge.methods.iter().map(|m| Variant { method: &m.spec, refine: None }).collect();
     if let Some(r) = &edge.refine {
-        variants.extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(Stage::Refine(r)) }));
+        variants.extend(
+            edge.methods
+                .iter()
+                .filter(|m| m.refine)
+                .map(|m| Variant { method: &m.spec, refine: Some(Stage::Refine(r)) }),
+        );
     }
     if let Some(r) = &edge.self_learning {
-        variants
-            .extend(edge.methods.iter().map(|m| Variant { method: m, refine: Some(Stage::SelfLearning(r)) }));
+        variants.extend(
+            edge.methods
+                .iter()
+                .filter(|m| m.self_learning)
+                .map(|m| Variant { method: &m.spec, refine: Some(Stage::SelfLearning(r)) }),
+        );
     }
     let wants_vocabulary = edge.metrics.iter().any(|m| m.whole_vocabulary());
     // A rotation keeps every inner product when it maps into a space of at least the source's

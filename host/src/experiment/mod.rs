@@ -33,6 +33,7 @@ pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experi
     }
 }
 pub use spec::{
-    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, GridCell, LayerOf, Layers,
-    MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, GridCell,
+    LayerOf, Layers, MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split,
+    TreeSpec,
 };

@@ -7,8 +7,8 @@
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::{CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, NodeSpans, OperatorSpans, Span};
 use super::spec::{
-    Call, DataSet, Device, Edge, EditSpec, EmbeddingsFile, Encoder, Experiment, Layers, MatchBy, Metric,
-    Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, Layers, MatchBy,
+    Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -991,8 +991,9 @@ impl Parser {
         }
     }
 
-    /// One method table: `{ kind = "ridge", lambda = 0.1 }`, its parameters in range.
-    fn method(&mut self, item: &Value<'_>) -> Option<MethodSpec> {
+    /// One method table: `{ kind = "ridge", lambda = 0.1 }`, its parameters in range, and
+    /// `refine = false` / `self-learning = false` to leave it out of the edge's wrapped variants.
+    fn method(&mut self, item: &Value<'_>) -> Option<EdgeMethod> {
         if let DeValue::String(kind) = item.get_ref() {
             self.diags.push(
                 Diagnostic::new(
@@ -1003,9 +1004,27 @@ impl Parser {
             );
             return None;
         }
-        let method: MethodSpec = self.deserialize(item, "a method")?;
+        // The wrapper switches belong to the edge, not to the method's own parameters: read them
+        // and hand the rest to the method's deserializer.
+        let mut rest = item.clone();
+        let mut wraps = [true, true];
+        if let DeValue::Table(t) = rest.get_mut() {
+            for (slot, key) in wraps.iter_mut().zip(["refine", "self-learning"]) {
+                let Some(v) = t.remove(key) else { continue };
+                match v.get_ref() {
+                    DeValue::Boolean(b) => *slot = *b,
+                    _ => self.wrong_type(
+                        &v,
+                        key,
+                        "true or false (false: leave the method out of the edge's variant)",
+                    ),
+                }
+            }
+        }
+        let method: MethodSpec = self.deserialize(&rest, "a method")?;
+        let [refine, self_learning] = wraps;
         match method.validate() {
-            Ok(()) => Some(method),
+            Ok(()) => Some(EdgeMethod { spec: method, refine, self_learning }),
             Err(AlignError::InvalidParameter { field, detail }) => {
                 let key = field.rsplit('.').next().unwrap_or(&field);
                 self.error(item.span(), format!("method `{}`: `{key}` {detail}", method.kind()));
@@ -1370,6 +1389,31 @@ mod tests {
              [nodes.a]\ndata = \"s\"\nplugin = \"music\"\nencoder = \"chroma\"\n{line}\n\n\
              [[edges]]\nparent = \"a\"\nchild = \"a\"\nmethods = [{{ kind = \"ridge\" }}]\n"
         )
+    }
+
+    #[test]
+    fn a_method_can_leave_the_edges_wrappers_and_says_so_in_the_record() {
+        let source = with_node_line("").replace(
+            "methods = [{ kind = \"ridge\" }]",
+            "methods = [{ kind = \"ridge\", lambda = 0.5, self-learning = false }, { kind = \"procrustes\", refine = false }]",
+        );
+        let exp = parse(&source).unwrap();
+        let m = &exp.edges[0].methods;
+        assert_eq!((m[0].refine, m[0].self_learning), (true, false));
+        assert_eq!((m[1].refine, m[1].self_learning), (false, true));
+        assert_eq!(m[0].spec, MethodSpec::Ridge { lambda: 0.5 }, "the method's own keys are still read");
+        let json = serde_json::to_value(m).unwrap();
+        assert_eq!(json[0], serde_json::json!({ "kind": "ridge", "lambda": 0.5, "self-learning": false }));
+        assert_eq!(json[1], serde_json::json!({ "kind": "procrustes", "scaled": false, "refine": false }));
+
+        let wrong = with_node_line("").replace(
+            "methods = [{ kind = \"ridge\" }]",
+            "methods = [{ kind = \"ridge\", self-learning = \"no\" }]",
+        );
+        let diags = parse(&wrong).map(|_| ()).unwrap_err();
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert_eq!(&wrong[diags[0].span.clone()], "\"no\"");
+        assert!(diags[0].message.starts_with("`self-learning` must be true or false"), "{:?}", diags[0]);
     }
 
     #[test]

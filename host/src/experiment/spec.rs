@@ -362,6 +362,34 @@ impl Serialize for Device {
     }
 }
 
+/// One of an edge's methods, and whether it is also evaluated inside the edge's refinement and
+/// self-learning (`refine = false` / `self-learning = false` in its table leave it out of one: a
+/// protocol can wrap only the methods whose wrapped numbers it needs, since each self-learning fit
+/// costs as much as dozens of plain ones).
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeMethod {
+    /// The method.
+    #[serde(flatten)]
+    pub spec: MethodSpec,
+    /// Whether it is also evaluated followed by the edge's `refine` (when the edge has one).
+    #[serde(skip_serializing_if = "is_true")]
+    pub refine: bool,
+    /// Whether it is also evaluated followed by the edge's `self-learning` (when the edge has one).
+    #[serde(rename = "self-learning", skip_serializing_if = "is_true")]
+    pub self_learning: bool,
+}
+
+impl EdgeMethod {
+    /// A method in every variant the edge declares.
+    pub fn new(spec: MethodSpec) -> EdgeMethod {
+        EdgeMethod { spec, refine: true, self_learning: true }
+    }
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 /// An edge: an alignment from the parent's space to the child's.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -370,8 +398,8 @@ pub struct Edge {
     pub parent: String,
     /// Child node (the map's target space).
     pub child: String,
-    /// Methods compared.
-    pub methods: Vec<MethodSpec>,
+    /// Methods compared, each with the wrappers it takes part in.
+    pub methods: Vec<EdgeMethod>,
     /// Preprocessing applied before fitting.
     pub preprocess: Preprocess,
     /// When given, each method is also evaluated followed by this refinement.

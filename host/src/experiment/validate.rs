@@ -508,7 +508,7 @@ impl Validator<'_> {
                 }
             }
         }
-        for method in &edge.methods {
+        for method in edge.methods.iter().map(|m| &m.spec) {
             let shuffled = serde_json::to_value(method)
                 .ok()
                 .and_then(|v| v.get("shuffle-operators").and_then(serde_json::Value::as_bool))
