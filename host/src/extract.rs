@@ -162,6 +162,9 @@ pub struct Extractor<'a> {
     /// Per node whose vectors come from a file: the vectors, read once (when some are missing
     /// from the cache).
     tables: HashMap<String, Arc<Table>>,
+    /// The (plugin, function) pairs already warned about being served from another build's
+    /// results (once per run: one line, not one per embedded set).
+    warned_builds: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 /// Where an embedding set is cached: the key of each chunk of [`CHUNK`] items.
@@ -291,6 +294,7 @@ impl<'a> Extractor<'a> {
             shard: None,
             file_params: FileParams::new(base_dir),
             files: Mutex::new(HashMap::new()),
+            warned_builds: Mutex::default(),
             tables: HashMap::new(),
         }
     }
@@ -381,7 +385,7 @@ impl<'a> Extractor<'a> {
     }
 
     /// Records which build of `call`'s plugin computed results under `key`, and warns (once per
-    /// key and run) when results read back under it were computed by another build: with the
+    /// function and run) when results read back under it were computed by another build: with the
     /// function's version unchanged they are reused, which is right when the rebuild did not
     /// change this function and wrong when it did without bumping the version.
     fn check_build(&self, name: &str, call: &Call, key: &Key, computed: bool) {
@@ -391,10 +395,19 @@ impl<'a> Extractor<'a> {
         if computed {
             let _ = self.cache.put_result(&record, &built_by);
         } else if let Some(before) = self.cache.get_result::<String>(&record).filter(|b| *b != built_by) {
+            let first = self
+                .warned_builds
+                .lock()
+                .map(|mut w| w.insert((call.plugin.clone(), call.function.clone())))
+                .unwrap_or(true);
+            if !first {
+                return;
+            }
             tracing::warn!(
-                "node `{name}`: its embeddings were computed by another build of plugin `{}` (library \
-                 sha256 {}…, now {}…) whose `{}` has the same version, so they are reused; if the \
-                 function's output changed, bump its `VERSION`",
+                "node `{name}` (and any later set of this run embedded by the same function): its \
+                 embeddings were computed by another build of plugin `{}` (library sha256 {}…, now \
+                 {}…) whose `{}` has the same version, so they are reused; if the function's output \
+                 changed, bump its `VERSION`",
                 call.plugin,
                 &before[..before.len().min(12)],
                 &built_by[..built_by.len().min(12)],

@@ -7,7 +7,10 @@
 //! `a` of the pool are the anchors for anchor count `a` (so anchor sets grow by nesting). With
 //! `split = "ordered"` the test items are instead the `test` items after the first `max(anchors)`,
 //! and the pool is those first items, shuffled per repeat. The null
-//! fits the same method on the same anchors with the child's rows shuffled among them.
+//! fits the same method on the same anchors with the child's rows shuffled among them, drawn from
+//! a seed of its own (experiment seed, repeat, anchor count, start). A point's cache key holds
+//! everything its fit reads (the split's test items and anchors included), never the other points
+//! a file declares, so adding or removing anchor counts, methods or edges reuses the rest.
 
 use crate::align::refine::{refine_from, RefineReport, RefineSpec};
 use crate::align::self_learning::{self_learn_from, SelfLearningReport, SelfLearningSpec};
@@ -483,6 +486,14 @@ pub fn run_edge(
         let mut rng = ChaCha8Rng::seed_from_u64(repeat_seed(exp.seed, repeat));
         let order = split_order(exp.split, n, test, largest, &mut rng);
         let (test_idx, pool_idx) = order.split_at(test);
+        // What a point's fit reads of the split: the test items, in order (the pool is the
+        // rest); each anchor count adds its anchors below. In the point's key, so that a cached
+        // point is never served for another split (an `ordered` split moves with the largest
+        // anchor count).
+        let mut split_key = KeyBuilder::new("split");
+        for &i in test_idx {
+            split_key.push(&(i as u64).to_le_bytes());
+        }
         let (tx, ty) = (rows(x.as_ref(), test_idx), rows(y.as_ref(), test_idx));
         let (px, py) = (rows(x.as_ref(), pool_idx), rows(y.as_ref(), pool_idx));
         // The anchor pool in item order (most frequent first where the data set is ordered by
@@ -545,8 +556,19 @@ pub fn run_edge(
                 (None, None) => FitData::default(),
             };
             data.memo = memo.as_ref();
+            let mut anchors_key = split_key.clone();
+            for &i in &pool_idx[..anchors] {
+                anchors_key.push(&(i as u64).to_le_bytes());
+            }
+            let anchors_key = anchors_key.finish();
+            // Each null pairing is drawn from its own seed (repeat, anchor count, start), so that
+            // a cached point's null does not depend on which other anchor counts or starts the
+            // file declares.
+            let null_rng = |salt: u64| {
+                ChaCha8Rng::seed_from_u64(fit_seed ^ 0x6c8e_9cf5_7093_2bd5u64.wrapping_mul(salt + 1))
+            };
             let mut shuffled: Vec<usize> = (0..anchors).collect();
-            shuffled.shuffle(&mut rng);
+            shuffled.shuffle(&mut null_rng(0));
             // With anchors, one set of seeds; with none, one per declared zero-anchor start.
             let starts: Vec<SeedSet<'_>> = if anchors > 0 {
                 let pairs = (0..anchors).map(|i| (rank[i], rank[i])).collect();
@@ -570,7 +592,7 @@ pub fn run_edge(
                             |_| Vec::new(),
                             |f| {
                                 let mut targets: Vec<usize> = f.pairs.iter().map(|p| p.1).collect();
-                                targets.shuffle(&mut rng);
+                                targets.shuffle(&mut null_rng(s as u64 + 1));
                                 f.pairs.iter().map(|p| p.0).zip(targets).collect()
                             },
                         );
@@ -605,6 +627,7 @@ pub fn run_edge(
                         .push(&(test as u64).to_le_bytes())
                         .push(&[u8::from(edge.null)])
                         .text(&ops_key)
+                        .text(&anchors_key)
                         .finish();
                     if let Some(point) = cache.get_result::<Point>(&key) {
                         points.push(point);

@@ -308,7 +308,50 @@ fn a_rebuilt_plugin_keeps_its_cached_embeddings_unless_the_function_version_chan
         err.contains("computed by another build of plugin `faulty`") && err.contains("bump its `VERSION`"),
         "{err}"
     );
+    // Once per function and run, not once per node (both nodes use `encode`).
+    assert_eq!(err.matches("computed by another build").count(), 1, "{err}");
     // `encode` at version 2: every chunk computed again.
     let (_, bumped) = run_build(dir.path(), "commute-fixture-faulty-v2");
     assert_eq!(bumped, vec![(0, 3), (0, 3)]);
+}
+
+/// Runs `tiny.toml` with `anchors` and `split` (and the `mrr` of every null) in `dir`; returns the
+/// points at 12 anchors and how many points came from the cache.
+fn tiny_points(dir: &std::path::Path, anchors: &str, split: &str) -> (Vec<serde_json::Value>, u64) {
+    let experiment = include_str!("experiments/tiny.toml")
+        .replace("anchors = [5]", &format!("anchors = {anchors}\nsplit = \"{split}\""))
+        .replace("metrics = [\"p@1\"]", "metrics = [\"p@1\", \"mrr\"]");
+    std::fs::write(dir.join("tiny.toml"), experiment).expect("write experiment");
+    let (code, _, err) = run(crate::util::commute_in(dir, &["commute-plugin-music"]).args([
+        "run",
+        "tiny.toml",
+        "--runs",
+        "runs",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let folder = crate::util::run_folders(&dir.join("runs"), "tiny-trust").pop().expect("a run folder");
+    let metrics = crate::util::read_json(&folder.join("metrics.json"));
+    let points = metrics["edges"][0]["points"].as_array().expect("points").clone();
+    let cached = metrics["cache"]["edges"][0]["points-cached"].as_u64().expect("points-cached");
+    (points.into_iter().filter(|p| p["anchors"] == 12).collect(), cached)
+}
+
+#[test]
+fn a_cached_point_is_the_point_whatever_else_the_file_declares() {
+    let (alone, with_five) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // The permutation null at 12 anchors is drawn from its own seed: declaring 5 anchors as well
+    // (in a fresh cache) gives the same null, so a point cached by one file is right for the other.
+    let (a, _) = tiny_points(alone.path(), "[12]", "random");
+    let (b, _) = tiny_points(with_five.path(), "[5, 12]", "random");
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0]["null"], b[0]["null"], "the null at 12 anchors depends on the other counts");
+    assert_eq!(a[0]["scores"], b[0]["scores"]);
+    // An ordered split takes the test items after the largest anchor count, so adding 12 to a
+    // file with 5 moves them: the points at 5 are fitted again, not read back.
+    let dir = tempfile::tempdir().unwrap();
+    let _ = tiny_points(dir.path(), "[5]", "ordered");
+    let (_, cached) = tiny_points(dir.path(), "[5, 12]", "ordered");
+    assert_eq!(cached, 0, "points of another split were served from the cache");
+    let (_, cached) = tiny_points(dir.path(), "[5, 12]", "ordered");
+    assert_eq!(cached, 2, "a rerun reads its points back");
 }
