@@ -11,6 +11,7 @@ use super::method::{MethodSpec, OperatorForm, Solver, WeightSelection};
 use super::operator::{fit_action_cost, fit_action_in, neighbour_mean, parallel_map, OperatorAction};
 use super::preprocess::{FittedPreprocess, Preprocess};
 use super::scalar::Real;
+use super::warm::WarmStart;
 use super::Alignment;
 use faer::{Mat, MatRef, Par};
 use std::collections::BTreeMap;
@@ -45,6 +46,10 @@ pub struct FitData<'a> {
     /// Where operator actions fitted by earlier fits are kept (see [`ActionMemo`]); `None`: every
     /// fit fits its own. It never changes a result, only the time.
     pub memo: Option<&'a ActionMemo>,
+    /// Where a chain of functional fits (refinement or self-learning rounds) keeps its last map,
+    /// which the next fit's conjugate gradient starts from; `None`: every solve starts at zero.
+    /// Results agree to the solver's tolerance either way.
+    pub warm: Option<&'a WarmStart>,
 }
 
 /// The error of `functional` without (usable) operators.
@@ -267,6 +272,7 @@ fn estimate<T: Real>(
                 operator_actions(data, &source_preprocess, &target_preprocess, spec.kind())?;
             let (actions, skipped) = shape_actions(actions, skipped, operator_form, min_r2, spec.kind())?;
             let options = SolveOptions { solver, orthogonal, ..SolveOptions::default() };
+            let options = with_start(options, data.warm, xp.ncols(), yp.ncols());
             let unpaired = match select {
                 WeightSelection::Cv => None,
                 WeightSelection::Criterion => {
@@ -275,7 +281,7 @@ fn estimate<T: Real>(
             };
             let choice =
                 Choice { lambda, mu, options, shuffle: shuffle_operators, seed: data.seed, unpaired };
-            solve_functional(xp, yp, &actions, skipped, &choice)?
+            solve_functional(xp, yp, &actions, skipped, &choice, data.warm)?
         }
         MethodSpec::Laplacian { k, lambda, mu } => {
             let sides = [
@@ -291,9 +297,9 @@ fn estimate<T: Real>(
                 return Err(missing_rows(k, "no rows were given"));
             };
             let (source, target) = (source?, target?);
-            let options = SolveOptions::default();
+            let options = with_start(SolveOptions::default(), data.warm, xp.ncols(), yp.ncols());
             let choice = Choice { lambda, mu, options, shuffle: false, seed: data.seed, unpaired: None };
-            solve_functional(xp, yp, &[(source, target)], 0, &choice)?
+            solve_functional(xp, yp, &[(source, target)], 0, &choice, data.warm)?
         }
         _ => {
             let (map, details) = linear::fit_checked(spec, xp, yp)?;
@@ -521,6 +527,7 @@ fn solve_functional<T: Real>(
     actions: &[(OperatorAction<T>, OperatorAction<T>)],
     skipped: usize,
     choice: &Choice,
+    warm: Option<&WarmStart>,
 ) -> Result<(LinearMap<T>, BTreeMap<String, f64>), AlignError> {
     let k = actions.len();
     let sources: Vec<usize> = if choice.shuffle {
@@ -579,9 +586,24 @@ fn solve_functional<T: Real>(
         details.insert("cv-folds".to_owned(), cv.folds as f64);
         details.insert("cv-score".to_owned(), cv.score);
     }
+    if let Some(warm) = warm.filter(|_| !choice.options.orthogonal) {
+        warm.put(Mat::from_fn(solution.t.nrows(), solution.t.ncols(), |i, j| solution.t[(i, j)].to_f64()));
+    }
     let map =
         LinearMap { source: AffineMap::linear(solution.t), target: None, scale: None, correlations: None };
     Ok((map, details))
+}
+
+/// `options` with the conjugate gradient starting at the chain's last map, when there is one of
+/// this shape (not for `orthogonal`, whose kept map is the polar factor, not the solution), and
+/// then stopping at the chain's refit tolerance.
+fn with_start(mut options: SolveOptions, warm: Option<&WarmStart>, d_a: usize, d_b: usize) -> SolveOptions {
+    let Some(warm) = warm.filter(|_| !options.orthogonal) else { return options };
+    options.start = warm.get(d_a, d_b);
+    if options.start.is_some() {
+        options.tolerance = warm.refit_tolerance().or(options.tolerance);
+    }
+    options
 }
 
 /// Converts `f32` rows to precision `T`.
@@ -919,6 +941,46 @@ mod tests {
         let y = kernels::matmul(x.as_ref(), q.as_ref());
         let later = gaussian(&mut r, 20, d);
         Planted { q, rows, x: f32s(x.as_ref()), y: f32s(y.as_ref()), later }
+    }
+
+    #[test]
+    fn a_chain_of_fits_starts_each_solve_at_the_last_map_and_stops_at_its_refit_tolerance() {
+        let p = planted(91, 12, 3);
+        let spec = MethodSpec::Functional {
+            lambda: Some(1.0),
+            mu: Some(1e-3),
+            orthogonal: false,
+            solver: Solver::Cg,
+            shuffle_operators: false,
+            operator_form: OperatorForm::Affine,
+            min_r2: None,
+            select: WeightSelection::Cv,
+        };
+        let warm = WarmStart::with_refit_tolerance(1e-6);
+        let chained = FitData { warm: Some(&warm), ..data_of(&p, 4) };
+        let fit = |data: &FitData<'_>, n: usize| {
+            Fit::new(&spec)
+                .data(data)
+                .run_f32(p.x.as_ref().subrows(0, n), p.y.as_ref().subrows(0, n))
+                .unwrap()
+        };
+        // The first fit has no start: it solves to the default tolerance and keeps its map.
+        let first = fit(&chained, 3);
+        assert!(first.details["residual"] <= 1e-10, "{}", first.details["residual"]);
+        assert!(warm.get(12, 12).is_some() && warm.get(12, 11).is_none());
+        // The next starts there and stops at the chain's tolerance: fewer iterations than a cold
+        // solve to 1e-10, the same map to about that tolerance.
+        let (second, cold) = (fit(&chained, 5), fit(&data_of(&p, 4), 5));
+        let residual = second.details["residual"];
+        assert!(residual <= 1e-6, "{residual}");
+        assert!(
+            second.details["iterations"] < cold.details["iterations"],
+            "{} vs {}",
+            second.details["iterations"],
+            cold.details["iterations"]
+        );
+        let error = rel_err(second.map.source.matrix.as_ref(), cold.map.source.matrix.as_ref());
+        assert!(error < 1e-4, "{error:e}");
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub mod self_learning;
 mod testing;
 pub mod unsupervised;
 mod vecmap;
+mod warm;
 
 pub use cca::CCA_REG_GRID;
 pub use error::{AlignError, Space};
@@ -90,6 +91,7 @@ pub use method::{
 pub use operator::{action_lambda_grid, fit_action, neighbour_mean, OperatorAction};
 pub use preprocess::{FitOn, FittedPreprocess, Preprocess, Step};
 pub use scalar::Real;
+pub use warm::WarmStart;
 
 use faer::{Mat, MatRef};
 use std::collections::BTreeMap;

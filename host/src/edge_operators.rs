@@ -248,6 +248,7 @@ impl RepeatOperators {
             target_rows: Some(self.graph_rows.1.as_ref()),
             seed,
             memo: None,
+            warm: None,
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn solve_cv<T: Real>(
     let cv_options = SolveOptions {
         tolerance: Some(tolerance),
         max_iterations: options.max_iterations.min(CV_MAX_ITERATIONS),
+        start: None,
         ..options.clone()
     };
     let run = if options.solver == Solver::Exact {

@@ -658,3 +658,30 @@ fn conjugate_gradient_converges_at_d_1024() {
     let (iterations, _) = large_cg(1024);
     assert!(iterations < 100, "{iterations}");
 }
+
+#[test]
+fn a_warm_start_from_a_nearby_solve_reaches_the_same_map_in_fewer_iterations() {
+    // A refinement round: the previous map was solved on 30 of the 40 anchors now given.
+    let p = rectangular(17, 60, 50, 40, 3).with_noise(&mut rng(18), 0.1);
+    let options = SolveOptions { solver: Solver::Cg, ..SolveOptions::default() };
+    let on = |n: usize, options: &SolveOptions| {
+        solve(p.x.as_ref().subrows(0, n), p.y.as_ref().subrows(0, n), &p.pairs(), 1.0, 0.01, options).unwrap()
+    };
+    let previous = on(30, &options);
+    let cold = on(40, &options);
+    let warm = on(40, &SolveOptions { start: Some(previous.t.clone()), ..options.clone() });
+    eprintln!("cold {} iterations, warm {}", cold.iterations, warm.iterations);
+    assert!(cold.converged && warm.converged);
+    assert!(
+        rel_err(warm.t.as_ref(), cold.t.as_ref()) < 1e-8,
+        "{:e}",
+        rel_err(warm.t.as_ref(), cold.t.as_ref())
+    );
+    assert!(warm.iterations < cold.iterations, "{} vs {}", warm.iterations, cold.iterations);
+    // The solution itself is a start that needs no iteration; one of another shape is ignored.
+    let again = on(40, &SolveOptions { start: Some(cold.t.clone()), ..options.clone() });
+    assert!(again.iterations <= 1, "{}", again.iterations);
+    let wrong = on(40, &SolveOptions { start: Some(Mat::zeros(50, 60)), ..options.clone() });
+    assert_eq!(wrong.iterations, cold.iterations);
+    assert!(rel_err(wrong.t.as_ref(), cold.t.as_ref()) < 1e-12);
+}
