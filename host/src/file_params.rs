@@ -1,7 +1,10 @@
-//! Parameters that name files (a function's `ParamSpec::file`, e.g. a generic encoder's model):
-//! a relative path is resolved against the experiment's folder before the plugin sees it, and the
-//! cache key holds the file's sha256 in place of its path, so a replaced model is never served
-//! from the cache and a moved one still is.
+//! Parameters that name files or folders (a function's `ParamSpec::file`, e.g. a generic
+//! encoder's model; `ParamSpec::folder`, e.g. a folder source's `dir`): a relative path is
+//! resolved against the experiment's folder before the plugin sees it, so an experiment reads the
+//! same files from any working directory. The cache key holds a file's sha256 in place of its
+//! path, so a replaced model is never served from the cache and a moved one still is; a folder
+//! keeps its path as written in the key (what a folder source reads is keyed by the items' content
+//! downstream).
 
 use crate::embeddings_file::sha256_file;
 use crate::experiment::Call;
@@ -37,13 +40,21 @@ impl FileParams {
     /// spec), both are the parameters as written, so keys of such calls never change.
     pub fn resolve(&self, call: &Call, spec: Option<&FunctionSpec>) -> Result<Resolved, HostError> {
         let written = call.params_toml();
-        let files: Vec<&str> = spec
-            .map(|s| s.params.iter().filter(|p| p.file).map(|p| p.name.as_str()).collect())
-            .unwrap_or_default();
-        if !files.iter().any(|f| call.params.contains_key(*f)) {
+        let named = |keep: fn(&commute_sdk::ParamSpec) -> bool| -> Vec<&str> {
+            spec.map(|s| s.params.iter().filter(|p| keep(p)).map(|p| p.name.as_str()).collect())
+                .unwrap_or_default()
+        };
+        let (files, folders) = (named(|p| p.file), named(|p| p.folder));
+        if !files.iter().chain(&folders).any(|f| call.params.contains_key(*f)) {
             return Ok(Resolved { plugin: written.clone(), key: written });
         }
         let (mut plugin, mut key) = (call.params.clone(), call.params.clone());
+        for name in folders {
+            if let Some(toml::Value::String(value)) = call.params.get(name) {
+                let path = self.base.join(value);
+                plugin.insert(name.to_owned(), toml::Value::String(path.display().to_string()));
+            }
+        }
         for name in files {
             let Some(toml::Value::String(value)) = call.params.get(name) else { continue };
             let path = self.base.join(value);
@@ -88,6 +99,7 @@ mod tests {
             doc: String::new(),
             bounds: Default::default(),
             file,
+            folder: name == "clips",
         };
         FunctionSpec {
             name: "onnx".to_owned(),
@@ -95,7 +107,7 @@ mod tests {
             input: Some(ValueKind::Text),
             output: ValueKind::Tensor,
             doc: String::new(),
-            params: vec![param("model", true), param("label", false)],
+            params: vec![param("model", true), param("label", false), param("clips", false)],
             assets: Vec::new(),
             cuda: false,
             version: Some(1),
@@ -125,6 +137,19 @@ mod tests {
         std::fs::write(dir.path().join("a.onnx"), b"model two").unwrap();
         let changed = other.resolve(&call("model = \"a.onnx\"\nlabel = \"x\""), Some(&spec)).unwrap();
         assert_ne!(changed.key, a.key, "changed bytes, another key");
+    }
+
+    #[test]
+    fn a_folder_is_given_by_absolute_path_and_keyed_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = FileParams::new(dir.path());
+        let r = files.resolve(&call("clips = \"wavs\"\nlabel = \"x\""), Some(&spec())).unwrap();
+        let expected = dir.path().join("wavs").display().to_string();
+        assert!(r.plugin.contains(&format!("clips = {expected:?}")), "{}", r.plugin);
+        assert_eq!(r.key, "clips = \"wavs\"\nlabel = \"x\"\n", "the key is the call as written");
+        // An absolute folder stays as it is.
+        let r = files.resolve(&call("clips = \"/data/wavs\""), Some(&spec())).unwrap();
+        assert!(r.plugin.contains("clips = \"/data/wavs\""), "{}", r.plugin);
     }
 
     #[test]

@@ -12,7 +12,8 @@ const MAX_DEPTH: usize = 32;
 #[crate::params]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FolderParams {
-    /// Folder to read (a relative path is relative to the host's working directory).
+    /// Folder to read (a relative path is read from the experiment file's folder).
+    #[schemars(extend("format" = "folder"))]
     pub dir: String,
     /// Also read subfolders (files are then ordered by their path relative to `dir`).
     #[serde(default)]

@@ -100,6 +100,11 @@ pub struct ParamSpec {
     /// results by the file's content rather than its name.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub file: bool,
+    /// Whether the value names a folder (`#[schemars(extend("format" = "folder"))]` on a string
+    /// field, as [`crate::FolderParams`]'s `dir`): the host resolves a relative path against the
+    /// experiment's folder. Absent from the manifests of plugins built before it: read as false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub folder: bool,
 }
 
 /// The range a numeric parameter declares in its schema: `#[schemars(range(min = 1, max = 512))]`

@@ -69,15 +69,16 @@ pub fn describe<P: Params>() -> Vec<ParamSpec> {
                 .unwrap_or_default()
                 .to_owned(),
             bounds: bounds(prop),
-            file: is_file(prop, &defs),
+            file: has_format(prop, &defs, "path"),
+            folder: has_format(prop, &defs, "folder"),
         })
         .collect()
 }
 
-/// Whether a property is a file path: a string schema with `"format": "path"` (directly, or
-/// under `anyOf` for an `Option<String>`).
-fn is_file(prop: &Json, defs: &Map<String, Json>) -> bool {
-    let path = |schema: &Json| schema.get("format").and_then(Json::as_str) == Some("path");
+/// Whether a property is a string schema with `"format": format` (directly, or under `anyOf` for
+/// an `Option<String>`): `"path"` for a file, `"folder"` for a folder.
+fn has_format(prop: &Json, defs: &Map<String, Json>, format: &str) -> bool {
+    let path = |schema: &Json| schema.get("format").and_then(Json::as_str) == Some(format);
     path(prop)
         || resolve(prop, defs).is_some_and(path)
         || prop.get("anyOf").and_then(Json::as_array).is_some_and(|alts| alts.iter().any(path))
@@ -213,6 +214,10 @@ mod tests {
         #[serde(default)]
         #[schemars(extend("format" = "path"))]
         vocabulary: Option<String>,
+        /// A folder of clips.
+        #[serde(default)]
+        #[schemars(extend("format" = "folder"))]
+        clips: String,
     }
 
     fn default_gain() -> f32 {
@@ -246,6 +251,7 @@ mod tests {
                 step_s: 0.05,
                 model: String::new(),
                 vocabulary: None,
+                clips: String::new(),
             }
         );
     }
@@ -277,6 +283,8 @@ mod tests {
         assert_eq!(by_name("step-s").default, Some(serde_json::json!(0.05)), "f32 defaults read as written");
         assert!(by_name("model").file && by_name("vocabulary").file, "paths declared as files");
         assert!(!by_name("label").file, "a string is not a file");
+        assert!(by_name("clips").folder && !by_name("clips").file, "a folder is not a file");
+        assert!(!by_name("model").folder && !by_name("label").folder);
     }
 
     /// Parameters with declared ranges.

@@ -355,3 +355,41 @@ fn a_cached_point_is_the_point_whatever_else_the_file_declares() {
     let (_, cached) = tiny_points(dir.path(), "[5, 12]", "ordered");
     assert_eq!(cached, 2, "a rerun reads its points back");
 }
+
+#[test]
+fn a_folder_source_reads_the_folder_beside_the_experiment_from_any_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let study = dir.path().join("study");
+    std::fs::create_dir_all(study.join("clips")).unwrap();
+    // Twelve half-second tones, 8 kHz, each its own pitch.
+    for i in 0..12u32 {
+        let hz = 220.0 * 2f32.powf(i as f32 / 12.0);
+        let samples =
+            (0..4000).map(|t| 0.5 * (2.0 * std::f32::consts::PI * hz * t as f32 / 8000.0).sin()).collect();
+        let bytes = commute_sdk::wav::write(&commute_sdk::Audio { sample_rate: 8000, samples }).unwrap();
+        std::fs::write(study.join("clips").join(format!("tone-{i:02}.wav")), bytes).unwrap();
+    }
+    let experiment = |folder: &str| {
+        format!(
+            "[experiment]\nname = \"folder\"\nseed = 1\nanchors = [5]\nrepeats = 1\ntest = 4\n\n\
+             [data.clips]\nsource = {{ plugin = \"audio\", function = \"wav-files\", params = {{ dir = \"{folder}\" }} }}\n\n\
+             [nodes.mel]\ndata = \"clips\"\nplugin = \"audio\"\nencoder = \"log-mel\"\n\n\
+             [nodes.loud]\ndata = \"clips\"\nplugin = \"audio\"\nencoder = \"loudness\"\n\n\
+             [[edges]]\nparent = \"mel\"\nchild = \"loud\"\nmethods = [{{ kind = \"ridge\" }}]\nmetrics = [\"p@1\"]\n"
+        )
+    };
+    std::fs::write(study.join("folder.toml"), experiment("clips")).unwrap();
+    // Run from the folder above: `clips` is the study's, not the working directory's.
+    let commute = || crate::util::commute_in(dir.path(), &["commute-plugin-audio"]);
+    let (code, _, err) = run(commute().args(["run", "study/folder.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let folder = crate::util::run_folders(&dir.path().join("runs"), "folder").pop().expect("a run folder");
+    let metrics = crate::util::read_json(&folder.join("metrics.json"));
+    assert_eq!(metrics["edges"][0]["items"], 12, "{}", metrics["edges"][0]);
+    // A folder that is not there is a check error at its value, saying where it was looked for.
+    std::fs::write(study.join("missing.toml"), experiment("nowhere")).unwrap();
+    let (code, _, err) = run(commute().args(["check", "study/missing.toml"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no folder `nowhere`") && err.contains("missing.toml:9:"), "{err}");
+    assert!(err.contains("read from the experiment file's folder"), "{err}");
+}

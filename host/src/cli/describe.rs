@@ -66,7 +66,13 @@ pub fn render(m: &Manifest, path: &str) -> String {
                 (None, false) => " (optional)".to_owned(),
             };
             let bounds = if p.bounds.is_none() { String::new() } else { format!(" {}", p.bounds) };
-            let ty = if p.file { "file path" } else { p.ty.as_str() };
+            let ty = if p.file {
+                "file path"
+            } else if p.folder {
+                "folder path"
+            } else {
+                p.ty.as_str()
+            };
             let _ = writeln!(out, "    {}: {ty}{bounds}{default}", p.name);
             if !p.doc.is_empty() {
                 for line in p.doc.lines() {

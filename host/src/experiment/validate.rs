@@ -286,6 +286,17 @@ impl Validator<'_> {
                                 )),
                             );
                         }
+                    } else if let Some(path) = value.as_str().filter(|_| p.folder) {
+                        if !self.base_dir.join(path).is_dir() {
+                            self.error(
+                                span.clone(),
+                                format!("parameter `{key}` of `{}`: no folder `{path}`", call.function),
+                                Some(format!(
+                                    "a relative path is read from the experiment file's folder ({})",
+                                    self.base_dir.display()
+                                )),
+                            );
+                        }
                     } else if let Some(found) = commute_sdk::out_of_bounds(p, value) {
                         self.error(
                             span.clone(),
