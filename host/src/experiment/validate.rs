@@ -275,22 +275,14 @@ impl Validator<'_> {
                             ),
                             Some(p.doc.clone()).filter(|d| !d.is_empty()),
                         );
-                    } else if let Some(path) = value.as_str().filter(|_| p.file) {
-                        if !self.base_dir.join(path).is_file() {
+                    } else if let Some(path) = value.as_str().filter(|_| p.file || p.folder) {
+                        let at = self.base_dir.join(path);
+                        let (found, what) =
+                            if p.file { (at.is_file(), "file") } else { (at.is_dir(), "folder") };
+                        if !found {
                             self.error(
                                 span.clone(),
-                                format!("parameter `{key}` of `{}`: no file `{path}`", call.function),
-                                Some(format!(
-                                    "a relative path is read from the experiment file's folder ({})",
-                                    self.base_dir.display()
-                                )),
-                            );
-                        }
-                    } else if let Some(path) = value.as_str().filter(|_| p.folder) {
-                        if !self.base_dir.join(path).is_dir() {
-                            self.error(
-                                span.clone(),
-                                format!("parameter `{key}` of `{}`: no folder `{path}`", call.function),
+                                format!("parameter `{key}` of `{}`: no {what} `{path}`", call.function),
                                 Some(format!(
                                     "a relative path is read from the experiment file's folder ({})",
                                     self.base_dir.display()
