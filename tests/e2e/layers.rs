@@ -112,3 +112,77 @@ fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_l
     assert!(err.contains("`grid-anchors = 7` is not one of the experiment's anchor counts"), "{err}");
     assert!(err.contains("bad.toml:"), "{err}");
 }
+
+/// MiniLM cut after block 3 and resumed there, declared in TOML: a data set of token states
+/// rendered from the sentences, and a node that runs the rest of the model on them.
+const CUT: &str = r#"
+[experiment]
+name = "cut"
+seed = 3
+anchors = [10]
+repeats = 1
+test = 14
+
+[data.sentences]
+files = "sentences"
+
+[data.states]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 3 } }
+
+[nodes.whole]
+data = "sentences"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle" }
+
+[nodes.resumed]
+data = "states"
+plugin = "text"
+encoder = "minilm-resume"
+params = { layer = 3 }
+
+[[edges]]
+parent = "whole"
+child = "resumed"
+methods = [{ kind = "procrustes" }, { kind = "relative" }]
+metrics = ["cka", "p@1"]
+null = false
+"#;
+
+#[test]
+fn a_model_cut_at_a_layer_and_resumed_from_its_token_states_is_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    std::fs::create_dir_all(home.join("sentences")).unwrap();
+    let sentences: Vec<String> = (0..24)
+        .map(|i| format!("Line {i} is about {}.", ["snow", "jazz", "a dog", "ships"][i % 4]))
+        .collect();
+    std::fs::write(home.join("sentences/lines.txt"), sentences.join("\n")).unwrap();
+    std::fs::write(home.join("cut.toml"), CUT).unwrap();
+    let (code, _, err) = run(commute(home).args(["run", "cut.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let folder = run_folders(&home.join("runs"), "cut").pop().unwrap();
+    let score = |folder: &Path, method: &str, metric: &str| {
+        let metrics = read_json(&folder.join("metrics.json"));
+        let points = metrics["edges"][0]["points"].as_array().unwrap().clone();
+        let point = points.iter().find(|p| p["method"] == method).unwrap().clone();
+        point["scores"][metric].as_f64().unwrap()
+    };
+    // CKA is blind to a rotation, so Procrustes' cell compares the two spaces themselves; each
+    // side's similarities to its own anchors (relative representations) are then equal too.
+    let cka = score(&folder, "procrustes", "cka");
+    assert!((cka - 1.0).abs() < 1e-6, "the same space: CKA {cka}");
+    assert_eq!(score(&folder, "relative", "p@1"), 1.0, "every test sentence finds itself");
+    // Resuming from another block than the cut is another space.
+    std::fs::write(
+        home.join("cut.toml"),
+        CUT.replace("params = { layer = 3 }\n\n[[edges]]", "params = { layer = 5 }\n\n[[edges]]"),
+    )
+    .unwrap();
+    let (code, _, err) = run(commute(home).args(["run", "cut.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let folder = run_folders(&home.join("runs"), "cut").pop().unwrap();
+    let cka = score(&folder, "procrustes", "cka");
+    assert!(cka < 0.999, "resumed from block 5 on states after block 3: CKA {cka}");
+}

