@@ -100,8 +100,16 @@ mod tests {
         assert!(close(to_lab([0.0, 0.0, 0.0]), [0.0, 0.0, 0.0], 1e-9));
         // sRGB primaries (D65): the values every reference table gives, to 0.01.
         assert!(close(to_lab([1.0, 0.0, 0.0]), [53.24, 80.09, 67.20], 0.01), "{:?}", to_lab([1.0, 0.0, 0.0]));
-        assert!(close(to_lab([0.0, 1.0, 0.0]), [87.73, -86.18, 83.18], 0.01), "{:?}", to_lab([0.0, 1.0, 0.0]));
-        assert!(close(to_lab([0.0, 0.0, 1.0]), [32.30, 79.19, -107.86], 0.01), "{:?}", to_lab([0.0, 0.0, 1.0]));
+        assert!(
+            close(to_lab([0.0, 1.0, 0.0]), [87.73, -86.18, 83.18], 0.01),
+            "{:?}",
+            to_lab([0.0, 1.0, 0.0])
+        );
+        assert!(
+            close(to_lab([0.0, 0.0, 1.0]), [32.30, 79.19, -107.86], 0.01),
+            "{:?}",
+            to_lab([0.0, 0.0, 1.0])
+        );
         // A mid grey is neutral.
         let grey = to_lab([0.5, 0.5, 0.5]);
         assert!(grey[1].abs() < 1e-3 && grey[2].abs() < 1e-3 && (grey[0] - 53.39).abs() < 0.01, "{grey:?}");

@@ -32,9 +32,15 @@ pub struct NameTable {
 impl NameTable {
     /// Reads the asset file.
     pub fn open(path: &Path) -> Result<NameTable> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let table = NameTable::parse(&text)?;
-        ensure!(table.names.len() >= 900, "{} holds {} colours, expected the XKCD list's 949", path.display(), table.names.len());
+        ensure!(
+            table.names.len() >= 900,
+            "{} holds {} colours, expected the XKCD list's 949",
+            path.display(),
+            table.names.len()
+        );
         Ok(table)
     }
 
@@ -46,7 +52,8 @@ impl NameTable {
             let name = key.trim().trim_start_matches("xkcd_rgb = {").trim().trim_matches('\'');
             let hex = value.trim().trim_end_matches([',', '}']).trim().trim_matches('\'');
             let Some(hex) = hex.strip_prefix('#') else { continue };
-            let rgb = parse_hex(hex).with_context(|| format!("line {}: `{}`", line_number + 1, line.trim()))?;
+            let rgb =
+                parse_hex(hex).with_context(|| format!("line {}: `{}`", line_number + 1, line.trim()))?;
             table.names.push(name.to_owned());
             table.lab.push(to_lab(rgb));
             table.rgb.push(rgb);

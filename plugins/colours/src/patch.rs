@@ -126,11 +126,16 @@ mod tests {
         let target = to_lab([0.6, 0.3, 0.2]);
         let mean = mean_lab(&a);
         assert!((0..3).all(|i| (mean[i] - target[i]).abs() < 1.5), "{mean:?} vs {target:?}");
-        assert!(a.pixels.chunks(3).collect::<std::collections::HashSet<_>>().len() > 100, "texture and noise vary the pixels");
+        assert!(
+            a.pixels.chunks(3).collect::<std::collections::HashSet<_>>().len() > 100,
+            "texture and noise vary the pixels"
+        );
         assert_eq!(Patch(params.clone()).render(colour.as_ref()).unwrap().pixels, a.pixels);
         let other = Patch(PatchParams { seed: 2, ..params.clone() }).render(colour.as_ref()).unwrap();
         assert_ne!(other.pixels, a.pixels);
-        let flat = Patch(PatchParams { lighting: 0.0, texture: 0.0, noise: 0.0, ..params }).render(colour.as_ref()).unwrap();
+        let flat = Patch(PatchParams { lighting: 0.0, texture: 0.0, noise: 0.0, ..params })
+            .render(colour.as_ref())
+            .unwrap();
         assert_eq!(flat.pixels.chunks(3).collect::<std::collections::HashSet<_>>().len(), 1);
     }
 }

@@ -15,7 +15,8 @@ use rand_chacha::ChaCha8Rng;
 pub struct Named(NameTable);
 
 impl Function for Named {
-    const DOC: &'static str = "Every colour of the XKCD colour survey's list (949 named sRGB colours), as [3] tensors.";
+    const DOC: &'static str =
+        "Every colour of the XKCD colour survey's list (949 named sRGB colours), as [3] tensors.";
     type Params = NoParams;
     const ASSETS: &'static [AssetSpec] = &[XKCD];
 
@@ -82,7 +83,13 @@ impl Function for Shades {
     const ASSETS: &'static [AssetSpec] = &[XKCD];
 
     fn open(params: ShadesParams, ctx: &Context) -> Result<Self> {
-        ensure!(params.gap * (params.per_name as f64 - 1.0) <= 2.0 * params.spread, "{} shades {} L* apart do not fit within ±{} L*", params.per_name, params.gap, params.spread);
+        ensure!(
+            params.gap * (params.per_name as f64 - 1.0) <= 2.0 * params.spread,
+            "{} shades {} L* apart do not fit within ±{} L*",
+            params.per_name,
+            params.gap,
+            params.spread
+        );
         Ok(Shades { table: NameTable::open(ctx.asset(XKCD.name.as_ref())?)?, params })
     }
 }
@@ -109,7 +116,13 @@ impl Source for Shades {
                 taken += 1;
             }
         }
-        ensure!(taken == p.names, "only {taken} of the {} names asked for can hold {} shades within ±{} L*", p.names, p.per_name, p.spread);
+        ensure!(
+            taken == p.names,
+            "only {taken} of the {} names asked for can hold {} shades within ±{} L*",
+            p.names,
+            p.per_name,
+            p.spread
+        );
         Ok(out)
     }
 }
@@ -125,7 +138,8 @@ impl Shades {
             let mut lightness: Vec<f64> = Vec::with_capacity(p.per_name);
             for _ in 0..p.per_name {
                 let dl = rng.random_range(-p.spread..=p.spread);
-                let rgb = to_rgb([(base[0] + dl).clamp(0.0, 100.0), base[1], base[2]]).map(|c| f64::from(c as f32));
+                let rgb =
+                    to_rgb([(base[0] + dl).clamp(0.0, 100.0), base[1], base[2]]).map(|c| f64::from(c as f32));
                 let lab = to_lab(rgb);
                 if self.table.nearest(lab) != i || lightness.iter().any(|l| (l - lab[0]).abs() < p.gap) {
                     continue 'attempt;

@@ -12,7 +12,8 @@ use commute_sdk::{AssetSpec, TensorRef};
 pub struct Name(NameTable);
 
 impl Function for Name {
-    const DOC: &'static str = "A colour's nearest name in the XKCD colour survey's list (CIE76 in Lab), as text.";
+    const DOC: &'static str =
+        "A colour's nearest name in the XKCD colour survey's list (CIE76 in Lab), as text.";
     type Params = NoParams;
     const ASSETS: &'static [AssetSpec] = &[XKCD];
 
@@ -43,7 +44,8 @@ pub struct PhraseParams {
 pub struct Phrase(String);
 
 impl Function for Phrase {
-    const DOC: &'static str = "Puts `modifier` before a text (\"darker\" + \"red\" → \"darker red\"): a colour edit said in words.";
+    const DOC: &'static str =
+        "Puts `modifier` before a text (\"darker\" + \"red\" → \"darker red\"): a colour edit said in words.";
     type Params = PhraseParams;
 
     fn open(p: PhraseParams, _: &Context) -> Result<Self> {
@@ -66,7 +68,8 @@ impl Operator for Phrase {
 pub struct LabEncoder;
 
 impl Function for LabEncoder {
-    const DOC: &'static str = "A colour's CIELAB coordinates (D65) divided by 100: [L*, a*, b*] / 100, 3 dims.";
+    const DOC: &'static str =
+        "A colour's CIELAB coordinates (D65) divided by 100: [L*, a*, b*] / 100, 3 dims.";
     type Params = NoParams;
 
     fn open(_: NoParams, _: &Context) -> Result<Self> {

@@ -42,7 +42,10 @@ fn shades_share_their_name_and_differ_in_lightness() {
     let shades = h.call("shades", params, &[]).expect("shades");
     assert_eq!(shades.len(), 180);
     assert_eq!(h.call("shades", params, &[]).expect("shades"), shades, "seeded");
-    assert_ne!(h.call("shades", "names = 60\nper-name = 3\nspread = 10\ngap = 3\nseed = 8", &[]).expect("shades"), shades);
+    assert_ne!(
+        h.call("shades", "names = 60\nper-name = 3\nspread = 10\ngap = 3\nseed = 8", &[]).expect("shades"),
+        shades
+    );
     let names = h.call("name", "", &shades).expect("names");
     for (group, (s, n)) in shades.chunks(3).zip(names.chunks(3)).enumerate() {
         assert!(n.iter().all(|x| x == &n[0]), "group {group}: {n:?}");

@@ -65,15 +65,9 @@ impl CandleModel {
     /// Loads the weights onto `ctx.device` (`cpu` or, with the `cuda` feature, `cuda:N`), the
     /// model built up to block `layer` (0: the embeddings alone; 6: the whole model).
     pub fn open(ctx: &Context, layer: usize) -> Result<CandleModel> {
-        let device = device(ctx)?;
-        if device.is_cpu() {
-            keep_element_wise_maps_on_the_caller();
-        }
-        let path = ctx.asset(MODEL_F32.name.as_ref())?;
-        let tensors = candle_core::safetensors::load(path, &device)
-            .with_context(|| format!("cannot read the MiniLM weights {}", path.display()))?;
+        let (weights, device, path) = weights(ctx)?;
         let config = Config { num_hidden_layers: layer.min(super::LAYERS), ..config() };
-        let model = BertModel::load(VarBuilder::from_tensors(tensors, DType::F32, &device), &config)
+        let model = BertModel::load(weights, &config)
             .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
         Ok(CandleModel { model, device })
     }
@@ -145,17 +139,9 @@ impl CandleResume {
     /// Loads blocks `from + 1 ..= 6` onto `ctx.device`.
     pub fn open(ctx: &Context, from: usize) -> Result<CandleResume> {
         ensure!(from <= super::LAYERS, "layer must be within 0..={}, got {from}", super::LAYERS);
-        let device = device(ctx)?;
-        if device.is_cpu() {
-            keep_element_wise_maps_on_the_caller();
-        }
-        let path = ctx.asset(MODEL_F32.name.as_ref())?;
-        let tensors = candle_core::safetensors::load(path, &device)
-            .with_context(|| format!("cannot read the MiniLM weights {}", path.display()))?;
+        let (weights, device, path) = weights(ctx)?;
         // Block i of the resumed encoder is block `from + i` of the model.
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device)
-            .rename_f(move |name| shift_block(name, from))
-            .pp("encoder");
+        let vb = weights.rename_f(move |name| shift_block(name, from)).pp("encoder");
         let config = Config { num_hidden_layers: super::LAYERS - from, ..config() };
         let encoder = BertEncoder::load(vb, &config)
             .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
@@ -183,6 +169,18 @@ impl CandleResume {
         let out = self.encoder.forward(&hidden, &mask)?.flatten_all()?.to_vec1::<f32>()?;
         Ok(mean_pool_normalised(&out, &lengths, len, DIM))
     }
+}
+
+/// The fp32 weights on `ctx.device` (read from the asset), the device, and the file they came from.
+fn weights(ctx: &Context) -> Result<(VarBuilder<'static>, Device, std::path::PathBuf)> {
+    let device = device(ctx)?;
+    if device.is_cpu() {
+        keep_element_wise_maps_on_the_caller();
+    }
+    let path = ctx.asset(MODEL_F32.name.as_ref())?.to_path_buf();
+    let tensors = candle_core::safetensors::load(&path, &device)
+        .with_context(|| format!("cannot read the MiniLM weights {}", path.display()))?;
+    Ok((VarBuilder::from_tensors(tensors, DType::F32, &device), device, path))
 }
 
 /// `encoder.layer.{i}.…` → `encoder.layer.{i + from}.…`; other names unchanged.
