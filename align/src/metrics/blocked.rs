@@ -235,8 +235,30 @@ fn scan_top_k(
     }
 }
 
-/// For every row i of `a`: how many rows j of `b` (other than `excluded[i]`) score
-/// `alpha · s_ij − col_penalty[j] > targets[i]`.
+/// Scores closer to a query's target than this are ties with it. The target (the true partner's
+/// score) is accumulated in f64 while tiles are f32 products of unit rows, which in a few hundred
+/// dimensions agree to about 1e-6: a gap below the tolerance is rounding, not a ranking.
+pub const TIE_TOLERANCE: f32 = 1e-5;
+
+/// Where a query's true partner stands among the other gallery rows: how many score above it and
+/// how many tie with it (within [`TIE_TOLERANCE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// Rows scoring above the target by more than the tolerance.
+    pub above: u64,
+    /// Rows scoring within the tolerance of the target.
+    pub tied: u64,
+}
+
+impl std::ops::AddAssign for Standing {
+    fn add_assign(&mut self, other: Self) {
+        self.above += other.above;
+        self.tied += other.tied;
+    }
+}
+
+/// For every row i of `a`: where its target stands among the rows j of `b` (other than
+/// `excluded[i]`) scored `alpha · s_ij − col_penalty[j]` against `targets[i]`.
 pub fn count_above(
     a: MatRef<'_, f32>,
     b: MatRef<'_, f32>,
@@ -245,11 +267,11 @@ pub fn count_above(
     targets: &[f32],
     excluded: &[Option<usize>],
     blocks: Blocks,
-) -> Vec<u64> {
+) -> Vec<Standing> {
     let parts = par_ranges(a.nrows(), blocks.rows.max(1), &|range: Range<usize>| {
         let start = range.start;
-        let mut counts = vec![0u64; range.len()];
-        let mut tile_counts: Vec<u32> = Vec::new();
+        let mut counts = vec![Standing::default(); range.len()];
+        let (mut above, mut at_least): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
         for_each_tile(a, b, range, blocks, |r0, c0, nr, tile| {
             let nc = tile.len() / nr;
             for i in 0..nr {
@@ -259,17 +281,23 @@ pub fn count_above(
                     }
                 }
             }
-            tile_counts.clear();
-            tile_counts.resize(nr, 0);
+            above.clear();
+            above.resize(nr, 0);
+            at_least.clear();
+            at_least.resize(nr, 0);
             let target = &targets[r0..r0 + nr];
             for (jj, col) in tile.chunks_exact(nr).enumerate() {
                 let cp = col_penalty.map_or(0.0, |p| p[c0 + jj]);
-                for ((c, &s), &t) in tile_counts.iter_mut().zip(col).zip(target) {
-                    *c += u32::from(alpha * s - cp > t);
+                for (((hi, lo), &s), &t) in above.iter_mut().zip(at_least.iter_mut()).zip(col).zip(target) {
+                    let score = alpha * s - cp;
+                    *hi += u32::from(score > t + TIE_TOLERANCE);
+                    *lo += u32::from(score >= t - TIE_TOLERANCE);
                 }
             }
-            for (total, &c) in counts[r0 - start..r0 - start + nr].iter_mut().zip(&tile_counts) {
-                *total += u64::from(c);
+            for ((total, &hi), &lo) in
+                counts[r0 - start..r0 - start + nr].iter_mut().zip(&above).zip(&at_least)
+            {
+                *total += Standing { above: u64::from(hi), tied: u64::from(lo - hi) };
             }
         });
         counts

@@ -24,4 +24,6 @@ pub use csls::{csls_matches, csls_radii, mutual_csls_pairs, CslsMatches};
 pub use error::MetricError;
 pub use mutual_knn::{mutual_knn, mutual_knn_with};
 pub use permutation::{null_rng, permutation_null, permute_rows, permute_truth, permuted, NullDistribution};
-pub use retrieval::{retrieval, retrieval_ranks, retrieval_with, RetrievalOptions, RetrievalScores, Scoring};
+pub use retrieval::{
+    retrieval, retrieval_ranks, retrieval_with, Rank, RetrievalOptions, RetrievalScores, Scoring,
+};

@@ -1,8 +1,12 @@
 //! Retrieval metrics: P@1/5/10 and MRR of finding each query's true match in a gallery, scored by
 //! cosine (nearest neighbour) or CSLS, in bounded memory.
 //!
-//! Ranks are exact and computed without sorting rows: the rank of the true match is one plus the
-//! number of gallery items scoring strictly above it.
+//! Ranks are exact and computed without sorting rows: the standing of the true match is the number
+//! of gallery items scoring above it and the number tying with it (within
+//! [`TIE_TOLERANCE`](super::blocked::TIE_TOLERANCE)). Ties are broken at random *in expectation*:
+//! a truth tied with `t` others at `a` items below the top counts as each rank `a+1 … a+t+1` with
+//! probability `1/(t+1)`. A map that sends every item to the same point (or to zero) therefore
+//! scores chance, not a perfect hit for every query.
 //!
 //! - **NN**: one blocked pass over `queries · galleryᵀ` counts, per query, the items above the truth.
 //! - **CSLS** (`2 cos(x, y) − r_S(x) − r_T(y)`, where r_T(y) is the mean cosine of gallery item y to its
@@ -14,7 +18,10 @@
 //!   from the list alone. The remaining queries (truth far down the ranking) get a second, counting
 //!   pass restricted to their rows.
 
-use super::blocked::{count_above, gather_rows, normalized_rows, top_k_sweep, Blocks, TopKSweep};
+pub use super::blocked::Standing as Rank;
+use super::blocked::{
+    count_above, gather_rows, normalized_rows, top_k_sweep, Blocks, TopKSweep, TIE_TOLERANCE,
+};
 use super::MetricError;
 use faer::MatRef;
 use serde::Serialize;
@@ -76,13 +83,36 @@ pub struct RetrievalScores {
     pub coverage: f64,
 }
 
+impl Rank {
+    /// A rank with no ties: `rank` = 1 for the first place.
+    pub fn exact(rank: usize) -> Self {
+        Self { above: rank.saturating_sub(1) as u64, tied: 0 }
+    }
+
+    /// The probability that the truth lands in the top `k` when its ties are broken at random.
+    pub fn p_within(&self, k: usize) -> f64 {
+        let k = k as u64;
+        if k <= self.above {
+            return 0.0;
+        }
+        ((k - self.above).min(self.tied + 1)) as f64 / (self.tied + 1) as f64
+    }
+
+    /// The expected reciprocal rank when the truth's ties are broken at random.
+    pub fn reciprocal(&self) -> f64 {
+        let first = self.above + 1;
+        (first..=first + self.tied).map(|r| 1.0 / r as f64).sum::<f64>() / (self.tied + 1) as f64
+    }
+}
+
 impl RetrievalScores {
-    /// Summarises per-query ranks (1 = first; `None` = true match not in the gallery).
-    pub fn from_ranks(ranks: &[Option<usize>], gallery: usize) -> Self {
-        let covered: Vec<usize> = ranks.iter().flatten().copied().collect();
+    /// Summarises per-query ranks (`None` = true match not in the gallery), each tie broken at
+    /// random in expectation.
+    pub fn from_ranks(ranks: &[Option<Rank>], gallery: usize) -> Self {
+        let covered: Vec<Rank> = ranks.iter().flatten().copied().collect();
         let n = covered.len() as f64;
-        let share = |k: usize| covered.iter().filter(|&&r| r <= k).count() as f64 / n;
-        let mrr = covered.iter().map(|&r| 1.0 / r as f64).sum::<f64>() / n;
+        let share = |k: usize| covered.iter().map(|r| r.p_within(k)).sum::<f64>() / n;
+        let mrr = covered.iter().map(Rank::reciprocal).sum::<f64>() / n;
         Self {
             p_at_1: share(1),
             p_at_5: share(5),
@@ -118,15 +148,16 @@ pub fn retrieval_with(
     Ok(RetrievalScores::from_ranks(&ranks, gallery.nrows()))
 }
 
-/// The rank (1 = best) of each query's true match among the gallery items, `None` where the truth
-/// is `None`. Ties with the truth do not count against it.
+/// Where each query's true match stands among the gallery items (items above it, items tied with
+/// it), `None` where the truth is `None`. A query whose own score is not a number (a map that
+/// produced NaN) stands below every other item.
 pub fn retrieval_ranks(
     queries: MatRef<'_, f32>,
     gallery: MatRef<'_, f32>,
     truth: &[Option<usize>],
     scoring: Scoring,
     options: &RetrievalOptions,
-) -> Result<Vec<Option<usize>>, MetricError> {
+) -> Result<Vec<Option<Rank>>, MetricError> {
     if queries.ncols() != gallery.ncols() {
         return Err(MetricError::Width { what: "retrieval", left: queries.ncols(), right: gallery.ncols() });
     }
@@ -157,7 +188,7 @@ pub fn retrieval_ranks(
             let counts =
                 count_above(rows.as_ref(), g.as_ref(), 1.0, None, &cos_truth, &excluded, options.blocks);
             for (&i, c) in covered.iter().zip(counts) {
-                ranks[i] = Some(c as usize + 1);
+                ranks[i] = Some(c);
             }
         }
         Scoring::Csls { k } => {
@@ -180,15 +211,16 @@ pub fn retrieval_ranks(
                 let (vals, idx) = cands.entries(i);
                 let complete = cands.len(i) < spec.row_k || {
                     let low = vals.iter().copied().fold(f32::INFINITY, f32::min);
-                    2.0 * low - r_min <= target
+                    2.0 * low - r_min < target - TIE_TOLERANCE
                 };
                 if complete {
-                    let above = vals
-                        .iter()
-                        .zip(idx)
-                        .filter(|&(&v, &j)| j as usize != t && 2.0 * v - r_t[j as usize] > target)
-                        .count();
-                    ranks[i] = Some(above + 1);
+                    let mut rank = Rank::default();
+                    for (&v, &j) in vals.iter().zip(idx).filter(|&(_, &j)| j as usize != t) {
+                        let score = 2.0 * v - r_t[j as usize];
+                        rank.above += u64::from(score > target + TIE_TOLERANCE);
+                        rank.tied += u64::from((score - target).abs() <= TIE_TOLERANCE);
+                    }
+                    ranks[i] = Some(rank);
                 } else {
                     pending.push(i);
                     targets.push(target);
@@ -207,9 +239,14 @@ pub fn retrieval_ranks(
                     options.blocks,
                 );
                 for (&i, c) in pending.iter().zip(counts) {
-                    ranks[i] = Some(c as usize + 1);
+                    ranks[i] = Some(c);
                 }
             }
+        }
+    }
+    for (&i, c) in covered.iter().zip(&cos_truth) {
+        if c.is_nan() {
+            ranks[i] = Some(Rank { above: n_g.saturating_sub(1) as u64, tied: 0 });
         }
     }
     Ok(ranks)
@@ -249,7 +286,7 @@ mod tests {
         let ranks =
             retrieval_ranks(q.as_ref(), g.as_ref(), &truth, Scoring::Nn, &RetrievalOptions::default())
                 .unwrap();
-        assert_eq!(ranks, vec![Some(1), Some(3), Some(1)]);
+        assert_eq!(ranks, vec![Some(Rank::exact(1)), Some(Rank::exact(3)), Some(Rank::exact(1))]);
         let s = RetrievalScores::from_ranks(&ranks, 3);
         assert!((s.p_at_1 - 2.0 / 3.0).abs() < 1e-12);
         assert!((s.mrr - (1.0 + 1.0 / 3.0 + 1.0) / 3.0).abs() < 1e-12);
@@ -273,7 +310,7 @@ mod tests {
     }
 
     /// Ranks under CSLS computed from the full similarity matrix, in f64.
-    fn brute_csls_ranks(q: &Mat<f32>, g: &Mat<f32>, truth: &[Option<usize>], k: usize) -> Vec<Option<usize>> {
+    fn brute_csls_ranks(q: &Mat<f32>, g: &Mat<f32>, truth: &[Option<usize>], k: usize) -> Vec<Option<Rank>> {
         let cos = brute_cosine(q.as_ref(), g.as_ref());
         let (nq, ng) = (q.nrows(), g.nrows());
         let top_mean = |mut v: Vec<f64>| {
@@ -287,7 +324,7 @@ mod tests {
             .map(|i| {
                 let t = truth[i]?;
                 let score = |j: usize| 2.0 * cos[i][j] - r_s[i] - r_t[j];
-                Some(1 + (0..ng).filter(|&j| j != t && score(j) > score(t)).count())
+                Some(Rank::exact(1 + (0..ng).filter(|&j| j != t && score(j) > score(t)).count()))
             })
             .collect()
     }
@@ -302,8 +339,8 @@ mod tests {
         let mut truth = all(120);
         truth[5] = None;
         let want = brute_csls_ranks(&x, &g, &truth, 10);
-        assert!(want.iter().flatten().any(|&r| r > 40), "some truths rank far down");
-        assert!(want.iter().flatten().any(|&r| r == 1));
+        assert!(want.iter().flatten().any(|r| r.above >= 40), "some truths rank far down");
+        assert!(want.iter().flatten().any(|r| r.above == 0));
         for (blocks, candidates) in [
             (Blocks::default(), 32),
             (Blocks { rows: 7, cols: 11 }, 32),
@@ -322,8 +359,9 @@ mod tests {
         let g = &x + gaussian(9, 90, 6);
         let cos = brute_cosine(x.as_ref(), g.as_ref());
         let truth = all(90);
-        let want: Vec<Option<usize>> =
-            (0..90).map(|i| Some(1 + (0..90).filter(|&j| j != i && cos[i][j] > cos[i][i]).count())).collect();
+        let want: Vec<Option<Rank>> = (0..90)
+            .map(|i| Some(Rank::exact(1 + (0..90).filter(|&j| j != i && cos[i][j] > cos[i][i]).count())))
+            .collect();
         for blocks in [Blocks::default(), Blocks { rows: 4, cols: 9 }] {
             let options = RetrievalOptions { blocks, ..Default::default() };
             assert_eq!(retrieval_ranks(x.as_ref(), g.as_ref(), &truth, Scoring::Nn, &options).unwrap(), want);
@@ -353,5 +391,66 @@ mod tests {
         let nn = retrieval(x.as_ref(), g.as_ref(), &truth, Scoring::Nn).unwrap();
         let csls = retrieval(x.as_ref(), g.as_ref(), &truth, Scoring::CSLS10).unwrap();
         assert!(csls.p_at_1 >= nn.p_at_1, "{csls:?} vs {nn:?}");
+    }
+
+    #[test]
+    fn ties_count_as_chance_not_as_hits() {
+        // One-dimensional rows: every cosine is ±1, so each query ties with every gallery row of
+        // its sign. Queries 0–3 are positive, 4–5 negative; the gallery has 4 positive rows, 2 negative.
+        let q = Mat::from_fn(6, 1, |i, _| if i < 4 { 1.0 + i as f32 } else { -1.0 });
+        let g = Mat::from_fn(6, 1, |i, _| if i < 4 { 0.5 } else { -2.0 });
+        let truth = all(6);
+        for scoring in [Scoring::Nn, Scoring::CSLS10] {
+            let ranks =
+                retrieval_ranks(q.as_ref(), g.as_ref(), &truth, scoring, &RetrievalOptions::default())
+                    .unwrap();
+            let s = RetrievalScores::from_ranks(&ranks, 6);
+            if scoring == Scoring::Nn {
+                assert_eq!(ranks[0], Some(Rank { above: 0, tied: 3 }));
+                assert_eq!(ranks[5], Some(Rank { above: 0, tied: 1 }));
+                // 4 queries with 1-in-4 chances, 2 with 1-in-2: expected P@1 (4/4 + 2/2) / 6.
+                assert!((s.p_at_1 - 2.0 / 6.0).abs() < 1e-12, "{s:?}");
+                let mrr = (4.0 * (1.0 + 0.5 + 1.0 / 3.0 + 0.25) / 4.0 + 2.0 * 0.75) / 6.0;
+                assert!((s.mrr - mrr).abs() < 1e-12, "{s:?}");
+                assert_eq!(s.p_at_5, 1.0);
+            }
+            assert!(s.p_at_1 < 0.5, "{scoring:?}: ties must not count as hits: {s:?}");
+        }
+    }
+
+    #[test]
+    fn a_collapsed_map_scores_chance() {
+        // Every query mapped to zero (or to one point): nothing distinguishes the truth.
+        let g = gaussian(12, 50, 8);
+        for q in [Mat::<f32>::zeros(50, 8), Mat::from_fn(50, 8, |_, j| j as f32)] {
+            let s = retrieval(q.as_ref(), g.as_ref(), &all(50), Scoring::Nn).unwrap();
+            // Zero queries tie everywhere (1/50); a constant query ranks the gallery the same way
+            // for every query, so exactly one truth can come first.
+            assert!(s.p_at_1 <= 1.0 / 50.0 + 1e-12, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn nan_queries_rank_last() {
+        let g = gaussian(13, 20, 4);
+        let mut q = g.clone();
+        q[(3, 0)] = f32::NAN;
+        let ranks =
+            retrieval_ranks(q.as_ref(), g.as_ref(), &all(20), Scoring::Nn, &RetrievalOptions::default())
+                .unwrap();
+        assert_eq!(ranks[3], Some(Rank { above: 19, tied: 0 }));
+        assert_eq!(ranks[0], Some(Rank::exact(1)));
+    }
+
+    #[test]
+    fn expected_ranks_under_random_tie_breaking() {
+        let r = Rank { above: 2, tied: 3 };
+        assert_eq!(
+            (r.p_within(1), r.p_within(2), r.p_within(3), r.p_within(4), r.p_within(6)),
+            (0.0, 0.0, 0.25, 0.5, 1.0)
+        );
+        assert!((r.reciprocal() - (1.0 / 3.0 + 0.25 + 0.2 + 1.0 / 6.0) / 4.0).abs() < 1e-15);
+        assert_eq!(Rank::exact(1).p_within(1), 1.0);
+        assert_eq!(Rank::exact(7).reciprocal(), 1.0 / 7.0);
     }
 }

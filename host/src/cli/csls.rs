@@ -378,7 +378,7 @@ mod tests {
         let input = CslsInput::Synthetic(Synthetic::new(spec).unwrap());
         let plan = CslsPlan::default();
         let whole = csls_large(&input, &plan, &|_| {}).unwrap();
-        assert!(whole.hits.at_1 > 0 && whole.hits.at_1 < 700, "{:?}", whole.hits);
+        assert!(whole.hits.at_1 > 0.0 && whole.hits.at_1 < 700.0, "{:?}", whole.hits);
         let job = input.job(&plan);
         let (hits, report) = merge_pass2_files(&path, &job).unwrap();
         assert!(report.complete);

@@ -32,6 +32,7 @@ use commute_align::metrics::blocked::{
     count_above, normalized_rows, par_ranges, top_k_sweep, Blocks, TopKSweep,
 };
 use commute_align::metrics::topk::TopK;
+use commute_align::metrics::Rank;
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rand::{Rng as _, SeedableRng as _};
@@ -183,7 +184,7 @@ mod tests {
             hits.add(&pass2(&input, &plan, range, &radii.r_gallery, NONE).unwrap());
         }
         assert_eq!((hits.at_1, hits.at_5, hits.queries), (whole.hits.at_1, whole.hits.at_5, 40));
-        assert!(whole.hits.at_1 < 40 && whole.hits.at_1 > 0, "{:?}", whole.hits);
+        assert!(whole.hits.at_1 < 40.0 && whole.hits.at_1 > 0.0, "{:?}", whole.hits);
     }
 
     #[test]

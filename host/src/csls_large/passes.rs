@@ -288,23 +288,23 @@ impl RadiiMerger {
 pub struct Hits {
     /// Queries counted.
     pub queries: u64,
-    /// Queries whose partner ranks first under CSLS.
-    pub at_1: u64,
-    /// Queries whose partner ranks in the top 5.
-    pub at_5: u64,
-    /// Queries whose partner ranks in the top 10.
-    pub at_10: u64,
+    /// Queries whose partner ranks first under CSLS (expected count: ties broken at random).
+    pub at_1: f64,
+    /// Queries whose partner ranks in the top 5 (expected count).
+    pub at_5: f64,
+    /// Queries whose partner ranks in the top 10 (expected count).
+    pub at_10: f64,
     /// Sum of the reciprocal ranks (summed in query order within a shard).
     pub reciprocal_rank_sum: f64,
 }
 
 impl Hits {
-    pub(super) fn record(&mut self, rank: u64) {
+    pub(super) fn record(&mut self, rank: Rank) {
         self.queries += 1;
-        self.at_1 += u64::from(rank <= 1);
-        self.at_5 += u64::from(rank <= 5);
-        self.at_10 += u64::from(rank <= 10);
-        self.reciprocal_rank_sum += 1.0 / rank as f64;
+        self.at_1 += rank.p_within(1);
+        self.at_5 += rank.p_within(5);
+        self.at_10 += rank.p_within(10);
+        self.reciprocal_rank_sum += rank.reciprocal();
     }
 
     /// Adds another range's counts.
@@ -318,17 +318,17 @@ impl Hits {
 
     /// Share of queries whose partner ranks first.
     pub fn p_at_1(&self) -> f64 {
-        self.at_1 as f64 / self.queries as f64
+        self.at_1 / self.queries as f64
     }
 
     /// Share of queries whose partner ranks in the top 5.
     pub fn p_at_5(&self) -> f64 {
-        self.at_5 as f64 / self.queries as f64
+        self.at_5 / self.queries as f64
     }
 
     /// Share of queries whose partner ranks in the top 10.
     pub fn p_at_10(&self) -> f64 {
-        self.at_10 as f64 / self.queries as f64
+        self.at_10 / self.queries as f64
     }
 
     /// Mean reciprocal rank.
@@ -362,7 +362,7 @@ pub fn pass2(
             .map(|i| 2.0 * dot(q.as_ref(), i, partners.as_ref(), i) - r_gallery[qb.start + i])
             .collect();
         drop(partners);
-        let mut above = vec![0u64; qb.len()];
+        let mut above = vec![Rank::default(); qb.len()];
         for gc in pieces(0..n_g, plan.gallery_chunk) {
             let g = input.rows(Side::Gallery, gc.clone());
             let excluded: Vec<Option<usize>> =
@@ -379,7 +379,7 @@ pub fn pass2(
             above.iter_mut().zip(counts).for_each(|(a, c)| *a += c);
             progress(gc.len() as u64);
         }
-        above.into_iter().for_each(|c| hits.record(c + 1));
+        above.into_iter().for_each(|c| hits.record(c));
     }
     Ok(hits)
 }
