@@ -347,8 +347,9 @@ struct Seeds {
 struct SeedSet<'a> {
     /// The start (its position among the edge's starts), `None` for anchors.
     start: Option<(usize, &'a StartSpec)>,
-    seeds: Result<Seeds, String>,
-    null: Seeds,
+    /// Computed by the first point that is not in the cache: a start's search costs minutes on
+    /// a large vocabulary, and a resumed run whose points are all cached should not pay it.
+    seeds: std::cell::OnceCell<(Result<Seeds, String>, Seeds)>,
 }
 
 /// Fits one variant on `seeds` (rows of `cx` and `cy`, the repeat's anchor pool in item order)
@@ -589,40 +590,36 @@ pub fn run_edge(
             shuffled.shuffle(&mut null_rng(0));
             // With anchors, one set of seeds; with none, one per declared zero-anchor start.
             let starts: Vec<SeedSet<'_>> = if anchors > 0 {
-                let pairs = (0..anchors).map(|i| (rank[i], rank[i])).collect();
-                let null = (0..anchors).map(|i| (rank[i], rank[shuffled[i]])).collect();
-                vec![SeedSet {
-                    start: None,
-                    seeds: Ok(Seeds { pairs, anchors: true }),
-                    null: Seeds { pairs: null, anchors: true },
-                }]
+                vec![SeedSet { start: None, seeds: std::cell::OnceCell::new() }]
             } else {
                 edge.starts
                     .iter()
                     .enumerate()
-                    .map(|(s, start)| {
-                        let found = unsupervised_pairs(start, cx.as_ref(), cy.as_ref(), fit_seed)
-                            .map(|(pairs, _)| Seeds { pairs, anchors: false })
-                            .map_err(|e| format!("zero-anchor start `{}`: {e}", start.kind()));
-                        // The start's null pairs each source row with a random one of the
-                        // start's target rows.
-                        let null = found.as_ref().map_or_else(
-                            |_| Vec::new(),
-                            |f| {
-                                let mut targets: Vec<usize> = f.pairs.iter().map(|p| p.1).collect();
-                                targets.shuffle(&mut null_rng(s as u64 + 1));
-                                f.pairs.iter().map(|p| p.0).zip(targets).collect()
-                            },
-                        );
-                        SeedSet {
-                            start: Some((s, start)),
-                            seeds: found,
-                            null: Seeds { pairs: null, anchors: false },
-                        }
-                    })
+                    .map(|(s, start)| SeedSet { start: Some((s, start)), seeds: std::cell::OnceCell::new() })
                     .collect()
             };
-            for SeedSet { start, seeds, null: null_seeds } in &starts {
+            let make_seeds = |start: Option<(usize, &StartSpec)>| -> (Result<Seeds, String>, Seeds) {
+                let Some((s, start)) = start else {
+                    let pairs = (0..anchors).map(|i| (rank[i], rank[i])).collect();
+                    let null = (0..anchors).map(|i| (rank[i], rank[shuffled[i]])).collect();
+                    return (Ok(Seeds { pairs, anchors: true }), Seeds { pairs: null, anchors: true });
+                };
+                let found = unsupervised_pairs(start, cx.as_ref(), cy.as_ref(), fit_seed)
+                    .map(|(pairs, _)| Seeds { pairs, anchors: false })
+                    .map_err(|e| format!("zero-anchor start `{}`: {e}", start.kind()));
+                // The start's null pairs each source row with a random one of the start's
+                // target rows.
+                let null = found.as_ref().map_or_else(
+                    |_| Vec::new(),
+                    |f| {
+                        let mut targets: Vec<usize> = f.pairs.iter().map(|p| p.1).collect();
+                        targets.shuffle(&mut null_rng(s as u64 + 1));
+                        f.pairs.iter().map(|p| p.0).zip(targets).collect()
+                    },
+                );
+                (found, Seeds { pairs: null, anchors: false })
+            };
+            for SeedSet { start, seeds: lazy } in &starts {
                 for variant in &variants {
                     let mut label = variant.label();
                     if let Some((s, spec)) = start.filter(|(s, _)| *s > 0) {
@@ -653,6 +650,7 @@ pub fn run_edge(
                         continue;
                     }
                     points_computed += 1;
+                    let (seeds, null_seeds) = lazy.get_or_init(|| make_seeds(*start));
                     let evaluate = |seeds: &Seeds| -> Evaluated {
                         match fit_variant(
                             variant,
