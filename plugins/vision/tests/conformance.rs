@@ -27,6 +27,7 @@ fn vision_plugin_conforms() {
         .case("ppocr", "", images.clone())
         .case("ppocr", "pooling = \"mean-max\"\nmin-width = 64", images.clone())
         .case("onnx", &onnx, images.clone())
+        .case("open-nsfw", "normalize = true", images.clone())
         .case("read", "batch-size = 4", images)
         .run();
 }
@@ -37,12 +38,13 @@ fn manifest_lists_every_function_with_its_assets() {
     let m = h.manifest();
     assert_eq!((m.name.as_str(), m.modality.as_str()), ("vision", "vision"));
     let names: Vec<&str> = m.functions.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["text-image", "ppocr", "onnx", "read"]);
+    assert_eq!(names, ["text-image", "ppocr", "onnx", "open-nsfw", "read"]);
     let assets = |f: &str| -> Vec<String> {
         m.function(f).expect("declared").assets.iter().map(|a| a.name.to_string()).collect()
     };
     assert_eq!(assets("ppocr"), ["onnxruntime", "ppocr-v4-rec-onnx"]);
     assert_eq!(assets("read"), assets("ppocr"));
     assert_eq!(assets("onnx"), ["onnxruntime"], "the model is a parameter, not a declared asset");
+    assert_eq!(assets("open-nsfw"), ["onnxruntime", "open-nsfw"]);
     assert_eq!(assets("text-image").len(), 6);
 }
