@@ -49,6 +49,21 @@ pub struct EdgeOperators {
     pub pairs: Vec<EmbeddedPair>,
     /// Disjoint (default) or shared operator items.
     pub items: OperatorItems,
+    /// The `order` metric's ground truth, when the edge declares one.
+    pub order: Option<OrderReference>,
+}
+
+/// The `order` metric's ground truth (`order = { … }`): a reference coordinate per parent row.
+#[derive(Debug, Clone)]
+pub struct OrderReference {
+    /// The operator pair (its label) whose child displacement gives the direction.
+    pub operator: String,
+    /// Whether the operator lowers the coordinate.
+    pub lowers: bool,
+    /// The coordinate of each parent row's item (NaN where the reference has none).
+    pub values: Vec<f64>,
+    /// Content key of the reference node and the spec.
+    pub key: Key,
 }
 
 /// Which side of an edge a root item's operator pairs go to under [`OperatorItems::Disjoint`]:
@@ -114,6 +129,9 @@ pub struct RepeatOperators {
     /// Unpaired rows for the kNN graphs of `laplacian`: parent's and child's pool rows (disjoint
     /// halves unless items are shared), at most [`GRAPH_ROWS`] each.
     pub graph_rows: (Mat<f32>, Mat<f32>),
+    /// The `order` metric on this repeat: the operator's label, whether it lowers the
+    /// coordinate, and the coordinate of each test item (by position).
+    pub order: Option<(String, bool, Vec<f64>)>,
 }
 
 impl EdgeOperators {
@@ -125,6 +143,9 @@ impl EdgeOperators {
             k.text(&p.pair.parent).text(&p.pair.child);
             k.text(&p.parent.input.key).text(&p.parent.output.key);
             k.text(&p.child.input.key).text(&p.child.output.key);
+        }
+        if let Some(order) = &self.order {
+            k.text(&order.key);
         }
         k.finish()
     }
@@ -151,6 +172,10 @@ impl EdgeOperators {
             test: Vec::new(),
             counts: Vec::new(),
             graph_rows: (Mat::zeros(0, parent.dim), Mat::zeros(0, child.dim)),
+            order: self
+                .order
+                .as_ref()
+                .map(|o| (o.operator.clone(), o.lowers, test_idx.iter().map(|&i| o.values[i]).collect())),
         };
         for pair in &self.pairs {
             let mut dropped = 0usize;
@@ -263,6 +288,13 @@ pub struct OperatorScore {
     pub transfer_p1: f64,
     /// Relative commutation error (NaN when the child's displacement is zero).
     pub commutation: f64,
+    /// Control P@1 (`control-p@1`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_p1: Option<f64>,
+    /// The two-shades order accuracy (`order`) and the number of pairs it is over, for the
+    /// operator `order` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<(f64, usize)>,
 }
 
 /// The operator metrics of a fitted alignment on the test items (`tx`, `ty`: the edge's test
@@ -283,9 +315,26 @@ pub fn operator_scores(
     for (label, (fa, fb, positions)) in ops.labels.iter().zip(&ops.test) {
         let n = positions.len();
         let (mut transfer, mut commutation) = (f64::NAN, f64::NAN);
+        let (mut control_p1, mut order) = (None, None);
         if n >= 1 {
             let q = alignment.map_source(fa.as_ref());
             let g = alignment.map_target(fb.as_ref());
+            if metrics.contains(&Metric::ControlPAt1) {
+                control_p1 = Some(control(&q, &g, mapped_x.as_ref(), mapped_y.as_ref(), positions));
+            }
+            if let Some((name, lowers, values)) = &ops.order {
+                if name == label && metrics.contains(&Metric::Order) {
+                    order = Some(order_accuracy(
+                        &g,
+                        mapped_x.as_ref(),
+                        mapped_y.as_ref(),
+                        ty,
+                        positions,
+                        values,
+                        *lowers,
+                    ));
+                }
+            }
             if n >= 2 {
                 let truth: Vec<Option<usize>> = (0..n).map(Some).collect();
                 transfer =
@@ -304,7 +353,10 @@ pub fn operator_scores(
                 commutation = err / norm;
             }
         }
-        per.insert(label.clone(), OperatorScore { items: n, transfer_p1: transfer, commutation });
+        per.insert(
+            label.clone(),
+            OperatorScore { items: n, transfer_p1: transfer, commutation, control_p1, order },
+        );
     }
     let mean = |f: fn(&OperatorScore) -> f64| {
         let values: Vec<f64> = per.values().map(f).filter(|v| v.is_finite()).collect();
@@ -321,7 +373,101 @@ pub fn operator_scores(
     if metrics.contains(&Metric::Commutation) {
         scores.insert(Metric::Commutation.name().into(), mean(|s| s.commutation));
     }
+    if metrics.contains(&Metric::ControlPAt1) {
+        scores.insert(Metric::ControlPAt1.name().into(), mean(|s| s.control_p1.unwrap_or(f64::NAN)));
+    }
+    if metrics.contains(&Metric::Order) {
+        scores.insert(Metric::Order.name().into(), mean(|s| s.order.map_or(f64::NAN, |o| o.0)));
+    }
     (scores, per)
+}
+
+/// `control-p@1` of one operator pair: each test item r with images on both sides, mapped, moved
+/// by the child's mapped displacement of the same item (`g[r] − y_r`), retrieves among the
+/// parent images `q` (hits: its own, row r) and every mapped test item `mapped_x` (the unedited
+/// items: the same colour before the edit, and every other shade).
+fn control(
+    q: &Mat<f32>,
+    g: &Mat<f32>,
+    mapped_x: MatRef<'_, f32>,
+    mapped_y: MatRef<'_, f32>,
+    positions: &[usize],
+) -> f64 {
+    let d = q.ncols();
+    if g.ncols() != d || mapped_x.ncols() != d || mapped_y.ncols() != d {
+        return f64::NAN;
+    }
+    let n = positions.len();
+    let queries =
+        Mat::from_fn(n, d, |r, j| mapped_x[(positions[r], j)] + g[(r, j)] - mapped_y[(positions[r], j)]);
+    let t = mapped_x.nrows();
+    let gallery = Mat::from_fn(n + t, d, |i, j| if i < n { q[(i, j)] } else { mapped_x[(i - n, j)] });
+    let truth: Vec<Option<usize>> = (0..n).map(Some).collect();
+    retrieval(queries.as_ref(), gallery.as_ref(), &truth, Scoring::Nn).map_or(f64::NAN, |r| r.p_at_1)
+}
+
+/// The `order` metric of one operator pair, with the number of pairs it is over: pairs of test
+/// items whose child rows `ty` are identical and whose reference `values` differ; a pair is
+/// ordered right when its mapped difference, projected on the child operator's mean mapped
+/// displacement, has the sign the reference gives (the item further along the operator — lower
+/// when it `lowers` the coordinate — projects higher); a projection of exactly 0 counts half.
+fn order_accuracy(
+    g: &Mat<f32>,
+    mapped_x: MatRef<'_, f32>,
+    mapped_y: MatRef<'_, f32>,
+    ty: MatRef<'_, f32>,
+    positions: &[usize],
+    values: &[f64],
+    lowers: bool,
+) -> (f64, usize) {
+    let d = mapped_x.ncols();
+    if positions.is_empty() || g.ncols() != d || mapped_y.ncols() != d {
+        return (f64::NAN, 0);
+    }
+    let direction: Vec<f64> = (0..d)
+        .map(|j| {
+            positions
+                .iter()
+                .enumerate()
+                .map(|(r, &p)| f64::from(g[(r, j)]) - f64::from(mapped_y[(p, j)]))
+                .sum::<f64>()
+                / positions.len() as f64
+        })
+        .collect();
+    let project = |i: usize| (0..d).map(|j| f64::from(mapped_x[(i, j)]) * direction[j]).sum::<f64>();
+    let mut groups: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
+    for i in 0..ty.nrows() {
+        let row: Vec<f32> = (0..ty.ncols()).map(|j| ty[(i, j)]).collect();
+        if values[i].is_finite() {
+            groups.entry(bits(&row)).or_default().push(i);
+        }
+    }
+    let (mut right, mut pairs) = (0.0f64, 0usize);
+    for members in groups.values() {
+        for (k, &a) in members.iter().enumerate() {
+            for &b in &members[k + 1..] {
+                if values[a] == values[b] {
+                    continue;
+                }
+                // Whether a is further along the operator than b, by the reference.
+                let further = if lowers { values[a] < values[b] } else { values[a] > values[b] };
+                let s = project(a) - project(b);
+                pairs += 1;
+                right += if s == 0.0 {
+                    0.5
+                } else if (s > 0.0) == further {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    if pairs == 0 {
+        (f64::NAN, 0)
+    } else {
+        (right / pairs as f64, pairs)
+    }
 }
 
 /// How well a linear action describes one operator in one space.
@@ -472,7 +618,58 @@ mod tests {
             parent: op(&parent, images_p),
             child: op(&child, images_c),
         };
-        (parent, child, EdgeOperators { pairs: vec![pair], items: OperatorItems::Disjoint })
+        (parent, child, EdgeOperators { pairs: vec![pair], items: OperatorItems::Disjoint, order: None })
+    }
+
+    fn mat(rows: &[[f32; 2]]) -> Mat<f32> {
+        Mat::from_fn(rows.len(), 2, |i, j| rows[i][j])
+    }
+
+    #[test]
+    fn order_counts_pairs_the_child_cannot_tell_apart() {
+        // Items 0, 1 share a child row, as do 2, 3 (two names, two shades each); the reference
+        // (L*) says 0 is darker than 1 and 3 darker than 2; the child's `darker` moves by +x.
+        let ty = mat(&[[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]);
+        let values = [30.0, 50.0, 40.0, 20.0];
+        let positions = [0, 1, 2, 3];
+        let mapped_y = mat(&[[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]);
+        let g = mat(&[[1.0, 1.0], [1.0, 1.0], [2.0, 0.0], [2.0, 0.0]]);
+        // Mapped images: the first pair in the right order (darker further along +x), the second not.
+        let x = mat(&[[2.0, 0.0], [1.0, 0.0], [5.0, 0.0], [3.0, 0.0]]);
+        let got = order_accuracy(&g, x.as_ref(), mapped_y.as_ref(), ty.as_ref(), &positions, &values, true);
+        assert_eq!(got, (0.5, 2));
+        let right = mat(&[[2.0, 0.0], [1.0, 0.0], [3.0, 0.0], [5.0, 0.0]]);
+        let got =
+            order_accuracy(&g, right.as_ref(), mapped_y.as_ref(), ty.as_ref(), &positions, &values, true);
+        assert_eq!(got, (1.0, 2));
+        // Raising instead of lowering flips every verdict.
+        let got =
+            order_accuracy(&g, right.as_ref(), mapped_y.as_ref(), ty.as_ref(), &positions, &values, false);
+        assert_eq!(got, (0.0, 2));
+        // The bridge through the child (its own rows): every pair ties, chance by construction.
+        let got = order_accuracy(&g, ty.as_ref(), mapped_y.as_ref(), ty.as_ref(), &positions, &values, true);
+        assert_eq!(got, (0.5, 2));
+        // No pair shares a child row: nothing to score.
+        let distinct = mat(&[[0.0, 1.0], [0.0, 2.0], [1.0, 0.0], [2.0, 0.0]]);
+        let got =
+            order_accuracy(&g, x.as_ref(), mapped_y.as_ref(), distinct.as_ref(), &positions, &values, true);
+        assert!(got.0.is_nan() && got.1 == 0);
+    }
+
+    #[test]
+    fn control_finds_the_edited_image_of_the_same_item() {
+        let x = mat(&[[1.0, 0.0], [0.0, 1.0]]);
+        let y = mat(&[[1.0, 0.0], [0.0, 1.0]]);
+        // The child's edit moves each item by (0.2, 0.2); a map that commutes moves the parent's
+        // images the same way: each edited query finds its own edited image.
+        let g = mat(&[[1.2, 0.2], [0.2, 1.2]]);
+        let q = g.clone();
+        assert_eq!(control(&q, &g, x.as_ref(), y.as_ref(), &[0, 1]), 1.0);
+        // A map that cannot see the edit (images mapped onto the unedited items): the edited
+        // image ties with the unedited one, half a hit in expectation.
+        let blind = x.clone();
+        let got = control(&blind, &g, x.as_ref(), y.as_ref(), &[0, 1]);
+        assert!((got - 0.5).abs() < 1e-12, "{got}");
     }
 
     fn items_of(rows: &SideRows) -> Vec<usize> {

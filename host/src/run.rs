@@ -3,9 +3,9 @@
 //! `run` and `swap` commands call [`run`]; `metrics.json` is [`RunMetrics`], written and read as
 //! one type.
 
-use crate::cache::Cache;
-use crate::edge_operators::{EdgeOperators, EmbeddedPair};
-use crate::experiment::{Edge, Experiment, Origin};
+use crate::cache::{Cache, Key, KeyBuilder};
+use crate::edge_operators::{EdgeOperators, EmbeddedPair, OrderReference};
+use crate::experiment::{Edge, Experiment, OrderSpec, Origin};
 use crate::extract::{ChunkUse, Embeddings, Extractor};
 use crate::registry::Registry;
 use crate::report::markdown::FailedEdge;
@@ -338,6 +338,40 @@ fn node_embeddings(
     }
 }
 
+/// The `order` metric's ground truth: coordinate `spec.coordinate` of node `spec.by` for each of
+/// the parent's rows (matched by root item; NaN where the reference has no embedding).
+fn order_reference(
+    extractor: &mut Extractor<'_>,
+    nodes: &mut NodeMemo,
+    edge: &Edge,
+    spec: &OrderSpec,
+    parent: &Embeddings,
+) -> Result<OrderReference, HostError> {
+    let reference = node_embeddings(extractor, nodes, &spec.by)?;
+    if spec.coordinate >= reference.dim {
+        return Err(HostError::Usage(format!(
+            "edge {} → {}: `order` reads coordinate {} of node `{}`, which has {} dimensions",
+            edge.parent, edge.child, spec.coordinate, spec.by, reference.dim
+        )));
+    }
+    let row_of: HashMap<&Key, usize> =
+        (0..reference.rows).filter(|&i| reference.is_valid(i)).map(|i| (&reference.roots[i], i)).collect();
+    let values = parent
+        .roots
+        .iter()
+        .map(|root| {
+            row_of
+                .get(root)
+                .map_or(f64::NAN, |&i| f64::from(reference.data[i * reference.dim + spec.coordinate]))
+        })
+        .collect();
+    let key = KeyBuilder::new("order-reference")
+        .text(&reference.key)
+        .text(&serde_json::to_string(spec).unwrap_or_default())
+        .finish();
+    Ok(OrderReference { operator: spec.operator.clone(), lowers: spec.lowers, values, key })
+}
+
 /// Extracts an edge's nodes (and operators) and evaluates every method on it.
 fn evaluate_edge(
     extractor: &mut Extractor<'_>,
@@ -391,7 +425,11 @@ fn evaluate_edge(
             ));
             pairs.push(EmbeddedPair { pair: pair.clone(), parent: p, child: c });
         }
-        Some(EdgeOperators { pairs, items: edge.operator_items })
+        let order = match &edge.order {
+            Some(spec) => Some(order_reference(extractor, nodes, edge, spec, &parent)?),
+            None => None,
+        };
+        Some(EdgeOperators { pairs, items: edge.operator_items, order })
     };
     let mut result = run_edge(exp, edge, &parent, &child, ops.as_ref(), cache)?;
     result.skipped = [parent_skipped, child_skipped];

@@ -8,7 +8,7 @@ use super::diagnostic::{suggest, Diagnostic};
 use super::spans::{CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, NodeSpans, OperatorSpans, Span};
 use super::spec::{
     Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, Layers, MatchBy,
-    Metric, Node, OperatorDecl, OperatorItems, OperatorPair, Origin, Split, TreeSpec,
+    Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OrderSpec, Origin, Split, TreeSpec,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -1228,7 +1228,32 @@ impl Parser {
                 OperatorItems::Disjoint
             }
         };
+        let order_span = f.table.get("order").map(|v| v.span());
+        if let Some(span) = &order_span {
+            spans.order = span.clone();
+        }
+        let order: Option<OrderSpec> = f.get("order").and_then(|r| self.deserialize(r, "order"));
         let metrics = metrics.unwrap_or_else(|| Metric::defaults(!operators.is_empty()));
+        if let (Some(spec), Some(span)) = (&order, &order_span) {
+            if !operators.iter().any(|p| p.label() == spec.operator) {
+                let labels: Vec<String> = operators.iter().map(|p| format!("\"{}\"", p.label())).collect();
+                self.diags.push(
+                    Diagnostic::new(
+                        span.clone(),
+                        format!("`order` names operator \"{}\", not one of the edge's", spec.operator),
+                    )
+                    .with_help(format!("the edge's operators: [{}]", labels.join(", "))),
+                );
+            }
+        }
+        if metrics.contains(&Metric::Order) && order.is_none() {
+            self.diags.push(
+                Diagnostic::new(metrics_span.clone(), "metric `order` needs the edge's `order` table")
+                    .with_help(
+                    "e.g. `order = { operator = \"darker\", by = \"lab\", coordinate = 0, lowers = true }`",
+                ),
+            );
+        }
         if operators.is_empty() {
             for m in metrics.iter().filter(|m| m.needs_operators()) {
                 self.diags.push(
@@ -1254,6 +1279,7 @@ impl Parser {
                 "null",
                 "operators",
                 "operator-items",
+                "order",
                 "shortcut",
                 "grid-anchors",
             ],
@@ -1273,6 +1299,7 @@ impl Parser {
             null,
             operators,
             operator_items,
+            order,
             shortcut,
             grid: None,
             grid_anchors,
@@ -1287,13 +1314,14 @@ mod tests {
     use crate::experiment::diagnostic::render;
     use std::path::Path;
 
-    const EXPERIMENTS: [&str; 6] = [
+    const EXPERIMENTS: [&str; 7] = [
         include_str!("../../../experiments/quickstart.toml"),
         include_str!("../../../experiments/audio-width.toml"),
         include_str!("../../../experiments/vision-text-valence.toml"),
         include_str!("../../../experiments/cross-lingual.toml"),
         include_str!("../../../experiments/nested-music.toml"),
         include_str!("../../../experiments/word-relations.toml"),
+        include_str!("../../../experiments/colour-control.toml"),
     ];
 
     #[test]

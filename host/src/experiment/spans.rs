@@ -72,6 +72,8 @@ pub struct EdgeSpans {
     pub grid_anchors: Span,
     /// The `starts` value, when the edge declares one (even one with errors).
     pub starts: Option<Span>,
+    /// The `order` table.
+    pub order: Span,
 }
 
 /// Where the `[experiment]` table's keys were written.

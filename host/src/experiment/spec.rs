@@ -421,6 +421,9 @@ pub struct Edge {
     pub operators: Vec<OperatorPair>,
     /// How the sides share operator items.
     pub operator_items: OperatorItems,
+    /// What the `order` metric orders pairs by (`order = { … }`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<OrderSpec>,
     /// A shortcut (`shortcut = true`): a direct edge from a node to one of its descendants,
     /// evaluated like any edge and compared with the maps composed along the tree's path between
     /// them (depth). It does not count as the child's parent.
@@ -436,6 +439,25 @@ pub struct Edge {
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: EdgeSpans,
+}
+
+/// The two-shades question's ground truth (`order = { operator = "darker", by = "lab",
+/// coordinate = 0, lowers = true }`): pairs of test items the child cannot tell apart are ordered
+/// by coordinate `coordinate` of node `by` (on the same items: a reference space such as CIELAB),
+/// and the mapped pair is asked to agree along the child operator `operator` (one of the edge's
+/// operator labels), which `lowers` (or raises) that coordinate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct OrderSpec {
+    /// The edge operator (its label) whose child displacement gives the direction.
+    pub operator: String,
+    /// The reference node.
+    pub by: String,
+    /// Which coordinate of the reference node orders the items.
+    pub coordinate: usize,
+    /// Whether the operator lowers the coordinate (`darker` lowers L*); default: raises it.
+    #[serde(default)]
+    pub lowers: bool,
 }
 
 /// Settings of the tree analyses (`[tree]`), run after the edges on every experiment whose tree
@@ -533,11 +555,25 @@ pub enum Metric {
     /// change. Needs `operators`.
     #[serde(rename = "commutation")]
     Commutation,
+    /// Control through the map: map each test item, add the child operator's displacement of the
+    /// same item (`f_B(y) − y`, mapped: the child's edit, e.g. "red" → "darker red"), and
+    /// retrieve among the mapped test items *and* their parent-operator images; a hit is the
+    /// item's own parent-operator image (the darker patch of the same colour). P@1, mean over
+    /// operator pairs. Needs `operators`; opt-in.
+    #[serde(rename = "control-p@1")]
+    ControlPAt1,
+    /// The two-shades question: over pairs of test items whose child rows are identical (the
+    /// child cannot tell them apart: two shades that share a name), the share whose mapped
+    /// difference points along the child operator's mean mapped displacement the way a reference
+    /// coordinate orders them (ties count half). The child's own rows score 0.5 by construction.
+    /// Needs `operators` and `order`; opt-in.
+    #[serde(rename = "order")]
+    Order,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 15] = [
+    pub const ALL: [Metric; 17] = [
         Metric::PAt1,
         Metric::PAt5,
         Metric::PAt10,
@@ -553,17 +589,23 @@ impl Metric {
         Metric::MutualKnn,
         Metric::TransferPAt1,
         Metric::Commutation,
+        Metric::ControlPAt1,
+        Metric::Order,
     ];
 
-    /// The metrics reported when an edge names none: all of them, the operator metrics only
-    /// when the edge has operators.
+    /// The metrics reported when an edge names none: all but the opt-in `control-p@1` and
+    /// `order`, the operator metrics only when the edge has operators.
     pub fn defaults(with_operators: bool) -> Vec<Metric> {
-        Metric::ALL.into_iter().filter(|m| with_operators || !m.needs_operators()).collect()
+        Metric::ALL
+            .into_iter()
+            .filter(|m| !matches!(m, Metric::ControlPAt1 | Metric::Order))
+            .filter(|m| with_operators || !m.needs_operators())
+            .collect()
     }
 
     /// Whether the metric is about operators (and needs an edge's `operators`).
     pub fn needs_operators(self) -> bool {
-        matches!(self, Metric::TransferPAt1 | Metric::Commutation)
+        matches!(self, Metric::TransferPAt1 | Metric::Commutation | Metric::ControlPAt1 | Metric::Order)
     }
 
     /// Whether the metric's gallery is the whole vocabulary (every item of the child's space).
@@ -594,6 +636,8 @@ impl Metric {
             Metric::MutualKnn => "mutual-knn",
             Metric::TransferPAt1 => "transfer-p@1",
             Metric::Commutation => "commutation",
+            Metric::ControlPAt1 => "control-p@1",
+            Metric::Order => "order",
         }
     }
 

@@ -588,6 +588,28 @@ impl Validator<'_> {
             }
             let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };
             self.edge_operators(i, &p.data, &c.data);
+            if let Some(order) = &edge.order {
+                match exp.node(&order.by) {
+                    None => self.error(
+                        edge.spans.order.clone(),
+                        format!("`order` reads node `{}`, which is not declared", order.by),
+                        suggest(&order.by, node_names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .or_else(|| Some(format!("declared nodes: {}", node_names.join(", ")))),
+                    ),
+                    Some(r) if exp.root_of(&r.data) != exp.root_of(&p.data) => self.error(
+                        edge.spans.order.clone(),
+                        format!(
+                            "`order` reads node `{}`, whose items are not the edge's (`{}` and `{}` come from different data sets)",
+                            order.by,
+                            r.data,
+                            p.data
+                        ),
+                        Some("the reference node must encode the edge's items: its data set or one derived from the same source".to_owned()),
+                    ),
+                    Some(_) => {}
+                }
+            }
             let (rp, rc) = (exp.root_of(&p.data), exp.root_of(&c.data));
             if rp != rc {
                 self.error(
