@@ -51,6 +51,108 @@ pub struct EdgeOperators {
     pub items: OperatorItems,
     /// The `order` metric's ground truth, when the edge declares one.
     pub order: Option<OrderReference>,
+    /// The colours of the swatch picture, when the edge declares `swatches`.
+    pub swatches: Option<SwatchColours>,
+}
+
+/// The colours the swatch picture paints (`swatches = "rgb"`): each item's sRGB, and the sRGB of
+/// its image under the pictured operator, per parent row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SwatchColours {
+    /// The operator pair pictured (its label): the `order` operator, else the first.
+    pub operator: String,
+    /// sRGB in 0–1 of each row's item (NaN where the swatch node has none).
+    pub items: Vec<[f32; 3]>,
+    /// sRGB of each row's item under the operator (NaN where there is none).
+    pub edited: Vec<[f32; 3]>,
+}
+
+impl SwatchColours {
+    /// The rows `rows` only, in that order (a repeat's test items).
+    pub fn select(&self, rows: &[usize]) -> SwatchColours {
+        SwatchColours {
+            operator: self.operator.clone(),
+            items: rows.iter().map(|&i| self.items[i]).collect(),
+            edited: rows.iter().map(|&i| self.edited[i]).collect(),
+        }
+    }
+}
+
+/// One test item of the swatch picture as a method saw it (positions among the repeat's test
+/// items).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct Example {
+    /// The test item.
+    pub item: usize,
+    /// The child test item its mapped image retrieves first (cosine).
+    pub retrieved: usize,
+    /// What the control query retrieves first: whether it is an operator image, and of which
+    /// test item.
+    pub control: (bool, usize),
+}
+
+/// Number of test items the swatch picture shows.
+pub const EXAMPLES: usize = 8;
+
+/// The swatch picture's examples for one fitted alignment: the first [`EXAMPLES`] test items
+/// with images under `operator`, each with what nearest-neighbour retrieval and the control
+/// query (as in `control-p@1`) find first.
+pub fn examples(
+    alignment: &dyn Alignment,
+    ops: &RepeatOperators,
+    operator: &str,
+    tx: MatRef<'_, f32>,
+    ty: MatRef<'_, f32>,
+) -> Vec<Example> {
+    let Some(k) = ops.labels.iter().position(|l| l == operator) else { return Vec::new() };
+    let (fa, fb, positions) = &ops.test[k];
+    let n = positions.len().min(EXAMPLES);
+    if n == 0 {
+        return Vec::new();
+    }
+    let (mapped_x, mapped_y) = (alignment.map_source(tx), alignment.map_target(ty));
+    let (q, g) = (alignment.map_source(fa.as_ref()), alignment.map_target(fb.as_ref()));
+    let d = mapped_x.ncols();
+    if mapped_y.ncols() != d || q.ncols() != d || g.ncols() != d {
+        return Vec::new();
+    }
+    let cosine = |a: &[f32], b: MatRef<'_, f32>, j: usize| -> f64 {
+        let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+        for (c, &x) in a.iter().enumerate() {
+            let y = f64::from(b[(j, c)]);
+            dot += f64::from(x) * y;
+            na += f64::from(x) * f64::from(x);
+            nb += y * y;
+        }
+        if na > 0.0 && nb > 0.0 {
+            dot / (na.sqrt() * nb.sqrt())
+        } else {
+            f64::NEG_INFINITY
+        }
+    };
+    let best = |query: &[f32], gallery: MatRef<'_, f32>| -> usize {
+        (0..gallery.nrows())
+            .map(|j| (j, cosine(query, gallery, j)))
+            .fold((0, f64::NEG_INFINITY), |acc, (j, c)| if c > acc.1 { (j, c) } else { acc })
+            .0
+    };
+    (0..n)
+        .map(|r| {
+            let pos = positions[r];
+            let row: Vec<f32> = (0..d).map(|j| mapped_x[(pos, j)]).collect();
+            let query: Vec<f32> =
+                (0..d).map(|j| mapped_x[(pos, j)] + g[(r, j)] - mapped_y[(pos, j)]).collect();
+            let edited = best(&query, q.as_ref());
+            let plain = best(&query, mapped_x.as_ref());
+            let control = if cosine(&query, q.as_ref(), edited) >= cosine(&query, mapped_x.as_ref(), plain) {
+                (true, positions[edited])
+            } else {
+                (false, plain)
+            };
+            Example { item: pos, retrieved: best(&row, mapped_y.as_ref()), control }
+        })
+        .collect()
 }
 
 /// The `order` metric's ground truth (`order = { … }`): a reference coordinate per parent row.
@@ -146,6 +248,9 @@ impl EdgeOperators {
         }
         if let Some(order) = &self.order {
             k.text(&order.key);
+        }
+        if let Some(swatches) = &self.swatches {
+            k.text(&swatches.operator);
         }
         k.finish()
     }
@@ -618,7 +723,11 @@ mod tests {
             parent: op(&parent, images_p),
             child: op(&child, images_c),
         };
-        (parent, child, EdgeOperators { pairs: vec![pair], items: OperatorItems::Disjoint, order: None })
+        (
+            parent,
+            child,
+            EdgeOperators { pairs: vec![pair], items: OperatorItems::Disjoint, order: None, swatches: None },
+        )
     }
 
     fn mat(rows: &[[f32; 2]]) -> Mat<f32> {

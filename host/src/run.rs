@@ -4,7 +4,7 @@
 //! one type.
 
 use crate::cache::{Cache, Key, KeyBuilder};
-use crate::edge_operators::{EdgeOperators, EmbeddedPair, OrderReference};
+use crate::edge_operators::{EdgeOperators, EmbeddedPair, OrderReference, SwatchColours};
 use crate::experiment::{Edge, Experiment, OrderSpec, Origin};
 use crate::extract::{ChunkUse, Embeddings, Extractor};
 use crate::registry::Registry;
@@ -372,6 +372,48 @@ fn order_reference(
     Ok(OrderReference { operator: spec.operator.clone(), lowers: spec.lowers, values, key })
 }
 
+/// The swatch picture's colours: the first three values of node `node` for each of the parent's
+/// rows (matched by root item), and of their images under the pictured operator (the `order`
+/// operator, else the edge's first) in the swatch node's data set.
+fn swatch_colours(
+    extractor: &mut Extractor<'_>,
+    nodes: &mut NodeMemo,
+    edge: &Edge,
+    node: &str,
+    parent: &Embeddings,
+) -> Result<SwatchColours, HostError> {
+    let colours = node_embeddings(extractor, nodes, node)?;
+    if colours.dim < 3 {
+        return Err(HostError::Usage(format!(
+            "edge {} → {}: `swatches` node `{node}` has {} dimensions; a swatch is sRGB, 3",
+            edge.parent, edge.child, colours.dim
+        )));
+    }
+    let pictured = edge
+        .order
+        .as_ref()
+        .and_then(|o| edge.operators.iter().find(|p| p.label() == o.operator))
+        .or(edge.operators.first())
+        .ok_or_else(|| {
+            HostError::Usage(format!("edge {} → {}: `swatches` needs operators", edge.parent, edge.child))
+        })?;
+    let images = extractor.operator(node, &pictured.parent)?;
+    let rgb = |e: &Embeddings, i: usize| [0, 1, 2].map(|c| e.data[i * e.dim + c]);
+    let nan = [f32::NAN; 3];
+    let item_row: HashMap<&Key, usize> =
+        (0..colours.rows).filter(|&i| colours.is_valid(i)).map(|i| (&colours.roots[i], i)).collect();
+    let image_row: HashMap<&Key, usize> = images.valid_rows().map(|i| (&images.input.roots[i], i)).collect();
+    Ok(SwatchColours {
+        operator: pictured.label(),
+        items: parent.roots.iter().map(|r| item_row.get(r).map_or(nan, |&i| rgb(&colours, i))).collect(),
+        edited: parent
+            .roots
+            .iter()
+            .map(|r| image_row.get(r).map_or(nan, |&i| rgb(&images.output, i)))
+            .collect(),
+    })
+}
+
 /// Extracts an edge's nodes (and operators) and evaluates every method on it.
 fn evaluate_edge(
     extractor: &mut Extractor<'_>,
@@ -429,7 +471,11 @@ fn evaluate_edge(
             Some(spec) => Some(order_reference(extractor, nodes, edge, spec, &parent)?),
             None => None,
         };
-        Some(EdgeOperators { pairs, items: edge.operator_items, order })
+        let swatches = match &edge.swatches {
+            Some(node) => Some(swatch_colours(extractor, nodes, edge, node, &parent)?),
+            None => None,
+        };
+        Some(EdgeOperators { pairs, items: edge.operator_items, order, swatches })
     };
     let mut result = run_edge(exp, edge, &parent, &child, ops.as_ref(), cache)?;
     result.skipped = [parent_skipped, child_skipped];

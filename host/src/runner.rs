@@ -21,7 +21,7 @@ use crate::align::{
 };
 use crate::cache::{Cache, KeyBuilder};
 use crate::edge_operators::{
-    operator_reports, operator_scores, EdgeOperators, OperatorReport, OperatorScore,
+    operator_reports, operator_scores, EdgeOperators, Example, OperatorReport, OperatorScore, SwatchColours,
 };
 use crate::experiment::{Edge, Experiment, Metric, OperatorItems, Split};
 use crate::extract::Embeddings;
@@ -63,6 +63,10 @@ pub struct Point {
     /// What refinement or self-learning did, round by round, when the method was refined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refinement: Option<Refinement>,
+    /// The swatch picture's test items as this fit saw them (`swatches`: first repeat, largest
+    /// anchor count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<Example>,
 }
 
 /// What a refinement stage did on one point (see [`RefineReport`] and [`SelfLearningReport`]).
@@ -160,6 +164,9 @@ pub struct EdgeResult {
     /// by construction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotations: Vec<String>,
+    /// The swatch picture's colours for the first repeat's test items (`swatches`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swatches: Option<SwatchColours>,
     /// Points of the sweep found in the cache (from an earlier or interrupted run); recorded
     /// under `cache` in metrics.json, not here, so that reruns give identical edges.
     #[serde(skip)]
@@ -234,6 +241,7 @@ struct Evaluated {
     details: BTreeMap<String, f64>,
     operators: BTreeMap<String, OperatorScore>,
     refinement: Option<Refinement>,
+    examples: Vec<Example>,
 }
 
 /// Scores of mapped test queries against their mapped counterparts (`gallery`, row i matching
@@ -499,6 +507,7 @@ pub fn run_edge(
 
     let ops_key = ops.map(EdgeOperators::key).unwrap_or_default();
     let mut reports = Vec::new();
+    let mut swatches = None;
     let mut points = Vec::new();
     let (mut points_cached, mut points_computed) = (0, 0);
     for repeat in 0..exp.repeats {
@@ -548,6 +557,9 @@ pub fn run_edge(
         let memo = pool_preprocess.as_ref().map(|_| ActionMemo::new(2 * edge.operators.len() + 2));
         let vocabulary_truth: Vec<Option<usize>> = test_idx.iter().map(|&i| Some(i)).collect();
         let repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
+        if repeat == 0 {
+            swatches = ops.and_then(|o| o.swatches.as_ref()).map(|s| s.select(test_idx));
+        }
         if let (0, Some(r)) = (repeat, &repeat_ops) {
             reports =
                 operator_reports(cache, &ops_key, &edge.preprocess, r, (px.as_ref(), py.as_ref()), test_idx);
@@ -598,6 +610,12 @@ pub fn run_edge(
                     .map(|(s, start)| SeedSet { start: Some((s, start)), seeds: std::cell::OnceCell::new() })
                     .collect()
             };
+            // The swatch picture: the first repeat at the largest anchor count.
+            let largest_anchors = exp.anchors.iter().copied().max().unwrap_or(0);
+            let pictured: Option<&str> = ops
+                .and_then(|o| o.swatches.as_ref())
+                .filter(|_| repeat == 0 && anchors == largest_anchors)
+                .map(|s| s.operator.as_str());
             let make_seeds = |start: Option<(usize, &StartSpec)>| -> (Result<Seeds, String>, Seeds) {
                 let Some((s, start)) = start else {
                     let pairs = (0..anchors).map(|i| (rank[i], rank[i])).collect();
@@ -684,12 +702,23 @@ pub fn run_edge(
                                     }
                                     None => BTreeMap::new(),
                                 };
+                                let examples = match (&repeat_ops, pictured) {
+                                    (Some(r), Some(op)) => crate::edge_operators::examples(
+                                        a.as_ref(),
+                                        r,
+                                        op,
+                                        tx.as_ref(),
+                                        ty.as_ref(),
+                                    ),
+                                    _ => Vec::new(),
+                                };
                                 Evaluated {
                                     scores: s,
                                     error: None,
                                     details: a.details(),
                                     operators: per_operator,
                                     refinement,
+                                    examples,
                                 }
                             }
                             Err(e) => Evaluated {
@@ -698,6 +727,7 @@ pub fn run_edge(
                                 details: BTreeMap::new(),
                                 operators: BTreeMap::new(),
                                 refinement: None,
+                                examples: Vec::new(),
                             },
                         }
                     };
@@ -718,6 +748,7 @@ pub fn run_edge(
                                 details: BTreeMap::new(),
                                 operators: BTreeMap::new(),
                                 refinement: None,
+                                examples: Vec::new(),
                             },
                             edge.null.then(|| failed(&edge.metrics)),
                         ),
@@ -735,6 +766,7 @@ pub fn run_edge(
                         details: evaluated.details,
                         operators: evaluated.operators,
                         refinement: evaluated.refinement,
+                        examples: evaluated.examples,
                     };
                     cache.put_result(&key, &point)?;
                     points.push(point);
@@ -768,6 +800,7 @@ pub fn run_edge(
         operators: reports,
         take_off,
         rotations,
+        swatches,
         points_cached,
         points_computed,
     })
@@ -845,6 +878,7 @@ mod tests {
             details: BTreeMap::new(),
             operators: BTreeMap::new(),
             refinement: None,
+            examples: Vec::new(),
         }
     }
 

@@ -170,6 +170,7 @@ mod tests {
             details: BTreeMap::new(),
             operators: BTreeMap::new(),
             refinement: None,
+            examples: Vec::new(),
         }
     }
 

@@ -7,6 +7,7 @@ mod assets;
 mod bad_inputs;
 mod call;
 mod check;
+mod colour;
 mod csls;
 mod device;
 mod embeddings;

@@ -1228,6 +1228,10 @@ impl Parser {
                 OperatorItems::Disjoint
             }
         };
+        if let Some(v) = f.table.get("swatches") {
+            spans.swatches = v.span();
+        }
+        let swatches = self.string(&mut f, "swatches").map(|(name, _)| name);
         let order_span = f.table.get("order").map(|v| v.span());
         if let Some(span) = &order_span {
             spans.order = span.clone();
@@ -1280,6 +1284,7 @@ impl Parser {
                 "operators",
                 "operator-items",
                 "order",
+                "swatches",
                 "shortcut",
                 "grid-anchors",
             ],
@@ -1300,6 +1305,7 @@ impl Parser {
             operators,
             operator_items,
             order,
+            swatches,
             shortcut,
             grid: None,
             grid_anchors,

@@ -74,6 +74,8 @@ pub struct EdgeSpans {
     pub starts: Option<Span>,
     /// The `order` table.
     pub order: Span,
+    /// The `swatches` value.
+    pub swatches: Span,
 }
 
 /// Where the `[experiment]` table's keys were written.

@@ -424,6 +424,11 @@ pub struct Edge {
     /// What the `order` metric orders pairs by (`order = { … }`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<OrderSpec>,
+    /// A node on the same items whose first three values are sRGB in 0–1 (`swatches = "rgb"`):
+    /// the report then paints a few test items, what each method retrieves for them, and the
+    /// control edit's result, as colour swatches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swatches: Option<String>,
     /// A shortcut (`shortcut = true`): a direct edge from a node to one of its descendants,
     /// evaluated like any edge and compared with the maps composed along the tree's path between
     /// them (depth). It does not count as the child's parent.

@@ -588,6 +588,52 @@ impl Validator<'_> {
             }
             let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };
             self.edge_operators(i, &p.data, &c.data);
+            if let Some(name) = &edge.swatches {
+                match exp.node(name) {
+                    None => self.error(
+                        edge.spans.swatches.clone(),
+                        format!("`swatches` reads node `{name}`, which is not declared"),
+                        suggest(name, node_names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .or_else(|| Some(format!("declared nodes: {}", node_names.join(", ")))),
+                    ),
+                    Some(r) if exp.root_of(&r.data) != exp.root_of(&p.data) => self.error(
+                        edge.spans.swatches.clone(),
+                        format!("`swatches` reads node `{name}`, whose items are not the edge's"),
+                        Some("the swatch node must encode the edge's items, as sRGB in 0–1 (the colours plugin's `rgb`)".to_owned()),
+                    ),
+                    Some(_) if edge.operators.is_empty() => self.error(
+                        edge.spans.swatches.clone(),
+                        "`swatches` paints the control edit: the edge needs `operators`".to_owned(),
+                        None,
+                    ),
+                    Some(r) => {
+                        // The pictured operator (the `order` one, else the first) must exist on
+                        // the swatch node's data, to colour the edited items.
+                        let pictured = edge
+                            .order
+                            .as_ref()
+                            .and_then(|o| edge.operators.iter().find(|p| p.label() == o.operator))
+                            .or(edge.operators.first());
+                        let declared = exp.data_set(&r.data).is_some_and(|d| {
+                            pictured.is_some_and(|p| d.operators.iter().any(|o| o.name == p.parent))
+                        });
+                        if let (Some(p), false) = (pictured, declared) {
+                            self.error(
+                                edge.spans.swatches.clone(),
+                                format!(
+                                    "`swatches` paints operator `{}`, which data set `{}` (node `{name}`) does not declare",
+                                    p.parent, r.data
+                                ),
+                                Some(format!(
+                                    "declare `{}` under [data.{}.operators], acting on those items as the parent's operator acts on its own",
+                                    p.parent, r.data
+                                )),
+                            );
+                        }
+                    }
+                }
+            }
             if let Some(order) = &edge.order {
                 match exp.node(&order.by) {
                     None => self.error(

@@ -486,6 +486,11 @@ pub fn render(
             let _ = writeln!(md, "![{metric}](plots/{name})\n");
             plots.push((name, chart(edge, metric)));
         }
+        if let Some(svg) = super::swatches::swatch_picture(edge) {
+            let name = format!("{}-{}-swatches.svg", slug(&edge.parent), slug(&edge.child));
+            let _ = writeln!(md, "![a few test items, what each method retrieves, and where the control edit lands](plots/{name})\n");
+            plots.push((name, svg));
+        }
         let header: Vec<String> = edge.metrics.iter().map(|m| format!("{m} (null)")).collect();
         let _ = writeln!(md, "| method | anchors | {} |", header.join(" | "));
         let _ = writeln!(md, "|---|---:|{}", "---:|".repeat(edge.metrics.len()));

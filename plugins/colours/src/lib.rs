@@ -14,6 +14,7 @@
 //! | operator | `hue` | hue turned, on colours and images ([`edit`]) |
 //! | operator | `phrase` | text → "modifier text" ("darker red") ([`words`]) |
 //! | encoder | `lab` | 3 dims: CIELAB / 100 ([`words`]) |
+//! | encoder | `rgb` | 3 dims: the sRGB channels, for swatches ([`words`]) |
 //!
 //! The worked plugin of the plugin guide (`tests/fixtures/colour`, named `colour`) is a small
 //! teaching example; this one (`colours`) is what the experiments use.
@@ -40,5 +41,6 @@ commute_sdk::export_plugin! {
         operator "hue" => edit::EditOperator<edit::Hue>,
         operator "phrase" => words::Phrase,
         encoder "lab" => words::LabEncoder,
+        encoder "rgb" => words::RgbEncoder,
     },
 }

@@ -88,3 +88,28 @@ impl Encoder for LabEncoder {
         Ok(to_lab(channels(colour)?).iter().map(|v| (v / 100.0) as f32).collect())
     }
 }
+
+/// The `rgb` encoder: a colour's sRGB channels in 0–1, as they are — what a report paints a
+/// swatch with (`swatches = "…"` on an edge).
+pub struct RgbEncoder;
+
+impl Function for RgbEncoder {
+    const DOC: &'static str = "A colour's sRGB channels in 0–1, 3 dims: the colour itself, for swatches.";
+    type Params = NoParams;
+
+    fn open(_: NoParams, _: &Context) -> Result<Self> {
+        Ok(RgbEncoder)
+    }
+}
+
+impl Encoder for RgbEncoder {
+    type Input<'a> = TensorRef<'a>;
+
+    fn dim(&self) -> usize {
+        3
+    }
+
+    fn encode(&mut self, colour: TensorRef<'_>) -> Result<Vec<f32>> {
+        Ok(channels(colour)?.iter().map(|&v| v as f32).collect())
+    }
+}

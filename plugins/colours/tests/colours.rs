@@ -78,6 +78,8 @@ fn edits_and_phrases_do_what_they_say() {
     let lab = h.call("lab", "", std::slice::from_ref(&red)).expect("lab");
     let v = lab[0].as_tensor().unwrap();
     assert!((f64::from(v.data[0]) * 100.0 - before[0]).abs() < 1e-3);
+    let rgb = h.call("rgb", "", std::slice::from_ref(&red)).expect("rgb");
+    assert_eq!(rgb[0].as_tensor().map(|t| t.data.clone()), red.as_tensor().map(|t| t.data.clone()));
 }
 
 #[test]
@@ -97,6 +99,7 @@ fn colours_conforms() {
         .case("chroma", "factor = 0.5", colours.clone())
         .case("hue", "degrees = 30", colours.clone())
         .case("phrase", "modifier = \"darker\"", texts)
-        .case("lab", "", colours)
+        .case("lab", "", colours.clone())
+        .case("rgb", "", colours)
         .run();
 }
