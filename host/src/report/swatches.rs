@@ -33,9 +33,13 @@ pub fn swatch_picture(edge: &EdgeResult) -> Option<String> {
         .map(|p| (p.method.as_str(), p.examples.as_slice()))
         .collect();
     let items: Vec<usize> = fits.first()?.1.iter().map(|e| e.item).collect();
-    let (cell, gap, left, top) = (26.0, 6.0, 18.0, 150.0);
+    // Column labels run up and to the right at 60°: room for the longest above and beside.
+    let longest =
+        fits.iter().map(|(m, _)| m.chars().count() + ": retrieved".len()).max().unwrap_or(0).max(14);
+    let extent = 6.2 * longest as f64;
+    let (cell, gap, left, top) = (26.0, 6.0, 18.0, 40.0 + 0.87 * extent);
     let column_w = 2.0 * cell + 3.0 * gap;
-    let w = left + 2.0 * (cell + gap) + 2.0 * gap + column_w * fits.len() as f64 + 20.0;
+    let w = left + 2.0 * (cell + gap) + 2.0 * gap + column_w * fits.len() as f64 + 0.5 * extent + 20.0;
     let h = top + (cell + gap) * items.len() as f64 + 40.0;
     let mut svg = String::new();
     let _ = write!(
