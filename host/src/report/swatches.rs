@@ -39,8 +39,9 @@ pub fn swatch_picture(edge: &EdgeResult) -> Option<String> {
     let extent = 6.2 * longest as f64;
     let (cell, gap, left, top) = (26.0, 6.0, 18.0, 40.0 + 0.87 * extent);
     let column_w = 2.0 * cell + 3.0 * gap;
-    let w = left + 2.0 * (cell + gap) + 2.0 * gap + column_w * fits.len() as f64 + 0.5 * extent + 20.0;
-    let h = top + (cell + gap) * items.len() as f64 + 40.0;
+    let w = (left + 2.0 * (cell + gap) + 2.0 * gap + column_w * fits.len() as f64 + 0.5 * extent + 20.0)
+        .max(460.0);
+    let h = top + (cell + gap) * items.len() as f64 + 56.0;
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -100,7 +101,8 @@ pub fn swatch_picture(edge: &EdgeResult) -> Option<String> {
     }
     let _ = write!(
         svg,
-        r#"<text x="{left}" y="{:.1}">retrieved: the colour of the name found first; control: what the name's edit, carried through the map, finds (outlined: an edited patch; ✓ the right one)</text>"#,
+        r#"<text x="{left}" y="{:.1}">retrieved: the colour of the name found first; control: what the name's</text><text x="{left}" y="{:.1}">edit, carried through the map, finds (outlined: an edited patch; ✓ the right one)</text>"#,
+        h - 30.0,
         h - 14.0
     );
     svg.push_str("</svg>");
