@@ -38,8 +38,11 @@ fn a_sharded_job_gives_the_whole_jobs_numbers_and_merges_refuse_what_is_missing(
     let whole = json(&out);
     assert_eq!(whole["step"], "whole");
     assert_eq!(whole["hits"]["queries"], 1500);
-    let at_1 = whole["hits"]["at_1"].as_u64().expect("at_1");
-    assert!(at_1 > 1000 && at_1 < 1500, "σ = 3 makes some misses, most hits: {at_1}");
+    // Hit counts are expected counts (ties broken at random in expectation): whole numbers
+    // here, where no two scores tie.
+    let at_1 = whole["hits"]["at_1"].as_f64().expect("at_1");
+    assert!(at_1 > 1000.0 && at_1 < 1500.0, "σ = 3 makes some misses, most hits: {at_1}");
+    assert_eq!(at_1.fract(), 0.0, "no ties among Gaussian scores: {at_1}");
 
     let dir = tempfile::tempdir().expect("temp dir");
     let state = dir.path().join("state");
@@ -76,7 +79,7 @@ fn a_sharded_job_gives_the_whole_jobs_numbers_and_merges_refuse_what_is_missing(
     let merged = json(&out);
     assert_eq!(merged["complete"], true);
     for key in ["queries", "at_1", "at_5", "at_10"] {
-        assert!(whole["hits"][key].is_u64(), "{key}");
+        assert!(whole["hits"][key].is_number(), "{key}");
         assert_eq!(merged["hits"][key], whole["hits"][key], "{key}");
     }
     let rr = |v: &Value| v["hits"]["reciprocal_rank_sum"].as_f64().expect("reciprocal_rank_sum");
