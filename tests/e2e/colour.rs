@@ -102,6 +102,11 @@ fn the_two_shades_and_control_are_measured_and_painted() {
     // The picture: the 8 items and their edited colours, then two swatches per method.
     let report = std::fs::read_to_string(folder.join("report.md")).unwrap();
     assert!(report.contains("(plots/image-text-swatches.svg)"), "{report}");
+    assert!(
+        report.contains("`order` is read along `darker` over the test pairs whose text rows are identical")
+            && report.contains("scores 0.500 on them by construction"),
+        "the report names the bridge `order` is read beside: {report}"
+    );
     let svg = std::fs::read_to_string(folder.join("plots/image-text-swatches.svg")).unwrap();
     assert_eq!(svg.matches("<rect x=").count(), 8 * 2 + 8 * 2 * 2, "{svg}");
     assert!(!svg.contains("#cccccc"), "every swatch has its colour: {svg}");
