@@ -131,11 +131,11 @@ pub fn examples(
             f64::NEG_INFINITY
         }
     };
-    let best = |query: &[f32], gallery: MatRef<'_, f32>| -> usize {
+    // The first row of `gallery` by cosine, with its cosine.
+    let best = |query: &[f32], gallery: MatRef<'_, f32>| -> (usize, f64) {
         (0..gallery.nrows())
             .map(|j| (j, cosine(query, gallery, j)))
             .fold((0, f64::NEG_INFINITY), |acc, (j, c)| if c > acc.1 { (j, c) } else { acc })
-            .0
     };
     (0..n)
         .map(|r| {
@@ -143,14 +143,10 @@ pub fn examples(
             let row: Vec<f32> = (0..d).map(|j| mapped_x[(pos, j)]).collect();
             let query: Vec<f32> =
                 (0..d).map(|j| mapped_x[(pos, j)] + g[(r, j)] - mapped_y[(pos, j)]).collect();
-            let edited = best(&query, q.as_ref());
-            let plain = best(&query, mapped_x.as_ref());
-            let control = if cosine(&query, q.as_ref(), edited) >= cosine(&query, mapped_x.as_ref(), plain) {
-                (true, positions[edited])
-            } else {
-                (false, plain)
-            };
-            Example { item: pos, retrieved: best(&row, mapped_y.as_ref()), control }
+            // The control gallery: the edited images first (they win ties), then the items.
+            let (edited, plain) = (best(&query, q.as_ref()), best(&query, mapped_x.as_ref()));
+            let control = if edited.1 >= plain.1 { (true, positions[edited.0]) } else { (false, plain.0) };
+            Example { item: pos, retrieved: best(&row, mapped_y.as_ref()).0, control }
         })
         .collect()
 }

@@ -338,6 +338,12 @@ fn node_embeddings(
     }
 }
 
+/// Each embedded row of `e` by the root item it derives from: how a node on the same items as an
+/// edge is matched to the edge's rows.
+fn rows_by_root(e: &Embeddings) -> HashMap<&Key, usize> {
+    (0..e.rows).filter(|&i| e.is_valid(i)).map(|i| (&e.roots[i], i)).collect()
+}
+
 /// The `order` metric's ground truth: coordinate `spec.coordinate` of node `spec.by` for each of
 /// the parent's rows (matched by root item; NaN where the reference has no embedding).
 fn order_reference(
@@ -354,8 +360,7 @@ fn order_reference(
             edge.parent, edge.child, spec.coordinate, spec.by, reference.dim
         )));
     }
-    let row_of: HashMap<&Key, usize> =
-        (0..reference.rows).filter(|&i| reference.is_valid(i)).map(|i| (&reference.roots[i], i)).collect();
+    let row_of = rows_by_root(&reference);
     let values = parent
         .roots
         .iter()
@@ -389,19 +394,13 @@ fn swatch_colours(
             edge.parent, edge.child, colours.dim
         )));
     }
-    let pictured = edge
-        .order
-        .as_ref()
-        .and_then(|o| edge.operators.iter().find(|p| p.label() == o.operator))
-        .or(edge.operators.first())
-        .ok_or_else(|| {
-            HostError::Usage(format!("edge {} → {}: `swatches` needs operators", edge.parent, edge.child))
-        })?;
+    let pictured = edge.pictured_operator().ok_or_else(|| {
+        HostError::Usage(format!("edge {} → {}: `swatches` needs operators", edge.parent, edge.child))
+    })?;
     let images = extractor.operator(node, &pictured.parent)?;
     let rgb = |e: &Embeddings, i: usize| [0, 1, 2].map(|c| e.data[i * e.dim + c]);
     let nan = [f32::NAN; 3];
-    let item_row: HashMap<&Key, usize> =
-        (0..colours.rows).filter(|&i| colours.is_valid(i)).map(|i| (&colours.roots[i], i)).collect();
+    let item_row = rows_by_root(&colours);
     let image_row: HashMap<&Key, usize> = images.valid_rows().map(|i| (&images.input.roots[i], i)).collect();
     Ok(SwatchColours {
         operator: pictured.label(),

@@ -508,6 +508,7 @@ pub fn run_edge(
     let ops_key = ops.map(EdgeOperators::key).unwrap_or_default();
     let mut reports = Vec::new();
     let mut swatches = None;
+    let largest_anchors = exp.anchors.iter().copied().max().unwrap_or(0);
     let mut points = Vec::new();
     let (mut points_cached, mut points_computed) = (0, 0);
     for repeat in 0..exp.repeats {
@@ -611,7 +612,6 @@ pub fn run_edge(
                     .collect()
             };
             // The swatch picture: the first repeat at the largest anchor count.
-            let largest_anchors = exp.anchors.iter().copied().max().unwrap_or(0);
             let pictured: Option<&str> = ops
                 .and_then(|o| o.swatches.as_ref())
                 .filter(|_| repeat == 0 && anchors == largest_anchors)
@@ -669,7 +669,9 @@ pub fn run_edge(
                     }
                     points_computed += 1;
                     let (seeds, null_seeds) = lazy.get_or_init(|| make_seeds(*start));
-                    let evaluate = |seeds: &Seeds| -> Evaluated {
+                    // `pictured`: the operator whose examples the swatch picture shows (the fit's
+                    // own, never its null's).
+                    let evaluate = |seeds: &Seeds, pictured: Option<&str>| -> Evaluated {
                         match fit_variant(
                             variant,
                             &edge.preprocess,
@@ -735,12 +737,12 @@ pub fn run_edge(
                         // The fit and its null are independent and deterministic: run side by
                         // side, each fills what the other's sequential parts leave idle.
                         Ok(seeds) if edge.null => std::thread::scope(|s| {
-                            let null = s.spawn(|| evaluate(null_seeds).scores);
-                            let evaluated = evaluate(seeds);
+                            let null = s.spawn(|| evaluate(null_seeds, None).scores);
+                            let evaluated = evaluate(seeds, pictured);
                             let null = null.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                             (evaluated, Some(null))
                         }),
-                        Ok(seeds) => (evaluate(seeds), None),
+                        Ok(seeds) => (evaluate(seeds, pictured), None),
                         Err(e) => (
                             Evaluated {
                                 scores: failed(&edge.metrics),

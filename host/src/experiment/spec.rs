@@ -446,6 +446,16 @@ pub struct Edge {
     pub spans: EdgeSpans,
 }
 
+impl Edge {
+    /// The operator pair the swatch picture paints: the `order` operator, else the first.
+    pub fn pictured_operator(&self) -> Option<&OperatorPair> {
+        self.order
+            .as_ref()
+            .and_then(|o| self.operators.iter().find(|p| p.label() == o.operator))
+            .or(self.operators.first())
+    }
+}
+
 /// The two-shades question's ground truth (`order = { operator = "darker", by = "lab",
 /// coordinate = 0, lowers = true }`): pairs of test items the child cannot tell apart are ordered
 /// by coordinate `coordinate` of node `by` (on the same items: a reference space such as CIELAB),

@@ -610,11 +610,7 @@ impl Validator<'_> {
                     Some(r) => {
                         // The pictured operator (the `order` one, else the first) must exist on
                         // the swatch node's data, to colour the edited items.
-                        let pictured = edge
-                            .order
-                            .as_ref()
-                            .and_then(|o| edge.operators.iter().find(|p| p.label() == o.operator))
-                            .or(edge.operators.first());
+                        let pictured = edge.pictured_operator();
                         let declared = exp.data_set(&r.data).is_some_and(|d| {
                             pictured.is_some_and(|p| d.operators.iter().any(|o| o.name == p.parent))
                         });
