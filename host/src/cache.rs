@@ -217,13 +217,17 @@ impl Cache {
         Ok(())
     }
 
-    /// The JSON result stored under `key`, if present, intact and readable as a `T`.
+    /// The JSON result stored under `key`, if present, intact and readable as a `T`. A NaN that
+    /// [`Self::put_result`] wrote as `null` reads back as NaN (an operator with one test item
+    /// has no transfer P@1), so such a result is a hit rather than recomputed on every run.
     pub fn get_result<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         let path = self.path("results", key, "json");
         let bytes = self.read(&path)?;
-        match decode_result(&bytes)
-            .and_then(|json| serde_json::from_slice(json).map_err(|e| format!("not the expected JSON: {e}")))
-        {
+        match decode_result(&bytes).and_then(|json| {
+            serde_json::from_slice(json)
+                .and_then(crate::lenient_json::from_value)
+                .map_err(|e| format!("not the expected JSON: {e}"))
+        }) {
             Ok(v) => {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
                 Some(v)
@@ -398,6 +402,17 @@ mod tests {
         std::fs::write(&path, &bytes[..20]).unwrap();
         assert_eq!(cache.get_embeddings("bb22"), None);
         assert_eq!(cache.stats.corrupt.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_nan_in_a_result_reads_back_as_nan_and_counts_as_a_hit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        cache.put_result("dd44", &vec![0.25f64, f64::NAN]).unwrap();
+        let back = cache.get_result::<Vec<f64>>("dd44").expect("a hit, not a corrupt entry");
+        assert_eq!(back[0], 0.25);
+        assert!(back[1].is_nan());
+        assert_eq!(cache.stats.corrupt.load(Ordering::Relaxed), 0);
     }
 
     #[test]

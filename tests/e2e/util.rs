@@ -35,6 +35,8 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "commute-plugin-music",
     "commute-plugin-audio",
     "commute-plugin-text",
+    "commute-plugin-vision",
+    "commute-plugin-colours",
     "commute-fixture-echo",
     "commute-fixture-panicky",
     "commute-fixture-old-abi",
@@ -54,9 +56,12 @@ fn profile_args(profile: &str) -> Vec<&str> {
     }
 }
 
-/// The library of a workspace package, built (once per test run) with this test's profile.
+/// The library of a workspace package, built (once per test run) with this test's profile. The
+/// package must be one of [`PLUGIN_PACKAGES`]: a library left over from an earlier build would
+/// otherwise pass here and fail on a clean checkout.
 pub fn library(package: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
+    assert!(PLUGIN_PACKAGES.contains(&package), "{package} is not in PLUGIN_PACKAGES (tests/e2e/util.rs)");
     let (root, profile) = target_dirs();
     BUILT.get_or_init(|| {
         let mut args: Vec<&str> = PLUGIN_PACKAGES.iter().flat_map(|p| ["-p", p]).collect();
