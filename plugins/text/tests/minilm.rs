@@ -22,14 +22,19 @@ fn texts(items: &[&str]) -> Vec<Value> {
     items.iter().map(|t| Value::text(*t)).collect()
 }
 
-/// Embeds texts with `minilm` (2 threads); every item must succeed.
+/// Embeds texts with `minilm` (2 threads); every item must succeed and be 384 floats.
 fn embed(params: &str, items: &[&str]) -> Vec<Vec<f32>> {
+    embed_layers(params, items, 1)
+}
+
+/// [`embed`] reading `layers` layers: 384 floats each.
+fn embed_layers(params: &str, items: &[&str], layers: usize) -> Vec<Vec<f32>> {
     let out =
         plugin(2).call("minilm", params, &texts(items)).unwrap_or_else(|e| panic!("minilm {params}: {e}"));
     out.iter()
         .map(|v| {
             let t = v.as_tensor().expect("an embedding tensor");
-            assert_eq!(t.shape, vec![384]);
+            assert_eq!(t.shape, vec![384 * layers]);
             t.data.clone()
         })
         .collect()
@@ -318,4 +323,34 @@ fn every_layer_is_a_space_and_both_backends_agree_on_it() {
     }
     let err = plugin(1).open("minilm", "layer = 7").err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("layer"), "{err}");
+}
+
+#[test]
+fn several_layers_in_one_pass_are_each_layer_bit_for_bit() {
+    let sentences = ["A man is playing a guitar on stage.", "Embeddings are vectors.", "", "cat"];
+    // Out of order and not every layer, so that the order of the parts is the one asked for.
+    let layers = [6, 0, 3, 1, 5];
+    for backend in ["onnx", "candle"] {
+        let list = layers.map(|l| l.to_string()).join(", ");
+        let joined =
+            embed_layers(&format!("backend = \"{backend}\"\nlayers = [{list}]"), &sentences, layers.len());
+        for (part, layer) in layers.iter().enumerate() {
+            let alone = embed(&format!("backend = \"{backend}\"\nlayer = {layer}"), &sentences);
+            for (i, (row, own)) in joined.iter().zip(&alone).enumerate() {
+                assert_eq!(
+                    &row[part * 384..(part + 1) * 384],
+                    own.as_slice(),
+                    "{backend}, layer {layer}, sentence {i}: one pass differs from the layer alone"
+                );
+            }
+        }
+    }
+    for (params, says) in [
+        ("layers = []", "at least one layer"),
+        ("layers = [2, 7]", "within 0..=6, got 7"),
+        ("layer = 2\nlayers = [1]", "not both"),
+    ] {
+        let err = plugin(1).open("minilm", params).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(says), "{params}: {err}");
+    }
 }

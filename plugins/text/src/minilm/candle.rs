@@ -57,7 +57,13 @@ pub fn config() -> Config {
 
 /// The loaded model and the device it runs on.
 pub struct CandleModel {
+    /// The model up to the block read ([`Self::open`]), or the embeddings alone when several
+    /// layers are read ([`Self::open_layers`]).
     model: BertModel,
+    /// Several layers read: blocks 1 ..= the last one read, one encoder each, run in turn.
+    blocks: Vec<BertEncoder>,
+    /// Several layers read: which, in the order their vectors are returned.
+    read: Vec<usize>,
     device: Device,
 }
 
@@ -69,16 +75,68 @@ impl CandleModel {
         let config = Config { num_hidden_layers: layer.min(super::LAYERS), ..config() };
         let model = BertModel::load(weights, &config)
             .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
-        Ok(CandleModel { model, device })
+        Ok(CandleModel { model, blocks: Vec::new(), read: Vec::new(), device })
     }
 
-    /// Unit-length sentence vectors of a padded sub-batch, one per row.
+    /// The model read at several layers in one pass: [`Self::embed`] gives each row's vector at
+    /// every layer of `layers`, in that order, each equal (bit for bit) to what [`Self::open`] at
+    /// that layer gives, since the same operations run on the same values.
+    pub fn open_layers(ctx: &Context, layers: &[usize]) -> Result<CandleModel> {
+        ensure!(!layers.is_empty(), "no layer to read");
+        if let [layer] = layers {
+            return Self::open(ctx, *layer);
+        }
+        let (weights, device, path) = weights(ctx)?;
+        let missing = || format!("{} does not hold the MiniLM weights", path.display());
+        let model = BertModel::load(weights.clone(), &Config { num_hidden_layers: 0, ..config() })
+            .with_context(missing)?;
+        let last = layers.iter().copied().max().unwrap_or(0).min(super::LAYERS);
+        let one = Config { num_hidden_layers: 1, ..config() };
+        let blocks = (0..last)
+            .map(|from| {
+                let vb = weights.clone().rename_f(move |name| shift_block(name, from)).pp("encoder");
+                BertEncoder::load(vb, &one).with_context(missing)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CandleModel { model, blocks, read: layers.to_vec(), device })
+    }
+
+    /// Unit-length sentence vectors of a padded sub-batch, one per row (with several layers read,
+    /// their vectors one after another).
     pub fn embed(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
         if batch.rows == 0 {
             return Ok(Vec::new());
         }
-        let hidden = self.hidden(batch)?;
-        Ok(mean_pool_normalised(&hidden, &batch.lengths, batch.len, DIM))
+        if self.read.is_empty() {
+            let hidden = self.hidden(batch)?;
+            return Ok(mean_pool_normalised(&hidden, &batch.lengths, batch.len, DIM));
+        }
+        let shape = (batch.rows, batch.len);
+        let ids = Tensor::from_vec(batch.ids.clone(), shape, &self.device)?;
+        let types = ids.zeros_like()?;
+        let mask = Tensor::from_vec(batch.mask::<u32>(), shape, &self.device)?;
+        let mut hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        // The additive mask as the whole model makes it: (1 − mask) × the lowest f32, per key.
+        let mask = mask.unsqueeze(1)?.unsqueeze(1)?.to_dtype(DType::F32)?;
+        let mask = (mask.ones_like()? - &mask)?.broadcast_mul(&Tensor::new(f32::MIN, &self.device)?)?;
+        let mut at = vec![None; self.blocks.len() + 1];
+        at[0] = Some(hidden.clone());
+        for (k, block) in self.blocks.iter().enumerate() {
+            hidden = block.forward(&hidden, &mask)?;
+            if self.read.contains(&(k + 1)) {
+                at[k + 1] = Some(hidden.clone());
+            }
+        }
+        let parts = self
+            .read
+            .iter()
+            .map(|&layer| {
+                let states = at[layer].as_ref().ok_or_else(|| anyhow!("layer {layer} was not computed"))?;
+                let flat = states.flatten_all()?.to_vec1::<f32>()?;
+                Ok(mean_pool_normalised(&flat, &batch.lengths, batch.len, DIM))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::pooling::side_by_side(parts))
     }
 
     /// The token states of each row of a padded sub-batch after the block the model was built up

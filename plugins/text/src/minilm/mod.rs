@@ -15,7 +15,8 @@
 //! scaled to unit length): 0 is the token embeddings after their layer norm, k the output of
 //! transformer block k. The ONNX backend reads that tensor of the graph (made an output), the
 //! candle backend builds the model up to that block; the two agree as closely at every layer as at
-//! the output.
+//! the output. `layers` reads several layers in one forward pass, their vectors side by side: a
+//! layer sweep (`layers = "all"` on a node) costs one pass, not one per layer.
 //!
 //! `minilm-static` ([`static_table`]) embeds a word by the model's input token table alone, and
 //! `minilm-states` / `minilm-resume` ([`resume`]) are the model cut at a layer: the token states
@@ -68,6 +69,28 @@ pub struct MinilmParams {
     #[serde(default = "default_layer")]
     #[schemars(range(min = 0, max = 6))]
     pub layer: usize,
+    /// Several layers in one forward pass, in place of `layer`: each row is their vectors one
+    /// after another, in this order (384 floats each), each what `layer` = that layer gives. A
+    /// node's `layers = "all"` sweep reads its layers this way.
+    #[serde(default)]
+    pub layers: Option<Vec<usize>>,
+}
+
+impl MinilmParams {
+    /// The layers read, in order: `layers`, or `layer` alone.
+    fn read(&self) -> Result<Vec<usize>> {
+        let Some(layers) = &self.layers else { return Ok(vec![self.layer]) };
+        ensure!(!layers.is_empty(), "layers must name at least one layer");
+        ensure!(
+            self.layer == LAYERS,
+            "give `layer` or `layers`, not both (layer = {}, layers = {layers:?})",
+            self.layer
+        );
+        if let Some(bad) = layers.iter().find(|&&l| l > LAYERS) {
+            bail!("layers must be within 0..={LAYERS}, got {bad}");
+        }
+        Ok(layers.clone())
+    }
 }
 
 /// Transformer blocks of all-MiniLM-L6-v2.
@@ -91,6 +114,8 @@ pub struct Minilm {
     tokenizer: Tokenizer,
     model: Model,
     batch_size: usize,
+    /// 384 per layer read.
+    dim: usize,
     /// `ctx.threads` threads: tokenizing, and running sub-batches side by side.
     pool: rayon::ThreadPool,
 }
@@ -110,10 +135,11 @@ impl Function for Minilm {
             params.batch_size
         );
         ensure!(params.layer <= LAYERS, "layer must be within 0..={LAYERS}, got {}", params.layer);
+        let layers = params.read()?;
         let tokenizer = Tokenizer::open(ctx.asset(tokenize::TOKENIZER.name.as_ref())?)?;
         let model = match params.backend {
-            Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx, params.layer)?),
-            Backend::Candle => Model::Candle(Box::new(candle::CandleModel::open(ctx, params.layer)?)),
+            Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx, &layers)?),
+            Backend::Candle => Model::Candle(Box::new(candle::CandleModel::open_layers(ctx, &layers)?)),
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(ctx.threads.max(1))
@@ -121,7 +147,7 @@ impl Function for Minilm {
             .build()
             .context("cannot start the MiniLM worker threads")?;
         tracing::debug!(backend = ?params.backend, threads = ctx.threads, device = %ctx.device, "minilm open");
-        Ok(Minilm { tokenizer, model, batch_size: params.batch_size, pool })
+        Ok(Minilm { tokenizer, model, batch_size: params.batch_size, dim: DIM * layers.len(), pool })
     }
 }
 
@@ -147,7 +173,7 @@ impl Encoder for Minilm {
     type Input<'a> = &'a str;
 
     fn dim(&self) -> usize {
-        DIM
+        self.dim
     }
 
     fn encode(&mut self, text: &str) -> Result<Vec<f32>> {

@@ -50,8 +50,8 @@ pub fn layer_tensor(layer: usize) -> String {
 /// Open ONNX Runtime sessions of the int8 model.
 pub struct OnnxModel {
     sessions: Vec<Session>,
-    /// The tensor read.
-    output: String,
+    /// The tensors read, one per layer asked for, in that order.
+    outputs: Vec<String>,
 }
 
 /// How many sessions, and the intra-op threads of each, for a thread budget: one session per
@@ -64,17 +64,18 @@ pub fn session_threads(threads: usize) -> Vec<usize> {
 
 impl OnnxModel {
     /// Opens the model on `ctx.device`, as sessions sharing `ctx.threads` threads, reading the
-    /// token states after `layer` ([`layer_tensor`]).
-    pub fn open(ctx: &Context, layer: usize) -> Result<OnnxModel> {
+    /// token states after each of `layers` ([`layer_tensor`]) in one run of the graph.
+    pub fn open(ctx: &Context, layers: &[usize]) -> Result<OnnxModel> {
         let path = ctx.asset(MODEL_INT8.name.as_ref())?;
         let threads =
             if ctx.cuda_device().is_some() { vec![ctx.threads.max(1)] } else { session_threads(ctx.threads) };
-        let output = layer_tensor(layer);
-        // An inner layer: the graph rewritten once so that its tensor is the output.
-        let inner = if output == OUTPUT {
+        let outputs: Vec<String> = layers.iter().map(|&l| layer_tensor(l)).collect();
+        ensure!(!outputs.is_empty(), "no layer to read");
+        // An inner layer: the graph rewritten once so that its tensors are the outputs.
+        let inner = if outputs.iter().all(|o| o == OUTPUT) {
             None
         } else {
-            Some(commute_sdk::onnx::model_reading(&path.display().to_string(), Some(&output))?.0)
+            Some(commute_sdk::onnx::model_reading_all(&path.display().to_string(), &outputs)?.0)
         };
         let sessions = threads
             .into_iter()
@@ -88,14 +89,15 @@ impl OnnxModel {
             .collect::<Result<Vec<_>>>()?;
         for session in &sessions {
             let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
-            let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+            let declared: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
             ensure!(
-                INPUTS.iter().all(|name| inputs.contains(name)) && outputs.contains(&output.as_str()),
-                "{} is not the expected MiniLM model: inputs {inputs:?}, outputs {outputs:?}",
+                INPUTS.iter().all(|name| inputs.contains(name))
+                    && outputs.iter().all(|o| declared.contains(&o.as_str())),
+                "{} is not the expected MiniLM model: inputs {inputs:?}, outputs {declared:?}",
                 path.display()
             );
         }
-        Ok(OnnxModel { sessions, output })
+        Ok(OnnxModel { sessions, outputs })
     }
 
     /// How many sub-batches run at once.
@@ -104,21 +106,23 @@ impl OnnxModel {
     }
 
     /// Unit-length sentence vectors of each sub-batch, one result per sub-batch, in order: the
-    /// sessions take sub-batches in turn, side by side on `pool`'s threads.
+    /// sessions take sub-batches in turn, side by side on `pool`'s threads. With several layers,
+    /// each row is their vectors one after another.
     pub fn embed_all(
         &mut self,
         batches: &[TokenBatch],
         pool: &rayon::ThreadPool,
     ) -> Vec<Result<Vec<Vec<f32>>>> {
-        let output = self.output.as_str();
+        let outputs = self.outputs.as_slice();
         super::batch::side_by_side(&mut self.sessions, batches, pool, |session, batch| {
-            embed(session, batch, output)
+            embed(session, batch, outputs)
         })
     }
 }
 
-/// Unit-length sentence vectors of a padded sub-batch, one per row, from the tensor `output`.
-fn embed(session: &mut Session, batch: &TokenBatch, output: &str) -> Result<Vec<Vec<f32>>> {
+/// Unit-length sentence vectors of a padded sub-batch, one per row, from each tensor of
+/// `outputs` (pooled one by one and put side by side).
+fn embed(session: &mut Session, batch: &TokenBatch, names: &[String]) -> Result<Vec<Vec<f32>>> {
     if batch.rows == 0 {
         return Ok(Vec::new());
     }
@@ -138,11 +142,19 @@ fn embed(session: &mut Session, batch: &TokenBatch, output: &str) -> Result<Vec<
         .map_err(|e| {
             anyhow!("ONNX Runtime failed on a batch of {} × {} tokens: {e}", batch.rows, batch.len)
         })?;
-    let (out_shape, hidden) =
-        outputs[output].try_extract_tensor::<f32>().map_err(|e| anyhow!("unexpected MiniLM output: {e}"))?;
     let expected = [batch.rows as i64, batch.len as i64, DIM as i64];
-    ensure!(**out_shape == expected, "MiniLM returned shape {out_shape:?}, expected {expected:?}");
-    Ok(mean_pool_normalised(hidden, &batch.lengths, batch.len, DIM))
+    let mut pooled = Vec::with_capacity(names.len());
+    for name in names {
+        let (out_shape, hidden) = outputs[name.as_str()]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| anyhow!("unexpected MiniLM output `{name}`: {e}"))?;
+        ensure!(
+            **out_shape == expected,
+            "MiniLM returned shape {out_shape:?} for `{name}`, expected {expected:?}"
+        );
+        pooled.push(mean_pool_normalised(hidden, &batch.lengths, batch.len, DIM));
+    }
+    Ok(super::pooling::side_by_side(pooled))
 }
 
 #[cfg(test)]

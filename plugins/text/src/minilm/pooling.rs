@@ -24,6 +24,16 @@ pub fn mean_pool_normalised(hidden: &[f32], lengths: &[usize], seq_len: usize, d
         .collect()
 }
 
+/// Per row, the vectors of each part one after another: `parts[p][r]` for p in order. One part
+/// is returned as it is.
+pub fn side_by_side(mut parts: Vec<Vec<Vec<f32>>>) -> Vec<Vec<f32>> {
+    if parts.len() == 1 {
+        return parts.pop().unwrap_or_default();
+    }
+    let rows = parts.first().map_or(0, Vec::len);
+    (0..rows).map(|r| parts.iter().flat_map(|part| part[r].iter().copied()).collect()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +47,15 @@ mod tests {
         assert!((out[0][0] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert!((out[0][1] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert_eq!(out[1], vec![0.0, 1.0]);
+    }
+
+    #[test]
+    fn parts_go_side_by_side_row_by_row() {
+        let a = vec![vec![1.0, 2.0], vec![3.0, 4.0]];
+        let b = vec![vec![5.0, 6.0], vec![7.0, 8.0]];
+        assert_eq!(side_by_side(vec![a.clone()]), a);
+        assert_eq!(side_by_side(vec![a, b]), vec![vec![1.0, 2.0, 5.0, 6.0], vec![3.0, 4.0, 7.0, 8.0]]);
+        assert!(side_by_side(Vec::new()).is_empty());
     }
 
     #[test]
