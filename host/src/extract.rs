@@ -697,8 +697,9 @@ impl<'a> Extractor<'a> {
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
             let lookup = self.lookup(node, items)?;
+            let pass = if lookup.is_none() { self.layer_pass(name, node, items)? } else { None };
             for (i, chunk, skips) in
-                self.compute(name, node, skip, items, &missing, &chunk_keys, lookup.as_ref())?
+                self.compute(name, node, skip, items, &missing, &chunk_keys, lookup.as_ref(), pass.as_ref())?
             {
                 chunks[i] = Some(chunk);
                 reasons.extend(skips);
@@ -771,7 +772,7 @@ impl<'a> Extractor<'a> {
         );
         if !missing.is_empty() {
             let lookup = self.lookup(node, items)?;
-            self.compute(name, node, skip, items, &missing, keys, lookup.as_ref())?;
+            self.compute(name, node, skip, items, &missing, keys, lookup.as_ref(), None)?;
         }
         let computed_items = missing.iter().map(|&c| chunk_len(c, n)).sum();
         if let Some(filter) = self.shard.as_mut() {
@@ -828,8 +829,48 @@ impl<'a> Extractor<'a> {
         Ok(Some(Lookup { table, rows, file }))
     }
 
+    /// Caches a computed chunk under `key`, and the reasons for its skipped items beside it.
+    fn store(&self, key: &Key, chunk: &Chunk, skips: &[Skip]) -> Result<(), HostError> {
+        if !skips.is_empty() {
+            self.cache.put_result(&skips_key(key), &skips)?;
+        }
+        self.cache.put_embeddings(key, chunk)
+    }
+
+    /// For a node of a layer sweep whose encoder reads several layers at once, the one-pass plan
+    /// ([`crate::layer_pass`]) and each member's chunk keys; the members' builds are recorded as
+    /// computing them.
+    fn layer_pass(&self, name: &str, node: &Node, items: &Items) -> Result<Option<PassKeys>, HostError> {
+        let Encoder::Plugin(call) = &node.encoder else { return Ok(None) };
+        let reads_layers = self
+            .registry
+            .get(&call.plugin)?
+            .plugin
+            .manifest()
+            .function(&call.function)
+            .is_some_and(|spec| spec.params.iter().any(|p| p.name == crate::layer_pass::LAYERS_PARAM));
+        let Some(pass) = crate::layer_pass::plan(node, &self.exp.nodes, reads_layers) else {
+            return Ok(None);
+        };
+        let mut keys = Vec::with_capacity(pass.members.len());
+        for member in &pass.members {
+            let key = self.encoder_key(member)?;
+            if let Encoder::Plugin(call) = &member.encoder {
+                self.check_build(&member.name, call, &key, true);
+            }
+            keys.push(chunk_keys(&key, &items.ids));
+        }
+        tracing::info!(
+            node = name,
+            layers = pass.members.len(),
+            "one forward pass for every layer of the sweep: each layer's chunks are cached for its node"
+        );
+        Ok(Some(PassKeys { pass, keys }))
+    }
+
     /// Computes the given chunks on worker threads, each with its own function instances (or,
-    /// with `lookup`, the rows of a vectors file).
+    /// with `lookup`, the rows of a vectors file; with `pass`, a layer sweep's encoder, each
+    /// chunk split and cached for every member whose chunk is not cached yet).
     #[allow(clippy::too_many_arguments)]
     fn compute(
         &self,
@@ -840,7 +881,9 @@ impl<'a> Extractor<'a> {
         missing: &[usize],
         keys: &[Key],
         lookup: Option<&Lookup>,
+        pass: Option<&PassKeys>,
     ) -> Result<Vec<(usize, Chunk, Vec<Skip>)>, HostError> {
+        let encoder_node = pass.map_or(node, |p| &p.pass.node);
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
         let progress = progress_bar(name, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
@@ -859,9 +902,9 @@ impl<'a> Extractor<'a> {
                         }
                         let mut enc = match lookup {
                             Some(lookup) => ChunkEncoder::File(lookup),
-                            None => {
-                                ChunkEncoder::Plugin(Box::new(self.open_encoder(node, per_worker_threads)?))
-                            }
+                            None => ChunkEncoder::Plugin(Box::new(
+                                self.open_encoder(encoder_node, per_worker_threads)?,
+                            )),
                         };
                         loop {
                             if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
@@ -873,7 +916,7 @@ impl<'a> Extractor<'a> {
                             let end = (start + CHUNK).min(items.ids.len());
                             let reopen = |stage: Option<usize>| match stage {
                                 Some(s) => self.open(&items.chain[s], per_worker_threads, Some(node)),
-                                None => self.open_encoder(node, per_worker_threads),
+                                None => self.open_encoder(encoder_node, per_worker_threads),
                             };
                             let (chunk, skips) = encode_chunk(
                                 name,
@@ -884,10 +927,22 @@ impl<'a> Extractor<'a> {
                                 &mut enc,
                                 &reopen,
                             )?;
-                            if !skips.is_empty() {
-                                self.cache.put_result(&skips_key(&keys[c]), &skips)?;
-                            }
-                            self.cache.put_embeddings(&keys[c], &chunk)?;
+                            let chunk = match pass {
+                                None => {
+                                    self.store(&keys[c], &chunk, &skips)?;
+                                    chunk
+                                }
+                                Some(p) => {
+                                    let mut parts = crate::layer_pass::split(&chunk, p.keys.len());
+                                    for (m, part) in parts.iter().enumerate() {
+                                        let key = &p.keys[m][c];
+                                        if m == p.pass.own || !self.cache.has_embeddings(key) {
+                                            self.store(key, part, &skips)?;
+                                        }
+                                    }
+                                    parts.swap_remove(p.pass.own)
+                                }
+                            };
                             progress.inc((end - start) as u64);
                             if let Ok(mut r) = results.lock() {
                                 r.push((c, chunk, skips));
@@ -908,6 +963,12 @@ impl<'a> Extractor<'a> {
         }
         results.into_inner().map_err(|_| HostError::Usage("an extraction worker failed".to_owned()))
     }
+}
+
+/// A layer sweep extracted in one pass, with each member's chunk keys (in member order).
+struct PassKeys {
+    pass: crate::layer_pass::LayerPass,
+    keys: Vec<Vec<Key>>,
 }
 
 /// One item's embedding, or why it has none (the reason and what went wrong).

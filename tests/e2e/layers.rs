@@ -61,7 +61,7 @@ fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_l
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("10 nodes, 21 edges"), "3 + 7 nodes, a 3 × 7 grid: {out}");
 
-    let (code, out, err) = run(commute(home).args(["run", "layers.toml", "--runs", "runs"]));
+    let (code, out, err) = run(commute(home).args(["-v", "run", "layers.toml", "--runs", "runs"]));
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("layer grid int8 → fp32 (cka at 10 anchors, procrustes): 0 → 0 ("),
@@ -85,8 +85,27 @@ fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_l
         (Some("fp32"), Some(4))
     );
     assert_eq!(node["encoder"]["params"]["layer"], 4, "{node}");
-    let edges = read_json(&folder.join("metrics.json"))["edges"].as_array().unwrap().len();
-    assert_eq!(edges, 21);
+    let metrics = read_json(&folder.join("metrics.json"));
+    assert_eq!(metrics["edges"].as_array().unwrap().len(), 21);
+    // One forward pass per sweep: the first layer's node computes the chunk at every layer, and
+    // the other layers' nodes find theirs cached.
+    let embedded = &metrics["cache"]["embedded"];
+    for (sweep, layers) in [("int8", vec![0, 3, 6]), ("fp32", (0..=6).collect())] {
+        let used = |k: usize, what: &str| embedded[format!("{sweep}@{k}")][what].as_u64();
+        assert_eq!(
+            (used(layers[0], "computed"), used(layers[0], "cached")),
+            (Some(1), Some(0)),
+            "{embedded}"
+        );
+        for &k in &layers[1..] {
+            assert_eq!(
+                (used(k, "computed"), used(k, "cached")),
+                (Some(0), Some(1)),
+                "{sweep}@{k}: {embedded}"
+            );
+        }
+    }
+    assert!(err.contains("one forward pass for every layer of the sweep"), "{err}");
 
     // A node of a sweep is the encoder with that `layer`: a node declared so shares its cache.
     let single = EXPERIMENT.replace("layers = [0, 3, 6]", "params = { layer = 3 }");
