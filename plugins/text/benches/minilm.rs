@@ -15,7 +15,8 @@
 //! the Python side is skipped, with the reason, when it cannot run).
 
 use commute_plugin_text::commute_plugin;
-use commute_plugin_text::minilm::{candle::MODEL_F32, onnx::MODEL_INT8, tokenize::TOKENIZER};
+use commute_plugin_text::minilm::onnx::{layer_tensor, MODEL_INT8};
+use commute_plugin_text::minilm::{candle::MODEL_F32, tokenize::TOKENIZER};
 use commute_sdk::asset::AssetStore;
 use commute_sdk::testing::Harness;
 use commute_sdk::{Context, Value};
@@ -24,24 +25,22 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// The Python peers, as a server: it loads both, warms them up and prints one JSON line; then
-/// each `ort` or `st` line on stdin runs one timed pass over all sentences and prints
-/// `{"seconds": …}`; `save` writes `ort.f32` and `st.f32` (embeddings, row-major) into the folder.
+/// The Python peers, as a server: it loads them, warms them up and prints one JSON line (their
+/// versions; sentence-transformers' is null, with the reason, where torch is missing); then each
+/// `ort`, `ort-layers` or `st` line on stdin runs one timed pass over all sentences and prints
+/// `{"seconds": …}`; `save` writes `<side>.f32` (embeddings, row-major) into the folder.
 /// Arguments: folder (holding `sentences.json`), threads, batch size, int8 model, safetensors,
-/// tokenizer.json.
+/// tokenizer.json, the int8 model with every layer an output, and those outputs' names (commas).
 const PYTHON_PEERS: &str = r#"
 import json, os, sys, tempfile, time
 folder, threads, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 model_onnx, weights, tokenizer_json = sys.argv[4], sys.argv[5], sys.argv[6]
+layers_onnx, layer_names = sys.argv[7], sys.argv[8].split(",")
 import numpy as np
 import onnxruntime as ort
-import torch
-import sentence_transformers
-from sentence_transformers import SentenceTransformer, models
 from tokenizers import Tokenizer
 
 sentences = json.load(open(os.path.join(folder, "sentences.json")))
-torch.set_num_threads(threads)
 
 # Python onnxruntime: the same model, tokenizer set-up, length bucketing and pooling as the plugin.
 options = ort.SessionOptions()
@@ -49,14 +48,16 @@ options.intra_op_num_threads = threads
 options.inter_op_num_threads = 1
 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 session = ort.InferenceSession(model_onnx, options, providers=["CPUExecutionProvider"])
+layers_session = ort.InferenceSession(layers_onnx, options, providers=["CPUExecutionProvider"])
 tokenizer = Tokenizer.from_file(tokenizer_json)
 tokenizer.no_padding()
 tokenizer.enable_truncation(256)
 
-def ort_embed(texts):
+def ort_run(texts, run_session, names):
+    """Pooled, unit-length vectors of each tensor in `names`, side by side."""
     ids = [e.ids for e in tokenizer.encode_batch(texts)]
     order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-    out = np.empty((len(ids), 384), np.float32)
+    out = np.empty((len(ids), 384 * len(names)), np.float32)
     for start in range(0, len(order), batch):
         rows = order[start:start + batch]
         width = max(len(ids[i]) for i in rows)
@@ -65,30 +66,48 @@ def ort_embed(texts):
         for r, i in enumerate(rows):
             x[r, :len(ids[i])] = ids[i]
             mask[r, :len(ids[i])] = 1
-        hidden = session.run(["last_hidden_state"], {"input_ids": x, "attention_mask": mask, "token_type_ids": np.zeros_like(x)})[0]
-        pooled = (hidden * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        states = run_session.run(names, {"input_ids": x, "attention_mask": mask, "token_type_ids": np.zeros_like(x)})
+        parts = []
+        for hidden in states:
+            pooled = (hidden * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+            parts.append(pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12))
+        out[rows] = np.concatenate(parts, axis=1)
     return out
 
-# sentence-transformers on the fp32 weights: a model folder made of the same asset files.
-model_dir = tempfile.mkdtemp()
-os.symlink(weights, os.path.join(model_dir, "model.safetensors"))
-os.symlink(tokenizer_json, os.path.join(model_dir, "tokenizer.json"))
-json.dump({"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 30522, "hidden_size": 384,
-           "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536, "hidden_act": "gelu",
-           "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
-           "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
-           "position_embedding_type": "absolute"}, open(os.path.join(model_dir, "config.json"), "w"))
-json.dump({"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"},
-          open(os.path.join(model_dir, "tokenizer_config.json"), "w"))
-st = SentenceTransformer(modules=[models.Transformer(model_dir, max_seq_length=256),
-                                  models.Pooling(384, pooling_mode="mean"), models.Normalize()], device="cpu")
-st_embed = lambda texts: st.encode(texts, batch_size=batch, convert_to_numpy=True)
+ort_embed = lambda texts: ort_run(texts, session, ["last_hidden_state"])
+ort_layers = lambda texts: ort_run(texts, layers_session, layer_names)
+runs = {"ort": ort_embed, "ort-layers": ort_layers}
+versions = {"onnxruntime": ort.__version__, "sentence_transformers": None, "torch": None}
+try:
+    import torch
+    import sentence_transformers
+    from sentence_transformers import SentenceTransformer, models
+    torch.set_num_threads(threads)
+    versions.update(sentence_transformers=sentence_transformers.__version__, torch=torch.__version__)
+except ImportError as e:
+    versions["st_missing"] = str(e)
 
-runs = {"ort": ort_embed, "st": st_embed}
+# sentence-transformers on the fp32 weights: a model folder made of the same asset files.
+def st_model():
+    model_dir = tempfile.mkdtemp()
+    os.symlink(weights, os.path.join(model_dir, "model.safetensors"))
+    os.symlink(tokenizer_json, os.path.join(model_dir, "tokenizer.json"))
+    json.dump({"architectures": ["BertModel"], "model_type": "bert", "vocab_size": 30522, "hidden_size": 384,
+               "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536, "hidden_act": "gelu",
+               "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512,
+               "type_vocab_size": 2, "initializer_range": 0.02, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+               "position_embedding_type": "absolute"}, open(os.path.join(model_dir, "config.json"), "w"))
+    json.dump({"do_lower_case": True, "model_max_length": 512, "tokenizer_class": "BertTokenizer"},
+              open(os.path.join(model_dir, "tokenizer_config.json"), "w"))
+    st = SentenceTransformer(modules=[models.Transformer(model_dir, max_seq_length=256),
+                                      models.Pooling(384, pooling_mode="mean"), models.Normalize()], device="cpu")
+    return lambda texts: st.encode(texts, batch_size=batch, convert_to_numpy=True)
+
+if versions["torch"]:
+    runs["st"] = st_model()
+
 outputs = {name: run(sentences[:64]) for name, run in runs.items()}
-print(json.dumps({"onnxruntime": ort.__version__, "sentence_transformers": sentence_transformers.__version__,
-                  "torch": torch.__version__}), flush=True)
+print(json.dumps(versions), flush=True)
 for line in sys.stdin:
     name = line.strip()
     if name == "save":
@@ -100,6 +119,9 @@ for line in sys.stdin:
     outputs[name] = runs[name](sentences)
     print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
 "#;
+
+/// MiniLM's layers: its token embeddings and the output of each of its six blocks.
+const ALL_LAYERS: [usize; 7] = [0, 1, 2, 3, 4, 5, 6];
 
 /// One embedding per sentence.
 type Embeddings = Vec<Vec<f32>>;
@@ -122,13 +144,20 @@ impl Peers {
         let (model, weights, tokenizer) = (path(&MODEL_INT8)?, path(&MODEL_F32)?, path(&TOKENIZER)?);
         let folder = std::env::temp_dir().join(format!("commute-minilm-bench-{}", std::process::id()));
         std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
+        // The int8 model with every layer's token states an output, as the plugin makes it.
+        let names: Vec<String> = ALL_LAYERS.iter().map(|&l| layer_tensor(l)).collect();
+        let (bytes, _) = commute_sdk::onnx::model_reading_all(&model.display().to_string(), &names)
+            .map_err(|e| e.to_string())?;
+        let layers_model = folder.join("layers.onnx");
+        std::fs::write(&layers_model, bytes).map_err(|e| e.to_string())?;
         let json = serde_json::to_string(sentences).map_err(|e| e.to_string())?;
         std::fs::write(folder.join("sentences.json"), json).map_err(|e| e.to_string())?;
         let mut child = Command::new(&python)
             .args(["-c", PYTHON_PEERS])
             .arg(&folder)
             .args([threads.to_string(), batch.to_string()])
-            .args([&model, &weights, &tokenizer])
+            .args([&model, &weights, &tokenizer, &layers_model])
+            .arg(names.join(","))
             .env("RAYON_NUM_THREADS", threads.to_string())
             .env("OMP_NUM_THREADS", threads.to_string())
             .env("TOKENIZERS_PARALLELISM", "true")
@@ -163,19 +192,26 @@ impl Peers {
         }
     }
 
-    /// One timed pass of `ort` or `st`, in seconds.
+    /// Whether sentence-transformers runs (torch is installed).
+    fn has_st(&self) -> bool {
+        self.versions["torch"].is_string()
+    }
+
+    /// One timed pass of `ort`, `ort-layers` or `st`, in seconds.
     fn time(&mut self, name: &str) -> Result<f64, String> {
         writeln!(self.stdin, "{name}").map_err(|e| e.to_string())?;
         self.read()?["seconds"].as_f64().ok_or_else(|| "no time".to_owned())
     }
 
-    /// The embeddings of the last `ort` and `st` passes.
-    fn outputs(&mut self) -> Result<(Embeddings, Embeddings), String> {
+    /// The embeddings of the last `ort`, `st` (where it runs) and `ort-layers` passes.
+    fn outputs(&mut self) -> Result<(Embeddings, Option<Embeddings>, Embeddings), String> {
         writeln!(self.stdin, "save").map_err(|e| e.to_string())?;
         self.read()?;
         let ort = read_f32(&self.folder.join("ort.f32"), 384).ok_or("no ort.f32")?;
-        let st = read_f32(&self.folder.join("st.f32"), 384).ok_or("no st.f32")?;
-        Ok((ort, st))
+        let st = read_f32(&self.folder.join("st.f32"), 384);
+        let layers = read_f32(&self.folder.join("ort-layers.f32"), 384 * ALL_LAYERS.len())
+            .ok_or("no ort-layers.f32")?;
+        Ok((ort, st, layers))
     }
 }
 
@@ -280,7 +316,7 @@ fn main() {
             }
         }
         times[1].push(candle.run(&values));
-        if let Ok(p) = &mut peers {
+        if let Ok(p) = peers.as_mut().map_err(|_| ()).and_then(|p| if p.has_st() { Ok(p) } else { Err(()) }) {
             match p.time("st") {
                 Ok(t) => times[3].push(t),
                 Err(e) => peers = Err(e),
@@ -298,11 +334,14 @@ fn main() {
     if let Ok(p) = &peers {
         let v = &p.versions;
         names.push(format!("python onnxruntime {} (int8)", v["onnxruntime"].as_str().unwrap_or("?")));
-        names.push(format!(
-            "sentence-transformers {} (torch {}, fp32)",
-            v["sentence_transformers"].as_str().unwrap_or("?"),
-            v["torch"].as_str().unwrap_or("?")
-        ));
+        names.push(match v["st_missing"].as_str() {
+            None => format!(
+                "sentence-transformers {} (torch {}, fp32)",
+                v["sentence_transformers"].as_str().unwrap_or("?"),
+                v["torch"].as_str().unwrap_or("?")
+            ),
+            Some(why) => format!("sentence-transformers: not run ({why})"),
+        });
     }
     println!(
         "{:<52} {:>12} {:>14} {:>25}",
@@ -320,18 +359,111 @@ fn main() {
             min_cosine(&generic.output, &onnx.output)
         );
     }
+    let layers = layer_sweep(&plugin, &values, batch, samples, &mut peers);
     match peers.as_mut().map_err(|e| e.clone()).and_then(|p| p.outputs()) {
-        Ok((ort_out, st_out)) => println!(
-            "agreement (least cosine over the sentences): rust onnx vs python ort {:.6}, rust candle vs \
-             sentence-transformers {:.6}, rust onnx vs sentence-transformers {:.5}, rust candle vs rust onnx {:.5}",
-            min_cosine(&onnx.output, &ort_out),
-            min_cosine(&candle.output, &st_out),
-            min_cosine(&onnx.output, &st_out),
-            min_cosine(&candle.output, &onnx.output)
-        ),
+        Ok((ort_out, st_out, ort_layers)) => {
+            println!(
+                "agreement (least cosine over the sentences): rust onnx vs python ort {:.6}, rust candle vs \
+                 rust onnx {:.5}",
+                min_cosine(&onnx.output, &ort_out),
+                min_cosine(&candle.output, &onnx.output)
+            );
+            if let Some(st_out) = st_out {
+                println!(
+                    "agreement with sentence-transformers (least cosine): rust candle {:.6}, rust onnx {:.5}",
+                    min_cosine(&candle.output, &st_out),
+                    min_cosine(&onnx.output, &st_out)
+                );
+            }
+            let worst = (0..ALL_LAYERS.len())
+                .map(|l| {
+                    let part = |e: &Embeddings| -> Embeddings {
+                        e.iter().map(|row| row[l * 384..(l + 1) * 384].to_vec()).collect()
+                    };
+                    min_cosine(&part(&layers), &part(&ort_layers))
+                })
+                .fold(1.0, f32::min);
+            println!("agreement of the one-pass layers, rust onnx vs python ort (least cosine, any layer): {worst:.6}");
+        }
         Err(why) => println!(
             "python peers skipped: {why}\nrust candle vs rust onnx (least cosine): {:.5}",
             min_cosine(&candle.output, &onnx.output)
         ),
     }
+}
+
+/// Every layer of MiniLM, as a layer sweep reads it: one forward pass for all seven (`layers`),
+/// against a pass per layer (`layer` = k, seven instances) and against the output alone, per
+/// backend, beside Python onnxruntime reading the same seven tensors in one run of the graph. The
+/// sides take turns pass by pass. Returns the onnx backend's one-pass output.
+fn layer_sweep(
+    plugin: &Harness,
+    values: &[Value],
+    batch: usize,
+    samples: usize,
+    peers: &mut Result<Peers, String>,
+) -> Embeddings {
+    let list = format!("{ALL_LAYERS:?}");
+    let mut one_pass_onnx = Embeddings::new();
+    println!(
+        "layer sweep: all {} layers of MiniLM per sentence, {} sentences (sentences/s; a pass per layer is \
+         what a sweep cost before one pass read them all)",
+        ALL_LAYERS.len(),
+        values.len()
+    );
+    println!(
+        "{:<28} {:>12} {:>16} {:>12} {:>20} {:>22}",
+        "backend",
+        "output only",
+        "a pass per layer",
+        "one pass",
+        "one pass / per layer",
+        "one pass / output only"
+    );
+    let mut python = Vec::new();
+    for backend in ["onnx", "candle"] {
+        let params = |layer: &str| format!("backend = \"{backend}\"\nbatch-size = {batch}\n{layer}");
+        let mut output = Rust::open(plugin, "minilm", &params("layer = 6"), values);
+        let mut one = Rust::open(plugin, "minilm", &params(&format!("layers = {list}")), values);
+        let mut each: Vec<Rust> = ALL_LAYERS
+            .iter()
+            .map(|l| Rust::open(plugin, "minilm", &params(&format!("layer = {l}")), values))
+            .collect();
+        let (mut t_output, mut t_one, mut t_each) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..samples {
+            t_output.push(output.run(values));
+            t_one.push(one.run(values));
+            t_each.push(each.iter_mut().map(|r| r.run(values)).sum::<f64>());
+            if backend == "onnx" {
+                if let Ok(p) = peers {
+                    match p.time("ort-layers") {
+                        Ok(t) => python.push(t),
+                        Err(e) => *peers = Err(e),
+                    }
+                }
+            }
+        }
+        let rate = |t: &[f64]| values.len() as f64 / median(t.to_vec());
+        let (r_output, r_each, r_one) = (rate(&t_output), rate(&t_each), rate(&t_one));
+        println!(
+            "{:<28} {r_output:>12.1} {r_each:>16.1} {r_one:>12.1} {:>19.2}x {:>21.2}x",
+            format!("rust minilm, {backend}"),
+            r_one / r_each,
+            r_one / r_output
+        );
+        if backend == "onnx" {
+            if !python.is_empty() {
+                let r_python = rate(&python);
+                println!(
+                    "{:<28} {:>12} {:>16} {r_python:>12.1}   rust onnx one pass / python = {:.2}x",
+                    "python onnxruntime, one pass",
+                    "-",
+                    "-",
+                    r_one / r_python
+                );
+            }
+            one_pass_onnx = std::mem::take(&mut one.output);
+        }
+    }
+    one_pass_onnx
 }
