@@ -13,9 +13,13 @@
 //! - `segments` — the line's steps cut into `segments` equal spans (fractional steps weighted by
 //!   their overlap), the mean of each in order: `120 × segments` dims, which keeps the coarse
 //!   order of the characters (the beginning of a word, its middle, its end).
+//!
+//! `layer` reads an earlier stage the same way ([`LAYERS`](crate::recognizer::LAYERS)): the
+//! backbone's output, the neck's convolutions or either of its transformer blocks, each a
+//! sequence of the same steps.
 
 use crate::read::default_min_width;
-use crate::recognizer::{Head, Options, Recognizer, Sequence, FEATURE_DIM, REC_MODEL};
+use crate::recognizer::{Head, Options, Recognizer, Sequence, LAYERS, REC_MODEL};
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 
@@ -51,6 +55,17 @@ pub struct PpocrParams {
     /// changes results slightly (the model's attention also sees the padding).
     #[serde(default = "default_min_width")]
     pub min_width: usize,
+    /// The layer read, every one a sequence of a step per 8 pixels: 0 = the convolutional
+    /// backbone's output (480 channels), 1 = the neck's convolutions (120), 2 = after the neck's
+    /// first transformer block, 3 = after its second (and its layer norm), 4 = the neck's output,
+    /// which the classifier reads (the default).
+    #[serde(default = "default_layer")]
+    #[schemars(range(min = 0, max = 4))]
+    pub layer: usize,
+}
+
+fn default_layer() -> usize {
+    LAYERS.len() - 1
 }
 
 fn default_pooling() -> Pooling {
@@ -65,6 +80,8 @@ pub struct Ppocr {
     recognizer: Recognizer,
     pooling: Pooling,
     segments: usize,
+    /// Channels per step of the layer read.
+    channels: usize,
 }
 
 impl Function for Ppocr {
@@ -81,17 +98,21 @@ impl Function for Ppocr {
             params.segments
         );
         let options = Options::new(ctx, params.batch_size, params.min_width)?;
-        let recognizer = Recognizer::open(ctx, Head::Features, options)?;
-        Ok(Ppocr { recognizer, pooling: params.pooling, segments: params.segments })
+        let (_, channels) = *LAYERS
+            .get(params.layer)
+            .ok_or_else(|| anyhow!("layer must be within 0..={}, got {}", LAYERS.len() - 1, params.layer))?;
+        let recognizer = Recognizer::open(ctx, Head::Layer(params.layer), options)?;
+        Ok(Ppocr { recognizer, pooling: params.pooling, segments: params.segments, channels })
     }
 }
 
 impl Ppocr {
     fn pool(&self, sequence: &Sequence) -> Result<Vec<f32>> {
         ensure!(
-            sequence.channels == FEATURE_DIM,
-            "the recognizer's features have {} channels, expected {FEATURE_DIM}",
-            sequence.channels
+            sequence.channels == self.channels,
+            "the recognizer's layer has {} channels, expected {}",
+            sequence.channels,
+            self.channels
         );
         Ok(pool(sequence, self.pooling, self.segments))
     }
@@ -151,9 +172,9 @@ impl Encoder for Ppocr {
 
     fn dim(&self) -> usize {
         match self.pooling {
-            Pooling::Mean => FEATURE_DIM,
-            Pooling::MeanMax => 2 * FEATURE_DIM,
-            Pooling::Segments => self.segments * FEATURE_DIM,
+            Pooling::Mean => self.channels,
+            Pooling::MeanMax => 2 * self.channels,
+            Pooling::Segments => self.segments * self.channels,
         }
     }
 

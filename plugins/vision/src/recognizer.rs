@@ -4,7 +4,7 @@
 //! The model (`ch_PP-OCRv4_rec_infer.onnx` from `rapidocr-onnxruntime` 1.4.4, Apache-2.0) maps a
 //! `[N, 3, 48, W]` line image (see [`line_input`]) to a sequence of `W / 8`
 //! time steps. Its graph ends in a convolutional and transformer neck whose output, transposed to
-//! `[N, W/8, 120]` ([`Head::Features`]), feeds one linear layer and a softmax over 6,625 classes
+//! `[N, W/8, 120]` ([`Head::FEATURES`]), feeds one linear layer and a softmax over 6,625 classes
 //! ([`Head::Probabilities`]): the CTC blank, 6,623 characters and a space. For features the
 //! graph's output is rewritten to the neck's tensor ([`onnx_graph`](commute_sdk::onnx_graph)); the
 //! classifier costs little next to the backbone either way.
@@ -38,20 +38,48 @@ pub const FEATURE_DIM: usize = 120;
 /// The model metadata key that holds the character list, one per line.
 const CHARACTER_KEY: &str = "character";
 
+/// The recognizer's layers read as spaces, in order: each a sequence of `W / 8` time steps (the
+/// stages after the backbone, where every step covers the same 8 pixels of the line), with its
+/// channels per step.
+///
+/// | layer | tensor | what | channels |
+/// |---|---|---|---|
+/// | 0 | `p2o.AveragePool.1` | the convolutional backbone's output | 480 |
+/// | 1 | `swish_12.tmp_0` | the neck's convolutions, before its transformer | 120 |
+/// | 2 | `p2o.Add.251` | after the neck's first transformer block | 120 |
+/// | 3 | `p2o.Add.275` | after its second block and layer norm | 120 |
+/// | 4 | [`FEATURES`] | the neck's output, which the classifier reads | 120 |
+pub const LAYERS: [(&str, usize); 5] = [
+    ("p2o.AveragePool.1", 480),
+    ("swish_12.tmp_0", 120),
+    ("p2o.Add.251", 120),
+    ("p2o.Add.275", 120),
+    (FEATURES, FEATURE_DIM),
+];
+
 /// Which tensor a [`Recognizer`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
-    /// The 120-dimensional sequence features before the classifier.
-    Features,
+    /// A layer of [`LAYERS`]; the last is the 120-dimensional sequence features before the
+    /// classifier.
+    Layer(usize),
     /// The per-step probabilities over the CTC classes.
     Probabilities,
+    /// Any tensor of the graph laid out as `[N, W/8, C]` or `[N, C, 1, W/8]` (for tests that
+    /// read the layers' neighbours).
+    #[doc(hidden)]
+    Tensor(&'static str),
 }
 
 impl Head {
+    /// The sequence features (the last layer).
+    pub const FEATURES: Head = Head::Layer(LAYERS.len() - 1);
+
     fn tensor(self) -> &'static str {
         match self {
-            Head::Features => FEATURES,
+            Head::Layer(k) => LAYERS[k.min(LAYERS.len() - 1)].0,
             Head::Probabilities => PROBABILITIES,
+            Head::Tensor(name) => name,
         }
     }
 }
@@ -117,12 +145,15 @@ impl Recognizer {
     /// Opens the model from the context's assets, returning `head`.
     pub fn open(ctx: &Context, head: Head, options: Options) -> Result<Recognizer> {
         let path = ctx.asset(REC_MODEL.name.as_ref())?;
+        if let Head::Layer(k) = head {
+            ensure!(k < LAYERS.len(), "layer must be within 0..={}, got {k}", LAYERS.len() - 1);
+        }
         let session = match head {
             Head::Probabilities => commute_sdk::onnx::session(ctx, path)?,
-            Head::Features => {
+            Head::Layer(_) | Head::Tensor(_) => {
                 let model = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-                let edited = onnx_graph::with_outputs(&model, &[FEATURES])
-                    .with_context(|| format!("cannot expose the features of {}", path.display()))?;
+                let edited = onnx_graph::with_outputs(&model, &[head.tensor()])
+                    .with_context(|| format!("cannot expose `{}` of {}", head.tensor(), path.display()))?;
                 commute_sdk::onnx::session_from_memory(ctx, &edited)?
             }
         };
@@ -195,21 +226,49 @@ impl Recognizer {
         let (shape, values) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("`{name}`: {e}"))?;
         let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
         let steps = width / line_input::STRIDE;
-        ensure!(
-            dims.len() == 3 && dims[0] == chunk.len() && dims[1] == steps && dims[2] > 0,
-            "`{name}` has shape {dims:?}, expected [{}, {steps}, _]",
-            chunk.len()
-        );
-        let per_line = steps * dims[2];
+        // `[N, steps, C]` as it is, or a feature map `[N, C, 1, steps]` read step by step.
+        let channels = match dims[..] {
+            [n, t, c] if n == chunk.len() && t == steps && c > 0 => c,
+            [n, c, 1, t] if n == chunk.len() && t == steps && c > 0 => c,
+            _ => bail!(
+                "`{name}` has shape {dims:?}, expected [{n}, {steps}, _] or [{n}, _, 1, {steps}]",
+                n = chunk.len()
+            ),
+        };
+        let map = dims.len() == 4;
+        let per_line = steps * channels;
         Ok(chunk
             .iter()
             .zip(values.chunks_exact(per_line))
             .map(|((_, line), v)| Sequence {
                 steps,
                 content_steps: line.content_steps(),
-                channels: dims[2],
-                values: v.to_vec(),
+                channels,
+                values: if map { step_major(v, channels, steps) } else { v.to_vec() },
             })
             .collect())
+    }
+}
+
+/// A `C × T` map (channel-major) as `T × C` (step-major).
+fn step_major(map: &[f32], channels: usize, steps: usize) -> Vec<f32> {
+    let mut out = vec![0.0; map.len()];
+    for c in 0..channels {
+        for t in 0..steps {
+            out[t * channels + c] = map[c * steps + t];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channel_major_map_is_read_step_by_step() {
+        // 2 channels × 3 steps: channel 0 = 1, 2, 3; channel 1 = 10, 20, 30.
+        let map = [1.0, 2.0, 3.0, 10.0, 20.0, 30.0];
+        assert_eq!(step_major(&map, 2, 3), vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0]);
     }
 }

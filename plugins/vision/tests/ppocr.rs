@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{cosine, render, vector, vision, WORDS};
+use common::{cosine, image, render, vector, vision, WORDS};
 use commute_sdk::{Image, Value};
 
 /// Encodes images; every item must succeed.
@@ -102,4 +102,52 @@ fn the_same_word_in_two_fonts_is_closer_than_two_words() {
     // Measured: 0.968 against 0.740, and every word finds itself in the other font (80/80).
     assert!(same > other + 0.15, "same word {same}, different words {other}");
     assert!(top1 as f32 >= 0.95 * n as f32, "retrieval {top1}/{n}");
+}
+
+#[test]
+fn every_layer_is_a_sequence_of_the_same_steps() {
+    use commute_plugin_vision::recognizer::{Head, Options, Recognizer, REC_MODEL};
+    use commute_sdk::asset::AssetStore;
+    use commute_sdk::{Context, ImageRef};
+
+    let h = vision();
+    let dim = |params: &str| h.open("ppocr", params).expect("opens").dim();
+    assert_eq!(dim("layer = 0\npooling = \"mean\""), Some(480), "the backbone's 480 channels");
+    for layer in 1..=4 {
+        assert_eq!(dim(&format!("layer = {layer}\npooling = \"mean\"")), Some(120));
+    }
+    let err = h.open("ppocr", "layer = 5").err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("layer"), "{err}");
+
+    let images = render("", &["sun", "stone", "a longer line of text"]);
+    let output = encode("", &images);
+    assert_eq!(encode("layer = 4", &images), output, "layer 4 is the encoder's output");
+    let mut previous: Option<Vec<Vec<f32>>> = None;
+    for layer in 0..4 {
+        let here = encode(&format!("layer = {layer}\npooling = \"mean\""), &images);
+        assert!(here.iter().flatten().all(|x| x.is_finite()));
+        if let Some(previous) = previous.filter(|p| p[0].len() == here[0].len()) {
+            assert!(cosine(&previous[0], &here[0]) < 0.999, "layer {layer} repeats the one before");
+        }
+        previous = Some(here);
+    }
+
+    // Layer 1 is a `[N, C, 1, T]` map read step by step; the graph flattens and transposes the
+    // same values to `[N, T, C]` (`transpose_43.tmp_0`) before its transformer: equal, step for step.
+    let model = AssetStore::from_env().ensure(&REC_MODEL).expect("the recognizer model");
+    let ctx = Context {
+        threads: 1,
+        assets: [(REC_MODEL.name.to_string(), model)].into_iter().collect(),
+        ..Context::default()
+    };
+    let options = Options::new(&ctx, None, 320).expect("options");
+    let lines: Vec<ImageRef<'_>> = images.iter().map(|v| image(v).as_ref()).collect();
+    let mut map = Recognizer::open(&ctx, Head::Layer(1), options).expect("layer 1");
+    let mut flat =
+        Recognizer::open(&ctx, Head::Tensor("transpose_43.tmp_0"), options).expect("the transpose");
+    for (a, b) in map.run(&lines).into_iter().zip(flat.run(&lines)) {
+        let (a, b) = (a.expect("layer 1"), b.expect("the transpose"));
+        assert_eq!((a.steps, a.channels), (b.steps, b.channels));
+        assert_eq!(a.values, b.values);
+    }
 }
