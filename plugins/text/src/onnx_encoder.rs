@@ -57,6 +57,10 @@ pub struct OnnxParams {
     /// states). Default: the model's first output.
     #[serde(default)]
     pub output: Option<String>,
+    /// Several tensors read in one run of the model, in place of `output` (e.g. every layer of a
+    /// layer sweep): each pooled (and scaled) as `output` would be, side by side in this order.
+    #[serde(default)]
+    pub outputs: Vec<String>,
     /// How token vectors are pooled: `auto`, `mean`, `first`, `max` or `none`.
     #[serde(default)]
     pub pooling: Pooling,
@@ -110,10 +114,10 @@ pub struct OnnxText {
 struct Reading {
     /// The model's inputs, in its order, each with whether it takes int64 (else int32).
     inputs: Vec<(String, bool)>,
-    output: String,
+    /// The tensors read, in order, each with the dimension of its pooled vector.
+    outputs: Vec<(String, usize)>,
     pooling: Pooling,
     normalize: bool,
-    dim: usize,
 }
 
 impl Function for OnnxText {
@@ -130,7 +134,12 @@ impl Function for OnnxText {
             .with_context(|| format!("cannot read the tokenizer {}", params.tokenizer))?;
         let tokenizer = Tokenizer::from_json_cut_at(&json, params.max_tokens)
             .with_context(|| format!("in {}", params.tokenizer))?;
-        let (model, output) = commute_sdk::onnx::model_reading(&params.model, params.output.as_deref())?;
+        let wanted = match (&params.output, params.outputs.is_empty()) {
+            (Some(_), false) => bail!("give `output` or `outputs`, not both"),
+            (Some(one), true) => vec![one.clone()],
+            (None, _) => params.outputs.clone(),
+        };
+        let (model, names) = commute_sdk::onnx::model_reading_all(&params.model, &wanted)?;
         let sessions = session_threads(ctx.threads)
             .into_iter()
             .map(|threads| {
@@ -138,14 +147,19 @@ impl Function for OnnxText {
             })
             .collect::<Result<Vec<_>>>()?;
         let inputs = model_inputs(&sessions[0], &params.model)?;
-        let mut reading =
-            Reading { inputs, output, pooling: params.pooling, normalize: params.normalize, dim: 0 };
+        let mut reading = Reading {
+            inputs,
+            outputs: names.into_iter().map(|n| (n, 0)).collect(),
+            pooling: params.pooling,
+            normalize: params.normalize,
+        };
         let probe = TokenBatch::pad(&[&tokenizer.ids("a")?]);
         let mut first = sessions.into_iter();
         let mut session = first.next().ok_or_else(|| anyhow!("no session"))?;
-        let (shape, _) =
-            reading.run(&mut session, &probe).context("the probe run on the text \"a\" failed")?;
-        reading.dim = pooled_dim(&shape, reading.pooling, &reading.output)?;
+        let read = reading.run(&mut session, &probe).context("the probe run on the text \"a\" failed")?;
+        for ((name, dim), (shape, _)) in reading.outputs.iter_mut().zip(&read) {
+            *dim = pooled_dim(shape, reading.pooling, name)?;
+        }
         let sessions: Vec<Session> = std::iter::once(session).chain(first).collect();
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(ctx.threads.max(1))
@@ -154,8 +168,8 @@ impl Function for OnnxText {
             .context("cannot start the encoder's worker threads")?;
         tracing::debug!(
             model = params.model,
-            output = reading.output,
-            dim = reading.dim,
+            outputs = ?reading.outputs,
+            dim = reading.dim(),
             "onnx text encoder open"
         );
         Ok(OnnxText {
@@ -208,8 +222,13 @@ fn pooled_dim(shape: &[i64], pooling: Pooling, output: &str) -> Result<usize> {
 }
 
 impl Reading {
-    /// Runs one padded sub-batch; returns the output's shape and values.
-    fn run(&self, session: &mut Session, batch: &TokenBatch) -> Result<(Vec<i64>, Vec<f32>)> {
+    /// The dimension of a text's vector: its parts' together.
+    fn dim(&self) -> usize {
+        self.outputs.iter().map(|(_, d)| d).sum()
+    }
+
+    /// Runs one padded sub-batch; returns each output's shape and values, in order.
+    fn run(&self, session: &mut Session, batch: &TokenBatch) -> Result<Vec<(Vec<i64>, Vec<f32>)>> {
         let shape = [batch.rows, batch.len];
         let mut values: Vec<(String, commute_sdk::onnx::ort::session::SessionInputValue<'_>)> = Vec::new();
         for (name, int64) in &self.inputs {
@@ -230,33 +249,47 @@ impl Reading {
         let outputs = session.run(values).map_err(|e| {
             anyhow!("ONNX Runtime failed on a batch of {} × {} tokens: {e}", batch.rows, batch.len)
         })?;
-        let (out_shape, data) = outputs[self.output.as_str()]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| anyhow!("`{}` is not a float32 tensor: {e}", self.output))?;
-        Ok((out_shape.to_vec(), data.to_vec()))
+        self.outputs
+            .iter()
+            .map(|(name, _)| {
+                let (out_shape, data) = outputs[name.as_str()]
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| anyhow!("`{name}` is not a float32 tensor: {e}"))?;
+                Ok((out_shape.to_vec(), data.to_vec()))
+            })
+            .collect()
     }
 
-    /// One vector per row of a sub-batch.
+    /// One vector per row of a sub-batch: each output's pooled vectors side by side.
     fn embed(&self, session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
-        let (shape, data) = self.run(session, batch)?;
+        let read = self.run(session, batch)?;
+        let mut parts = Vec::with_capacity(read.len());
+        for ((name, dim), (shape, data)) in self.outputs.iter().zip(read) {
+            parts.push(self.pooled(name, *dim, &shape, &data, batch)?);
+        }
+        Ok(crate::minilm::pooling::side_by_side(parts))
+    }
+
+    /// The pooled (and, with `normalize`, unit-length) vectors of one output's values.
+    fn pooled(
+        &self,
+        output: &str,
+        dim: usize,
+        shape: &[i64],
+        data: &[f32],
+        batch: &TokenBatch,
+    ) -> Result<Vec<Vec<f32>>> {
         let expected_rows = batch.rows as i64;
         ensure!(
             shape.first() == Some(&expected_rows),
-            "`{}` has shape {shape:?} for {} texts",
-            self.output,
+            "`{output}` has shape {shape:?} for {} texts",
             batch.rows
         );
-        let dim = self.dim;
         let vectors: Vec<Vec<f32>> = match shape.len() {
             2 => data.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect(),
             _ => {
                 let tokens = shape[1].max(0) as usize;
-                ensure!(
-                    tokens == batch.len,
-                    "`{}` has {tokens} positions for {} tokens",
-                    self.output,
-                    batch.len
-                );
+                ensure!(tokens == batch.len, "`{output}` has {tokens} positions for {} tokens", batch.len);
                 batch
                     .lengths
                     .iter()
@@ -270,8 +303,7 @@ impl Reading {
         };
         ensure!(
             vectors.len() == batch.rows && vectors.iter().all(|v| v.len() == dim),
-            "`{}` does not have {dim} values per text",
-            self.output
+            "`{output}` does not have {dim} values per text"
         );
         Ok(if self.normalize {
             vectors.into_iter().map(commute_sdk::onnx::unit_length).collect()
@@ -318,7 +350,7 @@ impl Encoder for OnnxText {
     type Input<'a> = &'a str;
 
     fn dim(&self) -> usize {
-        self.reading.dim
+        self.reading.dim()
     }
 
     fn encode(&mut self, text: &str) -> Result<Vec<f32>> {

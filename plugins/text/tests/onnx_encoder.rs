@@ -102,6 +102,17 @@ fn an_inner_tensor_is_a_space_of_its_own() {
     let first_token = embed("onnx", &params("output = \"layer_norm_2\"\npooling = \"first\""), &texts);
     let max = embed("onnx", &params("output = \"layer_norm_2\"\npooling = \"max\""), &texts);
     assert_ne!(first_token, max);
+    // Both tensors in one run: each pooled and scaled as alone, side by side in the order given.
+    let both = embed(
+        "onnx",
+        &params("outputs = [\"last_hidden_state\", \"layer_norm_2\"]\nnormalize = true"),
+        &texts,
+    );
+    for ((row, a), b) in both.iter().zip(&last).zip(&first_block) {
+        assert_eq!((&row[..384], &row[384..]), (a.as_slice(), b.as_slice()));
+    }
+    let e = refused(&params("output = \"layer_norm_2\"\noutputs = [\"layer_norm_4\"]"));
+    assert!(e.contains("give `output` or `outputs`, not both"), "{e}");
 }
 
 #[test]

@@ -74,6 +74,21 @@ fn every_layer_is_a_space_of_its_own_and_a_missing_one_is_refused() {
         Ok(_) => panic!("layer 4 opened"),
         Err(e) => assert!(e.to_string().contains("layer"), "{e}"),
     }
+
+    // Several layers in one pass: each part is that layer alone, bit for bit, in the order asked.
+    let joined = embed("paraphrase-minilm", "layers = [3, 0, 2]", &TEXTS[..3]);
+    for (text, row) in joined.iter().enumerate() {
+        assert_eq!(row.len(), 3 * 384);
+        for (part, layer) in [3, 0, 2].into_iter().enumerate() {
+            assert_eq!(&row[part * 384..(part + 1) * 384], layers[layer][text].as_slice(), "layer {layer}");
+        }
+    }
+    for (params, says) in
+        [("layers = []", "at least one"), ("layers = [4]", "got 4"), ("layer = 1\nlayers = [2]", "not both")]
+    {
+        let err = plugin().open("paraphrase-minilm", params).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(says), "{params}: {err}");
+    }
 }
 
 #[test]
