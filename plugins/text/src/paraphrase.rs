@@ -81,22 +81,7 @@ impl Function for Paraphrase {
     type Params = ParaphraseParams;
 
     fn open(p: ParaphraseParams, ctx: &Context) -> Result<Self> {
-        ensure!(p.layer <= LAYERS, "layer must be within 0..={LAYERS}, got {}", p.layer);
-        let layers = match &p.layers {
-            None => vec![p.layer],
-            Some(layers) => {
-                ensure!(!layers.is_empty(), "layers must name at least one layer");
-                ensure!(
-                    p.layer == LAYERS,
-                    "give `layer` or `layers`, not both (layer = {}, layers = {layers:?})",
-                    p.layer
-                );
-                if let Some(bad) = layers.iter().find(|&&l| l > LAYERS) {
-                    bail!("layers must be within 0..={LAYERS}, got {bad}");
-                }
-                layers.clone()
-            }
-        };
+        let layers = crate::layer_choice::layers_read(p.layer, p.layers.as_deref(), LAYERS)?;
         ensure!(
             (1..=4096).contains(&p.batch_size),
             "batch-size must be within 1..=4096, got {}",

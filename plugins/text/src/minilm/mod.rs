@@ -76,23 +76,6 @@ pub struct MinilmParams {
     pub layers: Option<Vec<usize>>,
 }
 
-impl MinilmParams {
-    /// The layers read, in order: `layers`, or `layer` alone.
-    fn read(&self) -> Result<Vec<usize>> {
-        let Some(layers) = &self.layers else { return Ok(vec![self.layer]) };
-        ensure!(!layers.is_empty(), "layers must name at least one layer");
-        ensure!(
-            self.layer == LAYERS,
-            "give `layer` or `layers`, not both (layer = {}, layers = {layers:?})",
-            self.layer
-        );
-        if let Some(bad) = layers.iter().find(|&&l| l > LAYERS) {
-            bail!("layers must be within 0..={LAYERS}, got {bad}");
-        }
-        Ok(layers.clone())
-    }
-}
-
 /// Transformer blocks of all-MiniLM-L6-v2.
 pub const LAYERS: usize = 6;
 
@@ -134,8 +117,7 @@ impl Function for Minilm {
             "batch-size must be within 1..=4096, got {}",
             params.batch_size
         );
-        ensure!(params.layer <= LAYERS, "layer must be within 0..={LAYERS}, got {}", params.layer);
-        let layers = params.read()?;
+        let layers = crate::layer_choice::layers_read(params.layer, params.layers.as_deref(), LAYERS)?;
         let tokenizer = Tokenizer::open(ctx.asset(tokenize::TOKENIZER.name.as_ref())?)?;
         let model = match params.backend {
             Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx, &layers)?),
