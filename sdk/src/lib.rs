@@ -93,6 +93,7 @@ mod context;
 mod error;
 pub mod folder;
 mod function;
+pub mod layers;
 mod log_forward;
 mod manifest;
 #[cfg(feature = "midi")]

@@ -26,7 +26,6 @@ pub mod fasttext;
 pub mod formats;
 pub mod glove;
 pub mod inflect;
-pub mod layer_choice;
 pub mod minilm;
 pub mod onnx_encoder;
 pub mod paraphrase;

@@ -81,7 +81,7 @@ impl Function for Paraphrase {
     type Params = ParaphraseParams;
 
     fn open(p: ParaphraseParams, ctx: &Context) -> Result<Self> {
-        let layers = crate::layer_choice::layers_read(p.layer, p.layers.as_deref(), LAYERS)?;
+        let layers = commute_sdk::layers::layers_read(p.layer, p.layers.as_deref(), LAYERS)?;
         ensure!(
             (1..=4096).contains(&p.batch_size),
             "batch-size must be within 1..=4096, got {}",

@@ -16,7 +16,7 @@
 //!
 //! `layer` reads an earlier stage the same way ([`LAYERS`](crate::recognizer::LAYERS)): the
 //! backbone's output, the neck's convolutions or either of its transformer blocks, each a
-//! sequence of the same steps.
+//! sequence of the same steps; `layers` reads several in one run of the model, side by side.
 
 use crate::read::default_min_width;
 use crate::recognizer::{Head, Options, Recognizer, Sequence, LAYERS, REC_MODEL};
@@ -62,6 +62,10 @@ pub struct PpocrParams {
     #[serde(default = "default_layer")]
     #[schemars(range(min = 0, max = 4))]
     pub layer: usize,
+    /// Several layers in one run of the model, in place of `layer`: each pooled as `layer` would
+    /// be, side by side in this order. A node's `layers = "all"` sweep reads its layers this way.
+    #[serde(default)]
+    pub layers: Option<Vec<usize>>,
 }
 
 fn default_layer() -> usize {
@@ -80,8 +84,8 @@ pub struct Ppocr {
     recognizer: Recognizer,
     pooling: Pooling,
     segments: usize,
-    /// Channels per step of the layer read.
-    channels: usize,
+    /// Channels per step of each layer read, in order.
+    channels: Vec<usize>,
 }
 
 impl Function for Ppocr {
@@ -98,23 +102,28 @@ impl Function for Ppocr {
             params.segments
         );
         let options = Options::new(ctx, params.batch_size, params.min_width)?;
-        let (_, channels) = *LAYERS
-            .get(params.layer)
-            .ok_or_else(|| anyhow!("layer must be within 0..={}, got {}", LAYERS.len() - 1, params.layer))?;
-        let recognizer = Recognizer::open(ctx, Head::Layer(params.layer), options)?;
+        let layers =
+            commute_sdk::layers::layers_read(params.layer, params.layers.as_deref(), LAYERS.len() - 1)?;
+        let channels = layers.iter().map(|&l| LAYERS[l].1).collect();
+        let heads: Vec<Head> = layers.into_iter().map(Head::Layer).collect();
+        let recognizer = Recognizer::open_heads(ctx, &heads, options)?;
         Ok(Ppocr { recognizer, pooling: params.pooling, segments: params.segments, channels })
     }
 }
 
 impl Ppocr {
-    fn pool(&self, sequence: &Sequence) -> Result<Vec<f32>> {
-        ensure!(
-            sequence.channels == self.channels,
-            "the recognizer's layer has {} channels, expected {}",
-            sequence.channels,
-            self.channels
-        );
-        Ok(pool(sequence, self.pooling, self.segments))
+    /// The pooled vectors of each layer's sequence, side by side.
+    fn pool(&self, sequences: &[Sequence]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.dim());
+        for (sequence, &channels) in sequences.iter().zip(&self.channels) {
+            ensure!(
+                sequence.channels == channels,
+                "the recognizer's layer has {} channels, expected {channels}",
+                sequence.channels
+            );
+            out.extend(pool(sequence, self.pooling, self.segments));
+        }
+        Ok(out)
     }
 }
 
@@ -171,10 +180,11 @@ impl Encoder for Ppocr {
     type Input<'a> = ImageRef<'a>;
 
     fn dim(&self) -> usize {
+        let channels: usize = self.channels.iter().sum();
         match self.pooling {
-            Pooling::Mean => self.channels,
-            Pooling::MeanMax => 2 * self.channels,
-            Pooling::Segments => self.segments * self.channels,
+            Pooling::Mean => channels,
+            Pooling::MeanMax => 2 * channels,
+            Pooling::Segments => self.segments * channels,
         }
     }
 
@@ -183,7 +193,7 @@ impl Encoder for Ppocr {
     }
 
     fn encode_batch(&mut self, images: Vec<ImageRef<'_>>) -> Vec<Result<Vec<f32>>> {
-        let sequences = self.recognizer.run(&images);
+        let sequences = self.recognizer.run_heads(&images);
         sequences.into_iter().map(|s| s.and_then(|s| self.pool(&s))).collect()
     }
 }

@@ -137,35 +137,43 @@ impl Sequence {
 /// An open recognizer session.
 pub struct Recognizer {
     session: ort::session::Session,
-    head: Head,
+    /// The tensors returned, in order (one run of the model reads them all).
+    heads: Vec<Head>,
     options: Options,
 }
 
 impl Recognizer {
     /// Opens the model from the context's assets, returning `head`.
     pub fn open(ctx: &Context, head: Head, options: Options) -> Result<Recognizer> {
-        let path = ctx.asset(REC_MODEL.name.as_ref())?;
-        if let Head::Layer(k) = head {
-            ensure!(k < LAYERS.len(), "layer must be within 0..={}, got {k}", LAYERS.len() - 1);
-        }
-        let session = match head {
-            Head::Probabilities => commute_sdk::onnx::session(ctx, path)?,
-            Head::Layer(_) | Head::Tensor(_) => {
-                let model = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-                let edited = onnx_graph::with_outputs(&model, &[head.tensor()])
-                    .with_context(|| format!("cannot expose `{}` of {}", head.tensor(), path.display()))?;
-                commute_sdk::onnx::session_from_memory(ctx, &edited)?
+        Self::open_heads(ctx, &[head], options)
+    }
+
+    /// Opens the model from the context's assets, returning every tensor of `heads` from one run.
+    pub fn open_heads(ctx: &Context, heads: &[Head], options: Options) -> Result<Recognizer> {
+        ensure!(!heads.is_empty(), "the recognizer must return at least one tensor");
+        for head in heads {
+            if let Head::Layer(k) = head {
+                ensure!(*k < LAYERS.len(), "layer must be within 0..={}, got {k}", LAYERS.len() - 1);
             }
+        }
+        let path = ctx.asset(REC_MODEL.name.as_ref())?;
+        let names: Vec<&str> = heads.iter().map(|h| h.tensor()).collect();
+        let session = if names == [PROBABILITIES] {
+            commute_sdk::onnx::session(ctx, path)?
+        } else {
+            let model = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let edited = onnx_graph::with_outputs(&model, &names)
+                .with_context(|| format!("cannot expose {names:?} of {}", path.display()))?;
+            commute_sdk::onnx::session_from_memory(ctx, &edited)?
         };
         let outputs: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
         ensure!(
-            outputs == [head.tensor()],
-            "the recognizer returns {outputs:?}, expected [{:?}]: is {} the pinned model?",
-            head.tensor(),
+            outputs == names,
+            "the recognizer returns {outputs:?}, expected {names:?}: is {} the pinned model?",
             path.display()
         );
-        tracing::debug!(model = %path.display(), ?head, threads = ctx.threads, "opened the PP-OCRv4 recognizer");
-        Ok(Recognizer { session, head, options })
+        tracing::debug!(model = %path.display(), ?heads, threads = ctx.threads, "opened the PP-OCRv4 recognizer");
+        Ok(Recognizer { session, heads: heads.to_vec(), options })
     }
 
     /// The model's character list (metadata key `character`, one character per line).
@@ -175,12 +183,18 @@ impl Recognizer {
         metadata.custom(CHARACTER_KEY).ok_or_else(|| anyhow!("the model has no `{CHARACTER_KEY}` metadata"))
     }
 
-    /// Runs the recognizer on a batch of line images: one result per image, in order.
+    /// Runs the recognizer on a batch of line images: one result per image, in order (the first
+    /// tensor it returns, for a recognizer opened with one).
     ///
     /// Images are grouped by padded width and each group runs in chunks of at most the batch size,
     /// so no image is padded for another's sake: the results do not depend on the batch.
     pub fn run(&mut self, images: &[ImageRef<'_>]) -> Vec<Result<Sequence>> {
-        let mut results: Vec<Option<Result<Sequence>>> = (0..images.len()).map(|_| None).collect();
+        self.run_heads(images).into_iter().map(|r| r.map(|mut heads| heads.swap_remove(0))).collect()
+    }
+
+    /// [`Self::run`], with every tensor the recognizer returns: per image, one sequence per head.
+    pub fn run_heads(&mut self, images: &[ImageRef<'_>]) -> Vec<Result<Vec<Sequence>>> {
+        let mut results: Vec<Option<Result<Vec<Sequence>>>> = (0..images.len()).map(|_| None).collect();
         let mut by_width: BTreeMap<usize, Vec<(usize, LineInput)>> = BTreeMap::new();
         for (i, image) in images.iter().enumerate() {
             match line_input::prepare(*image, self.options.min_width) {
@@ -208,8 +222,8 @@ impl Recognizer {
         results.into_iter().map(|r| r.unwrap_or_else(|| Err(anyhow!("the image was not run")))).collect()
     }
 
-    /// Runs lines of one padded width as one batch.
-    fn run_chunk(&mut self, chunk: &[(usize, LineInput)]) -> Result<Vec<Sequence>> {
+    /// Runs lines of one padded width as one batch: per line, one sequence per head.
+    fn run_chunk(&mut self, chunk: &[(usize, LineInput)]) -> Result<Vec<Vec<Sequence>>> {
         let width = chunk.first().map_or(0, |(_, l)| l.width);
         let mut data = Vec::with_capacity(chunk.len() * 3 * line_input::HEIGHT * width);
         for (_, line) in chunk {
@@ -221,32 +235,36 @@ impl Recognizer {
             .session
             .run(ort::inputs![INPUT => input])
             .map_err(|e| anyhow!("the recognizer failed on a batch of {} lines: {e}", chunk.len()))?;
-        let name = self.head.tensor();
-        let value = outputs.get(name).ok_or_else(|| anyhow!("the recognizer returned no `{name}`"))?;
-        let (shape, values) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("`{name}`: {e}"))?;
-        let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
         let steps = width / line_input::STRIDE;
-        // `[N, steps, C]` as it is, or a feature map `[N, C, 1, steps]` read step by step.
-        let channels = match dims[..] {
-            [n, t, c] if n == chunk.len() && t == steps && c > 0 => c,
-            [n, c, 1, t] if n == chunk.len() && t == steps && c > 0 => c,
-            _ => bail!(
-                "`{name}` has shape {dims:?}, expected [{n}, {steps}, _] or [{n}, _, 1, {steps}]",
-                n = chunk.len()
-            ),
-        };
-        let map = dims.len() == 4;
-        let per_line = steps * channels;
-        Ok(chunk
-            .iter()
-            .zip(values.chunks_exact(per_line))
-            .map(|((_, line), v)| Sequence {
-                steps,
-                content_steps: line.content_steps(),
-                channels,
-                values: if map { step_major(v, channels, steps) } else { v.to_vec() },
-            })
-            .collect())
+        let mut lines: Vec<Vec<Sequence>> =
+            chunk.iter().map(|_| Vec::with_capacity(self.heads.len())).collect();
+        for head in &self.heads {
+            let name = head.tensor();
+            let value = outputs.get(name).ok_or_else(|| anyhow!("the recognizer returned no `{name}`"))?;
+            let (shape, values) = value.try_extract_tensor::<f32>().map_err(|e| anyhow!("`{name}`: {e}"))?;
+            let dims: Vec<usize> = shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+            // `[N, steps, C]` as it is, or a feature map `[N, C, 1, steps]` read step by step.
+            let channels = match dims[..] {
+                [n, t, c] if n == chunk.len() && t == steps && c > 0 => c,
+                [n, c, 1, t] if n == chunk.len() && t == steps && c > 0 => c,
+                _ => bail!(
+                    "`{name}` has shape {dims:?}, expected [{n}, {steps}, _] or [{n}, _, 1, {steps}]",
+                    n = chunk.len()
+                ),
+            };
+            let map = dims.len() == 4;
+            for ((line, v), out) in
+                chunk.iter().map(|(_, l)| l).zip(values.chunks_exact(steps * channels)).zip(&mut lines)
+            {
+                out.push(Sequence {
+                    steps,
+                    content_steps: line.content_steps(),
+                    channels,
+                    values: if map { step_major(v, channels, steps) } else { v.to_vec() },
+                });
+            }
+        }
+        Ok(lines)
     }
 }
 

@@ -118,10 +118,21 @@ fn every_layer_is_a_sequence_of_the_same_steps() {
     }
     let err = h.open("ppocr", "layer = 5").err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("layer"), "{err}");
+    assert_eq!(dim("layers = [0, 4]\npooling = \"mean\""), Some(600), "480 + 120");
+    let err = h.open("ppocr", "layer = 2\nlayers = [1]").err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("not both"), "{err}");
 
     let images = render("", &["sun", "stone", "a longer line of text"]);
     let output = encode("", &images);
     assert_eq!(encode("layer = 4", &images), output, "layer 4 is the encoder's output");
+    // Several layers in one run: each part is that layer alone, bit for bit, in the order asked.
+    let joined = encode("layers = [4, 0, 2]\npooling = \"mean-max\"", &images);
+    let alone: Vec<Vec<Vec<f32>>> =
+        [4, 0, 2].iter().map(|l| encode(&format!("layer = {l}\npooling = \"mean-max\""), &images)).collect();
+    for (i, row) in joined.iter().enumerate() {
+        let parts: Vec<f32> = alone.iter().flat_map(|layer| layer[i].iter().copied()).collect();
+        assert_eq!(row, &parts, "image {i}");
+    }
     let mut previous: Option<Vec<Vec<f32>>> = None;
     for layer in 0..4 {
         let here = encode(&format!("layer = {layer}\npooling = \"mean\""), &images);

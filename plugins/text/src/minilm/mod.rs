@@ -117,7 +117,7 @@ impl Function for Minilm {
             "batch-size must be within 1..=4096, got {}",
             params.batch_size
         );
-        let layers = crate::layer_choice::layers_read(params.layer, params.layers.as_deref(), LAYERS)?;
+        let layers = commute_sdk::layers::layers_read(params.layer, params.layers.as_deref(), LAYERS)?;
         let tokenizer = Tokenizer::open(ctx.asset(tokenize::TOKENIZER.name.as_ref())?)?;
         let model = match params.backend {
             Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx, &layers)?),

@@ -1,7 +1,10 @@
-//! Which layers a layered text encoder reads: its `layer` alone, or the list `layers` read in one
-//! forward pass (the shape a node's layer sweep asks for).
+//! Which layers a layered encoder reads: its `layer` alone, or the list `layers` read in one
+//! forward pass. A node's layer sweep (`layers = "all"`) sweeps `layer`; where the encoder also
+//! takes `layers`, the host reads every layer of the sweep in one pass with it, and caches each
+//! part as that layer's node. The rule that makes that safe: each part must be, bit for bit, what
+//! `layer` alone gives.
 
-use commute_sdk::prelude::*;
+use crate::prelude::*;
 
 /// The layers read, in order: `layers`, or `layer` alone. With `layers`, `layer` must be left at
 /// its default, the model's last layer `last`; every layer must be within `0..=last`.
