@@ -124,6 +124,13 @@ fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_l
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("`text/minilm` has no layer 9: its `layer` is within 0..=6"), "{err}");
     assert!(err.contains("`layers` sweeps `layer`, which `params` also sets"), "{err}");
+    // The encoder's own `layers` (one pass over several layers) is range-checked as written.
+    let bad = EXPERIMENT.replace("layers = [0, 3, 6]", "params = { layers = [0, 9] }");
+    std::fs::write(home.join("bad.toml"), bad).unwrap();
+    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("parameter `layers` of `minilm` must be in [0, 6], found 9"), "{err}");
+    assert!(err.contains("bad.toml:16:10"), "{err}");
     let bad = EXPERIMENT.replace("null = false", "null = false\ngrid-anchors = 7");
     std::fs::write(home.join("bad.toml"), bad).unwrap();
     let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));

@@ -58,6 +58,7 @@ pub struct ParaphraseParams {
     /// after another, in this order (384 floats each), each what `layer` = that layer gives. A
     /// node's `layers = "all"` sweep reads its layers this way.
     #[serde(default)]
+    #[schemars(inner(range(min = 0, max = 3)))]
     pub layers: Option<Vec<usize>>,
     /// Scale each vector to unit length (the model's own embedding is not).
     #[serde(default)]

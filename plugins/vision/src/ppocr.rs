@@ -65,6 +65,7 @@ pub struct PpocrParams {
     /// Several layers in one run of the model, in place of `layer`: each pooled as `layer` would
     /// be, side by side in this order. A node's `layers = "all"` sweep reads its layers this way.
     #[serde(default)]
+    #[schemars(inner(range(min = 0, max = 4)))]
     pub layers: Option<Vec<usize>>,
 }
 

@@ -73,6 +73,7 @@ pub struct MinilmParams {
     /// after another, in this order (384 floats each), each what `layer` = that layer gives. A
     /// node's `layers = "all"` sweep reads its layers this way.
     #[serde(default)]
+    #[schemars(inner(range(min = 0, max = 6)))]
     pub layers: Option<Vec<usize>>,
 }
 
