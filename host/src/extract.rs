@@ -697,7 +697,7 @@ impl<'a> Extractor<'a> {
         } else {
             tracing::info!(node = name, items = n, cached, computing = missing.len(), "extracting");
             let lookup = self.lookup(node, items)?;
-            let pass = if lookup.is_none() { self.layer_pass(name, node, items)? } else { None };
+            let pass = if lookup.is_none() { self.layer_pass(name, node, items, &missing)? } else { None };
             for (i, chunk, skips) in
                 self.compute(name, node, skip, items, &missing, &chunk_keys, lookup.as_ref(), pass.as_ref())?
             {
@@ -838,9 +838,15 @@ impl<'a> Extractor<'a> {
     }
 
     /// For a node of a layer sweep whose encoder reads several layers at once, the one-pass plan
-    /// ([`crate::layer_pass`]) and each member's chunk keys; the members' builds are recorded as
-    /// computing them.
-    fn layer_pass(&self, name: &str, node: &Node, items: &Items) -> Result<Option<PassKeys>, HostError> {
+    /// ([`crate::layer_pass`]) and each member's chunk keys; this build is recorded as computing
+    /// the results of each member that gets a chunk of `missing` from the pass.
+    fn layer_pass(
+        &self,
+        name: &str,
+        node: &Node,
+        items: &Items,
+        missing: &[usize],
+    ) -> Result<Option<PassKeys>, HostError> {
         let Encoder::Plugin(call) = &node.encoder else { return Ok(None) };
         let reads_layers = self
             .registry
@@ -855,10 +861,12 @@ impl<'a> Extractor<'a> {
         let mut keys = Vec::with_capacity(pass.members.len());
         for member in &pass.members {
             let key = self.encoder_key(member)?;
-            if let Encoder::Plugin(call) = &member.encoder {
+            let member_keys = chunk_keys(&key, &items.ids);
+            let gets_chunks = missing.iter().any(|&c| !self.cache.has_embeddings(&member_keys[c]));
+            if let (Encoder::Plugin(call), true) = (&member.encoder, gets_chunks) {
                 self.check_build(&member.name, call, &key, true);
             }
-            keys.push(chunk_keys(&key, &items.ids));
+            keys.push(member_keys);
         }
         tracing::info!(
             node = name,
