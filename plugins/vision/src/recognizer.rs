@@ -65,9 +65,7 @@ pub enum Head {
     Layer(usize),
     /// The per-step probabilities over the CTC classes.
     Probabilities,
-    /// Any tensor of the graph laid out as `[N, W/8, C]` or `[N, C, 1, W/8]` (for tests that
-    /// read the layers' neighbours).
-    #[doc(hidden)]
+    /// Any tensor of the graph laid out as `[N, W/8, C]` or `[N, C, 1, W/8]`, by name.
     Tensor(&'static str),
 }
 
