@@ -347,7 +347,7 @@ fn several_layers_in_one_pass_are_each_layer_bit_for_bit() {
     }
     for (params, says) in [
         ("layers = []", "at least one layer"),
-        ("layers = [2, 7]", "within 0..=6, got 7"),
+        ("layers = [2, 7]", "layers must be in [0, 6], found 7"),
         ("layer = 2\nlayers = [1]", "not both"),
     ] {
         let err = plugin(1).open("minilm", params).err().map(|e| e.to_string()).unwrap_or_default();

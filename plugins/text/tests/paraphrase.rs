@@ -83,9 +83,11 @@ fn every_layer_is_a_space_of_its_own_and_a_missing_one_is_refused() {
             assert_eq!(&row[part * 384..(part + 1) * 384], layers[layer][text].as_slice(), "layer {layer}");
         }
     }
-    for (params, says) in
-        [("layers = []", "at least one"), ("layers = [4]", "got 4"), ("layer = 1\nlayers = [2]", "not both")]
-    {
+    for (params, says) in [
+        ("layers = []", "at least one"),
+        ("layers = [4]", "layers must be in [0, 3], found 4"),
+        ("layer = 1\nlayers = [2]", "not both"),
+    ] {
         let err = plugin().open("paraphrase-minilm", params).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains(says), "{params}: {err}");
     }
