@@ -6,7 +6,9 @@
 //!
 //! The cache keys are those of the nodes one by one, so what is cached does not depend on which
 //! way it was computed; this holds because an encoder's `layers` must give, bit for bit, what
-//! `layer` gives for each (the text plugin's tests check it for MiniLM on both backends).
+//! `layer` gives for each (the plugins' tests check it for MiniLM on both backends, for
+//! paraphrase-MiniLM and for PP-OCR). Sharded extraction (`--shard`) computes each node's chunks
+//! on its own, so that a shard writes only the chunks it owns.
 
 use crate::cache::Chunk;
 use crate::experiment::layers::LAYER_PARAM;
