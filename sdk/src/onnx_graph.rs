@@ -2,10 +2,11 @@
 //! protobuf wire format, so that an intermediate tensor (a layer's features) can be read out.
 //!
 //! Only what that needs is parsed: a model (`ModelProto`) holds its graph in field 7; a graph
-//! (`GraphProto`) holds nodes in field 1 (each `NodeProto` names the tensors it produces in field
-//! 2) and its outputs in field 12 (`ValueInfoProto`, name in field 1). Every other field is copied
-//! byte for byte. The new outputs carry only a name: ONNX Runtime infers their type and shape from
-//! the node that produces them.
+//! (`GraphProto`) holds nodes in field 1 (each `NodeProto` names the tensors it reads in field 1
+//! and produces in field 2), initializers in field 5 (`TensorProto`, name in field 8), inputs in
+//! field 11 and outputs in field 12 (`ValueInfoProto`, name in field 1). Nodes and initializers no
+//! output needs are left out; every other field is copied byte for byte. The new outputs carry
+//! only a name: ONNX Runtime infers their type and shape from the node that produces them.
 
 use crate::prelude::*;
 
@@ -13,6 +14,13 @@ const MODEL_GRAPH: u64 = 7;
 const GRAPH_NODE: u64 = 1;
 const GRAPH_OUTPUT: u64 = 12;
 const NODE_OUTPUT: u64 = 2;
+const NODE_INPUT: u64 = 1;
+const NODE_ATTRIBUTE: u64 = 5;
+const ATTRIBUTE_GRAPH: u64 = 6;
+const ATTRIBUTE_GRAPHS: u64 = 11;
+const GRAPH_INITIALIZER: u64 = 5;
+const GRAPH_INPUT: u64 = 11;
+const TENSOR_NAME: u64 = 8;
 const VALUE_INFO_NAME: u64 = 1;
 
 const VARINT: u64 = 0;
@@ -108,25 +116,91 @@ pub fn with_outputs(model: &[u8], outputs: &[&str]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A node of a graph: the tensors it reads and makes, and whether an attribute holds a subgraph
+/// (whose reads of outer tensors its inputs do not list).
+struct GraphNode<'a> {
+    inputs: Vec<&'a [u8]>,
+    outputs: Vec<&'a [u8]>,
+    subgraph: bool,
+}
+
+fn graph_node<'a>(field: &Field<'a>) -> Result<GraphNode<'a>> {
+    let mut node = GraphNode { inputs: Vec::new(), outputs: Vec::new(), subgraph: false };
+    for f in fields(field.value).context("unreadable ONNX node")? {
+        match (f.number, f.wire) {
+            (NODE_INPUT, LEN) => node.inputs.push(f.value),
+            (NODE_OUTPUT, LEN) => node.outputs.push(f.value),
+            (NODE_ATTRIBUTE, LEN) => {
+                let graphs = fields(f.value).context("unreadable ONNX attribute")?;
+                node.subgraph |=
+                    graphs.iter().any(|a| [ATTRIBUTE_GRAPH, ATTRIBUTE_GRAPHS].contains(&a.number));
+            }
+            _ => {}
+        }
+    }
+    Ok(node)
+}
+
+/// The graph with `outputs` as its outputs and without the nodes (and initializers) that none of
+/// them needs: a layer read from inside a network costs the layers up to it, not the whole
+/// network. Nothing is left out of a graph with a subgraph (an `If` or `Loop` may read any tensor
+/// without naming it).
 fn graph_with_outputs(graph: &[u8], outputs: &[&str]) -> Result<Vec<u8>> {
+    let all = fields(graph).context("unreadable ONNX graph")?;
+    let mut nodes = Vec::new();
+    for field in all.iter().filter(|f| f.number == GRAPH_NODE && f.wire == LEN) {
+        nodes.push(graph_node(field)?);
+    }
+    for name in outputs {
+        ensure!(
+            nodes.iter().any(|n| n.outputs.contains(&name.as_bytes())),
+            "no node of the model produces a tensor named `{name}`"
+        );
+    }
+    // Nodes are in topological order (ONNX requires it): walking back from the outputs keeps
+    // every node whose product something kept reads.
+    let prune = !nodes.iter().any(|n| n.subgraph);
+    let mut needed: std::collections::HashSet<&[u8]> = outputs.iter().map(|o| o.as_bytes()).collect();
+    // An initializer also listed as a graph input (older models) stays: without it, the input
+    // would have to be fed.
+    for field in all.iter().filter(|f| f.number == GRAPH_INPUT && f.wire == LEN) {
+        let name = fields(field.value).context("unreadable ONNX graph input")?;
+        needed.extend(name.iter().filter(|f| f.number == VALUE_INFO_NAME && f.wire == LEN).map(|f| f.value));
+    }
+    let mut keep = vec![!prune; nodes.len()];
+    if prune {
+        for (i, node) in nodes.iter().enumerate().rev() {
+            if node.outputs.iter().any(|o| needed.contains(o)) {
+                keep[i] = true;
+                needed.extend(node.inputs.iter().copied());
+            }
+        }
+    }
     let mut out = Vec::with_capacity(graph.len() + 64);
-    let mut produced: Vec<&[u8]> = Vec::new();
-    for field in fields(graph).context("unreadable ONNX graph")? {
+    let mut node_index = 0;
+    for field in &all {
         match (field.number, field.wire) {
             (GRAPH_OUTPUT, _) => {}
             (GRAPH_NODE, LEN) => {
-                for f in fields(field.value).context("unreadable ONNX node")? {
-                    if f.number == NODE_OUTPUT && f.wire == LEN {
-                        produced.push(f.value);
-                    }
+                if keep[node_index] {
+                    out.extend_from_slice(field.raw);
                 }
-                out.extend_from_slice(field.raw);
+                node_index += 1;
+            }
+            (GRAPH_INITIALIZER, LEN) if prune => {
+                let name = fields(field.value)
+                    .context("unreadable ONNX initializer")?
+                    .into_iter()
+                    .find(|f| f.number == TENSOR_NAME && f.wire == LEN)
+                    .map(|f| f.value);
+                if name.is_none_or(|n| needed.contains(n)) {
+                    out.extend_from_slice(field.raw);
+                }
             }
             _ => out.extend_from_slice(field.raw),
         }
     }
     for name in outputs {
-        ensure!(produced.contains(&name.as_bytes()), "no node of the model produces a tensor named `{name}`");
         let mut info = Vec::with_capacity(name.len() + 2);
         write_len_field(VALUE_INFO_NAME, name.as_bytes(), &mut info);
         write_len_field(GRAPH_OUTPUT, &info, &mut out);
@@ -307,6 +381,58 @@ mod tests {
         // Editing twice gives the same bytes as editing once.
         assert_eq!(with_outputs(&edited, &["h", "y"]).unwrap(), edited);
         assert_eq!(produced_names(&model).unwrap(), ["h", "y"], "every node's output, in order");
+    }
+
+    /// The graph's fields of an edited model, as (field number, value) pairs.
+    fn graph_fields(model: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let graph = fields(model).unwrap().into_iter().find(|f| f.number == MODEL_GRAPH).unwrap().value;
+        fields(graph).unwrap().into_iter().map(|f| (f.number, f.value.to_vec())).collect()
+    }
+
+    #[test]
+    fn what_no_output_needs_is_left_out_unless_a_subgraph_may_read_it() {
+        // x → [Mul w1] → h → [Mul w2] → y; w1 and w2 are initializers, w0 an initializer that is
+        // also a graph input (older models list them so).
+        let node = |inputs: &[&str], output: &str, attribute: Option<&[u8]>| {
+            let mut parts: Vec<(u64, &[u8])> = inputs.iter().map(|i| (NODE_INPUT, i.as_bytes())).collect();
+            parts.push((NODE_OUTPUT, output.as_bytes()));
+            if let Some(a) = attribute {
+                parts.push((NODE_ATTRIBUTE, a));
+            }
+            message(&parts)
+        };
+        let tensor = |name: &str| message(&[(TENSOR_NAME, name.as_bytes())]);
+        let model = |attribute: Option<&[u8]>| {
+            let graph = message(&[
+                (GRAPH_NODE, &node(&["x", "w1"], "h", None)),
+                (GRAPH_NODE, &node(&["h", "w2"], "y", attribute)),
+                (GRAPH_INITIALIZER, &tensor("w0")),
+                (GRAPH_INITIALIZER, &tensor("w1")),
+                (GRAPH_INITIALIZER, &tensor("w2")),
+                (GRAPH_INPUT, &message(&[(VALUE_INFO_NAME, b"x")])),
+                (GRAPH_INPUT, &message(&[(VALUE_INFO_NAME, b"w0")])),
+                (GRAPH_OUTPUT, &message(&[(VALUE_INFO_NAME, b"y")])),
+            ]);
+            let mut model = Vec::new();
+            write_len_field(MODEL_GRAPH, &graph, &mut model);
+            model
+        };
+        let names = |fields: &[(u64, Vec<u8>)], number: u64| -> usize {
+            fields.iter().filter(|(n, _)| *n == number).count()
+        };
+        // Reading h: the second node and its weight w2 go; w0 stays (a graph input).
+        let cut = graph_fields(&with_outputs(&model(None), &["h"]).unwrap());
+        assert_eq!(names(&cut, GRAPH_NODE), 1);
+        let initializers: Vec<&Vec<u8>> =
+            cut.iter().filter(|(n, _)| *n == GRAPH_INITIALIZER).map(|(_, v)| v).collect();
+        assert_eq!(initializers, [&tensor("w0"), &tensor("w1")]);
+        // Reading y keeps everything.
+        let whole = graph_fields(&with_outputs(&model(None), &["y"]).unwrap());
+        assert_eq!((names(&whole, GRAPH_NODE), names(&whole, GRAPH_INITIALIZER)), (2, 3));
+        // A node with a subgraph attribute (`g`): nothing is left out.
+        let subgraph = message(&[(1, b"then_branch"), (ATTRIBUTE_GRAPH, b"")]);
+        let kept = graph_fields(&with_outputs(&model(Some(&subgraph)), &["h"]).unwrap());
+        assert_eq!((names(&kept, GRAPH_NODE), names(&kept, GRAPH_INITIALIZER)), (2, 3));
     }
 
     #[test]
