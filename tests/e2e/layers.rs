@@ -115,28 +115,31 @@ fn a_layer_sweep_expands_into_nodes_and_a_grid_whose_best_matches_are_the_same_l
     assert!(err.contains("cache hit: every chunk of this node is cached node=\"int8\""), "{err}");
 
     // Bad sweeps: a layer the encoder does not have, and a layer given twice.
-    let bad = EXPERIMENT.replace("layers = [0, 3, 6]", "layers = [0, 9]").replace(
-        "params = { backend = \"candle\" }\nlayers = \"all\"",
-        "params = { backend = \"candle\", layer = 2 }\nlayers = \"all\"",
+    let err = refused_by_check(
+        home,
+        &EXPERIMENT.replace("layers = [0, 3, 6]", "layers = [0, 9]").replace(
+            "params = { backend = \"candle\" }\nlayers = \"all\"",
+            "params = { backend = \"candle\", layer = 2 }\nlayers = \"all\"",
+        ),
     );
-    std::fs::write(home.join("bad.toml"), bad).unwrap();
-    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
-    assert_eq!(code, 1, "{err}");
     assert!(err.contains("`text/minilm` has no layer 9: its `layer` is within 0..=6"), "{err}");
     assert!(err.contains("`layers` sweeps `layer`, which `params` also sets"), "{err}");
     // The encoder's own `layers` (one pass over several layers) is range-checked as written.
-    let bad = EXPERIMENT.replace("layers = [0, 3, 6]", "params = { layers = [0, 9] }");
-    std::fs::write(home.join("bad.toml"), bad).unwrap();
-    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
-    assert_eq!(code, 1, "{err}");
+    let err =
+        refused_by_check(home, &EXPERIMENT.replace("layers = [0, 3, 6]", "params = { layers = [0, 9] }"));
     assert!(err.contains("parameter `layers` of `minilm` must be in [0, 6], found 9"), "{err}");
     assert!(err.contains("bad.toml:16:10"), "{err}");
-    let bad = EXPERIMENT.replace("null = false", "null = false\ngrid-anchors = 7");
-    std::fs::write(home.join("bad.toml"), bad).unwrap();
-    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
-    assert_eq!(code, 1, "{err}");
+    let err = refused_by_check(home, &EXPERIMENT.replace("null = false", "null = false\ngrid-anchors = 7"));
     assert!(err.contains("`grid-anchors = 7` is not one of the experiment's anchor counts"), "{err}");
     assert!(err.contains("bad.toml:"), "{err}");
+}
+
+/// `commute check` on `experiment` written to `bad.toml` in `home`: it must exit 1; its stderr.
+fn refused_by_check(home: &Path, experiment: &str) -> String {
+    std::fs::write(home.join("bad.toml"), experiment).expect("write bad.toml");
+    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
+    assert_eq!(code, 1, "{err}");
+    err
 }
 
 /// MiniLM cut after block 3 and resumed there, declared in TOML: a data set of token states
