@@ -150,12 +150,13 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
         .flat_map(|p| p.operators.iter().filter_map(|(label, s)| s.order.map(|(_, n)| (label.clone(), n))))
         .collect();
     if let Some((label, _)) = pairs.first() {
-        let counts: Vec<usize> = pairs.iter().map(|(_, n)| *n).collect();
-        let (low, high) =
-            (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
+        let low = pairs.iter().map(|(_, n)| *n).min().unwrap_or(0);
+        let high = pairs.iter().map(|(_, n)| *n).max().unwrap_or(0);
         let _ = writeln!(
             md,
-            "`order` is read along `{label}` over the test pairs whose {c} rows are identical ({low}–{high} pairs              per fit): a bridge through {c}'s own rows (the items named, then embedded in {c}) cannot tell              such a pair apart and scores 0.500 on them by construction.\n",
+            "`order` is read along `{label}` over the test pairs whose {c} rows are identical \
+             ({low}–{high} pairs per fit): a bridge through {c}'s own rows (the items named, then \
+             embedded in {c}) cannot tell such a pair apart and scores 0.500 on them by construction.\n",
             c = edge.child
         );
     }
