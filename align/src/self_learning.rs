@@ -399,55 +399,65 @@ fn split_rows(
     );
 }
 
-/// Which gallery entries of one query row are kept: the gaps between kept entries are geometric,
-/// so only kept entries cost a random draw.
-struct Sampler {
-    rng: ChaCha8Rng,
-    /// Gallery row of the next kept entry.
-    next: usize,
-    /// `ln(1 − keep_prob)` (negative).
-    log_drop: f64,
-    /// Draws at or above this give a gap of 0 without a logarithm (see [`Sampler::gap`]).
-    no_gap: f64,
+/// How many of a query row's best entries the dropout discards before its first kept one.
+///
+/// Dropping every similarity entry independently with probability `1 − p` and taking the best
+/// survivor picks the row's `(g + 1)`-th best entry, where `g` — the dropped entries that rank
+/// above the first kept one — is geometric: `P(g = r) = p (1 − p)^r`, whatever the scores are.
+/// So one draw per row, `g = ⌊ln u / ln(1 − p)⌋`, replaces a draw per kept entry, and the sweep
+/// only has to keep each row's `g + 1` best entries. The draw comes from the row's own stream of a
+/// generator seeded by the round, so it does not depend on threads or tiling.
+fn dropped_above_kept(base: &ChaCha8Rng, row: usize, keep_prob: f64) -> usize {
+    if keep_prob >= 1.0 {
+        return 0;
+    }
+    let mut rng = base.clone();
+    rng.set_stream(row as u64);
+    let u = 1.0 - rng.random::<f64>();
+    // The ratio is ≥ 0, so `as` is the floor; it saturates: with a tiny keep probability the
+    // rank passes the gallery's end and nothing is kept.
+    (u.ln() / (-keep_prob).ln_1p()) as usize
 }
 
-impl Sampler {
-    fn new(base: &ChaCha8Rng, row: usize, keep_prob: f64) -> Self {
-        let mut rng = base.clone();
-        rng.set_stream(row as u64);
-        let log_drop = (-keep_prob).ln_1p();
-        let mut sampler = Sampler { rng, next: 0, log_drop, no_gap: no_gap_above(log_drop) };
-        sampler.next = sampler.gap();
-        sampler
+/// A query row's best gallery entries so far: at most `capacity`, best first, ties to the smaller
+/// gallery row (entries arrive in gallery order and must beat the last kept one strictly).
+#[derive(Debug, Clone, Default)]
+struct Leaders {
+    capacity: usize,
+    entries: Vec<(f32, usize)>,
+}
+
+impl Leaders {
+    fn new(capacity: usize) -> Self {
+        Leaders { capacity, entries: Vec::with_capacity(capacity.min(64)) }
     }
 
-    /// Entries dropped before the next kept one: `⌊ln u / ln(1 − p)⌋`, u uniform in (0, 1].
-    /// A draw above `1 − p` (with a margin) gives 0 without computing the logarithm: the same
-    /// gap, for most draws once `p` is large.
-    fn gap(&mut self) -> usize {
-        let u = 1.0 - self.rng.random::<f64>();
-        if u >= self.no_gap {
-            return 0;
+    /// The score a new entry must exceed (−∞ until the list is full).
+    fn threshold(&self) -> f32 {
+        if self.entries.len() < self.capacity {
+            f32::NEG_INFINITY
+        } else {
+            self.entries.last().map_or(f32::INFINITY, |e| e.0)
         }
-        // The ratio is ≥ 0, so `as` (truncation) is the floor, without a call to libm's `floor`;
-        // it saturates: a huge gap (tiny keep probability) just ends the row.
-        (u.ln() / self.log_drop) as usize
     }
 
-    fn advance(&mut self) {
-        let gap = self.gap();
-        self.next = self.next.saturating_add(1).saturating_add(gap);
+    /// Offers `score` (gallery row `index`, later than every row offered before); NaN never enters.
+    fn offer(&mut self, score: f32, index: usize) {
+        if !(score > self.threshold()) {
+            return;
+        }
+        if self.entries.len() == self.capacity {
+            self.entries.pop();
+        }
+        // After every entry at least as good: ties keep the earlier row first.
+        let at = self.entries.partition_point(|e| e.0 >= score);
+        self.entries.insert(at, (score, index));
     }
 }
 
-/// A draw `u` at or above the returned value has `ln u / log_drop < 1`, so a gap of 0: the value is
-/// `1 − p` raised by a relative 1e-9, far more than any error of a computed logarithm, so that
-/// `u ≥ no_gap` and the logarithm agree on every draw.
-fn no_gap_above(log_drop: f64) -> f64 {
-    (log_drop.exp() * (1.0 + 1e-9)).min(1.0)
-}
-
-/// [`best_matches`] for query rows `first..first + out.len()`, tile by tile.
+/// [`best_matches`] for query rows `first..first + out.len()`, tile by tile: each row keeps its
+/// `g + 1` best entries ([`dropped_above_kept`]); a tile whose best entry cannot enter that list is
+/// skipped after one vectorised maximum.
 #[allow(clippy::too_many_arguments)]
 fn sweep_rows(
     queries: MatRef<'_, f32>,
@@ -460,17 +470,15 @@ fn sweep_rows(
     out: &mut [Best],
 ) {
     let ng = gallery.nrows();
-    let stochastic = keep_prob < 1.0;
     let mut buf = vec![0.0f32; tiles.gallery.min(ng) * tiles.queries.min(out.len())];
     let mut r0 = 0;
     while r0 < out.len() {
         let nr = tiles.queries.min(out.len() - r0);
         let block = &mut out[r0..r0 + nr];
-        let mut samplers: Vec<Sampler> = if stochastic {
-            (0..nr).map(|i| Sampler::new(base, first + r0 + i, keep_prob)).collect()
-        } else {
-            Vec::new()
-        };
+        let ranks: Vec<usize> =
+            (0..nr).map(|i| dropped_above_kept(base, first + r0 + i, keep_prob)).collect();
+        let mut leaders: Vec<Leaders> =
+            ranks.iter().map(|&g| Leaders::new(g.saturating_add(1).min(ng.max(1)))).collect();
         let query_block = queries.subrows(first + r0, nr);
         let mut c0 = 0;
         while c0 < ng {
@@ -480,37 +488,51 @@ fn sweep_rows(
             let dst = MatMut::from_column_major_slice_mut(&mut *tile, nc, nr);
             matmul(dst, Accum::Replace, gallery.subrows(c0, nc), query_block.transpose(), 1.0f32, Par::Seq);
             let pen = &penalty[c0..c0 + nc];
-            for (i, col) in tile.chunks_exact(nc).enumerate() {
-                let best = &mut block[i];
-                // The tile's best, then its first row: the same entry a scan with `>` keeps.
-                let top = max_adjusted(col, pen);
-                if top > best.score {
-                    if let Some(jj) = col.iter().zip(pen).position(|(&s, &p)| s - p == top) {
-                        best.score = top;
-                        best.index = Some(c0 + jj);
-                    }
-                }
-                if let Some(sampler) = samplers.get_mut(i) {
-                    while sampler.next < c0 + nc {
-                        let jj = sampler.next - c0;
-                        let v = col[jj] - pen[jj];
-                        if v > best.kept_score {
-                            best.kept_score = v;
-                            best.kept = Some(sampler.next);
-                        }
-                        sampler.advance();
-                    }
+            for (col, list) in tile.chunks_exact(nc).zip(&mut leaders) {
+                if max_adjusted(col, pen) > list.threshold() {
+                    offer_tile(list, col, pen, c0);
                 }
             }
             c0 += nc;
         }
-        if !stochastic {
-            for best in block.iter_mut() {
-                best.kept_score = best.score;
-                best.kept = best.index;
+        for ((best, list), &g) in block.iter_mut().zip(&leaders).zip(&ranks) {
+            if let Some(&(score, index)) = list.entries.first() {
+                best.score = score;
+                best.index = Some(index);
+            }
+            if let Some(&(score, index)) = list.entries.get(g) {
+                best.kept_score = score;
+                best.kept = Some(index);
             }
         }
         r0 += nr;
+    }
+}
+
+/// Offers the entries `col[j] − pen[j]` (gallery rows `c0 + j`) to `list`, eight at a time: a
+/// group with no entry above the list's threshold costs one vectorised comparison.
+fn offer_tile(list: &mut Leaders, col: &[f32], pen: &[f32], c0: usize) {
+    let mut threshold = list.threshold();
+    let (cols, pens) = (col.chunks_exact(8), pen.chunks_exact(8));
+    let (col_rest, pen_rest) = (cols.remainder(), pens.remainder());
+    for (g, (c, p)) in cols.zip(pens).enumerate() {
+        let mut above = false;
+        for k in 0..8 {
+            above |= c[k] - p[k] > threshold;
+        }
+        if above {
+            for k in 0..8 {
+                let v = c[k] - p[k];
+                if v > threshold {
+                    list.offer(v, c0 + 8 * g + k);
+                    threshold = list.threshold();
+                }
+            }
+        }
+    }
+    let done = col.len() - col_rest.len();
+    for (k, (&c, &p)) in col_rest.iter().zip(pen_rest).enumerate() {
+        list.offer(c - p, c0 + done + k);
     }
 }
 
@@ -698,42 +720,66 @@ mod tests {
         assert_eq!(one.iter().map(|m| m.index.unwrap()).collect::<Vec<_>>(), want);
         assert!(one.iter().all(|m| m.kept_score <= m.score));
         assert!(one.iter().filter(|m| m.kept != m.index).count() > 10);
-        // Keep probability 0.3: about 30% of the entries survive (counted through a tiny gallery).
-        let mut kept = 0usize;
-        for row in 0..2000 {
-            let mut sampler = Sampler::new(&ChaCha8Rng::seed_from_u64(1), row, 0.3);
-            while sampler.next < 10 {
-                kept += 1;
-                sampler.advance();
-            }
+        // The kept entry is the row's (g + 1)-th best, g drawn for the row: the same rank in
+        // every tiling, and by brute force from the scores.
+        for (m, i) in one.iter().zip(0..) {
+            let score = |j: usize| {
+                f64::from(
+                    an.row(i)
+                        .transpose()
+                        .iter()
+                        .zip(bn.row(j).transpose().iter())
+                        .map(|(x, y)| x * y)
+                        .sum::<f32>(),
+                ) - f64::from(half[j])
+            };
+            let mut order: Vec<usize> = (0..29).collect();
+            order.sort_by(|&x, &y| score(y).total_cmp(&score(x)).then(x.cmp(&y)));
+            let g = dropped_above_kept(&ChaCha8Rng::seed_from_u64(7), i, 0.3);
+            assert_eq!(m.kept, order.get(g).copied(), "row {i}, rank {g}");
         }
-        assert!((kept as f64 / 20000.0 - 0.3).abs() < 0.02, "{kept}");
     }
 
     #[test]
-    fn draws_above_the_threshold_have_no_gap_by_the_logarithm_too() {
-        let mut r = rng(13);
-        for p in [1e-4f64, 0.05, 0.1, 0.3, 0.5, 0.8, 0.9, 0.999, 1.0 - 1e-12] {
-            let log_drop = (-p).ln_1p();
-            let t = no_gap_above(log_drop);
-            // Right at the threshold and just above it, and at random above it.
-            let mut u = t;
-            let mut draws: Vec<f64> = (0..1000)
-                .map(|_| {
-                    u = f64::from_bits(u.to_bits() + 1).min(1.0);
-                    u
-                })
-                .collect();
-            draws.extend((0..100_000).map(|_| t + (1.0 - t) * r.random::<f64>()));
-            draws.push(t);
-            draws.push(1.0);
-            for u in draws {
-                assert_eq!((u.ln() / log_drop) as usize, 0, "p = {p}, u = {u}");
+    fn the_kept_rank_is_geometric_as_independent_dropout_makes_it() {
+        // Dropping each entry with probability 1 − p and keeping the best survivor picks rank r
+        // (0 = the best) with probability p (1 − p)^r. Over 200,000 rows, each rank's share
+        // lies within 4.5 standard errors of it, for every keep probability of the schedule.
+        let rows = 200_000;
+        for p in [0.1f64, 0.2, 0.4, 0.8] {
+            let base = ChaCha8Rng::seed_from_u64(11);
+            let mut counts = [0usize; 8];
+            for row in 0..rows {
+                let g = dropped_above_kept(&base, row, p);
+                if g < counts.len() {
+                    counts[g] += 1;
+                }
             }
-            // The threshold is tight: a draw a little below it is dropped now and then.
-            let below = (1.0 - p) * (1.0 - 1e-6);
-            assert!(p > 0.99 || (below.ln() / log_drop) as usize >= 1, "p = {p}");
+            for (r, &c) in counts.iter().enumerate() {
+                let want = p * (1.0 - p).powi(r as i32);
+                let se = (want * (1.0 - want) / rows as f64).sqrt();
+                let got = c as f64 / rows as f64;
+                assert!((got - want).abs() < 4.5 * se, "p = {p}, rank {r}: {got} vs {want}");
+            }
         }
+        // Keep probability 1 drops nothing; a tiny one passes any gallery's end.
+        assert_eq!(dropped_above_kept(&ChaCha8Rng::seed_from_u64(1), 3, 1.0), 0);
+        let far =
+            (0..100).filter(|&row| dropped_above_kept(&ChaCha8Rng::seed_from_u64(1), row, 1e-9) > 1_000_000);
+        assert!(far.count() > 95);
+    }
+
+    #[test]
+    fn leaders_keep_the_best_entries_ties_to_the_earlier_row() {
+        let mut list = Leaders::new(3);
+        for (j, s) in [0.5f32, f32::NAN, 0.9, 0.5, 0.1, 0.9, 0.7, f32::NEG_INFINITY].into_iter().enumerate() {
+            list.offer(s, j);
+        }
+        assert_eq!(list.entries, vec![(0.9, 2), (0.9, 5), (0.7, 6)]);
+        assert_eq!(list.threshold(), 0.7);
+        let mut one = Leaders::new(1);
+        one.offer(f32::NEG_INFINITY, 0);
+        assert!(one.entries.is_empty());
     }
 
     #[test]
