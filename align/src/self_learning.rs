@@ -443,7 +443,9 @@ impl Leaders {
 
     /// Offers `score` (gallery row `index`, later than every row offered before); NaN never enters.
     fn offer(&mut self, score: f32, index: usize) {
-        if !(score > self.threshold()) {
+        // `>` is false for NaN: it never enters.
+        let enters = score > self.threshold();
+        if !enters {
             return;
         }
         if self.entries.len() == self.capacity {
