@@ -10,7 +10,7 @@
 //! | encoder | `loudness` | 11 dims: frame-level statistics, peak, RMS, crest factor, gated level, range, silence ([`loudness`]) |
 //! | operator | `gain` | multiply by 10^(db/20), optional clipping ([`gain`]) |
 //! | operator | `pitch-shift` | shift pitch by semitones keeping the duration: resampling + phase vocoder or WSOLA ([`pitch_shift`]) |
-//! | encoder | `basic-pitch` | 300 dims by default: Basic Pitch's note, onset and contour posteriorgrams pooled over time ([`basic_pitch::embedding`]) |
+//! | encoder | `basic-pitch` | 300 dims by default: Basic Pitch's note, onset and contour posteriorgrams pooled over time, or any `layer` of the network on the way to them ([`basic_pitch::embedding`]) |
 //! | render | `transcribe` | audio → score: Basic Pitch's posteriorgrams decoded into notes ([`basic_pitch::transcribe`]) |
 //! | encoder | `onnx` | any ONNX audio model on the waveform: its windows, any tensors of its graph, pooled over frames ([`onnx_encoder`]) |
 //!

@@ -163,3 +163,60 @@ fn the_same_music_at_other_rates_gives_nearly_the_same_embedding() {
     assert!(other < 0.5, "another tone: cosine {other}");
     assert!(music > 0.98, "scale: cosine {music}");
 }
+
+#[test]
+fn every_layer_is_read_and_a_sweep_gives_each_layer_as_alone() {
+    use commute_plugin_audio::basic_pitch::embedding::{pool_frames, rescale, Pool};
+    let h = Harness::new(commute_plugin());
+    // 2.5 s of A4 spans two windows; 1 s of C4 one.
+    let audio = vec![sine(440.0, 22050, 2.5), sine(261.63, 22050, 1.0)];
+    let dims = [309, 2112, 2112, 264, 2816, 88, 300];
+    let mut alone = Vec::new();
+    for (k, &d) in dims.iter().enumerate() {
+        let params = format!("layer = {k}");
+        assert_eq!(h.open("basic-pitch", &params).expect("opens").dim(), Some(d), "layer {k}");
+        let out = h.call("basic-pitch", &params, &audio).expect("encodes");
+        assert!(out.iter().all(|v| tensor(v).len() == d && tensor(v).iter().all(|x| x.is_finite())));
+        alone.push(out);
+    }
+    // Layer 6 is the encoder's default output; 5 and 3 are the mean note and contour
+    // posteriorgrams, rescaled as the default output rescales them (the model opened here runs
+    // on another thread count, which moves last digits).
+    assert_eq!(alone[6], h.call("basic-pitch", "", &audio).expect("encodes"));
+    let close =
+        |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+    for (i, p) in posteriorgrams(&audio).iter().enumerate() {
+        let mean = |rows: &[f32], width| {
+            pool_frames(&rows.iter().map(|&x| rescale(x)).collect::<Vec<_>>(), width, Pool::Mean)
+        };
+        assert!(close(tensor(&alone[5][i]), &mean(&p.note, 88)), "item {i}: note");
+        assert!(close(tensor(&alone[3][i]), &mean(&p.contour, 264)), "item {i}: contour");
+    }
+    // The constant-Q transform (a third of a semitone a bin, from A0) peaks at each tone's pitch:
+    // A4 is 48 semitones above A0, C4 39.
+    let peak =
+        |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(j, _)| j).unwrap_or(0);
+    for (i, bin) in [(0, 3 * 48), (1, 3 * 39)] {
+        let at = peak(tensor(&alone[0][i]));
+        assert!(at.abs_diff(bin) <= 2, "item {i}: CQT peak at bin {at}, expected about {bin}");
+    }
+    // Two tones differ at every layer.
+    for (k, out) in alone.iter().enumerate() {
+        let c = cosine(tensor(&out[0]), tensor(&out[1]));
+        assert!(c < 0.999, "layer {k}: cosine {c}");
+    }
+    // One run for a sweep: each part is its layer alone, bit for bit; mean-max doubles each part.
+    let order = [4usize, 0, 6, 2, 1];
+    let swept = h.call("basic-pitch", "layers = [4, 0, 6, 2, 1]", &audio).expect("encodes");
+    for (i, v) in swept.iter().enumerate() {
+        let want: Vec<f32> = order.iter().flat_map(|&k| tensor(&alone[k][i]).to_vec()).collect();
+        assert_eq!(tensor(v), &want[..], "item {i}");
+    }
+    let both = h.open("basic-pitch", "layer = 2\npool = \"mean-max\"").expect("opens");
+    assert_eq!(both.dim(), Some(2 * 2112));
+    // Out of range, or both ways at once: refused when the function opens.
+    for (params, says) in [("layer = 7", "must be in [0, 6], found 7"), ("layer = 2\nlayers = [1]", "not both")] {
+        let err = h.open("basic-pitch", params).map(|_| ()).expect_err(params).to_string();
+        assert!(err.contains(says), "{params}: {err}");
+    }
+}

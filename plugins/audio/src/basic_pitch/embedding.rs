@@ -27,8 +27,19 @@
 //! `pool = "mean"` (440 dims): the mean over frames of the note (88), onset (88) and contour
 //! (264) posteriorgrams, in that order. `pool = "mean-max"` (880 dims): those 440 means followed
 //! by the 440 maxima in the same order.
+//!
+//! # Layers
+//!
+//! `layer` reads one of the network's layers instead ([`LAYERS`](super::model::LAYERS): 0 = the
+//! normalised constant-Q transform … 5 = the note posteriorgram; 6, the default, is the output
+//! above), each frame a row of the layer's maps, pooled over frames: the mean, or with
+//! `pool = "mean-max"` the mean followed by the maximum (`summary` is the mean: an inner layer has
+//! no keys to summarise). `rescale` applies to the posteriorgrams (layers 3, 5 and 6). `layers`
+//! reads several in one run of the model, side by side, each part what its `layer` alone gives.
 
-use super::model::{BasicPitch, ASSETS, DEFAULT_BATCH_WINDOWS};
+use super::model::{
+    is_posteriorgram, BasicPitch, LayerFrames, ASSETS, DEFAULT_BATCH_WINDOWS, LAYERS, OUTPUT_LAYER,
+};
 use super::posteriorgram::{Posteriorgrams, CONTOUR_BINS, CONTOUR_BINS_PER_SEMITONE, KEYS, LOWEST_PITCH};
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
@@ -72,11 +83,33 @@ pub struct BasicPitchParams {
     /// Two-second windows per ONNX Runtime call, across the items of a batch (1–256).
     #[serde(default = "default_batch_windows")]
     pub batch_windows: usize,
+    /// The layer read, pooled over frames: 0 = the normalised constant-Q transform (309 bins),
+    /// 1 = its harmonic stack (264 × 8), 2 = the contour's convolution block (8 × 264), 3 = the
+    /// contour posteriorgram (264), 4 = the note branch's convolution (32 × 88), 5 = the note
+    /// posteriorgram (88), 6 = the three posteriorgrams pooled by `pool` (the default).
+    #[serde(default = "default_layer")]
+    #[schemars(range(min = 0, max = 6))]
+    pub layer: usize,
+    /// Several layers in one run of the model, in place of `layer`: each pooled as `layer` would
+    /// be, side by side in this order. A node's `layers = "all"` sweep reads its layers this way.
+    #[serde(default)]
+    #[schemars(inner(range(min = 0, max = 6)))]
+    pub layers: Option<Vec<usize>>,
+}
+
+fn default_layer() -> usize {
+    OUTPUT_LAYER
 }
 
 impl Default for BasicPitchParams {
     fn default() -> Self {
-        BasicPitchParams { pool: default_pool(), rescale: true, batch_windows: default_batch_windows() }
+        BasicPitchParams {
+            pool: default_pool(),
+            rescale: true,
+            batch_windows: default_batch_windows(),
+            layer: default_layer(),
+            layers: None,
+        }
     }
 }
 
@@ -164,11 +197,59 @@ pub fn pool(p: &Posteriorgrams, pool: Pool, rescaled: bool) -> Vec<f32> {
     out
 }
 
+/// A layer's frames pooled over time: the mean, then (with `mean-max`) the maximum, per value;
+/// zeros without frames.
+pub fn pool_frames(frames: &[f32], width: usize, pool: Pool) -> Vec<f32> {
+    let n = frames.len() / width.max(1);
+    let mut sums = vec![0.0f64; width];
+    let mut top = vec![f32::NEG_INFINITY; width];
+    for row in frames.chunks_exact(width.max(1)) {
+        for ((s, m), &v) in sums.iter_mut().zip(top.iter_mut()).zip(row) {
+            *s += f64::from(v);
+            *m = m.max(v);
+        }
+    }
+    let scale = if n == 0 { 0.0 } else { 1.0 / n as f64 };
+    let mut out: Vec<f32> = sums.into_iter().map(|s| (s * scale) as f32).collect();
+    if pool == Pool::MeanMax {
+        out.extend(top.into_iter().map(|m| if n == 0 { 0.0 } else { m }));
+    }
+    out
+}
+
+/// The dimension of layer `k` pooled by `pool`.
+fn layer_dim(k: usize, pool: Pool) -> usize {
+    if k >= OUTPUT_LAYER {
+        return pool.dim();
+    }
+    LAYERS[k].width() * if pool == Pool::MeanMax { 2 } else { 1 }
+}
+
+/// Layer `k` of one item, pooled.
+fn pool_layer(frames: &LayerFrames, k: usize, pool_kind: Pool, rescaled: bool) -> Vec<f32> {
+    if k >= OUTPUT_LAYER {
+        return pool(&frames.posteriorgrams, pool_kind, rescaled);
+    }
+    let width = LAYERS[k].width();
+    let p = &frames.posteriorgrams;
+    let source: Vec<f32>;
+    let rows: &[f32] = if is_posteriorgram(k) {
+        let raw = if width == KEYS { &p.note } else { &p.contour };
+        source = if rescaled { raw.iter().map(|&x| rescale(x)).collect() } else { raw.clone() };
+        &source
+    } else {
+        frames.inner.iter().find(|(layer, _)| *layer == k).map_or(&[][..], |(_, f)| &f[..])
+    };
+    pool_frames(rows, width, pool_kind)
+}
+
 /// The `basic-pitch` encoder.
 pub struct BasicPitchEncoder {
     model: BasicPitch,
     pool: Pool,
     rescale: bool,
+    /// The layers read, in order (one unless `layers` is given).
+    layers: Vec<usize>,
 }
 
 impl Function for BasicPitchEncoder {
@@ -179,8 +260,9 @@ impl Function for BasicPitchEncoder {
     const CUDA: bool = true;
 
     fn open(params: BasicPitchParams, ctx: &Context) -> Result<Self> {
-        let model = BasicPitch::open(ctx, params.batch_windows)?;
-        Ok(BasicPitchEncoder { model, pool: params.pool, rescale: params.rescale })
+        let layers = commute_sdk::layers::layers_read(params.layer, params.layers.as_deref(), OUTPUT_LAYER)?;
+        let model = BasicPitch::open_layers(ctx, params.batch_windows, &layers)?;
+        Ok(BasicPitchEncoder { model, pool: params.pool, rescale: params.rescale, layers })
     }
 }
 
@@ -188,7 +270,7 @@ impl Encoder for BasicPitchEncoder {
     type Input<'a> = AudioRef<'a>;
 
     fn dim(&self) -> usize {
-        self.pool.dim()
+        self.layers.iter().map(|&k| layer_dim(k, self.pool)).sum()
     }
 
     fn encode(&mut self, audio: AudioRef<'_>) -> Result<Vec<f32>> {
@@ -197,7 +279,12 @@ impl Encoder for BasicPitchEncoder {
 
     fn encode_batch(&mut self, items: Vec<AudioRef<'_>>) -> Vec<Result<Vec<f32>>> {
         let (kind, rescaled) = (self.pool, self.rescale);
-        self.model.posteriorgrams(&items).into_iter().map(|p| p.map(|p| pool(&p, kind, rescaled))).collect()
+        let layers = &self.layers;
+        self.model
+            .frames(&items)
+            .into_iter()
+            .map(|f| f.map(|f| layers.iter().flat_map(|&k| pool_layer(&f, k, kind, rescaled)).collect()))
+            .collect()
     }
 }
 

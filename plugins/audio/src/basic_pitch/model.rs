@@ -1,5 +1,6 @@
 //! The Basic Pitch network (`nmp.onnx`) as a declared asset, and batched inference: audio items
-//! at any rate → posteriorgrams, with the windows of all items sharing ONNX Runtime batches.
+//! at any rate → posteriorgrams (and, opened with [`BasicPitch::open_layers`], the frames of inner
+//! layers), with the windows of all items sharing ONNX Runtime batches.
 //!
 //! On 60 s of synthesized music the stitched posteriorgrams are identical (max difference 0) to
 //! Python ONNX Runtime's on the package's own windows; `scripts/bench-basic-pitch.sh` checks this
@@ -40,6 +41,70 @@ const NOTE: &str = "StatefulPartitionedCall:1";
 /// Onset output, `[windows, 172, 88]`.
 const ONSET: &str = "StatefulPartitionedCall:2";
 
+/// One of the network's layers read as a space: a tensor of the graph with one row per frame
+/// (172 per window, like the posteriorgrams), `channels × bins` values a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layer {
+    /// The tensor's name in the graph.
+    pub tensor: &'static str,
+    /// Channels (feature maps) per frame.
+    pub channels: usize,
+    /// Frequency bins per channel.
+    pub bins: usize,
+    /// Whether the tensor is `[windows, channels, frames, bins]` (a convolution's output);
+    /// otherwise `[windows, frames, bins, channels]` (or `[windows, frames, bins]`).
+    pub channels_first: bool,
+}
+
+impl Layer {
+    /// Values per frame.
+    pub fn width(&self) -> usize {
+        self.channels * self.bins
+    }
+}
+
+/// The layers along the path from the audio to the note posteriorgram, in order. A frame of a
+/// channels-first tensor is read channel by channel (channel `c`'s bins at `c × bins`).
+///
+/// | layer | what | per frame |
+/// |---|---|---|
+/// | 0 | the constant-Q transform, log-scaled and batch-normalised: 309 bins a third of a semitone apart | 309 |
+/// | 1 | harmonic stacking: the CQT shifted to 8 harmonics (0.5, 1 … 7) on 264 bins | 264 × 8 = 2112 |
+/// | 2 | the first convolution block (8 channels, batch norm, ReLU) that reads the contour | 8 × 264 = 2112 |
+/// | 3 | the pitch-contour posteriorgram | 264 |
+/// | 4 | the note branch's convolution (32 channels, ReLU) on the contour | 32 × 88 = 2816 |
+/// | 5 | the note posteriorgram | 88 |
+///
+/// Layer 6 ([`OUTPUT_LAYER`]) is the model's whole output, the three posteriorgrams.
+pub const LAYERS: [Layer; 6] = [
+    Layer {
+        tensor: "model_1/batch_normalization/FusedBatchNormV3;model_1/batch_normalization/FusedBatchNormV33",
+        channels: 1,
+        bins: 309,
+        channels_first: false,
+    },
+    Layer {
+        tensor:
+            "model_1/harmonic-stacking-diff/strided_slice_7;model_1/harmonic-stacking-diff/strided_slice_7",
+        channels: 8,
+        bins: CONTOUR_BINS,
+        channels_first: false,
+    },
+    Layer { tensor: "Relu__38:0", channels: 8, bins: CONTOUR_BINS, channels_first: true },
+    Layer { tensor: CONTOUR, channels: 1, bins: CONTOUR_BINS, channels_first: false },
+    Layer { tensor: "Relu__42:0", channels: 32, bins: KEYS, channels_first: true },
+    Layer { tensor: NOTE, channels: 1, bins: KEYS, channels_first: false },
+];
+
+/// The layer that stands for the model's output: note, onset and contour posteriorgrams.
+pub const OUTPUT_LAYER: usize = LAYERS.len();
+
+/// Whether layer `k` is read from the posteriorgrams (the contour, the note or all three)
+/// rather than from an inner tensor.
+pub fn is_posteriorgram(k: usize) -> bool {
+    k >= OUTPUT_LAYER || LAYERS[k].tensor == CONTOUR || LAYERS[k].tensor == NOTE
+}
+
 /// Default number of windows per ONNX Runtime call.
 pub const DEFAULT_BATCH_WINDOWS: usize = 8;
 /// Largest number of windows per ONNX Runtime call (about 175 kB of input and 300 kB of output
@@ -50,6 +115,8 @@ pub const MAX_BATCH_WINDOWS: usize = 256;
 pub struct BasicPitch {
     session: Session,
     batch_windows: usize,
+    /// The inner layers read besides the posteriorgrams (layers of [`LAYERS`] that are not one).
+    inner: Vec<usize>,
 }
 
 impl std::fmt::Debug for BasicPitch {
@@ -62,6 +129,18 @@ impl std::fmt::Debug for BasicPitch {
 struct Pending<'a> {
     samples: Cow<'a, [f32]>,
     out: Posteriorgrams,
+    /// Frames of each inner layer read (`frames × width`), in the order of `BasicPitch::inner`.
+    inner: Vec<Vec<f32>>,
+}
+
+/// An item's frames: its posteriorgrams and the frames of the inner layers read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerFrames {
+    /// The note, onset and contour posteriorgrams.
+    pub posteriorgrams: Posteriorgrams,
+    /// For each inner layer read, in the order given to [`BasicPitch::open_layers`]: its frames,
+    /// `frames × width` values, frame-major.
+    pub inner: Vec<(usize, Vec<f32>)>,
 }
 
 impl BasicPitch {
@@ -74,20 +153,54 @@ impl BasicPitch {
             "batch-windows must be within 1..={MAX_BATCH_WINDOWS}, got {batch_windows}"
         );
         let session = commute_sdk::onnx::session(ctx, ctx.asset(NMP.name.as_ref())?)?;
-        Ok(BasicPitch { session, batch_windows })
+        Ok(BasicPitch { session, batch_windows, inner: Vec::new() })
+    }
+
+    /// [`BasicPitch::open`], with the graph's outputs widened to the inner tensors of `layers`
+    /// (indices into [`LAYERS`], or [`OUTPUT_LAYER`]), so that one run of the model gives the
+    /// posteriorgrams and every inner layer asked for ([`BasicPitch::frames`]).
+    pub fn open_layers(ctx: &Context, batch_windows: usize, layers: &[usize]) -> Result<BasicPitch> {
+        ensure!(
+            (1..=MAX_BATCH_WINDOWS).contains(&batch_windows),
+            "batch-windows must be within 1..={MAX_BATCH_WINDOWS}, got {batch_windows}"
+        );
+        if let Some(bad) = layers.iter().find(|&&k| k > OUTPUT_LAYER) {
+            bail!("layer must be within 0..={OUTPUT_LAYER}, got {bad}");
+        }
+        let mut inner: Vec<usize> = layers.iter().copied().filter(|&k| !is_posteriorgram(k)).collect();
+        inner.sort_unstable();
+        inner.dedup();
+        if inner.is_empty() {
+            return BasicPitch::open(ctx, batch_windows);
+        }
+        let path = ctx.asset(NMP.name.as_ref())?;
+        let model = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut names = vec![CONTOUR, NOTE, ONSET];
+        names.extend(inner.iter().map(|&k| LAYERS[k].tensor));
+        let edited = commute_sdk::onnx_graph::with_outputs(&model, &names)?;
+        let session = commute_sdk::onnx::session_from_memory(ctx, &edited)?;
+        Ok(BasicPitch { session, batch_windows, inner })
     }
 
     /// The posteriorgrams of each item (mono audio at any rate, resampled to 22 050 Hz). Items
     /// are independent: one item's bad input fails that item only, and batching does not change
     /// any result.
     pub fn posteriorgrams(&mut self, items: &[AudioRef<'_>]) -> Vec<Result<Posteriorgrams>> {
+        self.frames(items).into_iter().map(|f| f.map(|f| f.posteriorgrams)).collect()
+    }
+
+    /// The posteriorgrams of each item and the frames of the inner layers the model was opened
+    /// with ([`BasicPitch::open_layers`]), from one run of the model.
+    pub fn frames(&mut self, items: &[AudioRef<'_>]) -> Vec<Result<LayerFrames>> {
+        let widths: Vec<usize> = self.inner.iter().map(|&k| LAYERS[k].width()).collect();
         let mut pending: Vec<Result<Pending<'_>>> = items
             .iter()
             .map(|audio| {
                 validate(audio)?;
                 let samples = convert(audio.samples, audio.sample_rate, SAMPLE_RATE);
-                let out = Posteriorgrams::zeros(frame_count(samples.len()));
-                Ok(Pending { samples, out })
+                let frames = frame_count(samples.len());
+                let inner = widths.iter().map(|w| vec![0.0f32; frames * w]).collect();
+                Ok(Pending { samples, out: Posteriorgrams::zeros(frames), inner })
             })
             .collect();
         // Every (item, window) pair, in order.
@@ -117,7 +230,16 @@ impl BasicPitch {
                 }
             }
         }
-        pending.into_iter().map(|p| p.map(|p| p.out)).collect()
+        let layers = &self.inner;
+        pending
+            .into_iter()
+            .map(|p| {
+                p.map(|p| LayerFrames {
+                    posteriorgrams: p.out,
+                    inner: layers.iter().copied().zip(p.inner).collect(),
+                })
+            })
+            .collect()
     }
 
     /// Runs one batch of windows and stitches each window's output into its item.
@@ -149,6 +271,36 @@ impl BasicPitch {
                     };
                     stitch_window(output, window, width, target);
                 }
+            }
+        }
+        let mut frame_major = Vec::new();
+        for (slot, &k) in self.inner.iter().enumerate() {
+            let layer = LAYERS[k];
+            let name = layer.tensor;
+            let value = outputs.get(name).ok_or_else(|| anyhow!("the model has no tensor `{name}`"))?;
+            let (shape, data) =
+                value.try_extract_tensor::<f32>().map_err(|e| anyhow!("tensor `{name}` is not f32: {e}"))?;
+            let (frames, c, b) = (WINDOW_FRAMES as i64, layer.channels as i64, layer.bins as i64);
+            let expected =
+                if layer.channels_first { [n as i64, c, frames, b] } else { [n as i64, frames, b, c] };
+            ensure!(**shape == expected, "tensor `{name}` has shape {shape:?}, expected {expected:?}");
+            let width = layer.width();
+            for (&(item, window), output) in chunk.iter().zip(data.chunks_exact(WINDOW_FRAMES * width)) {
+                let Ok(p) = &mut pending[item] else { continue };
+                let output = if layer.channels_first {
+                    // [channels, frames, bins] → frame by frame, channel by channel.
+                    frame_major.resize(output.len(), 0.0);
+                    for (ch, plane) in output.chunks_exact(WINDOW_FRAMES * layer.bins).enumerate() {
+                        for (f, row) in plane.chunks_exact(layer.bins).enumerate() {
+                            let at = f * width + ch * layer.bins;
+                            frame_major[at..at + layer.bins].copy_from_slice(row);
+                        }
+                    }
+                    &frame_major[..]
+                } else {
+                    output
+                };
+                stitch_window(output, window, width, &mut p.inner[slot]);
             }
         }
         Ok(())
