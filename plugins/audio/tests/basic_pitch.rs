@@ -215,7 +215,9 @@ fn every_layer_is_read_and_a_sweep_gives_each_layer_as_alone() {
     let both = h.open("basic-pitch", "layer = 2\npool = \"mean-max\"").expect("opens");
     assert_eq!(both.dim(), Some(2 * 2112));
     // Out of range, or both ways at once: refused when the function opens.
-    for (params, says) in [("layer = 7", "must be in [0, 6], found 7"), ("layer = 2\nlayers = [1]", "not both")] {
+    for (params, says) in
+        [("layer = 7", "must be in [0, 6], found 7"), ("layer = 2\nlayers = [1]", "not both")]
+    {
         let err = h.open("basic-pitch", params).map(|_| ()).expect_err(params).to_string();
         assert!(err.contains(says), "{params}: {err}");
     }
