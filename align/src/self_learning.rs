@@ -479,8 +479,9 @@ fn sweep_rows(
         let block = &mut out[r0..r0 + nr];
         let ranks: Vec<usize> =
             (0..nr).map(|i| dropped_above_kept(base, first + r0 + i, keep_prob)).collect();
+        // A rank past the gallery keeps nothing: the row needs only its best entry then.
         let mut leaders: Vec<Leaders> =
-            ranks.iter().map(|&g| Leaders::new(g.saturating_add(1).min(ng.max(1)))).collect();
+            ranks.iter().map(|&g| Leaders::new(if g < ng { g + 1 } else { 1 })).collect();
         let query_block = queries.subrows(first + r0, nr);
         let mut c0 = 0;
         while c0 < ng {
@@ -740,6 +741,19 @@ mod tests {
             let g = dropped_above_kept(&ChaCha8Rng::seed_from_u64(7), i, 0.3);
             assert_eq!(m.kept, order.get(g).copied(), "row {i}, rank {g}");
         }
+    }
+
+    #[test]
+    fn a_rank_past_the_gallery_keeps_nothing_and_still_finds_the_best() {
+        let mut r = rng(33);
+        let a = normalized_rows(f32s(gaussian(&mut r, 40, 5).as_ref()).as_ref());
+        let b = normalized_rows(f32s(gaussian(&mut r, 300, 5).as_ref()).as_ref());
+        let pen = vec![0.0f32; 300];
+        let all = best_matches(a.as_ref(), b.as_ref(), &pen, 1.0, 3, TILES);
+        let none = best_matches(a.as_ref(), b.as_ref(), &pen, 1e-12, 3, TILES);
+        assert!(none.iter().all(|m| m.kept.is_none()));
+        let index = |v: &[Best]| v.iter().map(|m| m.index).collect::<Vec<_>>();
+        assert_eq!(index(&none), index(&all));
     }
 
     #[test]
