@@ -37,9 +37,7 @@
 //! no keys to summarise). `rescale` applies to the posteriorgrams (layers 3, 5 and 6). `layers`
 //! reads several in one run of the model, side by side, each part what its `layer` alone gives.
 
-use super::model::{
-    is_posteriorgram, BasicPitch, LayerFrames, ASSETS, DEFAULT_BATCH_WINDOWS, LAYERS, OUTPUT_LAYER,
-};
+use super::model::{BasicPitch, LayerFrames, Reading, ASSETS, DEFAULT_BATCH_WINDOWS, LAYERS, OUTPUT_LAYER};
 use super::posteriorgram::{Posteriorgrams, CONTOUR_BINS, CONTOUR_BINS_PER_SEMITONE, KEYS, LOWEST_PITCH};
 use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
@@ -153,43 +151,32 @@ pub fn pool(p: &Posteriorgrams, pool: Pool, rescaled: bool) -> Vec<f32> {
     } else {
         p
     };
-    let scale = 1.0 / p.frames as f64;
-    // Means in f64 so that long items do not lose precision.
-    let mean = |data: &[f32], width: usize| -> Vec<f32> {
-        let mut sums = vec![0.0f64; width];
-        for row in data.chunks_exact(width) {
-            for (s, v) in sums.iter_mut().zip(row) {
-                *s += f64::from(*v);
-            }
-        }
-        sums.into_iter().map(|s| (s * scale) as f32).collect()
-    };
-    let max = |data: &[f32], width: usize| -> Vec<f32> {
-        let mut top = vec![0.0f32; width];
-        for row in data.chunks_exact(width) {
-            for (m, v) in top.iter_mut().zip(row) {
-                *m = m.max(*v);
-            }
-        }
-        top
-    };
     match pool {
         Pool::Summary => {
-            out[..KEYS].copy_from_slice(&mean(&p.note, KEYS));
-            out[KEYS..2 * KEYS].copy_from_slice(&max(&p.note, KEYS));
-            out[2 * KEYS..3 * KEYS].copy_from_slice(&mean(&p.onset, KEYS));
+            out[..KEYS].copy_from_slice(&frame_means(&p.note, KEYS));
+            out[KEYS..2 * KEYS].copy_from_slice(&frame_maxima(&p.note, KEYS));
+            out[2 * KEYS..3 * KEYS].copy_from_slice(&frame_means(&p.onset, KEYS));
             // Contour bin b is MIDI 21 + b/3: pitch class 9 (A) at sub-bin 0.
             let offset = usize::from(LOWEST_PITCH % 12) * CONTOUR_BINS_PER_SEMITONE;
-            for (b, v) in mean(&p.contour, CONTOUR_BINS).into_iter().enumerate() {
+            for (b, v) in frame_means(&p.contour, CONTOUR_BINS).into_iter().enumerate() {
                 out[3 * KEYS + (b + offset) % FOLDED] += v;
             }
         }
         Pool::Mean | Pool::MeanMax => {
-            let means = [mean(&p.note, KEYS), mean(&p.onset, KEYS), mean(&p.contour, CONTOUR_BINS)].concat();
+            let means = [
+                frame_means(&p.note, KEYS),
+                frame_means(&p.onset, KEYS),
+                frame_means(&p.contour, CONTOUR_BINS),
+            ]
+            .concat();
             out[..means.len()].copy_from_slice(&means);
             if pool == Pool::MeanMax {
-                let maxima =
-                    [max(&p.note, KEYS), max(&p.onset, KEYS), max(&p.contour, CONTOUR_BINS)].concat();
+                let maxima = [
+                    frame_maxima(&p.note, KEYS),
+                    frame_maxima(&p.onset, KEYS),
+                    frame_maxima(&p.contour, CONTOUR_BINS),
+                ]
+                .concat();
                 out[means.len()..].copy_from_slice(&maxima);
             }
         }
@@ -197,22 +184,41 @@ pub fn pool(p: &Posteriorgrams, pool: Pool, rescaled: bool) -> Vec<f32> {
     out
 }
 
-/// A layer's frames pooled over time: the mean, then (with `mean-max`) the maximum, per value;
-/// zeros without frames.
-pub fn pool_frames(frames: &[f32], width: usize, pool: Pool) -> Vec<f32> {
-    let n = frames.len() / width.max(1);
+/// The mean over frames (rows of `width` values) of each value, summed in f64 so that long items
+/// do not lose precision; zeros without frames.
+fn frame_means(frames: &[f32], width: usize) -> Vec<f32> {
     let mut sums = vec![0.0f64; width];
+    let mut n = 0usize;
+    for row in frames.chunks_exact(width.max(1)) {
+        for (s, &v) in sums.iter_mut().zip(row) {
+            *s += f64::from(v);
+        }
+        n += 1;
+    }
+    let scale = if n == 0 { 0.0 } else { 1.0 / n as f64 };
+    sums.into_iter().map(|s| (s * scale) as f32).collect()
+}
+
+/// The maximum over frames of each value; zeros without frames.
+fn frame_maxima(frames: &[f32], width: usize) -> Vec<f32> {
     let mut top = vec![f32::NEG_INFINITY; width];
     for row in frames.chunks_exact(width.max(1)) {
-        for ((s, m), &v) in sums.iter_mut().zip(top.iter_mut()).zip(row) {
-            *s += f64::from(v);
+        for (m, &v) in top.iter_mut().zip(row) {
             *m = m.max(v);
         }
     }
-    let scale = if n == 0 { 0.0 } else { 1.0 / n as f64 };
-    let mut out: Vec<f32> = sums.into_iter().map(|s| (s * scale) as f32).collect();
+    if frames.len() < width.max(1) {
+        top.fill(0.0);
+    }
+    top
+}
+
+/// A layer's frames pooled over time: the mean, then (with `mean-max`) the maximum, per value;
+/// zeros without frames.
+pub fn pool_frames(frames: &[f32], width: usize, pool: Pool) -> Vec<f32> {
+    let mut out = frame_means(frames, width);
     if pool == Pool::MeanMax {
-        out.extend(top.into_iter().map(|m| if n == 0 { 0.0 } else { m }));
+        out.extend(frame_maxima(frames, width));
     }
     out
 }
@@ -232,13 +238,18 @@ fn pool_layer(frames: &LayerFrames, k: usize, pool_kind: Pool, rescaled: bool) -
     }
     let width = LAYERS[k].width();
     let p = &frames.posteriorgrams;
+    let posteriorgram = match LAYERS[k].reading {
+        Reading::Inner => None,
+        Reading::Contour => Some(&p.contour),
+        Reading::Note => Some(&p.note),
+    };
     let source: Vec<f32>;
-    let rows: &[f32] = if is_posteriorgram(k) {
-        let raw = if width == KEYS { &p.note } else { &p.contour };
-        source = if rescaled { raw.iter().map(|&x| rescale(x)).collect() } else { raw.clone() };
-        &source
-    } else {
-        frames.inner.iter().find(|(layer, _)| *layer == k).map_or(&[][..], |(_, f)| &f[..])
+    let rows: &[f32] = match posteriorgram {
+        Some(raw) => {
+            source = if rescaled { raw.iter().map(|&x| rescale(x)).collect() } else { raw.clone() };
+            &source
+        }
+        None => frames.inner.iter().find(|(layer, _)| *layer == k).map_or(&[][..], |(_, f)| &f[..]),
     };
     pool_frames(rows, width, pool_kind)
 }

@@ -41,10 +41,23 @@ const NOTE: &str = "StatefulPartitionedCall:1";
 /// Onset output, `[windows, 172, 88]`.
 const ONSET: &str = "StatefulPartitionedCall:2";
 
+/// Where a layer's frames come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// An inner tensor, made an output of the session.
+    Inner,
+    /// The contour posteriorgram, one of the model's outputs.
+    Contour,
+    /// The note posteriorgram, one of the model's outputs.
+    Note,
+}
+
 /// One of the network's layers read as a space: a tensor of the graph with one row per frame
 /// (172 per window, like the posteriorgrams), `channels × bins` values a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layer {
+    /// Where its frames come from.
+    pub reading: Reading,
     /// The tensor's name in the graph.
     pub tensor: &'static str,
     /// Channels (feature maps) per frame.
@@ -78,22 +91,36 @@ impl Layer {
 /// Layer 6 ([`OUTPUT_LAYER`]) is the model's whole output, the three posteriorgrams.
 pub const LAYERS: [Layer; 6] = [
     Layer {
+        reading: Reading::Inner,
         tensor: "model_1/batch_normalization/FusedBatchNormV3;model_1/batch_normalization/FusedBatchNormV33",
         channels: 1,
         bins: 309,
         channels_first: false,
     },
     Layer {
+        reading: Reading::Inner,
         tensor:
             "model_1/harmonic-stacking-diff/strided_slice_7;model_1/harmonic-stacking-diff/strided_slice_7",
         channels: 8,
         bins: CONTOUR_BINS,
         channels_first: false,
     },
-    Layer { tensor: "Relu__38:0", channels: 8, bins: CONTOUR_BINS, channels_first: true },
-    Layer { tensor: CONTOUR, channels: 1, bins: CONTOUR_BINS, channels_first: false },
-    Layer { tensor: "Relu__42:0", channels: 32, bins: KEYS, channels_first: true },
-    Layer { tensor: NOTE, channels: 1, bins: KEYS, channels_first: false },
+    Layer {
+        reading: Reading::Inner,
+        tensor: "Relu__38:0",
+        channels: 8,
+        bins: CONTOUR_BINS,
+        channels_first: true,
+    },
+    Layer {
+        reading: Reading::Contour,
+        tensor: CONTOUR,
+        channels: 1,
+        bins: CONTOUR_BINS,
+        channels_first: false,
+    },
+    Layer { reading: Reading::Inner, tensor: "Relu__42:0", channels: 32, bins: KEYS, channels_first: true },
+    Layer { reading: Reading::Note, tensor: NOTE, channels: 1, bins: KEYS, channels_first: false },
 ];
 
 /// The layer that stands for the model's output: note, onset and contour posteriorgrams.
@@ -102,7 +129,7 @@ pub const OUTPUT_LAYER: usize = LAYERS.len();
 /// Whether layer `k` is read from the posteriorgrams (the contour, the note or all three)
 /// rather than from an inner tensor.
 pub fn is_posteriorgram(k: usize) -> bool {
-    k >= OUTPUT_LAYER || LAYERS[k].tensor == CONTOUR || LAYERS[k].tensor == NOTE
+    k >= OUTPUT_LAYER || LAYERS[k].reading != Reading::Inner
 }
 
 /// Default number of windows per ONNX Runtime call.
@@ -123,6 +150,15 @@ impl std::fmt::Debug for BasicPitch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BasicPitch").field("batch_windows", &self.batch_windows).finish_non_exhaustive()
     }
+}
+
+/// `batch-windows` must be within 1..=[`MAX_BATCH_WINDOWS`].
+fn check_batch_windows(batch_windows: usize) -> Result<()> {
+    ensure!(
+        (1..=MAX_BATCH_WINDOWS).contains(&batch_windows),
+        "batch-windows must be within 1..={MAX_BATCH_WINDOWS}, got {batch_windows}"
+    );
+    Ok(())
 }
 
 /// One item on its way through the model.
@@ -148,10 +184,7 @@ impl BasicPitch {
     /// at most `batch_windows` (1–256) two-second windows per call. Outside a host (in tests),
     /// fill `ctx.assets` from `commute_sdk::asset::AssetStore` (commute-sdk feature `fetch`).
     pub fn open(ctx: &Context, batch_windows: usize) -> Result<BasicPitch> {
-        ensure!(
-            (1..=MAX_BATCH_WINDOWS).contains(&batch_windows),
-            "batch-windows must be within 1..={MAX_BATCH_WINDOWS}, got {batch_windows}"
-        );
+        check_batch_windows(batch_windows)?;
         let session = commute_sdk::onnx::session(ctx, ctx.asset(NMP.name.as_ref())?)?;
         Ok(BasicPitch { session, batch_windows, inner: Vec::new() })
     }
@@ -160,10 +193,7 @@ impl BasicPitch {
     /// (indices into [`LAYERS`], or [`OUTPUT_LAYER`]), so that one run of the model gives the
     /// posteriorgrams and every inner layer asked for ([`BasicPitch::frames`]).
     pub fn open_layers(ctx: &Context, batch_windows: usize, layers: &[usize]) -> Result<BasicPitch> {
-        ensure!(
-            (1..=MAX_BATCH_WINDOWS).contains(&batch_windows),
-            "batch-windows must be within 1..={MAX_BATCH_WINDOWS}, got {batch_windows}"
-        );
+        check_batch_windows(batch_windows)?;
         if let Some(bad) = layers.iter().find(|&&k| k > OUTPUT_LAYER) {
             bail!("layer must be within 0..={OUTPUT_LAYER}, got {bad}");
         }
