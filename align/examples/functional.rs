@@ -62,10 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let side = |target: bool| -> Vec<OperatorRows<'_>> {
         rows.iter()
             .enumerate()
-            .map(|(k, (a, fa, b, gb))| OperatorRows {
-                name: format!("op{k}"),
-                input: if target { b.as_ref() } else { a.as_ref() },
-                output: if target { gb.as_ref() } else { fa.as_ref() },
+            .map(|(k, (a, fa, b, gb))| match target {
+                true => OperatorRows::new(format!("op{k}"), b.as_ref(), gb.as_ref()),
+                false => OperatorRows::new(format!("op{k}"), a.as_ref(), fa.as_ref()),
             })
             .collect()
     };

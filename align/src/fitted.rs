@@ -26,6 +26,32 @@ pub struct OperatorRows<'a> {
     pub input: MatRef<'a, f32>,
     /// Their images under the operator, row i the image of input row i (m × d).
     pub output: MatRef<'a, f32>,
+    /// The same rows already preprocessed, which a fit with that preprocessing reads instead of
+    /// preprocessing `input` and `output` again; `None`: every fit preprocesses them.
+    pub preprocessed: Option<Preprocessed<'a>>,
+}
+
+impl<'a> OperatorRows<'a> {
+    /// An operator's raw rows, to be preprocessed by each fit.
+    pub fn new(name: impl Into<String>, input: MatRef<'a, f32>, output: MatRef<'a, f32>) -> Self {
+        OperatorRows { name: name.into(), input, output, preprocessed: None }
+    }
+}
+
+/// An operator's rows as [`preprocess_rows`] turns them out for one preprocessing (`by`, its
+/// [`FittedPreprocess::fingerprint`]), in `f64`. Fits that share a preprocessing fitted once on a
+/// pool (every anchor count, the nulls, the shuffled control and every round of refinement and
+/// self-learning) would otherwise preprocess the same thousands of rows at each fit, the larger
+/// part of a self-learning round's time. A fit in `f64` whose preprocessing has the fingerprint
+/// `by` reads these rows, the values it would compute, bit for bit; any other fit ignores them.
+#[derive(Clone, Copy, Debug)]
+pub struct Preprocessed<'a> {
+    /// The fingerprint of the preprocessing that made them.
+    pub by: u64,
+    /// `input`, preprocessed.
+    pub input: MatRef<'a, f64>,
+    /// `output`, preprocessed.
+    pub output: MatRef<'a, f64>,
 }
 
 /// What the functional family may use beyond the anchor pairs; none of it pairs items across
@@ -239,6 +265,37 @@ impl<'a, T: Real> Fit<'a, T> {
     }
 }
 
+impl<T: Real> Fit<'_, T> {
+    /// Fits on rows that are already transformed by the preprocessing given to
+    /// [`preprocessed`](Self::preprocessed) (n × its output width on each side, finite: the
+    /// caller transformed them with it), without transforming them again: the fit
+    /// [`run`](Self::run) makes of the raw rows, when every fit of a pool shares one preprocessing
+    /// and the pool's rows are transformed once. Without a fitted preprocessing, the rows are
+    /// taken as they are.
+    pub fn run_transformed(self, xp: MatRef<'_, T>, yp: MatRef<'_, T>) -> Result<FittedMap<T>, AlignError> {
+        let empty = FitData::default();
+        let data = self.data.unwrap_or(&empty);
+        linear::check_pairs(self.spec, xp, yp)?;
+        let (source, target) = match self.preprocess {
+            Preprocessing::Fitted { source, target } => (source, target),
+            Preprocessing::OnPairs(_) => (
+                FittedPreprocess::identity(xp.ncols(), Space::Source),
+                FittedPreprocess::identity(yp.ncols(), Space::Target),
+            ),
+        };
+        for (pre, rows, space) in [(&source, xp, Space::Source), (&target, yp, Space::Target)] {
+            if rows.ncols() != pre.dim_out() {
+                return Err(AlignError::DimensionMismatch {
+                    space,
+                    expected: pre.dim_out(),
+                    got: rows.ncols(),
+                });
+            }
+        }
+        estimate(self.spec, source, target, xp, yp, data)
+    }
+}
+
 impl Fit<'_, f64> {
     /// [`run`](Self::run) on `f32` rows, computing in `f64` (see the crate docs for why); the
     /// result is an [`Alignment`] on `f32` rows.
@@ -313,9 +370,9 @@ fn estimate<T: Real>(
     Ok(FittedMap { spec: spec.clone(), source_preprocess, target_preprocess, map, details })
 }
 
-/// Converts raw operator or graph rows to `T`, checks them and preprocesses them; errors name the
-/// rows.
-fn preprocess_rows<T: Real>(
+/// Converts raw operator or graph rows to `T`, checks them and preprocesses them, as a fit does;
+/// errors name the rows (`name`).
+pub fn preprocess_rows<T: Real>(
     rows: MatRef<'_, f32>,
     pre: &FittedPreprocess<T>,
     space: Space,
@@ -351,6 +408,19 @@ fn operator_actions<T: Real>(
         return Err(missing_operators(what, "none were given"));
     }
     let mut skipped = 0;
+    // Rows preprocessed ahead of the fit are read when they were made by this fit's preprocessing
+    // and the fit computes in f64 (they are f64).
+    let in_f64 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>();
+    let fingerprints = in_f64.then(|| (source_pre.fingerprint(), target_pre.fingerprint()));
+    let prepared = |op: &OperatorRows<'_>, space: Space| -> Option<(Mat<T>, Mat<T>)> {
+        let by = match space {
+            Space::Source => fingerprints?.0,
+            Space::Target => fingerprints?.1,
+        };
+        let p = op.preprocessed.filter(|p| p.by == by)?;
+        let copy = |m: MatRef<'_, f64>| Mat::from_fn(m.nrows(), m.ncols(), |i, j| T::from_f64(m[(i, j)]));
+        Some((copy(p.input), copy(p.output)))
+    };
     // Preprocessed (inputs, images) of each usable pair's source and target operator, in order.
     let mut rows = Vec::with_capacity(2 * ns);
     for (source, target) in data.source_operators.iter().zip(&data.target_operators) {
@@ -371,6 +441,10 @@ fn operator_actions<T: Real>(
             continue;
         }
         for (op, pre, space) in [(source, source_pre, Space::Source), (target, target_pre, Space::Target)] {
+            if let Some(ready) = prepared(op, space) {
+                rows.push(ready);
+                continue;
+            }
             let input =
                 preprocess_rows(op.input, pre, space, &format!("{space} operator `{}` inputs", op.name))?;
             let output =
@@ -648,6 +722,19 @@ impl Alignment for FittedMap<f64> {
     fn details(&self) -> BTreeMap<String, f64> {
         self.details.clone()
     }
+    fn map_preprocessed_source(&self, z: MatRef<'_, f64>, by: u64) -> Option<Mat<f32>> {
+        let fits =
+            z.ncols() == self.source_preprocess.dim_out() && self.source_preprocess.fingerprint() == by;
+        fits.then(|| to_f32(self.map.source.apply(z).as_ref()))
+    }
+    fn map_preprocessed_target(&self, z: MatRef<'_, f64>, by: u64) -> Option<Mat<f32>> {
+        let fits =
+            z.ncols() == self.target_preprocess.dim_out() && self.target_preprocess.fingerprint() == by;
+        fits.then(|| match &self.map.target {
+            Some(target) => to_f32(target.apply(z).as_ref()),
+            None => to_f32(z),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -883,7 +970,7 @@ mod tests {
     }
 
     fn operator<'a>(i: usize, input: &'a Mat<f32>, output: &'a Mat<f32>) -> OperatorRows<'a> {
-        OperatorRows { name: format!("op{i}"), input: input.as_ref(), output: output.as_ref() }
+        OperatorRows::new(format!("op{i}"), input.as_ref(), output.as_ref())
     }
 
     fn data_of(p: &Planted, seed: u64) -> FitData<'_> {
@@ -1145,6 +1232,68 @@ mod tests {
         // Other methods report no details.
         let plain = Fit::new(&MethodSpec::LeastSquares {}).run_f32(p.x.as_ref(), p.y.as_ref()).unwrap();
         assert!(plain.details().is_empty());
+    }
+
+    /// Operator rows preprocessed ahead of the fits give the fit that preprocesses them itself,
+    /// bit for bit; rows made by another preprocessing, or a fit in f32, are not read.
+    #[test]
+    fn operator_rows_preprocessed_ahead_are_read_only_by_their_preprocessing() {
+        let p = planted(72, 10, 3);
+        let data = data_of(&p, 5);
+        let pre = Preprocess { pca: Some(8), ..Preprocess::default() };
+        let pool = |m: &Mat<f32>| to_precision::<f64>(m.as_ref());
+        let source = FittedPreprocess::fit(&pre, pool(&p.rows[0][0]).as_ref(), Space::Source).unwrap();
+        let target = FittedPreprocess::fit(&pre, pool(&p.rows[0][2]).as_ref(), Space::Target).unwrap();
+        let fit = |data: &FitData<'_>| {
+            Fit::new(&functional(false))
+                .preprocessed(source.clone(), target.clone())
+                .data(data)
+                .run_f32(p.x.as_ref(), p.y.as_ref())
+                .unwrap()
+        };
+        let direct = fit(&data);
+        // Each side's rows, preprocessed ahead; and the same shapes filled with noise.
+        let ahead = |rows: &[Mat<f32>; 4], pre_s: &FittedPreprocess<f64>, pre_t: &FittedPreprocess<f64>| {
+            let prep = |m: &Mat<f32>, pre: &FittedPreprocess<f64>, space| {
+                preprocess_rows(m.as_ref(), pre, space, "rows").unwrap()
+            };
+            let (s, t) = (Space::Source, Space::Target);
+            [
+                prep(&rows[0], pre_s, s),
+                prep(&rows[1], pre_s, s),
+                prep(&rows[2], pre_t, t),
+                prep(&rows[3], pre_t, t),
+            ]
+        };
+        let prepared: Vec<[Mat<f64>; 4]> = p.rows.iter().map(|r| ahead(r, &source, &target)).collect();
+        let mut r = rng(9);
+        let noise: Vec<[Mat<f64>; 4]> =
+            prepared.iter().map(|m| m.clone().map(|m| gaussian(&mut r, m.nrows(), m.ncols()))).collect();
+        fn with<'a>(data: &FitData<'a>, rows: &'a [[Mat<f64>; 4]], by: (u64, u64)) -> FitData<'a> {
+            let mut data = data.clone();
+            for (k, m) in rows.iter().enumerate() {
+                data.source_operators[k].preprocessed =
+                    Some(Preprocessed { by: by.0, input: m[0].as_ref(), output: m[1].as_ref() });
+                data.target_operators[k].preprocessed =
+                    Some(Preprocessed { by: by.1, input: m[2].as_ref(), output: m[3].as_ref() });
+            }
+            data
+        }
+        let by = (source.fingerprint(), target.fingerprint());
+        assert_ne!(by.0, by.1);
+        assert_eq!(fit(&with(&data, &prepared, by)), direct);
+        // Noise under the right fingerprints is read (the fit changes); under others it is not.
+        assert_ne!(fit(&with(&data, &noise, by)), direct);
+        assert_eq!(fit(&with(&data, &noise, (by.0 ^ 1, by.1 ^ 1))), direct);
+        // A fit in f32 preprocesses the raw rows itself.
+        let s32 = FittedPreprocess::<f32>::fit(&pre, p.rows[0][0].as_ref(), Space::Source).unwrap();
+        let t32 = FittedPreprocess::<f32>::fit(&pre, p.rows[0][2].as_ref(), Space::Target).unwrap();
+        let spec = functional(false);
+        let in_f32 = |data: &FitData<'_>| {
+            let fit = Fit::new(&spec).preprocessed(s32.clone(), t32.clone()).data(data);
+            fit.run(p.x.as_ref(), p.y.as_ref()).unwrap()
+        };
+        assert_eq!(in_f32(&with(&data, &noise, by)), in_f32(&data));
     }
 
     #[test]

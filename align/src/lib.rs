@@ -81,7 +81,9 @@ mod warm;
 
 pub use cca::CCA_REG_GRID;
 pub use error::{AlignError, Space};
-pub use fitted::{to_f32, to_precision, Fit, FitData, FittedMap, OperatorRows};
+pub use fitted::{
+    preprocess_rows, to_f32, to_precision, Fit, FitData, FittedMap, OperatorRows, Preprocessed,
+};
 pub use functional::{commutation_error, FunctionalSolution, OperatorPair, SolveOptions};
 pub use linear::{AffineMap, LinearMap};
 pub use memo::ActionMemo;
@@ -107,5 +109,16 @@ pub trait Alignment: Send + Sync {
     /// [`FittedMap::details`]); empty by default.
     fn details(&self) -> BTreeMap<String, f64> {
         BTreeMap::new()
+    }
+    /// Maps source rows that are already preprocessed by the preprocessing with fingerprint `by`
+    /// ([`FittedPreprocess::fingerprint`]), when this alignment starts with that preprocessing:
+    /// the values [`map_source`](Self::map_source) gives for the raw rows, without preprocessing
+    /// them again. `None` (the default) when it does not; the caller then maps the raw rows.
+    fn map_preprocessed_source(&self, _z: MatRef<'_, f64>, _by: u64) -> Option<Mat<f32>> {
+        None
+    }
+    /// [`map_preprocessed_source`](Self::map_preprocessed_source) for target rows.
+    fn map_preprocessed_target(&self, _z: MatRef<'_, f64>, _by: u64) -> Option<Mat<f32>> {
+        None
     }
 }

@@ -84,7 +84,7 @@ impl ActionMemo {
 
 /// Two independent 64-bit hashes of `tag` and the shapes and values' bits of `inputs`, column by
 /// column (a multiply-rotate hash: fast, and not an adversarial setting).
-fn fingerprint<T: Real>(inputs: &[MatRef<'_, T>], tag: u64) -> (u64, u64) {
+pub(crate) fn fingerprint<T: Real>(inputs: &[MatRef<'_, T>], tag: u64) -> (u64, u64) {
     const K1: u64 = 0x9e37_79b9_7f4a_7c15;
     const K2: u64 = 0xc2b2_ae3d_27d4_eb4f;
     let (mut a, mut b) = (0x243f_6a88_85a3_08d3u64, 0x1319_8a2e_0370_7344u64);

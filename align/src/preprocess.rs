@@ -214,6 +214,40 @@ impl<T: Real> FittedPreprocess<T> {
         }
     }
 
+    /// A 64-bit fingerprint of what it does: its dimensions, space and every fitted statistic,
+    /// bit for bit. Two fitted preprocessings with one fingerprint transform rows identically
+    /// (barring a hash collision).
+    pub fn fingerprint(&self) -> u64 {
+        let space = match self.space {
+            Space::Source => 0,
+            Space::Target => 1,
+        };
+        let mut tags = vec![self.dim_in as u64, self.dim_out as u64, space];
+        let mut values: Vec<MatRef<'_, T>> = Vec::new();
+        fn column<T: Real>(v: &[T]) -> MatRef<'_, T> {
+            MatRef::from_column_major_slice(v, v.len(), 1)
+        }
+        for step in &self.steps {
+            match step {
+                Step::UnitNorm => tags.push(1),
+                Step::Center { mean } => {
+                    tags.push(2);
+                    values.push(column(mean));
+                }
+                Step::Project { mean, basis, variances } => {
+                    tags.push(3);
+                    values.extend([column(mean), basis.as_ref(), column(variances)]);
+                }
+                Step::Whiten { matrix, rank } => {
+                    tags.extend([4, *rank as u64]);
+                    values.push(matrix.as_ref());
+                }
+            }
+        }
+        let tags = tags.iter().fold(0u64, |h, &t| h.rotate_left(7) ^ t.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        crate::memo::fingerprint(&values, tags).0
+    }
+
     /// Applies the fitted steps to `rows` (n × `dim_in`).
     pub fn apply(&self, rows: MatRef<'_, T>) -> Result<Mat<T>, AlignError> {
         if rows.ncols() != self.dim_in {
@@ -391,6 +425,34 @@ mod tests {
         let c2 = kernels::matmul(c.as_ref(), c.as_ref());
         assert!(max_diff(c.as_ref(), c2.as_ref()) < 1e-8);
         assert!(matches!(fitted.steps()[0], Step::Whiten { rank: 2, .. }));
+    }
+
+    #[test]
+    fn the_fingerprint_tells_fitted_preprocessings_apart() {
+        let mut r = rng(55);
+        let x = gaussian(&mut r, 30, 6);
+        let pre = Preprocess { pca: Some(4), ..Preprocess::default() };
+        let fitted = FittedPreprocess::fit(&pre, x.as_ref(), Space::Source).unwrap();
+        assert_eq!(fitted.fingerprint(), fitted.clone().fingerprint());
+        assert_eq!(
+            fitted.fingerprint(),
+            FittedPreprocess::fit(&pre, x.as_ref(), Space::Source).unwrap().fingerprint()
+        );
+        // Another space, other statistics, other steps or another width: another fingerprint.
+        let mut y = x.clone();
+        y[(2, 3)] += 1e-9;
+        let others = [
+            FittedPreprocess::fit(&pre, x.as_ref(), Space::Target).unwrap(),
+            FittedPreprocess::fit(&pre, y.as_ref(), Space::Source).unwrap(),
+            FittedPreprocess::fit(&Preprocess::default(), x.as_ref(), Space::Source).unwrap(),
+            FittedPreprocess::fit(&Preprocess { pca: Some(3), ..pre.clone() }, x.as_ref(), Space::Source)
+                .unwrap(),
+            FittedPreprocess::identity(6, Space::Source),
+        ];
+        for other in &others {
+            assert_ne!(fitted.fingerprint(), other.fingerprint(), "{other:?}");
+        }
+        assert_ne!(others[2].fingerprint(), others[4].fingerprint());
     }
 
     #[test]

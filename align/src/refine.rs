@@ -15,7 +15,7 @@
 
 use crate::metrics::{csls_matches, Blocks};
 use crate::{AlignError, Alignment};
-use faer::MatRef;
+use faer::{Mat, MatRef};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -135,11 +135,52 @@ impl RefineReport {
 /// A fitting function: anchor pairs (source row, target row) to a fitted alignment.
 pub type FitFn<'a, E> = dyn Fn(&[(usize, usize)]) -> Result<Box<dyn Alignment>, E> + 'a;
 
+/// One side's candidate rows of refinement or self-learning: raw, and optionally also as a
+/// preprocessing every refit shares turns them out (fitted once on a pool: the rows and its
+/// [`FittedPreprocess::fingerprint`](crate::FittedPreprocess::fingerprint)). A map that starts
+/// with that preprocessing maps the preprocessed rows ([`Alignment::map_preprocessed_source`]),
+/// the same values without transforming thousands of rows at every round; any other map, the raw
+/// rows.
+#[derive(Clone, Copy, Debug)]
+pub struct CandidateRows<'a> {
+    /// The rows (n × d of the space), `f32`.
+    pub raw: MatRef<'a, f32>,
+    /// The same rows preprocessed (n × the preprocessing's width), with its fingerprint.
+    pub preprocessed: Option<(u64, MatRef<'a, f64>)>,
+}
+
+impl<'a> From<MatRef<'a, f32>> for CandidateRows<'a> {
+    fn from(raw: MatRef<'a, f32>) -> Self {
+        CandidateRows { raw, preprocessed: None }
+    }
+}
+
+impl CandidateRows<'_> {
+    /// Rows available.
+    pub fn nrows(&self) -> usize {
+        self.raw.nrows()
+    }
+
+    /// The first `n` rows, mapped by `map` as source rows.
+    pub fn map_source(&self, map: &dyn Alignment, n: usize) -> Mat<f32> {
+        self.preprocessed
+            .and_then(|(by, z)| map.map_preprocessed_source(z.subrows(0, n), by))
+            .unwrap_or_else(|| map.map_source(self.raw.subrows(0, n)))
+    }
+
+    /// The first `n` rows, mapped by `map` as target rows.
+    pub fn map_target(&self, map: &dyn Alignment, n: usize) -> Mat<f32> {
+        self.preprocessed
+            .and_then(|(by, z)| map.map_preprocessed_target(z.subrows(0, n), by))
+            .unwrap_or_else(|| map.map_target(self.raw.subrows(0, n)))
+    }
+}
+
 /// Fits on `seeds`, then refines (see [`refine_from`]).
-pub fn refine<E>(
+pub fn refine<'r, E>(
     fit: &FitFn<'_, E>,
-    source: MatRef<'_, f32>,
-    target: MatRef<'_, f32>,
+    source: impl Into<CandidateRows<'r>>,
+    target: impl Into<CandidateRows<'r>>,
     seeds: &[(usize, usize)],
     spec: &RefineSpec,
 ) -> Result<(Box<dyn Alignment>, RefineReport), E> {
@@ -153,14 +194,15 @@ pub fn refine<E>(
 /// `fit` on the seeds (when kept) plus the induced pairs. Returns the map chosen by
 /// `spec.select` and a report of every round. Errors of `fit` are passed through. A width mismatch
 /// between the mapped spaces ends refinement with the maps it has.
-pub fn refine_from<E>(
+pub fn refine_from<'r, E>(
     initial: Box<dyn Alignment>,
     fit: &FitFn<'_, E>,
-    source: MatRef<'_, f32>,
-    target: MatRef<'_, f32>,
+    source: impl Into<CandidateRows<'r>>,
+    target: impl Into<CandidateRows<'r>>,
     seeds: &[(usize, usize)],
     spec: &RefineSpec,
 ) -> Result<(Box<dyn Alignment>, RefineReport), E> {
+    let (source, target) = (source.into(), target.into());
     let limit = |n: usize| if spec.max_rank == 0 { n } else { n.min(spec.max_rank) };
     let (ns, nt) = (limit(source.nrows()), limit(target.nrows()));
     let mut report = RefineReport {
@@ -177,8 +219,8 @@ pub fn refine_from<E>(
     let mut best: Option<(f64, Box<dyn Alignment>)> = None;
     let mut previous: Option<HashSet<(usize, usize)>> = None;
     for round in 0..=spec.iterations {
-        let mapped_source = current.map_source(source.subrows(0, ns));
-        let mapped_target = current.map_target(target.subrows(0, nt));
+        let mapped_source = source.map_source(current.as_ref(), ns);
+        let mapped_target = target.map_target(current.as_ref(), nt);
         let Ok(matches) =
             csls_matches(mapped_source.as_ref(), mapped_target.as_ref(), spec.k, Blocks::default())
         else {

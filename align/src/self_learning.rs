@@ -22,7 +22,7 @@
 //! blocked (queries × gallery tiles), so memory stays bounded whatever `cutoff` is.
 
 use crate::metrics::{csls_radii, normalized_rows, Blocks};
-use crate::refine::FitFn;
+use crate::refine::{CandidateRows, FitFn};
 use crate::{AlignError, Alignment};
 use faer::linalg::matmul::matmul;
 use faer::utils::thread::{join_raw, parallelism_degree};
@@ -151,10 +151,10 @@ pub struct SelfLearningReport {
 }
 
 /// Fits on `seeds`, then runs self-learning from that map (see [`self_learn_from`]).
-pub fn self_learn<E>(
+pub fn self_learn<'r, E>(
     fit: &FitFn<'_, E>,
-    source: MatRef<'_, f32>,
-    target: MatRef<'_, f32>,
+    source: impl Into<CandidateRows<'r>>,
+    target: impl Into<CandidateRows<'r>>,
     seeds: &[(usize, usize)],
     spec: &SelfLearningSpec,
     seed: u64,
@@ -172,15 +172,16 @@ pub fn self_learn<E>(
 /// the last refit (the initial map when no round ran) and a report. Errors of `fit` are passed
 /// through; a failed induction (the mapped spaces differ in width, or a side has no rows) ends the
 /// loop with the map it has.
-pub fn self_learn_from<E>(
+pub fn self_learn_from<'r, E>(
     initial: Box<dyn Alignment>,
     fit: &FitFn<'_, E>,
-    source: MatRef<'_, f32>,
-    target: MatRef<'_, f32>,
+    source: impl Into<CandidateRows<'r>>,
+    target: impl Into<CandidateRows<'r>>,
     seeds: &[(usize, usize)],
     spec: &SelfLearningSpec,
     seed: u64,
 ) -> Result<(Box<dyn Alignment>, SelfLearningReport), E> {
+    let (source, target) = (source.into(), target.into());
     let limit = |n: usize| if spec.cutoff == 0 { n } else { n.min(spec.cutoff) };
     let (ns, nt) = (limit(source.nrows()), limit(target.nrows()));
     let mut report = SelfLearningReport {
@@ -205,8 +206,8 @@ pub fn self_learn_from<E>(
     let mut previous: HashSet<(usize, usize)> = seeds.iter().copied().collect();
     let mut map = initial;
     for round in 0..spec.max_rounds {
-        let mapped_source = map.map_source(source.subrows(0, ns));
-        let mapped_target = map.map_target(target.subrows(0, nt));
+        let mapped_source = source.map_source(map.as_ref(), ns);
+        let mapped_target = target.map_target(map.as_ref(), nt);
         let Some(induced) = induce(
             mapped_source.as_ref(),
             mapped_target.as_ref(),

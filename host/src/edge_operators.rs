@@ -17,7 +17,10 @@
 //!
 //! The same rules apply to the unpaired rows the `laplacian` baseline builds its kNN graphs on.
 
-use crate::align::{fit_action, Alignment, FitData, FittedPreprocess, OperatorRows, Preprocess, Space};
+use crate::align::{
+    fit_action, preprocess_rows, Alignment, FitData, FittedPreprocess, OperatorRows, Preprocess,
+    Preprocessed, Space,
+};
 use crate::cache::{Cache, Key, KeyBuilder};
 use crate::experiment::{Metric, OperatorItems, OperatorPair};
 use crate::extract::{Embeddings, OperatorEmbeddings};
@@ -194,6 +197,9 @@ pub struct SideRows {
     pub input: Mat<f32>,
     /// Their images.
     pub output: Mat<f32>,
+    /// Both, preprocessed by one fitted preprocessing (its fingerprint first): see
+    /// [`RepeatOperators::preprocess`].
+    pub preprocessed: Option<(u64, Mat<f64>, Mat<f64>)>,
 }
 
 /// The split sizes of one operator pair in one repeat.
@@ -296,7 +302,11 @@ impl EdgeOperators {
                     }
                     keep.push(i);
                 }
-                SideRows { input: select(&op.input, &keep), output: select(&op.output, &keep) }
+                SideRows {
+                    input: select(&op.input, &keep),
+                    output: select(&op.output, &keep),
+                    preprocessed: None,
+                }
             };
             let p = side(&pair.parent, &parent_test_rows, 0);
             let c = side(&pair.child, &child_test_rows, 1);
@@ -355,15 +365,34 @@ pub fn unpaired_rows(
 }
 
 impl RepeatOperators {
+    /// Preprocesses every operator's rows once with the preprocessing each side's fits will use
+    /// (fitted on the pool), so that the fits of the repeat read them instead of preprocessing
+    /// them again (see [`Preprocessed`](crate::align::Preprocessed)). Rows that fail (not finite)
+    /// are left to the fits, which report them.
+    pub fn preprocess(&mut self, source: &FittedPreprocess<f64>, target: &FittedPreprocess<f64>) {
+        for (sides, pre, space) in
+            [(&mut self.parent, source, Space::Source), (&mut self.child, target, Space::Target)]
+        {
+            let by = pre.fingerprint();
+            for (side, label) in sides.iter_mut().zip(&self.labels) {
+                let rows = |m: &Mat<f32>| preprocess_rows(m.as_ref(), pre, space, label).ok();
+                side.preprocessed = rows(&side.input).zip(rows(&side.output)).map(|(i, o)| (by, i, o));
+            }
+        }
+    }
+
     /// The data functional fits may use besides the anchors.
     pub fn fit_data(&self, seed: u64) -> FitData<'_> {
         fn side<'a>(rows: &'a [SideRows], labels: &[String]) -> Vec<OperatorRows<'a>> {
             rows.iter()
                 .zip(labels)
                 .map(|(r, name)| OperatorRows {
-                    name: name.clone(),
-                    input: r.input.as_ref(),
-                    output: r.output.as_ref(),
+                    preprocessed: r.preprocessed.as_ref().map(|(by, input, output)| Preprocessed {
+                        by: *by,
+                        input: input.as_ref(),
+                        output: output.as_ref(),
+                    }),
+                    ..OperatorRows::new(name.clone(), r.input.as_ref(), r.output.as_ref())
                 })
                 .collect()
         }

@@ -20,6 +20,7 @@ pub mod lenient_json;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_table;
+pub mod pool_preprocess;
 pub mod registry;
 pub mod report;
 pub mod run;

@@ -12,12 +12,11 @@
 //! everything its fit reads (the split's test items and anchors included), never the other points
 //! a file declares, so adding or removing anchor counts, methods or edges reuses the rest.
 
-use crate::align::refine::{refine_from, RefineReport, RefineSpec};
+use crate::align::refine::{refine_from, CandidateRows, RefineReport, RefineSpec};
 use crate::align::self_learning::{self_learn_from, SelfLearningReport, SelfLearningSpec};
 use crate::align::unsupervised::{unsupervised_pairs, StartSpec};
 use crate::align::{
-    to_precision, ActionMemo, AlignError, Alignment, Fit, FitData, FitOn, FittedPreprocess, MethodSpec,
-    Preprocess, Space, WarmStart,
+    ActionMemo, AlignError, Alignment, Fit, FitData, FitOn, MethodSpec, Preprocess, WarmStart,
 };
 use crate::cache::{Cache, KeyBuilder};
 use crate::edge_operators::{
@@ -26,6 +25,7 @@ use crate::edge_operators::{
 use crate::experiment::{Edge, Experiment, Metric, OperatorItems, Split};
 use crate::extract::Embeddings;
 use crate::metrics::{cka_linear, cka_unbiased, mutual_knn, retrieval, Scoring};
+use crate::pool_preprocess::PoolPreprocess;
 use crate::takeoff::{self, take_offs, TakeOff};
 use crate::HostError;
 use faer::{Mat, MatRef};
@@ -373,7 +373,7 @@ fn fit_variant(
     seeds: &Seeds,
     data: &FitData<'_>,
     seed: u64,
-    pool_preprocess: Option<&(FittedPreprocess<f64>, FittedPreprocess<f64>)>,
+    pool_preprocess: Option<&PoolPreprocess>,
 ) -> Result<(Box<dyn Alignment>, Option<Refinement>), String> {
     // A refined point is a chain of fits on growing dictionaries: each functional solve starts
     // where the previous one ended.
@@ -386,17 +386,25 @@ fn fit_variant(
         }
         None => data,
     };
-    // Preprocessing fitted on the anchors (per fit) or on each side's pool (once, shared).
-    let fit_on_pairs =
-        |method: &MethodSpec, pairs: &[(usize, usize)]| -> Result<Box<dyn Alignment>, AlignError> {
-            let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
-            let (x, y) = (rows(cx, &xi), rows(cy, &yi));
-            let fit = match pool_preprocess {
-                None => Fit::new(method).preprocess(pre),
-                Some((source, target)) => Fit::new(method).preprocessed(source.clone(), target.clone()),
-            };
-            Ok(Box::new(fit.data(data).run_f32(x.as_ref(), y.as_ref())?))
+    // Preprocessing fitted on the anchors (per fit) or on each side's pool (once, shared, with
+    // the pool's rows transformed once).
+    let fit_on_pairs = |method: &MethodSpec,
+                        pairs: &[(usize, usize)]|
+     -> Result<Box<dyn Alignment>, AlignError> {
+        let (xi, yi): (Vec<usize>, Vec<usize>) = pairs.iter().copied().unzip();
+        let fitted = match pool_preprocess {
+            None => {
+                let fit = Fit::new(method).preprocess(pre).data(data);
+                fit.run_f32(rows(cx, &xi).as_ref(), rows(cy, &yi).as_ref())?
+            }
+            Some(pool) => {
+                let (source, target) = (&pool.source, &pool.target);
+                let fit = Fit::new(method).preprocessed(source.preprocess.clone(), target.preprocess.clone());
+                fit.data(data).run_transformed(source.rows(&xi).as_ref(), target.rows(&yi).as_ref())?
+            }
         };
+        Ok(Box::new(fitted))
+    };
     let base = fit_on_pairs(variant.method, &seeds.pairs).map_err(|e| e.to_string())?;
     let Some(stage) = variant.refine else {
         return Ok((base, None));
@@ -408,6 +416,10 @@ fn fit_variant(
     let fit_pairs =
         |pairs: &[(usize, usize)]| fit_on_pairs(&for_refit(&method, seeds.pairs.len(), pairs.len()), pairs);
     let kept: &[(usize, usize)] = if seeds.anchors { &seeds.pairs } else { &[] };
+    let (cx, cy): (CandidateRows<'_>, CandidateRows<'_>) = match pool_preprocess {
+        Some(pool) => (pool.source.candidates(cx), pool.target.candidates(cy)),
+        None => (cx.into(), cy.into()),
+    };
     match stage {
         Stage::Refine(spec) => refine_from(base, &fit_pairs, cx, cy, kept, spec)
             .map(|(a, r)| (a, Some(Refinement::Refine(r))))
@@ -537,27 +549,25 @@ pub fn run_edge(
         let (cx, cy) = (rows(px.as_ref(), &by_item), rows(py.as_ref(), &by_item));
         let pool_preprocess = match edge.preprocess.fit_on {
             FitOn::Anchors => None,
-            FitOn::Pool => {
-                let fit = |m: &Mat<f32>, space| {
-                    FittedPreprocess::<f64>::fit(&edge.preprocess, to_precision(m.as_ref()).as_ref(), space)
-                };
-                match (fit(&cx, Space::Source), fit(&cy, Space::Target)) {
-                    (Ok(source), Ok(target)) => Some((source, target)),
-                    (Err(e), _) | (_, Err(e)) => {
-                        return Err(HostError::Usage(format!(
-                            "edge {} → {}: preprocessing on the pool: {e}",
-                            edge.parent, edge.child
-                        )))
-                    }
+            FitOn::Pool => match PoolPreprocess::fit(&edge.preprocess, cx.as_ref(), cy.as_ref()) {
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    return Err(HostError::Usage(format!(
+                        "edge {} → {}: preprocessing on the pool: {e}",
+                        edge.parent, edge.child
+                    )))
                 }
-            }
+            },
         };
         // With the preprocessing fitted once on the pool, every fit of this repeat sees the same
         // operator rows (and graph rows): each action is fitted once, by the first fit that
         // needs it. Fitted on each anchor set, the rows differ from fit to fit: nothing to keep.
         let memo = pool_preprocess.as_ref().map(|_| ActionMemo::new(2 * edge.operators.len() + 2));
         let vocabulary_truth: Vec<Option<usize>> = test_idx.iter().map(|&i| Some(i)).collect();
-        let repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
+        let mut repeat_ops = ops.map(|o| o.for_repeat(parent, child, test_idx, pool_idx));
+        if let (Some(r), Some(pool)) = (&mut repeat_ops, &pool_preprocess) {
+            r.preprocess(&pool.source.preprocess, &pool.target.preprocess);
+        }
         if repeat == 0 {
             swatches = ops.and_then(|o| o.swatches.as_ref()).map(|s| s.select(test_idx));
         }
