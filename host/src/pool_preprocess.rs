@@ -28,7 +28,7 @@ impl PoolSide {
 
     /// Rows `index` of the transformed pool, as a fit on those pairs would transform them.
     pub fn rows(&self, index: &[usize]) -> Mat<f64> {
-        Mat::from_fn(index.len(), self.rows.ncols(), |i, j| self.rows[(index[i], j)])
+        crate::runner::rows(self.rows.as_ref(), index)
     }
 
     /// The pool as candidate rows of refinement and self-learning (`raw`: the same rows,
@@ -77,7 +77,7 @@ mod tests {
         let pre = Preprocess { pca: Some(16), ..Preprocess::default() };
         let pool = PoolPreprocess::fit(&pre, cx.as_ref(), cy.as_ref()).unwrap();
         let pairs: Vec<usize> = (0..60).map(|i| (i * 37 + 11) % 300).collect();
-        let gather = |m: &Mat<f32>| Mat::<f32>::from_fn(pairs.len(), m.ncols(), |i, j| m[(pairs[i], j)]);
+        let gather = |m: &Mat<f32>| crate::runner::rows(m.as_ref(), &pairs);
         let spec = MethodSpec::Ridge { lambda: 0.1 };
         let fit =
             || Fit::new(&spec).preprocessed(pool.source.preprocess.clone(), pool.target.preprocess.clone());

@@ -225,7 +225,7 @@ impl Variant<'_> {
 }
 
 /// Rows of `m` at `index`, in that order.
-pub fn rows(m: MatRef<'_, f32>, index: &[usize]) -> Mat<f32> {
+pub fn rows<T: Copy>(m: MatRef<'_, T>, index: &[usize]) -> Mat<T> {
     Mat::from_fn(index.len(), m.ncols(), |i, j| m[(index[i], j)])
 }
 
