@@ -154,15 +154,21 @@ impl Plugin {
             };
             let info: serde_json::Value = serde_json::from_str(instance.info.as_str()).unwrap_or_default();
             let dim = info.get("dim").and_then(serde_json::Value::as_u64).map(|d| d as usize);
-            return Ok(Instance { function: instance.function, plugin, spec, dim });
+            return Ok(Instance { function: instance.function, out: RVec::new(), plugin, spec, dim });
         }
         Err(asset_error("kept asking for assets".to_owned()))
     }
 }
 
+/// Results kept in [`Instance`]'s buffer between calls at most (a batch's worth; a source's whole
+/// data set is let go).
+const KEEP_RESULT_CAPACITY: usize = 4096;
+
 /// An open function, ready to be called on batches.
 pub struct Instance {
     function: FfiFunctionBox,
+    /// The result buffer the plugin fills, reused from call to call.
+    out: RVec<FfiItem>,
     plugin: String,
     spec: FunctionSpec,
     dim: Option<usize>,
@@ -203,21 +209,34 @@ impl Instance {
         let packed: Vec<Option<Vec<f32>>> = batch.iter().map(|v| v.as_score().map(|s| s.to_wire())).collect();
         let refs: Vec<FfiValueRef<'_>> =
             batch.iter().zip(&packed).map(|(v, p)| FfiValueRef::borrow(v, p.as_deref())).collect();
-        let items = self.call_wire(&refs)?;
-        items
-            .into_iter()
+        self.call_wire(&refs)?;
+        let mut items = std::mem::take(&mut self.out);
+        let results = items
+            .drain(..)
             .map(|item| match item {
                 RResult::ROk(v) => v.into_value().map(Ok).map_err(|e| self.protocol(format!("returned {e}"))),
                 RResult::RErr(e) => Ok(Err(e.into_string())),
             })
-            .collect()
+            .collect();
+        // Keep the buffer for the next batch, unless a source's whole data set made it large.
+        if items.capacity() <= KEEP_RESULT_CAPACITY {
+            self.out = items;
+        }
+        results
     }
 
     /// Calls the function on values already in wire form (the lowest-overhead path).
-    pub fn call_wire(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, CallError> {
-        match self.function.call(RSlice::from_slice(batch)) {
-            RResult::ROk(items) => Ok(items),
-            RResult::RErr(e) => Err(call_error(&self.plugin, &self.spec.name, e)),
+    ///
+    /// The results land in a buffer the instance keeps and the plugin fills (nothing is allocated
+    /// per call once it has grown); take them from the returned vector before the next call.
+    pub fn call_wire(&mut self, batch: &[FfiValueRef<'_>]) -> Result<&mut RVec<FfiItem>, CallError> {
+        self.out.clear();
+        match self.function.call_into(RSlice::from_slice(batch), &mut self.out) {
+            RResult::ROk(()) => Ok(&mut self.out),
+            RResult::RErr(e) => {
+                self.out.clear();
+                Err(call_error(&self.plugin, &self.spec.name, e))
+            }
         }
     }
 
@@ -251,5 +270,103 @@ fn call_error(plugin: &str, function: &str, e: FfiError) -> CallError {
             function,
             message: format!("needs asset `{message}`, which was not provided"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{FfiFunction, FfiFunction_TO, FfiValue};
+    use crate::function::FunctionKind;
+    use crate::value::{Tensor, ValueKind};
+    use abi_stable::sabi_trait::TD_Opaque;
+    use abi_stable::std_types::{RErr, ROk};
+
+    fn tensor(x: f32) -> FfiItem {
+        ROk(FfiValue::from_value(Value::Tensor(Tensor::vector(vec![x]))))
+    }
+
+    /// A function as a plugin built before ABI 1.1 has it: `call` only, so `call_into` is the
+    /// trait's default.
+    struct Returning;
+
+    impl FfiFunction for Returning {
+        fn call(&mut self, batch: RSlice<'_, FfiValueRef<'_>>) -> RResult<RVec<FfiItem>, FfiError> {
+            if batch.len() > 2 {
+                return RErr(FfiError::new(FfiErrorKind::BadInput, "at most two"));
+            }
+            ROk((0..batch.len()).map(|i| tensor(i as f32)).collect())
+        }
+    }
+
+    /// Fills the host's buffer, and fails after pushing one item when given three.
+    struct Filling;
+
+    impl FfiFunction for Filling {
+        fn call(&mut self, _: RSlice<'_, FfiValueRef<'_>>) -> RResult<RVec<FfiItem>, FfiError> {
+            unreachable!("the host calls call_into")
+        }
+
+        fn call_into(
+            &mut self,
+            batch: RSlice<'_, FfiValueRef<'_>>,
+            out: &mut RVec<FfiItem>,
+        ) -> RResult<(), FfiError> {
+            for i in 0..batch.len() {
+                if i == 1 && batch.len() == 3 {
+                    return RErr(FfiError::new(FfiErrorKind::Failed, "half way"));
+                }
+                out.push(tensor(10.0 + i as f32));
+            }
+            ROk(())
+        }
+    }
+
+    fn instance(function: impl FfiFunction + 'static) -> Instance {
+        let spec = FunctionSpec {
+            name: "f".into(),
+            kind: FunctionKind::Operator,
+            input: Some(ValueKind::Tensor),
+            output: ValueKind::Tensor,
+            doc: String::new(),
+            params: vec![],
+            assets: vec![],
+            cuda: false,
+            version: None,
+        };
+        Instance {
+            function: FfiFunction_TO::from_value(function, TD_Opaque),
+            out: RVec::new(),
+            plugin: "p".into(),
+            spec,
+            dim: None,
+        }
+    }
+
+    fn firsts(results: Vec<ItemResult>) -> Vec<f32> {
+        results.into_iter().map(|r| r.unwrap().as_tensor().unwrap().data[0]).collect()
+    }
+
+    #[test]
+    fn a_plugin_without_call_into_is_called_through_call() {
+        let mut f = instance(Returning);
+        let x = Value::Tensor(Tensor::vector(vec![1.0]));
+        assert_eq!(firsts(f.call(&[x.clone(), x.clone()]).unwrap()), vec![0.0, 1.0]);
+        assert_eq!(firsts(f.call(std::slice::from_ref(&x)).unwrap()), vec![0.0]);
+        let err = f.call(&[x.clone(), x.clone(), x]).unwrap_err();
+        assert!(matches!(err, CallError::BadInput { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn the_reused_buffer_never_leaks_items_into_the_next_call() {
+        let mut f = instance(Filling);
+        let x = Value::Tensor(Tensor::vector(vec![1.0]));
+        assert_eq!(firsts(f.call(&[x.clone(), x.clone()]).unwrap()), vec![10.0, 11.0]);
+        // A whole-call failure after one item was pushed: nothing of it reaches the next call.
+        let err = f.call(&[x.clone(), x.clone(), x.clone()]).unwrap_err();
+        assert!(matches!(err, CallError::Failed { ref message, .. } if message == "half way"), "{err:?}");
+        assert!(f.out.is_empty());
+        assert_eq!(firsts(f.call(std::slice::from_ref(&x)).unwrap()), vec![10.0]);
+        assert_eq!(f.call_wire(&[]).unwrap().len(), 0);
     }
 }

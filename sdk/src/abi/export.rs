@@ -48,9 +48,14 @@ pub struct FunctionEntry {
     open: OpenFn,
 }
 
+/// Why a whole call failed, boxed so that the hot path moves a pointer-sized result, not an
+/// error's three fields (the full [`FfiError`] is built only at the boundary, on failure).
+type CallFailure = Box<FfiError>;
+
 /// A live function of one of the four kinds, seen the same way.
 trait Erased: Send + 'static {
-    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError>;
+    /// Appends one result per input (or a source's items) to `out`.
+    fn call_into(&mut self, batch: &[FfiValueRef<'_>], out: &mut RVec<FfiItem>) -> Result<(), CallFailure>;
     fn info(&self) -> serde_json::Value;
 }
 
@@ -88,7 +93,7 @@ fn open_with<F: Function>(text: &str, ctx: &Context) -> Result<F, FfiError> {
 }
 
 #[inline]
-fn views<'a, I: FromValue<'a>>(batch: &[FfiValueRef<'a>]) -> Result<Vec<I>, FfiError> {
+fn views<'a, I: FromValue<'a>>(batch: &[FfiValueRef<'a>]) -> Result<Vec<I>, CallFailure> {
     let mut out = Vec::with_capacity(batch.len());
     for (i, v) in batch.iter().enumerate() {
         let view = v.view().and_then(|view| {
@@ -104,14 +109,15 @@ fn views<'a, I: FromValue<'a>>(batch: &[FfiValueRef<'a>]) -> Result<Vec<I>, FfiE
 }
 
 #[inline]
-fn check_count<T>(results: Vec<T>, expected: usize) -> Result<Vec<T>, FfiError> {
+fn check_count<T>(results: &[T], expected: usize) -> Result<(), CallFailure> {
     if results.len() == expected {
-        Ok(results)
+        Ok(())
     } else {
         Err(FfiError::new(
             FfiErrorKind::Failed,
             format!("returned {} results for a batch of {expected} items", results.len()),
-        ))
+        )
+        .into())
     }
 }
 
@@ -123,29 +129,30 @@ fn item<O: IntoValue>(result: crate::Result<O>) -> FfiItem {
     }
 }
 
-/// Converts results into the wire batch, built in place (no intermediate vector).
+/// Appends results to the wire batch `out`, converted in place (no intermediate vector).
 #[inline]
-fn wire_items<T>(results: Vec<T>, mut convert: impl FnMut(T) -> FfiItem) -> RVec<FfiItem> {
-    let mut out = RVec::with_capacity(results.len());
+fn wire_items<T>(out: &mut RVec<FfiItem>, results: Vec<T>, mut convert: impl FnMut(T) -> FfiItem) {
+    out.reserve(results.len());
     for r in results {
         out.push(convert(r));
     }
-    out
 }
 
 struct EncoderFn<E>(E);
 
 impl<E: Encoder> Erased for EncoderFn<E> {
     #[inline]
-    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+    fn call_into(&mut self, batch: &[FfiValueRef<'_>], out: &mut RVec<FfiItem>) -> Result<(), CallFailure> {
         let items = views::<E::Input<'_>>(batch)?;
         let dim = self.0.dim();
-        let results = check_count(self.0.encode_batch(items), batch.len())?;
-        Ok(wire_items(results, |r| match r {
+        let results = self.0.encode_batch(items);
+        check_count(&results, batch.len())?;
+        wire_items(out, results, |r| match r {
             Ok(v) if v.len() == dim => ROk(FfiValue::from_value(Value::Tensor(Tensor::vector(v)))),
             Ok(v) => RErr(RString::from(format!("returned {} floats, but its dimension is {dim}", v.len()))),
             Err(e) => RErr(RString::from(format!("{e:#}"))),
-        }))
+        });
+        Ok(())
     }
 
     fn info(&self) -> serde_json::Value {
@@ -157,9 +164,12 @@ struct OperatorFn<O>(O);
 
 impl<O: Operator> Erased for OperatorFn<O> {
     #[inline]
-    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+    fn call_into(&mut self, batch: &[FfiValueRef<'_>], out: &mut RVec<FfiItem>) -> Result<(), CallFailure> {
         let items = views::<O::Input<'_>>(batch)?;
-        Ok(wire_items(check_count(self.0.apply_batch(items), batch.len())?, item))
+        let results = self.0.apply_batch(items);
+        check_count(&results, batch.len())?;
+        wire_items(out, results, item);
+        Ok(())
     }
 
     fn info(&self) -> serde_json::Value {
@@ -171,9 +181,12 @@ struct RenderFn<R>(R);
 
 impl<R: Render> Erased for RenderFn<R> {
     #[inline]
-    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+    fn call_into(&mut self, batch: &[FfiValueRef<'_>], out: &mut RVec<FfiItem>) -> Result<(), CallFailure> {
         let items = views::<R::Input<'_>>(batch)?;
-        Ok(wire_items(check_count(self.0.render_batch(items), batch.len())?, item))
+        let results = self.0.render_batch(items);
+        check_count(&results, batch.len())?;
+        wire_items(out, results, item);
+        Ok(())
     }
 
     fn info(&self) -> serde_json::Value {
@@ -185,15 +198,17 @@ struct SourceFn<S>(S);
 
 impl<S: Source> Erased for SourceFn<S> {
     #[inline]
-    fn call(&mut self, batch: &[FfiValueRef<'_>]) -> Result<RVec<FfiItem>, FfiError> {
+    fn call_into(&mut self, batch: &[FfiValueRef<'_>], out: &mut RVec<FfiItem>) -> Result<(), CallFailure> {
         if !batch.is_empty() {
             return Err(FfiError::new(
                 FfiErrorKind::BadInput,
                 format!("a source takes no inputs, got {}", batch.len()),
-            ));
+            )
+            .into());
         }
         let items = self.0.items().map_err(|e| FfiError::new(FfiErrorKind::Failed, format!("{e:#}")))?;
-        Ok(wire_items(items, |v| ROk(FfiValue::from_value(v.into_value()))))
+        wire_items(out, items, |v| ROk(FfiValue::from_value(v.into_value())));
+        Ok(())
     }
 
     fn info(&self) -> serde_json::Value {
@@ -287,21 +302,48 @@ fn panic_error(caught: CaughtPanic) -> FfiError {
     }
 }
 
-impl<E: Erased> super::FfiFunction for Guarded<E> {
-    fn call(&mut self, batch: RSlice<'_, FfiValueRef<'_>>) -> RResult<RVec<FfiItem>, FfiError> {
+impl<E: Erased> Guarded<E> {
+    /// The guarded call both ABI entries share: poisoned instances refuse, panics poison.
+    #[inline]
+    fn guarded_into(
+        &mut self,
+        batch: &[FfiValueRef<'_>],
+        out: &mut RVec<FfiItem>,
+    ) -> Result<(), CallFailure> {
         let Some(inner) = self.inner.as_mut().filter(|_| !self.poisoned) else {
-            return RErr(FfiError::new(
+            return Err(FfiError::new(
                 FfiErrorKind::Poisoned,
                 format!("`{}/{}` panicked earlier", self.names.plugin, self.names.function),
-            ));
+            )
+            .into());
         };
-        match guard(|| inner.call(batch.as_slice())) {
-            Ok(Ok(items)) => ROk(items),
-            Ok(Err(e)) => RErr(e),
+        match guard(|| inner.call_into(batch, out)) {
+            Ok(result) => result,
             Err(caught) => {
                 self.poisoned = true;
-                RErr(panic_error(caught))
+                Err(panic_error(caught).into())
             }
+        }
+    }
+}
+
+impl<E: Erased> super::FfiFunction for Guarded<E> {
+    fn call(&mut self, batch: RSlice<'_, FfiValueRef<'_>>) -> RResult<RVec<FfiItem>, FfiError> {
+        let mut out = RVec::new();
+        match self.guarded_into(batch.as_slice(), &mut out) {
+            Ok(()) => ROk(out),
+            Err(e) => RErr(*e),
+        }
+    }
+
+    fn call_into(
+        &mut self,
+        batch: RSlice<'_, FfiValueRef<'_>>,
+        out: &mut RVec<FfiItem>,
+    ) -> RResult<(), FfiError> {
+        match self.guarded_into(batch.as_slice(), out) {
+            Ok(()) => ROk(()),
+            Err(e) => RErr(*e),
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::value::{
 pub const ABI_MAJOR: u32 = 1;
 /// Minor version of the plugin ABI: bumped when an optional capability is added. A host loads
 /// plugins of any minor version of its major and checks optional capabilities before use.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// Name of the exported declaration symbol, read before the root module.
 pub const DECLARATION_SYMBOL: &str = "commute_plugin_declaration";
@@ -200,6 +200,24 @@ pub trait FfiFunction: Send {
     /// Maps a batch. A whole-call `RErr` means nothing in the batch was computed.
     #[sabi(last_prefix_field)]
     fn call(&mut self, batch: RSlice<'_, FfiValueRef<'_>>) -> RResult<RVec<FfiItem>, FfiError>;
+
+    /// Maps a batch into `out`, a buffer the host owns and reuses from call to call (ABI 1.1): no
+    /// result vector is allocated, returned and freed per call. The host passes `out` empty; on a
+    /// whole-call `RErr` whatever is in it is discarded. A plugin built before 1.1 has no such entry
+    /// in its vtable, and this default (run on the host's side) calls [`call`](Self::call) instead.
+    fn call_into(
+        &mut self,
+        batch: RSlice<'_, FfiValueRef<'_>>,
+        out: &mut RVec<FfiItem>,
+    ) -> RResult<(), FfiError> {
+        match self.call(batch) {
+            RResult::ROk(items) => {
+                out.extend(items);
+                RResult::ROk(())
+            }
+            RResult::RErr(e) => RResult::RErr(e),
+        }
+    }
 }
 
 /// A boxed [`FfiFunction`] owned by the host, dropped through the plugin's own allocator.
