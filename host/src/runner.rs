@@ -609,8 +609,7 @@ pub fn run_edge(
             let null_rng = |salt: u64| {
                 ChaCha8Rng::seed_from_u64(fit_seed ^ 0x6c8e_9cf5_7093_2bd5u64.wrapping_mul(salt + 1))
             };
-            let mut shuffled: Vec<usize> = (0..anchors).collect();
-            shuffled.shuffle(&mut null_rng(0));
+            let partners = null_partners(anchors, pool_idx.len(), fit_seed ^ 0x6c8e_9cf5_7093_2bd5);
             // With anchors, one set of seeds; with none, one per declared zero-anchor start.
             let starts: Vec<SeedSet<'_>> = if anchors > 0 {
                 vec![SeedSet { start: None, seeds: std::cell::OnceCell::new() }]
@@ -629,7 +628,7 @@ pub fn run_edge(
             let make_seeds = |start: Option<(usize, &StartSpec)>| -> (Result<Seeds, String>, Seeds) {
                 let Some((s, start)) = start else {
                     let pairs = (0..anchors).map(|i| (rank[i], rank[i])).collect();
-                    let null = (0..anchors).map(|i| (rank[i], rank[shuffled[i]])).collect();
+                    let null = (0..anchors).map(|i| (rank[i], rank[partners[i]])).collect();
                     return (Ok(Seeds { pairs, anchors: true }), Seeds { pairs: null, anchors: true });
                 };
                 let found = unsupervised_pairs(start, cx.as_ref(), cy.as_ref(), fit_seed)
@@ -875,9 +874,42 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The permutation null's pairing: for each anchor (pool positions `0..anchors`), the pool
+/// position whose target it is paired with. A derangement of the anchors, so that no anchor keeps
+/// its partner: a uniform shuffle keeps one in place on average (both of 2 anchors half the time),
+/// and a method that takes off from one or two correct pairs then looks as if it took off from
+/// none. A single anchor is paired with the first pool item that is not an anchor.
+fn null_partners(anchors: usize, pool: usize, seed: u64) -> Vec<usize> {
+    match anchors {
+        1 if pool > 1 => vec![1],
+        _ => commute_align::functional::derangement(anchors, seed),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_null_pairs_no_anchor_with_its_own_partner() {
+        for anchors in 2..30 {
+            for seed in 0..50u64 {
+                let partners = null_partners(anchors, 100, seed);
+                let mut sorted = partners.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..anchors).collect::<Vec<_>>(), "a permutation of the anchors");
+                assert!(
+                    partners.iter().enumerate().all(|(i, &p)| i != p),
+                    "{anchors} anchors, seed {seed}: {partners:?}"
+                );
+                assert_eq!(partners, null_partners(anchors, 100, seed), "seeded");
+            }
+        }
+        // Two anchors have one derangement; one anchor is paired outside the anchors.
+        assert_eq!(null_partners(2, 10, 7), vec![1, 0]);
+        assert_eq!(null_partners(1, 10, 7), vec![1]);
+        assert_eq!(null_partners(0, 10, 7), Vec::<usize>::new());
+    }
 
     fn point(method: &str, anchors: usize, repeat: usize, p1: f64, null: f64) -> Point {
         Point {

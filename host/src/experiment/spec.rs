@@ -413,7 +413,7 @@ pub struct Edge {
     pub starts: Vec<StartSpec>,
     /// Metrics reported.
     pub metrics: Vec<Metric>,
-    /// Whether a permutation null (shuffled anchors) is reported beside each score.
+    /// Whether a permutation null (the anchors' pairing deranged) is reported beside each score.
     pub null: bool,
     /// Corresponding operators (parent data's, child data's), for functional alignment and the
     /// operator metrics.

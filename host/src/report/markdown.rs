@@ -435,7 +435,7 @@ pub fn render(
         md,
         "Seed {}, {} repeats per anchor count; test items are never anchors. Each plot shows the mean over \
          repeats with the min–max band; dashed lines are the permutation null (the same method fitted on \
-         anchors whose pairing was shuffled).\n",
+         anchors whose pairing was deranged: no anchor keeps its partner).\n",
         exp.seed, exp.repeats
     );
     let _ = writeln!(md, "Plugins:\n");
