@@ -606,10 +606,8 @@ pub fn run_edge(
             // Each null pairing is drawn from its own seed (repeat, anchor count, start), so that
             // a cached point's null does not depend on which other anchor counts or starts the
             // file declares.
-            let null_rng = |salt: u64| {
-                ChaCha8Rng::seed_from_u64(fit_seed ^ 0x6c8e_9cf5_7093_2bd5u64.wrapping_mul(salt + 1))
-            };
-            let partners = null_partners(anchors, pool_idx.len(), fit_seed ^ 0x6c8e_9cf5_7093_2bd5);
+            let null_rng = |salt: u64| ChaCha8Rng::seed_from_u64(fit_seed ^ NULL_SEED.wrapping_mul(salt + 1));
+            let partners = null_partners(anchors, pool_idx.len(), fit_seed ^ NULL_SEED);
             // With anchors, one set of seeds; with none, one per declared zero-anchor start.
             let starts: Vec<SeedSet<'_>> = if anchors > 0 {
                 vec![SeedSet { start: None, seeds: std::cell::OnceCell::new() }]
@@ -874,11 +872,16 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Mixed into a fit's seed to draw its permutation null (the anchors' derangement, and each
+/// zero-anchor start's shuffle).
+const NULL_SEED: u64 = 0x6c8e_9cf5_7093_2bd5;
+
 /// The permutation null's pairing: for each anchor (pool positions `0..anchors`), the pool
 /// position whose target it is paired with. A derangement of the anchors, so that no anchor keeps
 /// its partner: a uniform shuffle keeps one in place on average (both of 2 anchors half the time),
 /// and a method that takes off from one or two correct pairs then looks as if it took off from
-/// none. A single anchor is paired with the first pool item that is not an anchor.
+/// none. A single anchor is paired with the first pool item that is not an anchor (in a pool of
+/// one item there is none, and the null is the fit itself).
 fn null_partners(anchors: usize, pool: usize, seed: u64) -> Vec<usize> {
     match anchors {
         1 if pool > 1 => vec![1],
