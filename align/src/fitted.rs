@@ -245,6 +245,15 @@ impl<'a, T: Real> Fit<'a, T> {
             Preprocessing::OnPairs(pre) => {
                 let none = Preprocess::none();
                 let pre = pre.unwrap_or(&none);
+                if x.nrows() == 0 && (pre.center || pre.pca.is_some() || pre.whiten) {
+                    return Err(AlignError::InvalidParameter {
+                        field: "preprocess".to_owned(),
+                        detail: "centring, PCA and whitening are fitted on the pairs, and there are none \
+                                 (a fit from the operators alone): fit them on other rows (the host's \
+                                 `fit-on = \"pool\"`, or Fit::preprocessed) or leave them out"
+                            .to_owned(),
+                    });
+                }
                 if !pre.is_identity() {
                     // Preprocessing statistics need finite rows; without it, the method checks.
                     kernels::check_pair_finite(x, y)?;
@@ -1108,6 +1117,47 @@ mod tests {
             .data(&data)
             .run(to_precision(p.x.as_ref()).as_ref(), to_precision(p.y.as_ref()).as_ref());
         assert!(matches!(none, Err(AlignError::MissingInput { .. })), "{none:?}");
+    }
+
+    #[test]
+    fn the_operators_alone_determine_the_map_when_their_displacements_span_the_space() {
+        // No pairs at all (the `operators` zero-anchor start): eight displacements in 8 dimensions
+        // determine the rotation; the noise pair is dropped by min-r2.
+        let spec = |min_r2: Option<f64>| MethodSpec::Functional {
+            lambda: Some(1.0),
+            mu: Some(1e-9),
+            orthogonal: false,
+            solver: Solver::Auto,
+            shuffle_operators: false,
+            operator_form: OperatorForm::Offset,
+            min_r2,
+            select: WeightSelection::Cv,
+        };
+        let none = Mat::<f64>::zeros(0, 8);
+        let fit = |p: &Planted, spec: &MethodSpec| {
+            Fit::new(spec).data(&data_of(p, 3)).run(none.as_ref(), none.as_ref())
+        };
+        let p = translations(74, 8, 8);
+        let map = fit(&p, &spec(Some(0.5))).unwrap();
+        let error = rel_err(map.map.source.matrix.as_ref(), p.q.as_ref());
+        assert!(error < 1e-5, "{error:e}");
+        // Four displacements pin half of it: the rest of the map is left at zero by the ridge term.
+        let half = translations(74, 8, 4);
+        let map = fit(&half, &spec(Some(0.5))).unwrap();
+        let error = rel_err(map.map.source.matrix.as_ref(), half.q.as_ref());
+        assert!((0.5..0.9).contains(&error), "{error}");
+        // With no operators there is nothing to fit; centring needs pairs to be fitted on.
+        let err = Fit::<f64>::new(&spec(None)).run(none.as_ref(), none.as_ref()).unwrap_err();
+        assert!(matches!(err, AlignError::MissingInput { .. }), "{err:?}");
+        let pre = Preprocess::default();
+        let err =
+            Fit::new(&spec(None)).preprocess(&pre).data(&data_of(&p, 3)).run(none.as_ref(), none.as_ref());
+        assert!(err.unwrap_err().to_string().contains("there are none"));
+        // Classic methods still need pairs.
+        let err = Fit::<f64>::new(&MethodSpec::Ridge { lambda: 1.0 })
+            .run(none.as_ref(), none.as_ref())
+            .unwrap_err();
+        assert!(matches!(err, AlignError::TooFewPairs { needed: 1, got: 0, .. }), "{err:?}");
     }
 
     #[test]

@@ -325,15 +325,22 @@ impl MethodSpec {
         }
     }
 
+    /// Whether the method reads the operators of [`FitData`](crate::FitData) (`functional`).
+    pub fn reads_operators(&self) -> bool {
+        matches!(self, MethodSpec::Functional { .. })
+    }
+
     /// The smallest number of pairs the method accepts (for `cca`, with its `dim` if given).
+    /// `functional` accepts none: its operators alone can determine a map (the `operators`
+    /// zero-anchor start).
     pub fn min_pairs(&self) -> usize {
         match self {
+            MethodSpec::Functional { .. } => 0,
             MethodSpec::LeastSquares {}
             | MethodSpec::Ridge { .. }
             | MethodSpec::Procrustes { .. }
             | MethodSpec::Relative {}
             | MethodSpec::Vecmap { .. }
-            | MethodSpec::Functional { .. }
             | MethodSpec::Laplacian { .. } => 1,
             MethodSpec::Affine { .. } => 2,
             MethodSpec::Cca { dim, .. } => dim.unwrap_or(1) + 1,
@@ -460,6 +467,7 @@ mod tests {
             let expected = match spec {
                 MethodSpec::Affine { .. } => 2,
                 MethodSpec::Cca { dim: Some(k), .. } => k + 1,
+                MethodSpec::Functional { .. } => 0,
                 _ => 1,
             };
             assert_eq!(spec.min_pairs(), expected, "{spec:?}");

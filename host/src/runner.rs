@@ -645,7 +645,10 @@ pub fn run_edge(
                 (found, Seeds { pairs: null, anchors: false })
             };
             for SeedSet { start, seeds: lazy } in &starts {
-                for variant in &variants {
+                // A start from the operators alone gives no pairs: only the methods that read
+                // operators can be fitted from it.
+                let from_operators = start.is_some_and(|(_, spec)| spec.from_operators());
+                for variant in variants.iter().filter(|v| !from_operators || v.method.reads_operators()) {
                     let mut label = variant.label();
                     if let Some((s, spec)) = start.filter(|(s, _)| *s > 0) {
                         label.push_str(&format!(" (start {}: {})", s + 1, spec.kind()));
@@ -743,7 +746,9 @@ pub fn run_edge(
                     let (evaluated, null) = match seeds {
                         // The fit and its null are independent and deterministic: run side by
                         // side, each fills what the other's sequential parts leave idle.
-                        Ok(seeds) if edge.null => std::thread::scope(|s| {
+                        // With no pairs (the operators start) there is nothing to permute: the
+                        // shuffled-operator control is that start's null.
+                        Ok(seeds) if edge.null && !seeds.pairs.is_empty() => std::thread::scope(|s| {
                             let null = s.spawn(|| evaluate(null_seeds, None).scores);
                             let evaluated = evaluate(seeds, pictured);
                             let null = null.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));

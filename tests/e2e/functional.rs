@@ -51,9 +51,14 @@ fn commute_in(dir: &Path) -> Command {
 
 /// Runs the experiment and returns its metrics and report.
 fn run_ops(items: &str) -> (Value, String) {
+    run_text(&experiment(items))
+}
+
+/// Runs an experiment file's text and returns its metrics and report.
+fn run_text(text: &str) -> (Value, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("ops.toml");
-    std::fs::write(&file, experiment(items)).expect("write experiment");
+    std::fs::write(&file, text).expect("write experiment");
     let (code, stdout, stderr) = run(commute_in(dir.path()).arg("run").arg(&file));
     assert_eq!(code, 0, "run failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let runs = dir.path().join("runs/ops");
@@ -121,4 +126,81 @@ fn shared_operator_items_are_a_labelled_option() {
         assert!(count("parent-fit") >= 125 && count("child-fit") >= 125, "{op}");
     }
     assert!(report.contains("**shared** (labelled option)"), "{report}");
+}
+
+/// The experiment with an `operators` start at anchors = 0, refinement, and preprocessing fitted
+/// on the pool (the start has no pairs to fit it on).
+fn operator_start(methods: &str) -> String {
+    experiment("disjoint")
+        .replace("anchors = [5, 40]", "anchors = [0, 5]")
+        .replace(
+            "methods = [{ kind = \"least-squares\" }, { kind = \"functional\" }, { kind = \"functional\", shuffle-operators = true }]",
+            methods,
+        )
+        .replace(
+            "metrics = [",
+            "preprocess = { fit-on = \"pool\" }\nrefine = { iterations = 5 }\nstarts = [{ kind = \"operators\" }]\nmetrics = [",
+        )
+}
+
+#[test]
+fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
+    let methods = "methods = [{ kind = \"ridge\" }, { kind = \"functional\" }, { kind = \"functional\", shuffle-operators = true }]";
+    let (metrics, report) = run_text(&operator_start(methods));
+    let points = metrics["edges"][0]["points"].as_array().expect("points");
+    let labels = |anchors: u64| -> std::collections::BTreeSet<&str> {
+        points
+            .iter()
+            .filter(|p| p["anchors"] == anchors)
+            .map(|p| p["method"].as_str().unwrap_or(""))
+            .collect()
+    };
+    // At 0 anchors only the methods that read operators have a point; ridge has none to fit on.
+    let functional = ["functional", "functional (shuffle-operators = true)"];
+    let refined: Vec<String> = functional.iter().map(|l| format!("{l} + refine")).collect();
+    let expected: std::collections::BTreeSet<&str> =
+        functional.iter().copied().chain(refined.iter().map(String::as_str)).collect();
+    assert_eq!(labels(0), expected);
+    assert!(labels(5).contains("ridge") && labels(5).contains("ridge + refine"), "{:?}", labels(5));
+    for p in points {
+        let label = p["method"].as_str().unwrap_or("");
+        assert!(p["error"].is_null(), "{label}: {}", p["error"]);
+        let p1 = p["scores"]["p@1"].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&p1), "{label}: {p1}");
+        if p["anchors"] == 0 {
+            // No pairs: nothing for a permutation null to permute, no seeds kept by refinement.
+            assert!(p["null"].is_null(), "{label}: {}", p["null"]);
+            if label.ends_with("+ refine") {
+                assert_eq!(p["refinement"]["seeds"].as_u64(), Some(0), "{label}");
+            }
+            // The fit used both operator pairs and nothing else.
+            assert_eq!(p["details"]["operators"].as_f64(), Some(2.0), "{label}");
+        } else {
+            assert!(p["null"]["p@1"].as_f64().is_some(), "{label}: anchored points keep their null");
+        }
+    }
+    assert!(report.contains("| functional | 0 |"), "{report}");
+}
+
+#[test]
+fn an_operators_start_without_what_it_needs_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let no_functional = operator_start("methods = [{ kind = \"ridge\" }]");
+    let no_pool =
+        operator_start("methods = [{ kind = \"functional\" }]").replace("fit-on = \"pool\"", "center = true");
+    for (text, expected) in [
+        (no_functional, "only functional methods can start from it, and this edge has none"),
+        (no_pool, "the `operators` start has no pairs to fit the preprocessing on"),
+    ] {
+        std::fs::write(dir.path().join("ops.toml"), &text).expect("write experiment");
+        let (code, _, err) = run(commute_in(dir.path()).args(["check", "ops.toml"]));
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(expected), "{err}");
+        let (line, column) = text
+            .lines()
+            .enumerate()
+            .find_map(|(i, l)| l.find("{ kind = \"operators\" }").map(|c| (i + 1, c + 1)))
+            .expect("the start in the file");
+        assert!(err.contains(&format!("ops.toml:{line}:{column}")), "the error points at the start: {err}");
+    }
 }

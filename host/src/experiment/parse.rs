@@ -13,7 +13,7 @@ use super::spec::{
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
 use crate::align::unsupervised::StartSpec;
-use crate::align::{AlignError, MethodSpec, Preprocess};
+use crate::align::{AlignError, FitOn, MethodSpec, Preprocess};
 use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::path::Path;
@@ -1103,6 +1103,41 @@ impl Parser {
         Some(p)
     }
 
+    /// An `operators` start fits from no pairs: it needs the edge's operators, a method that reads
+    /// them, and preprocessing that is not fitted on the (absent) pairs.
+    fn check_operators_start(
+        &mut self,
+        span: Span,
+        operators: &[OperatorPair],
+        methods: &[EdgeMethod],
+        preprocess: &Preprocess,
+    ) {
+        let problem = if operators.is_empty() {
+            Some((
+                "the `operators` start fits from the edge's operators alone, and this edge has none",
+                "add `operators = [\"…\"]` naming operators of both data sets",
+            ))
+        } else if !methods.iter().any(|m| m.spec.reads_operators()) {
+            Some((
+                "the `operators` start gives no pairs, so only functional methods can start from it, and \
+                 this edge has none",
+                "add `{ kind = \"functional\" }` to `methods`",
+            ))
+        } else if preprocess.fit_on == FitOn::Anchors
+            && (preprocess.center || preprocess.pca.is_some() || preprocess.whiten)
+        {
+            Some((
+                "the `operators` start has no pairs to fit the preprocessing on",
+                "fit it on the anchor pool: `preprocess = { fit-on = \"pool\" }`",
+            ))
+        } else {
+            None
+        };
+        if let Some((message, help)) = problem {
+            self.diags.push(Diagnostic::new(span, message).with_help(help));
+        }
+    }
+
     fn edge(&mut self, index: usize, v: &Value<'_>) -> Option<Edge> {
         let mut spans = EdgeSpans { table: v.span(), ..EdgeSpans::default() };
         let t = self.table(v, "edges")?;
@@ -1172,12 +1207,17 @@ impl Parser {
             // Declared (its errors, if any, are its own): the anchors = 0 check asks no more.
             spans.starts = Some(v.span());
         }
-        let starts = match f.get("starts") {
+        // Where an `operators` start is declared: it has conditions of its own, checked below.
+        let mut operators_start = None;
+        let starts: Vec<StartSpec> = match f.get("starts") {
             Some(v) => match v.get_ref() {
                 DeValue::Array(items) if !items.is_empty() => items
                     .iter()
                     .filter_map(|item| {
                         let spec: StartSpec = self.deserialize(item, "a zero-anchor start")?;
+                        if spec.from_operators() {
+                            operators_start = Some(item.span());
+                        }
                         match spec.validate() {
                             Ok(()) => Some(spec),
                             Err(e) => {
@@ -1257,6 +1297,9 @@ impl Parser {
                     "e.g. `order = { operator = \"darker\", by = \"lab\", coordinate = 0, lowers = true }`",
                 ),
             );
+        }
+        if let Some(span) = operators_start {
+            self.check_operators_start(span, &operators, &methods, &preprocess);
         }
         if operators.is_empty() {
             for m in metrics.iter().filter(|m| m.needs_operators()) {
