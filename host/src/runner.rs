@@ -341,6 +341,12 @@ fn with_chosen_weights(method: &MethodSpec, details: &BTreeMap<String, f64>) -> 
     serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or_else(|_| method.clone())
 }
 
+/// Whether `variant` can be fitted from `start`: a start from the operators alone gives no
+/// pairs, so only the methods that read operators can.
+fn fits_from(start: &StartSpec, variant: &Variant<'_>) -> bool {
+    !start.from_operators() || variant.method.reads_operators()
+}
+
 /// What a fit starts from: the anchor pairs, or pseudo-pairs from a zero-anchor start.
 struct Seeds {
     /// (source row, target row) pairs into the candidate matrices.
@@ -645,12 +651,12 @@ pub fn run_edge(
                 (found, Seeds { pairs: null, anchors: false })
             };
             for SeedSet { start, seeds: lazy } in &starts {
-                // A start from the operators alone gives no pairs: only the methods that read
-                // operators can be fitted from it.
-                let from_operators = start.is_some_and(|(_, spec)| spec.from_operators());
-                for variant in variants.iter().filter(|v| !from_operators || v.method.reads_operators()) {
+                for variant in variants.iter().filter(|v| start.is_none_or(|(_, spec)| fits_from(spec, v))) {
+                    // The first start a method can be fitted from gives its curve the anchors = 0
+                    // point; the others are labelled.
+                    let first = edge.starts.iter().position(|spec| fits_from(spec, variant));
                     let mut label = variant.label();
-                    if let Some((s, spec)) = start.filter(|(s, _)| *s > 0) {
+                    if let Some((s, spec)) = start.filter(|(s, _)| Some(*s) != first) {
                         label.push_str(&format!(" (start {}: {})", s + 1, spec.kind()));
                     }
                     if isometric && variant.method.maps_by_rotation() && !rotations.contains(&label) {

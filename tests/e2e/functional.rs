@@ -139,7 +139,8 @@ fn operator_start(methods: &str) -> String {
         )
         .replace(
             "metrics = [",
-            "preprocess = { fit-on = \"pool\" }\nrefine = { iterations = 5 }\nstarts = [{ kind = \"operators\" }]\nmetrics = [",
+            "preprocess = { fit-on = \"pool\" }\nrefine = { iterations = 5 }\n\
+             starts = [{ kind = \"operators\" }, { kind = \"similarity-distribution\" }]\nmetrics = [",
         )
 }
 
@@ -155,11 +156,22 @@ fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
             .map(|p| p["method"].as_str().unwrap_or(""))
             .collect()
     };
-    // At 0 anchors only the methods that read operators have a point; ridge has none to fit on.
+    // The operators start fits only the methods that read operators, and gives their curves the
+    // anchors = 0 point; ridge has nothing to fit on there, and takes its 0 point from the second
+    // start, which the functional methods have too, labelled.
     let functional = ["functional", "functional (shuffle-operators = true)"];
-    let refined: Vec<String> = functional.iter().map(|l| format!("{l} + refine")).collect();
-    let expected: std::collections::BTreeSet<&str> =
-        functional.iter().copied().chain(refined.iter().map(String::as_str)).collect();
+    let refined: Vec<String> = functional.iter().chain(&["ridge"]).map(|l| format!("{l} + refine")).collect();
+    let second: Vec<String> = functional
+        .iter()
+        .flat_map(|l| [l.to_string(), format!("{l} + refine")])
+        .map(|l| format!("{l} (start 2: similarity-distribution)"))
+        .collect();
+    let expected: std::collections::BTreeSet<&str> = functional
+        .iter()
+        .chain(&["ridge"])
+        .copied()
+        .chain(refined.iter().chain(&second).map(String::as_str))
+        .collect();
     assert_eq!(labels(0), expected);
     assert!(labels(5).contains("ridge") && labels(5).contains("ridge + refine"), "{:?}", labels(5));
     for p in points {
@@ -167,7 +179,7 @@ fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
         assert!(p["error"].is_null(), "{label}: {}", p["error"]);
         let p1 = p["scores"]["p@1"].as_f64().unwrap_or(f64::NAN);
         assert!((0.0..=1.0).contains(&p1), "{label}: {p1}");
-        if p["anchors"] == 0 {
+        if p["anchors"] == 0 && label.starts_with("functional") && !label.contains("start 2") {
             // No pairs: nothing for a permutation null to permute, no seeds kept by refinement.
             assert!(p["null"].is_null(), "{label}: {}", p["null"]);
             if label.ends_with("+ refine") {
@@ -176,7 +188,7 @@ fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
             // The fit used both operator pairs and nothing else.
             assert_eq!(p["details"]["operators"].as_f64(), Some(2.0), "{label}");
         } else {
-            assert!(p["null"]["p@1"].as_f64().is_some(), "{label}: anchored points keep their null");
+            assert!(p["null"]["p@1"].as_f64().is_some(), "{label}: points with pairs keep their null");
         }
     }
     assert!(report.contains("| functional | 0 |"), "{report}");

@@ -408,7 +408,8 @@ pub struct Edge {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub self_learning: Option<SelfLearningSpec>,
     /// Zero-anchor starts: at `anchors = 0`, every method is fitted on each start's pseudo-pairs
-    /// (the first start gives each curve its anchors = 0 point; the others are labelled).
+    /// (the `operators` start: functional methods from the operators alone); the first start a
+    /// method can be fitted from gives its curve the anchors = 0 point, the others are labelled.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub starts: Vec<StartSpec>,
     /// Metrics reported.
