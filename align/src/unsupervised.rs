@@ -157,7 +157,13 @@ pub enum StartSpec {
     },
     /// No pairs: the first fit reads only the edge's operators (see the module docs); for
     /// functional methods.
-    Operators {},
+    #[serde(rename_all = "kebab-case")]
+    Operators {
+        /// Runs of self-learning from this start (its `restarts`, in place of the edge's), the
+        /// run with the highest objective kept; at least 1. Default: the edge's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restarts: Option<usize>,
+    },
 }
 
 impl StartSpec {
@@ -167,13 +173,21 @@ impl StartSpec {
         match self {
             StartSpec::SimilarityDistribution { .. } => "similarity-distribution",
             StartSpec::Clusters { .. } => "clusters",
-            StartSpec::Operators {} => "operators",
+            StartSpec::Operators { .. } => "operators",
         }
     }
 
     /// Whether the start gives no pairs and leaves the first fit to the edge's operators.
     pub fn from_operators(&self) -> bool {
-        matches!(self, StartSpec::Operators {})
+        matches!(self, StartSpec::Operators { .. })
+    }
+
+    /// Runs of self-learning from this start, when it sets them (in place of the edge's).
+    pub fn restarts(&self) -> Option<usize> {
+        match *self {
+            StartSpec::Operators { restarts } => restarts,
+            _ => None,
+        }
     }
 }
 
@@ -220,7 +234,11 @@ impl StartSpec {
                 check_vocabulary(vocabulary)?;
                 ClusterOptions { clusters, iterations, restarts, pairs_per_cluster, refinements }.check()
             }
-            StartSpec::Operators {} => Ok(()),
+            StartSpec::Operators { restarts: Some(0) } => Err(invalid(
+                "restarts",
+                "must be at least 1 (runs of self-learning from this start)".to_owned(),
+            )),
+            StartSpec::Operators { .. } => Ok(()),
         }
     }
 }
@@ -254,7 +272,7 @@ pub fn unsupervised_pairs(
             let options = ClusterOptions { clusters, iterations, restarts, pairs_per_cluster, refinements };
             cluster_matching(source, target, vocabulary, &options, seed)
         }
-        StartSpec::Operators {} => Ok((
+        StartSpec::Operators { .. } => Ok((
             Vec::new(),
             StartReport {
                 pairs: 0,
@@ -1196,8 +1214,11 @@ mod tests {
         assert!(serde_json::from_str::<StartSpec>(r#"{"kind": "similarity-distribution", "kk": 3}"#).is_err());
         assert!(serde_json::from_str::<StartSpec>(r#"{"kind": "vecmap"}"#).is_err());
         let operators: StartSpec = toml::from_str("kind = \"operators\"").unwrap();
-        assert_eq!(operators, StartSpec::Operators {});
+        assert_eq!(operators, StartSpec::Operators { restarts: None });
         assert!(operators.from_operators() && !spec.from_operators());
+        let restarted: StartSpec = toml::from_str("kind = \"operators\"\nrestarts = 4").unwrap();
+        assert_eq!(restarted.restarts(), Some(4));
+        assert!(StartSpec::Operators { restarts: Some(0) }.validate().is_err());
         assert!(toml::from_str::<StartSpec>("kind = \"operators\"\nvocabulary = 5").is_err());
         let toml_spec: StartSpec =
             toml::from_str("kind = \"similarity-distribution\"\nvocabulary = 500").unwrap();

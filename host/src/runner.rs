@@ -341,6 +341,16 @@ fn with_chosen_weights(method: &MethodSpec, details: &BTreeMap<String, f64>) -> 
     serde_json::from_value(serde_json::Value::Object(fields)).unwrap_or_else(|_| method.clone())
 }
 
+/// `variant` with its self-learning replaced by `restarted` (a start's own runs), if it has any.
+fn with_restarts<'v>(variant: &Variant<'v>, restarted: Option<&'v SelfLearningSpec>) -> Variant<'v> {
+    match (restarted, &variant.refine) {
+        (Some(spec), Some(Stage::SelfLearning(_))) => {
+            Variant { method: variant.method, refine: Some(Stage::SelfLearning(spec)) }
+        }
+        _ => variant.clone(),
+    }
+}
+
 /// Whether `variant` can be fitted from `start`: a start from the operators alone gives no
 /// pairs, so only the methods that read operators can.
 fn fits_from(start: &StartSpec, variant: &Variant<'_>) -> bool {
@@ -651,7 +661,12 @@ pub fn run_edge(
                 (found, Seeds { pairs: null, anchors: false })
             };
             for SeedSet { start, seeds: lazy } in &starts {
+                // A start may set its own runs of self-learning.
+                let restarted = start.and_then(|(_, spec)| spec.restarts()).and_then(|restarts| {
+                    edge.self_learning.as_ref().map(|sl| SelfLearningSpec { restarts, ..sl.clone() })
+                });
                 for variant in variants.iter().filter(|v| start.is_none_or(|(_, spec)| fits_from(spec, v))) {
+                    let variant = &with_restarts(variant, restarted.as_ref());
                     // The first start a method can be fitted from gives its curve the anchors = 0
                     // point; the others are labelled.
                     let first = edge.starts.iter().position(|spec| fits_from(spec, variant));

@@ -140,13 +140,15 @@ fn operator_start(methods: &str) -> String {
         .replace(
             "metrics = [",
             "preprocess = { fit-on = \"pool\" }\nrefine = { iterations = 5 }\n\
-             starts = [{ kind = \"operators\" }, { kind = \"similarity-distribution\" }]\nmetrics = [",
+             self-learning = { stochastic-interval = 2, max-rounds = 12 }\n\
+             starts = [{ kind = \"operators\", restarts = 2 }, { kind = \"similarity-distribution\" }]\nmetrics = [",
         )
 }
 
 #[test]
 fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
-    let methods = "methods = [{ kind = \"ridge\" }, { kind = \"functional\" }, { kind = \"functional\", shuffle-operators = true }]";
+    let methods = "methods = [{ kind = \"ridge\", self-learning = false }, { kind = \"functional\" }, \
+                   { kind = \"functional\", shuffle-operators = true, self-learning = false }]";
     let (metrics, report) = run_text(&operator_start(methods));
     let points = metrics["edges"][0]["points"].as_array().expect("points");
     let labels = |anchors: u64| -> std::collections::BTreeSet<&str> {
@@ -160,10 +162,16 @@ fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
     // anchors = 0 point; ridge has nothing to fit on there, and takes its 0 point from the second
     // start, which the functional methods have too, labelled.
     let functional = ["functional", "functional (shuffle-operators = true)"];
-    let refined: Vec<String> = functional.iter().chain(&["ridge"]).map(|l| format!("{l} + refine")).collect();
+    let refined: Vec<String> = functional
+        .iter()
+        .chain(&["ridge"])
+        .map(|l| format!("{l} + refine"))
+        .chain(["functional + self-learning".to_owned()])
+        .collect();
     let second: Vec<String> = functional
         .iter()
         .flat_map(|l| [l.to_string(), format!("{l} + refine")])
+        .chain(["functional + self-learning".to_owned()])
         .map(|l| format!("{l} (start 2: similarity-distribution)"))
         .collect();
     let expected: std::collections::BTreeSet<&str> = functional
@@ -185,6 +193,18 @@ fn the_operators_start_fits_functional_methods_from_the_operators_alone() {
             if label.ends_with("+ refine") {
                 assert_eq!(p["refinement"]["seeds"].as_u64(), Some(0), "{label}");
             }
+            // Self-learning from this start runs twice (the start's `restarts`), and keeps the run
+            // with the higher last objective.
+            if label.ends_with("+ self-learning") {
+                let runs = p["refinement"]["restarts"].as_array().expect("the runs' objectives");
+                assert_eq!(runs.len(), 2, "{label}");
+                let chosen = p["refinement"]["chosen"].as_u64().expect("the kept run") as usize;
+                let objective = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+                assert!(runs.iter().all(|o| objective(o) <= objective(&runs[chosen])), "{label}: {runs:?}");
+            }
+        } else if label.ends_with("+ self-learning") {
+            // The edge's self-learning elsewhere: one run, nothing to choose.
+            assert!(p["refinement"].get("restarts").is_none(), "{label}");
             // The fit used both operator pairs and nothing else.
             assert_eq!(p["details"]["operators"].as_f64(), Some(2.0), "{label}");
         } else {
@@ -211,7 +231,7 @@ fn an_operators_start_without_what_it_needs_is_refused_with_its_place() {
         let (line, column) = text
             .lines()
             .enumerate()
-            .find_map(|(i, l)| l.find("{ kind = \"operators\" }").map(|c| (i + 1, c + 1)))
+            .find_map(|(i, l)| l.find("{ kind = \"operators\"").map(|c| (i + 1, c + 1)))
             .expect("the start in the file");
         assert!(err.contains(&format!("ops.toml:{line}:{column}")), "the error points at the start: {err}");
     }
