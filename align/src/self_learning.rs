@@ -207,7 +207,7 @@ pub fn self_learn_from<'r, E>(
         let (map, report) = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, seed)?;
         return Ok((map.unwrap_or(initial), report));
     }
-    let mut best: Option<(f64, Option<Box<dyn Alignment>>, SelfLearningReport, usize)> = None;
+    let mut best: Option<(f64, Run, usize)> = None;
     let mut objectives = Vec::with_capacity(spec.restarts);
     for restart in 0..spec.restarts {
         let run_seed = if restart == 0 { seed } else { round_seed(seed ^ RESTART_SALT, restart) };
@@ -216,10 +216,10 @@ pub fn self_learn_from<'r, E>(
         objectives.push(objective);
         // Ties and NaN keep the earlier run.
         if best.as_ref().is_none_or(|(b, ..)| objective > *b || (b.is_nan() && !objective.is_nan())) {
-            best = Some((objective, map, report, restart));
+            best = Some((objective, (map, report), restart));
         }
     }
-    let Some((_, map, mut report, chosen)) = best else {
+    let Some((_, (map, mut report), chosen)) = best else {
         let (map, report) = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, seed)?;
         return Ok((map.unwrap_or(initial), report));
     };
@@ -227,6 +227,9 @@ pub fn self_learn_from<'r, E>(
     report.chosen = Some(chosen);
     Ok((map.unwrap_or(initial), report))
 }
+
+/// What one run of the loop gives: its last refit (`None` when no round refitted) and report.
+type Run = (Option<Box<dyn Alignment>>, SelfLearningReport);
 
 /// Mixed into the seed of every restart after the first.
 const RESTART_SALT: u64 = 0xA076_1D64_78BD_642F;
@@ -240,7 +243,7 @@ fn run_once<E>(
     seeds: &[(usize, usize)],
     spec: &SelfLearningSpec,
     seed: u64,
-) -> Result<(Option<Box<dyn Alignment>>, SelfLearningReport), E> {
+) -> Result<Run, E> {
     let limit = |n: usize| if spec.cutoff == 0 { n } else { n.min(spec.cutoff) };
     let (ns, nt) = (limit(source.nrows()), limit(target.nrows()));
     let mut report = SelfLearningReport {
