@@ -220,9 +220,11 @@ fn an_operators_start_without_what_it_needs_is_refused_with_its_place() {
     let no_functional = operator_start("methods = [{ kind = \"ridge\" }]");
     let no_pool =
         operator_start("methods = [{ kind = \"functional\" }]").replace("fit-on = \"pool\"", "center = true");
+    let no_self_learning = operator_start("methods = [{ kind = \"functional\", self-learning = false }]");
     for (text, expected) in [
         (no_functional, "only functional methods can start from it, and this edge has none"),
         (no_pool, "the `operators` start has no pairs to fit the preprocessing on"),
+        (no_self_learning, "the start's `restarts` are runs of self-learning, and this edge has none"),
     ] {
         std::fs::write(dir.path().join("ops.toml"), &text).expect("write experiment");
         let (code, _, err) = run(commute_in(dir.path()).args(["check", "ops.toml"]));

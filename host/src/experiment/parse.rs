@@ -1299,7 +1299,17 @@ impl Parser {
             );
         }
         if let Some(span) = operators_start {
-            self.check_operators_start(span, &operators, &methods, &preprocess);
+            self.check_operators_start(span.clone(), &operators, &methods, &preprocess);
+            let restarts = starts.iter().any(|s| s.restarts().is_some());
+            if restarts && (self_learning.is_none() || !methods.iter().any(|m| m.self_learning)) {
+                self.diags.push(
+                    Diagnostic::new(
+                        span,
+                        "the start's `restarts` are runs of self-learning, and this edge has none",
+                    )
+                    .with_help("add `self-learning = {}` to the edge, or leave `restarts` out"),
+                );
+            }
         }
         if operators.is_empty() {
             for m in metrics.iter().filter(|m| m.needs_operators()) {
