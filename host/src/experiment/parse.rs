@@ -361,8 +361,16 @@ impl Parser {
             let undeclared = |(_, e): &(usize, &Edge)| e.starts.is_empty() && e.spans.starts.is_none();
             if let Some((i, _)) = exp.edges.iter().enumerate().find(undeclared) {
                 self.diags.push(
-                    Diagnostic::new(zero, format!("anchors = 0 needs zero-anchor `starts`, which edge {} has not", i + 1))
+                    Diagnostic::new(zero.clone(), format!("anchors = 0 needs zero-anchor `starts`, which edge {} has not", i + 1))
                         .with_help("add `starts = [{ kind = \"similarity-distribution\" }]` to every edge, or leave 0 out"),
+                );
+            }
+            // An ordered split's pool is the largest anchor count's items: with no count above 0,
+            // starts, refinement and self-learning would have no rows to search.
+            if exp.split == Split::Ordered && exp.anchors.iter().all(|&a| a == 0) {
+                self.diags.push(
+                    Diagnostic::new(zero, "with split = \"ordered\" the anchor pool is the largest anchor count's items, and every count here is 0: a zero-anchor start would have no rows to search")
+                        .with_help("add the anchor count whose items should form the pool (e.g. anchors = [0, 5000]), or use split = \"random\""),
                 );
             }
         }
