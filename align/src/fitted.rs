@@ -245,7 +245,7 @@ impl<'a, T: Real> Fit<'a, T> {
             Preprocessing::OnPairs(pre) => {
                 let none = Preprocess::none();
                 let pre = pre.unwrap_or(&none);
-                if x.nrows() == 0 && (pre.center || pre.pca.is_some() || pre.whiten) {
+                if x.nrows() == 0 && pre.fits_statistics() {
                     return Err(AlignError::InvalidParameter {
                         field: "preprocess".to_owned(),
                         detail: "centring, PCA and whitening are fitted on the pairs, and there are none \

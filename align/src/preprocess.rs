@@ -77,6 +77,12 @@ impl Preprocess {
         Preprocess { unit_norm: false, center: false, pca: None, whiten: false, fit_on: FitOn::Anchors }
     }
 
+    /// Whether any step is fitted from statistics of the rows (centring, PCA, whitening), so that
+    /// fitting it needs rows; unit length needs none.
+    pub fn fits_statistics(&self) -> bool {
+        self.center || self.pca.is_some() || self.whiten
+    }
+
     /// Whether this preprocessing leaves rows unchanged.
     pub fn is_identity(&self) -> bool {
         !self.unit_norm && !self.center && self.pca.is_none() && !self.whiten

@@ -203,28 +203,25 @@ pub fn self_learn_from<'r, E>(
     seed: u64,
 ) -> Result<(Box<dyn Alignment>, SelfLearningReport), E> {
     let (source, target) = (source.into(), target.into());
-    if spec.restarts <= 1 {
-        let (map, report) = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, seed)?;
-        return Ok((map.unwrap_or(initial), report));
-    }
-    let mut best: Option<(f64, Run, usize)> = None;
-    let mut objectives = Vec::with_capacity(spec.restarts);
-    for restart in 0..spec.restarts {
-        let run_seed = if restart == 0 { seed } else { round_seed(seed ^ RESTART_SALT, restart) };
-        let (map, report) = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, run_seed)?;
-        let objective = report.rounds.last().map_or(f64::NAN, |r| r.objective);
+    let last_objective = |run: &Run| run.1.rounds.last().map_or(f64::NAN, |r| r.objective);
+    let first = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, seed)?;
+    let mut objectives = vec![last_objective(&first)];
+    let (mut kept, mut chosen) = (first, 0);
+    for restart in 1..spec.restarts {
+        let run_seed = round_seed(seed ^ RESTART_SALT, restart);
+        let run = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, run_seed)?;
+        let (objective, best) = (last_objective(&run), objectives[chosen]);
         objectives.push(objective);
         // Ties and NaN keep the earlier run.
-        if best.as_ref().is_none_or(|(b, ..)| objective > *b || (b.is_nan() && !objective.is_nan())) {
-            best = Some((objective, (map, report), restart));
+        if objective > best || (best.is_nan() && !objective.is_nan()) {
+            (kept, chosen) = (run, restart);
         }
     }
-    let Some((_, (map, mut report), chosen)) = best else {
-        let (map, report) = run_once(initial.as_ref(), fit, &source, &target, seeds, spec, seed)?;
-        return Ok((map.unwrap_or(initial), report));
-    };
-    report.restarts = objectives;
-    report.chosen = Some(chosen);
+    let (map, mut report) = kept;
+    if spec.restarts > 1 {
+        report.restarts = objectives;
+        report.chosen = Some(chosen);
+    }
     Ok((map.unwrap_or(initial), report))
 }
 

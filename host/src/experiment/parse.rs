@@ -1131,9 +1131,7 @@ impl Parser {
                  this edge has none",
                 "add `{ kind = \"functional\" }` to `methods`",
             ))
-        } else if preprocess.fit_on == FitOn::Anchors
-            && (preprocess.center || preprocess.pca.is_some() || preprocess.whiten)
-        {
+        } else if preprocess.fit_on == FitOn::Anchors && preprocess.fits_statistics() {
             Some((
                 "the `operators` start has no pairs to fit the preprocessing on",
                 "fit it on the anchor pool: `preprocess = { fit-on = \"pool\" }`",
