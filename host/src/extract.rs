@@ -535,6 +535,55 @@ impl<'a> Extractor<'a> {
         })
     }
 
+    /// The items of data set `name` as values, rendered through its chain (not cached: renders
+    /// are deterministic and recomputed where needed), with a key naming them (the items' ids).
+    /// A stitch reads its token states this way. An item a render fails on is an error that
+    /// names it.
+    pub fn values(&mut self, name: &str) -> Result<(Key, Vec<Value>), HostError> {
+        let items = self.items(name, None)?;
+        let mut renders = items
+            .chain
+            .iter()
+            .map(|call| self.open(call, self.threads, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let progress = progress_bar(name, items.ids.len());
+        let mut out = Vec::with_capacity(items.ids.len());
+        for (c, roots) in items.root_values.chunks(CHUNK).enumerate() {
+            let mut values = roots.to_vec();
+            for stage in &mut renders {
+                values = stage
+                    .call(&values)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, r)| {
+                        r.map_err(|e| {
+                            HostError::Usage(format!(
+                                "data set `{name}`: `{}/{}` failed on item {}: {e}",
+                                stage.plugin(),
+                                stage.spec().name,
+                                c * CHUNK + j
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            progress.inc(values.len() as u64);
+            out.extend(values);
+        }
+        progress.finish_and_clear();
+        let mut key = KeyBuilder::new("values");
+        for id in &items.ids {
+            key.text(id);
+        }
+        Ok((key.finish(), out))
+    }
+
+    /// Opens `call` on the CPU with the run's threads, for values the host computed (a stitch's
+    /// mapped states fed to the encoder that resumes a model).
+    pub fn open_call(&self, call: &Call) -> Result<Opened, HostError> {
+        self.open(call, self.threads, None)
+    }
+
     /// The embeddings of node `name`, from the cache where possible.
     pub fn node(&mut self, name: &str) -> Result<Embeddings, HostError> {
         let node =

@@ -28,6 +28,7 @@ pub mod run_dir;
 pub mod runner;
 pub mod shard;
 pub mod skips;
+pub mod stitch;
 pub mod takeoff;
 pub mod tree;
 pub mod value_io;

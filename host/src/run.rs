@@ -11,6 +11,7 @@ use crate::registry::Registry;
 use crate::report::markdown::FailedEdge;
 use crate::run_dir::{now_secs, utc_stamps, RunDir};
 use crate::runner::{run_edge, EdgeResult};
+use crate::stitch::{FailedStitch, StitchResult};
 use crate::tree::TreeResult;
 use crate::worker::Isolation;
 use crate::HostError;
@@ -74,6 +75,12 @@ pub struct RunMetrics {
     pub devices: serde_json::Map<String, serde_json::Value>,
     /// The tree analyses, when the experiment asked for them.
     pub tree: Option<TreeResult>,
+    /// Every evaluated stitch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stitches: Vec<StitchResult>,
+    /// Stitches that could not be evaluated, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_stitches: Vec<FailedStitch>,
 }
 
 /// The cache's part in a run.
@@ -206,6 +213,25 @@ pub fn run(plan: RunPlan<'_>) -> Result<RunOutput, HostError> {
             Err(e) => return Err(e),
         }
     }
+    let (mut stitches, mut failed_stitches) = (Vec::new(), Vec::new());
+    for stitch in &exp.stitches {
+        nodes.now = format!("stitch {}", stitch.name);
+        match crate::stitch::run_stitch(exp, stitch, &mut extractor, cache) {
+            Ok(result) => {
+                dir.log(format!(
+                    "stitch {}: {} points from the cache, {} computed",
+                    stitch.name, result.points_cached, result.points_computed
+                ));
+                stitches.push(result);
+            }
+            // A plugin that failed, or states that cannot be paired, fail the stitch alone.
+            Err(e) if e.fails_only_its_node() || matches!(e, HostError::Usage(_)) => {
+                dir.log(format!("stitch {}: failed: {e}", stitch.name));
+                failed_stitches.push(FailedStitch { name: stitch.name.clone(), error: e.to_string() });
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let tree = if crate::tree::has_analyses(exp) {
         dir.log(format!("tree analyses: maps fitted on {} anchors per repeat", crate::tree::anchors(exp)));
         nodes.now = "the tree analyses".to_owned();
@@ -221,7 +247,7 @@ pub fn run(plan: RunPlan<'_>) -> Result<RunOutput, HostError> {
     let (hits, misses, corrupt, writes) = cache.stats.snapshot();
     dir.log(format!("cache: {hits} hits, {misses} misses, {corrupt} corrupt, {writes} writes"));
     let (started_at, _) = utc_stamps(started);
-    let report = crate::report::markdown::render(
+    let mut report = crate::report::markdown::render(
         exp,
         &edges,
         &failed,
@@ -230,6 +256,7 @@ pub fn run(plan: RunPlan<'_>) -> Result<RunOutput, HostError> {
         &started_at,
         tree.as_ref(),
     );
+    crate::report::stitch::render(&stitches, &failed_stitches, &mut report);
     let metrics = RunMetrics {
         experiment: exp.name.clone(),
         seed: exp.seed,
@@ -255,6 +282,8 @@ pub fn run(plan: RunPlan<'_>) -> Result<RunOutput, HostError> {
         isolated_nodes: isolated,
         devices: exp.nodes.iter().map(|n| (n.name.clone(), n.device.to_string().into())).collect(),
         tree,
+        stitches,
+        failed_stitches,
     };
     for (name, svg) in &report.plots {
         dir.write(&format!("plots/{name}"), svg.as_bytes())?;

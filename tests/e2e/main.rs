@@ -22,6 +22,7 @@ mod own_model;
 mod resources;
 mod run;
 mod shards;
+mod stitch;
 mod survival;
 mod tree;
 mod trust;

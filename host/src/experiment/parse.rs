@@ -20,6 +20,8 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 use toml::Spanned;
 
+mod stitch;
+
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// The most repeats an experiment may ask for (each repeat refits every method at every anchor
@@ -306,6 +308,7 @@ impl Parser {
             data: Vec::new(),
             nodes: Vec::new(),
             edges: Vec::new(),
+            stitches: Vec::new(),
             tree: TreeSpec::default(),
             spans: Default::default(),
         };
@@ -352,10 +355,24 @@ impl Parser {
                 }
                 _ => self.wrong_type(v, "edges", "a non-empty array of tables ([[edges]])"),
             },
+            // A file of stitches alone needs no edge.
+            None if top.table.contains_key("stitches") => {}
             None => self.diags.push(
                 Diagnostic::new(0..0, "the file declares no edges")
                     .with_help("add an [[edges]] table with `parent` and `child`"),
             ),
+        }
+        if let Some(v) = top.get("stitches") {
+            match v.get_ref() {
+                DeValue::Array(items) if !items.is_empty() => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some(s) = self.stitch(i, item) {
+                            exp.stitches.push(s);
+                        }
+                    }
+                }
+                _ => self.wrong_type(v, "stitches", "a non-empty array of tables ([[stitches]])"),
+            }
         }
         if let Some(zero) = exp.spans.zero_anchors.clone() {
             let undeclared = |(_, e): &(usize, &Edge)| e.starts.is_empty() && e.spans.starts.is_none();
@@ -381,7 +398,7 @@ impl Parser {
                 exp.tree = self.tree(t, v.span());
             }
         }
-        top.finish(self, &["experiment", "data", "nodes", "edges", "tree"]);
+        top.finish(self, &["experiment", "data", "nodes", "edges", "stitches", "tree"]);
         exp
     }
 

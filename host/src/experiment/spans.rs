@@ -78,6 +78,23 @@ pub struct EdgeSpans {
     pub swatches: Span,
 }
 
+/// Where a stitch's keys were written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StitchSpans {
+    /// The `[[stitches]]` table.
+    pub table: Span,
+    /// The `source` value.
+    pub source: Span,
+    /// The `target` value.
+    pub target: Span,
+    /// The `reference` value.
+    pub reference: Span,
+    /// Each method's table, in order.
+    pub methods: Vec<Span>,
+    /// The `downstream` value.
+    pub downstream: Span,
+}
+
 /// Where the `[experiment]` table's keys were written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExperimentSpans {

@@ -3,7 +3,7 @@
 
 use super::spans::{
     CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, ExperimentSpans, NodeSpans, OperatorSpans, Span,
-    TreeSpans,
+    StitchSpans, TreeSpans,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -34,6 +34,9 @@ pub struct Experiment {
     pub nodes: Vec<Node>,
     /// Edges, in file order.
     pub edges: Vec<Edge>,
+    /// Stitches (`[[stitches]]`), in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stitches: Vec<Stitch>,
     /// The tree analyses' settings (`[tree]`): width, controlled edits, depth.
     pub tree: TreeSpec,
     /// Where `[experiment]`'s keys sit in the file, for errors.
@@ -454,6 +457,53 @@ impl Edge {
             .as_ref()
             .and_then(|o| self.operators.iter().find(|p| p.label() == o.operator))
             .or(self.operators.first())
+    }
+}
+
+/// A stitch (`[[stitches]]`): model A run up to a layer, its token states mapped into model B's
+/// states at a layer, and B run on from there. `source` and `target` are data sets of token
+/// states (`T × d` tensors, one row per token) rendered from the same items, row for row: A's
+/// states and B's own. Per repeat and anchor count a map is fitted on the token rows of the anchor
+/// items (every token a pair), the test items' source states are mapped and fed to `resume`, and
+/// the outputs are compared with `reference` (B alone) on the test items.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Stitch {
+    /// How the report names it (default `source → target`).
+    pub name: String,
+    /// A's token states: the data set the map reads.
+    pub source: String,
+    /// B's token states at the layer it resumes from: the map's targets.
+    pub target: String,
+    /// B from that layer on: an encoder taking token states.
+    pub resume: Call,
+    /// B alone on the same items: the node the stitched outputs are compared with.
+    pub reference: String,
+    /// How the token map is fitted: methods that map into the target space from pairs alone.
+    pub methods: Vec<MethodSpec>,
+    /// Whether each side's token rows are centred on the anchors before fitting, the target's
+    /// mean added back after mapping (an affine stitch for every method). Default true.
+    pub center: bool,
+    /// A node on the same items whose vectors a linear readout of B's outputs predicts (e.g.
+    /// valence): the stitch's downstream score is that readout's R² on the stitched outputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<String>,
+    /// Where its keys sit in the file, for errors.
+    #[serde(skip)]
+    pub spans: StitchSpans,
+}
+
+impl Stitch {
+    /// Whether a method can stitch: it maps source rows into the target's own space from pairs
+    /// alone, so that its output can be fed to B.
+    pub fn can_stitch(method: &MethodSpec) -> bool {
+        matches!(
+            method,
+            MethodSpec::LeastSquares { .. }
+                | MethodSpec::Ridge { .. }
+                | MethodSpec::Procrustes { .. }
+                | MethodSpec::Affine { .. }
+        )
     }
 }
 

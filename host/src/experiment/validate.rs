@@ -3,6 +3,8 @@
 //! kinds fit (an audio encoder is not fed scores), the edges form a tree of paired nodes, and the
 //! anchors fit in the data.
 
+mod stitch;
+
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::Span;
 use super::spec::{Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
@@ -36,6 +38,7 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
     }
     v.operators();
     v.edges();
+    v.stitches();
     v.diags
 }
 

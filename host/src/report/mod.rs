@@ -5,6 +5,7 @@ pub mod grid;
 pub mod heatmap;
 pub mod markdown;
 pub mod plot;
+pub mod stitch;
 pub mod swatches;
 pub mod tree;
 

@@ -1,0 +1,77 @@
+//! The checks of `[[stitches]]`: two data sets of token states on the same items, an encoder
+//! that resumes from such states, and nodes on those items to compare with.
+
+use super::Validator;
+use crate::experiment::diagnostic::suggest;
+use commute_sdk::{FunctionKind, ValueKind};
+
+impl Validator<'_> {
+    pub(super) fn stitches(&mut self) {
+        let exp = self.exp;
+        for (i, stitch) in exp.stitches.iter().enumerate() {
+            let what = format!("stitch {}", i + 1);
+            let mut roots = Vec::new();
+            for (key, name, span) in [
+                ("source", &stitch.source, &stitch.spans.source),
+                ("target", &stitch.target, &stitch.spans.target),
+            ] {
+                let Some(facts) = self.named_data(name, span) else { continue };
+                if let Some(kind) = facts.kind.filter(|k| !ValueKind::Tensor.accepts(*k)) {
+                    self.error(
+                        span.clone(),
+                        format!("{what}: `{key}` data set `{name}` holds {kind}, not token states"),
+                        Some("render token states from the items, e.g. `render = { plugin = \"text\", function = \"minilm-states\", params = { layer = 3 } }`".to_owned()),
+                    );
+                }
+                roots.push((exp.root_of(name).to_owned(), span.clone(), key));
+            }
+            let node_names: Vec<&str> = exp.nodes.iter().map(|n| n.name.as_str()).collect();
+            let nodes = [
+                ("reference", Some(&stitch.reference), &stitch.spans.reference),
+                ("downstream", stitch.downstream.as_ref(), &stitch.spans.downstream),
+            ];
+            for (key, name, span) in nodes {
+                let Some(name) = name else { continue };
+                match exp.node(name) {
+                    Some(node) => roots.push((exp.root_of(&node.data).to_owned(), span.clone(), key)),
+                    None => {
+                        let help = suggest(name, node_names.iter().copied())
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| format!("declared nodes: {}", node_names.join(", ")));
+                        self.error(span.clone(), format!("{what}: no node named `{name}`"), Some(help));
+                    }
+                }
+            }
+            if let Some((first, _, first_key)) = roots.first().cloned() {
+                for (root, span, key) in &roots[1..] {
+                    if *root != first {
+                        self.error(
+                            span.clone(),
+                            format!("{what}: `{key}` is on the items of `{root}`, `{first_key}` on those of `{first}`"),
+                            Some("a stitch pairs the same items on every side: derive each from one data set".to_owned()),
+                        );
+                    }
+                }
+            }
+            if let Some(spec) = self.function(&stitch.resume, FunctionKind::Encoder, "resume") {
+                if let Some(input) = spec.input.filter(|input| !input.accepts(ValueKind::Tensor)) {
+                    self.error(
+                        stitch.resume.spans.function.clone(),
+                        format!(
+                            "{what}: `{}` of plugin `{}` reads {input}, but a stitch feeds it token states (tensors)",
+                            stitch.resume.function, stitch.resume.plugin
+                        ),
+                        Some("name the encoder that runs model B from a layer on, e.g. `minilm-resume`".to_owned()),
+                    );
+                }
+            }
+            if exp.anchors.iter().all(|&a| a == 0) {
+                self.error(
+                    exp.spans.anchors.clone(),
+                    format!("{what}: a stitch's map is fitted on the anchors' token pairs, and every anchor count is 0"),
+                    Some("add an anchor count above 0".to_owned()),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! Stitching: model A's token states mapped into model B's states at a layer and fed to the rest
+//! of B, per repeat, anchor count and method, scored against B alone on the test items.
+//!
+//! The two models tokenise alike (the same vocabulary), so an item's token states in A and in B
+//! are row for row the same tokens: every token of an anchor item is a pair. Per repeat the items
+//! split as every edge's do (the same seed gives the same test items); per anchor count a map is
+//! fitted on the anchor items' token rows, each test item's A states are mapped and resumed in
+//! B, and the outputs are compared with B's own: the mean cosine, P@1 of each stitched output
+//! among B's outputs of the test items, and — with a `downstream` node — the R² of a linear
+//! readout fitted on B's outputs of the pool items and applied to the stitched outputs. Beside
+//! them, per repeat, the references: B's own states resumed (the stitch through a perfect map,
+//! which is B itself), A's states fed to B unmapped (the identity map, when the widths agree) and
+//! the readout on B's own outputs (the downstream ceiling).
+
+use crate::align::metrics::{retrieval, Scoring};
+use crate::align::{Alignment, Fit, MethodSpec, Preprocess};
+use crate::cache::{Cache, Key, KeyBuilder};
+use crate::experiment::{Experiment, Stitch};
+use crate::extract::{Embeddings, Extractor, CHUNK};
+use crate::runner::{repeat_seed, rows, split_order, test_size};
+use crate::worker::Opened;
+use crate::HostError;
+use commute_sdk::{Tensor, Value};
+use faer::Mat;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The reference that resumes B from its own states (a perfect map).
+pub const OWN_STATES: &str = "B's own states";
+/// The reference that feeds A's states to B unmapped.
+pub const IDENTITY: &str = "identity (unmapped)";
+/// The reference that reads the downstream score off B's own outputs.
+pub const B_ALONE: &str = "B alone";
+
+/// One evaluated stitch: a method at an anchor count in one repeat, or a reference.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StitchPoint {
+    /// The method (its kind and options), or the reference's name.
+    pub label: String,
+    /// Anchor items whose token pairs the map was fitted on (0 for a reference).
+    pub anchors: usize,
+    /// The repeat (its split).
+    pub repeat: usize,
+    /// Token pairs the map was fitted on.
+    pub token_pairs: usize,
+    /// Mean cosine between the stitched and B's own output over the test items.
+    pub cosine: f64,
+    /// Share of test items whose stitched output is nearest (cosine) to B's own output of the
+    /// same item among B's outputs of the test items.
+    pub p_at_1: f64,
+    /// R² of the downstream readout on the stitched outputs (with a `downstream` node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<f64>,
+    /// Why the point has no scores (a fit that failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A stitch's sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StitchResult {
+    /// The stitch's name.
+    pub name: String,
+    /// A's token states (a data set).
+    pub source: String,
+    /// B's token states, the map's targets (a data set).
+    pub target: String,
+    /// B from the layer on: `plugin/encoder`.
+    pub resume: String,
+    /// B alone (a node).
+    pub reference: String,
+    /// The downstream node, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downstream: Option<String>,
+    /// Items, and test items per repeat.
+    pub items: usize,
+    /// Test items per repeat.
+    pub test: usize,
+    /// Mean token rows per item.
+    pub tokens_per_item: f64,
+    /// The methods' labels, in the file's order.
+    pub methods: Vec<String>,
+    /// Every method at every anchor count above 0, per repeat.
+    pub points: Vec<StitchPoint>,
+    /// The references, per repeat.
+    pub references: Vec<StitchPoint>,
+    /// Points read from the cache.
+    pub points_cached: usize,
+    /// Points computed by this run.
+    pub points_computed: usize,
+}
+
+/// A stitch that could not be evaluated, with why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FailedStitch {
+    /// The stitch's name.
+    pub name: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// A method's label: its kind with its options as written (`ridge lambda=0.1`).
+pub fn label(method: &MethodSpec) -> String {
+    let json = serde_json::to_value(method).unwrap_or_default();
+    let options: Vec<String> = json
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != "kind")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    std::iter::once(method.kind().to_owned()).chain(options).collect::<Vec<_>>().join(" ")
+}
+
+/// One item's token states: rows × width.
+struct States {
+    rows: Vec<usize>,
+    width: usize,
+    data: Vec<Vec<f32>>,
+}
+
+impl States {
+    fn read(data_set: &str, values: Vec<Value>) -> Result<States, HostError> {
+        let (mut rows, mut data, mut width) = (Vec::new(), Vec::new(), None);
+        for (i, v) in values.into_iter().enumerate() {
+            let bad = |what: String| {
+                HostError::Usage(format!(
+                    "data set `{data_set}`: item {i} is {what}, not token states (tokens × width)"
+                ))
+            };
+            let Value::Tensor(Tensor { shape, data: d }) = v else { return Err(bad(v.kind().to_string())) };
+            let [t, w] = shape[..] else { return Err(bad(format!("a tensor of shape {shape:?}"))) };
+            if t == 0 {
+                return Err(bad("a tensor with no tokens".to_owned()));
+            }
+            if *width.get_or_insert(w) != w {
+                return Err(bad(format!("{t} × {w} where the items before are {} wide", width.unwrap_or(0))));
+            }
+            rows.push(t);
+            data.push(d);
+        }
+        Ok(States { rows, width: width.unwrap_or(0), data })
+    }
+
+    /// The token rows of `items`, stacked.
+    fn stacked(&self, items: &[usize]) -> Mat<f32> {
+        let total: usize = items.iter().map(|&i| self.rows[i]).sum();
+        let mut m = Mat::zeros(total, self.width);
+        let mut r = 0;
+        for &i in items {
+            for t in 0..self.rows[i] {
+                for j in 0..self.width {
+                    m[(r, j)] = self.data[i][t * self.width + j];
+                }
+                r += 1;
+            }
+        }
+        m
+    }
+}
+
+/// Stacked rows cut back into one tensor per item (`rows[k]` rows each).
+fn unstacked(m: &Mat<f32>, rows: &[usize]) -> Vec<Value> {
+    let mut start = 0;
+    rows.iter()
+        .map(|&t| {
+            let data = (start..start + t).flat_map(|r| (0..m.ncols()).map(move |j| m[(r, j)])).collect();
+            start += t;
+            Value::Tensor(Tensor { shape: vec![t, m.ncols()], data })
+        })
+        .collect()
+}
+
+/// The mean row.
+fn mean_row(m: &Mat<f32>) -> Vec<f32> {
+    let n = m.nrows().max(1) as f64;
+    (0..m.ncols()).map(|j| ((0..m.nrows()).map(|i| f64::from(m[(i, j)])).sum::<f64>() / n) as f32).collect()
+}
+
+fn shift(m: &mut Mat<f32>, by: &[f32], sign: f32) {
+    for i in 0..m.nrows() {
+        for (j, b) in by.iter().enumerate() {
+            m[(i, j)] += sign * b;
+        }
+    }
+}
+
+/// A fitted token map: `x ↦ (x − μ_x) W + μ_y` with centring, `x W` without.
+struct TokenMap {
+    map: Box<dyn Alignment>,
+    means: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl TokenMap {
+    fn fit(method: &MethodSpec, x: &Mat<f32>, y: &Mat<f32>, center: bool) -> Result<TokenMap, String> {
+        let (mut x, mut y) = (x.clone(), y.clone());
+        let means = center.then(|| {
+            let (mx, my) = (mean_row(&x), mean_row(&y));
+            shift(&mut x, &mx, -1.0);
+            shift(&mut y, &my, -1.0);
+            (mx, my)
+        });
+        let none = Preprocess::none();
+        let map =
+            Fit::new(method).preprocess(&none).run_f32(x.as_ref(), y.as_ref()).map_err(|e| e.to_string())?;
+        Ok(TokenMap { map: Box::new(map), means })
+    }
+
+    fn apply(&self, x: &Mat<f32>) -> Mat<f32> {
+        match &self.means {
+            Some((mx, my)) => {
+                let mut x = x.clone();
+                shift(&mut x, mx, -1.0);
+                let mut out = self.map.map_source(x.as_ref());
+                shift(&mut out, my, 1.0);
+                out
+            }
+            None => self.map.map_source(x.as_ref()),
+        }
+    }
+}
+
+/// B resumed on `states`, one output row per item.
+fn resumed(resume: &mut Opened, states: Vec<Value>, what: &str) -> Result<Mat<f32>, HostError> {
+    let mut out: Vec<Vec<f32>> = Vec::with_capacity(states.len());
+    for (c, batch) in states.chunks(CHUNK).enumerate() {
+        for (j, r) in resume.call(batch)?.into_iter().enumerate() {
+            let item = c * CHUNK + j;
+            match r {
+                Ok(Value::Tensor(t)) => out.push(t.data),
+                Ok(other) => {
+                    return Err(HostError::Usage(format!(
+                        "{what}: the resume gave {} for test item {item}",
+                        other.kind()
+                    )))
+                }
+                Err(e) => {
+                    return Err(HostError::Usage(format!(
+                        "{what}: the resume failed on test item {item}: {e}"
+                    )))
+                }
+            }
+        }
+    }
+    let dim = out.first().map_or(0, Vec::len);
+    if let Some(bad) = out.iter().position(|v| v.len() != dim) {
+        return Err(HostError::Usage(format!(
+            "{what}: the resume gave {} values for test item {bad}, {dim} before",
+            out[bad].len()
+        )));
+    }
+    Ok(Mat::from_fn(out.len(), dim, |i, j| out[i][j]))
+}
+
+/// A linear readout (ridge with an intercept, its penalty by 5-fold cross-validation on the
+/// rows it is fitted on) from B's outputs to the downstream node's vectors.
+struct Readout {
+    map: TokenMap,
+}
+
+const READOUT_LAMBDAS: [f64; 7] = [1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0];
+
+impl Readout {
+    fn fit(x: &Mat<f32>, y: &Mat<f32>) -> Result<Readout, String> {
+        let n = x.nrows();
+        let folds = 5.min(n);
+        let mut best = (f64::INFINITY, READOUT_LAMBDAS[0]);
+        for &lambda in &READOUT_LAMBDAS {
+            let method = MethodSpec::Ridge { lambda };
+            let mut error = 0.0;
+            for f in 0..folds {
+                let held: Vec<usize> = (0..n).filter(|i| i % folds == f).collect();
+                let kept: Vec<usize> = (0..n).filter(|i| i % folds != f).collect();
+                let fitted =
+                    TokenMap::fit(&method, &rows(x.as_ref(), &kept), &rows(y.as_ref(), &kept), true)?;
+                let predicted = fitted.apply(&rows(x.as_ref(), &held));
+                let truth = rows(y.as_ref(), &held);
+                error += squared_error(&predicted, &truth);
+            }
+            if error < best.0 {
+                best = (error, lambda);
+            }
+        }
+        Ok(Readout { map: TokenMap::fit(&MethodSpec::Ridge { lambda: best.1 }, x, y, true)? })
+    }
+
+    /// R² of the readout on `x` against `y`, averaged over `y`'s columns.
+    fn r2(&self, x: &Mat<f32>, y: &Mat<f32>) -> f64 {
+        let predicted = self.map.apply(x);
+        let mean = mean_row(y);
+        let cols: Vec<f64> = (0..y.ncols())
+            .filter_map(|j| {
+                let total: f64 =
+                    (0..y.nrows()).map(|i| (f64::from(y[(i, j)]) - f64::from(mean[j])).powi(2)).sum();
+                let residual: f64 = (0..y.nrows())
+                    .map(|i| (f64::from(y[(i, j)]) - f64::from(predicted[(i, j)])).powi(2))
+                    .sum();
+                (total > 0.0).then(|| 1.0 - residual / total)
+            })
+            .collect();
+        if cols.is_empty() {
+            f64::NAN
+        } else {
+            cols.iter().sum::<f64>() / cols.len() as f64
+        }
+    }
+}
+
+fn squared_error(a: &Mat<f32>, b: &Mat<f32>) -> f64 {
+    (0..a.nrows())
+        .flat_map(|i| (0..a.ncols()).map(move |j| (i, j)))
+        .map(|(i, j)| f64::from(a[(i, j)] - b[(i, j)]).powi(2))
+        .sum()
+}
+
+/// The scores of stitched outputs `out` against B's own outputs `own` of the same test items.
+fn scores(out: &Mat<f32>, own: &Mat<f32>) -> Result<(f64, f64), String> {
+    let n = out.nrows();
+    let cosine = (0..n)
+        .map(|i| {
+            let (mut dot, mut a, mut b) = (0.0f64, 0.0f64, 0.0f64);
+            for j in 0..out.ncols() {
+                let (u, v) = (f64::from(out[(i, j)]), f64::from(own[(i, j)]));
+                dot += u * v;
+                a += u * u;
+                b += v * v;
+            }
+            dot / (a.sqrt() * b.sqrt()).max(f64::MIN_POSITIVE)
+        })
+        .sum::<f64>()
+        / n.max(1) as f64;
+    let truth: Vec<Option<usize>> = (0..n).map(Some).collect();
+    let p1 = retrieval(out.as_ref(), own.as_ref(), &truth, Scoring::Nn).map_err(|e| e.to_string())?.p_at_1;
+    Ok((cosine, p1))
+}
+
+/// What every point of a stitch reads, for the cache.
+struct Inputs<'a> {
+    stitch: &'a Stitch,
+    source: Key,
+    target: Key,
+    resume: Key,
+    reference: &'a Embeddings,
+    downstream: Option<&'a Embeddings>,
+}
+
+impl Inputs<'_> {
+    fn key(&self, exp: &Experiment, label: &str, repeat: usize, anchors: usize, split: &KeyBuilder) -> Key {
+        KeyBuilder::new("stitch-point")
+            .text(crate::cache::code_key())
+            .text(&self.source)
+            .text(&self.target)
+            .text(&self.resume)
+            .text(&self.reference.key)
+            .text(self.downstream.map_or("", |d| d.key.as_str()))
+            .text(label)
+            .push(&[u8::from(self.stitch.center)])
+            .push(&exp.seed.to_le_bytes())
+            .push(&(repeat as u64).to_le_bytes())
+            .push(&(anchors as u64).to_le_bytes())
+            .text(&split.finish())
+            .finish()
+    }
+}
+
+/// Runs the sweep of one stitch: every repeat × anchor count (above 0) × method, and the
+/// references per repeat, each point cached by its inputs.
+pub fn run_stitch(
+    exp: &Experiment,
+    stitch: &Stitch,
+    extractor: &mut Extractor<'_>,
+    cache: &Cache,
+) -> Result<StitchResult, HostError> {
+    let what = format!("stitch {}", stitch.name);
+    let reference = extractor.node(&stitch.reference)?;
+    let downstream = stitch.downstream.as_deref().map(|d| extractor.node(d)).transpose()?;
+    let (source_key, source_values) = extractor.values(&stitch.source)?;
+    let (target_key, target_values) = extractor.values(&stitch.target)?;
+    let source = States::read(&stitch.source, source_values)?;
+    let target = States::read(&stitch.target, target_values)?;
+    let n = reference.rows;
+    if source.rows.len() != n || target.rows.len() != n {
+        return Err(HostError::Usage(format!(
+            "{what}: `{}` has {} items, `{}` {} and node `{}` {n}",
+            stitch.source,
+            source.rows.len(),
+            stitch.target,
+            target.rows.len(),
+            stitch.reference
+        )));
+    }
+    if let Some(i) = (0..n).find(|&i| source.rows[i] != target.rows[i]) {
+        return Err(HostError::Usage(format!(
+            "{what}: item {i} has {} token states in `{}` and {} in `{}`: a stitch pairs tokens row for row, so both models must tokenise it alike (same vocabulary, same length cut)",
+            source.rows[i], stitch.source, target.rows[i], stitch.target
+        )));
+    }
+    let test = test_size(exp, n);
+    let largest = exp.anchors.iter().copied().max().unwrap_or(0);
+    if largest + test > n {
+        return Err(HostError::Usage(format!(
+            "{what}: {largest} anchors plus {test} test items need {} items, but there are {n}",
+            largest + test
+        )));
+    }
+    let inputs = Inputs {
+        stitch,
+        source: source_key,
+        target: target_key,
+        resume: extractor.function_key(&stitch.resume)?,
+        reference: &reference,
+        downstream: downstream.as_ref(),
+    };
+    let own_all = reference.matrix();
+    let down_all = downstream.as_ref().map(Embeddings::matrix);
+    let mut resume: Option<Opened> = None;
+    let mut resume_on = |states: Vec<Value>, extractor: &Extractor<'_>| -> Result<Mat<f32>, HostError> {
+        if resume.is_none() {
+            resume = Some(extractor.open_call(&stitch.resume)?);
+        }
+        match resume.as_mut() {
+            Some(r) => resumed(r, states, &what),
+            None => Err(HostError::Usage(format!("{what}: the resume could not be opened"))),
+        }
+    };
+    let methods: Vec<(String, &MethodSpec)> = stitch.methods.iter().map(|m| (label(m), m)).collect();
+    let (mut points, mut references) = (Vec::new(), Vec::new());
+    let (mut cached, mut computed) = (0, 0);
+    for repeat in 0..exp.repeats {
+        let mut rng = ChaCha8Rng::seed_from_u64(repeat_seed(exp.seed, repeat));
+        let order = split_order(exp.split, n, test, largest, &mut rng);
+        let (test_idx, pool_idx) = order.split_at(test);
+        let mut split = KeyBuilder::new("split");
+        for &i in test_idx {
+            split.push(&(i as u64).to_le_bytes());
+        }
+        let own = rows(own_all.as_ref(), test_idx);
+        let test_rows: Vec<usize> = test_idx.iter().map(|&i| source.rows[i]).collect();
+        let source_test = source.stacked(test_idx);
+        // The downstream readout, fitted on B's outputs of the pool.
+        let readout = match &down_all {
+            Some(d) => Some(
+                Readout::fit(&rows(own_all.as_ref(), pool_idx), &rows(d.as_ref(), pool_idx))
+                    .map_err(|e| HostError::Usage(format!("{what}: the downstream readout: {e}")))?,
+            ),
+            None => None,
+        };
+        let down_test = down_all.as_ref().map(|d| rows(d.as_ref(), test_idx));
+        let downstream_of = |out: &Mat<f32>| match (&readout, &down_test) {
+            (Some(r), Some(t)) => Some(r.r2(out, t)),
+            _ => None,
+        };
+        let evaluate = |label: &str, anchors: usize, token_pairs: usize, out: Result<Mat<f32>, String>| {
+            let point = |cosine, p_at_1, downstream, error| StitchPoint {
+                label: label.to_owned(),
+                anchors,
+                repeat,
+                token_pairs,
+                cosine,
+                p_at_1,
+                downstream,
+                error,
+            };
+            match out.and_then(|out| scores(&out, &own).map(|s| (s, downstream_of(&out)))) {
+                Ok(((cosine, p1), down)) => point(cosine, p1, down, None),
+                Err(e) => point(f64::NAN, f64::NAN, None, Some(e)),
+            }
+        };
+        // References.
+        let mut refs = vec![OWN_STATES];
+        if source.width == target.width {
+            refs.push(IDENTITY);
+        }
+        for name in refs {
+            let key = inputs.key(exp, name, repeat, 0, &split);
+            if let Some(p) = cache.get_result::<StitchPoint>(&key) {
+                references.push(p);
+                cached += 1;
+                continue;
+            }
+            let states = if name == OWN_STATES { target.stacked(test_idx) } else { source_test.clone() };
+            let out = resume_on(unstacked(&states, &test_rows), extractor)?;
+            let p = evaluate(name, 0, 0, Ok(out));
+            cache.put_result(&key, &p)?;
+            computed += 1;
+            references.push(p);
+        }
+        if let (Some(r), Some(t)) = (&readout, &down_test) {
+            references.push(StitchPoint {
+                label: B_ALONE.to_owned(),
+                anchors: 0,
+                repeat,
+                token_pairs: 0,
+                cosine: 1.0,
+                p_at_1: 1.0,
+                downstream: Some(r.r2(&own, t)),
+                error: None,
+            });
+        }
+        for &anchors in exp.anchors.iter().filter(|&&a| a > 0) {
+            let anchor_items = &pool_idx[..anchors];
+            let mut anchors_split = KeyBuilder::new("anchors");
+            anchors_split.text(&split.finish());
+            for &i in anchor_items {
+                anchors_split.push(&(i as u64).to_le_bytes());
+            }
+            let token_pairs: usize = anchor_items.iter().map(|&i| source.rows[i]).sum();
+            let mut pairs: Option<(Mat<f32>, Mat<f32>)> = None;
+            for (label, method) in &methods {
+                let key = inputs.key(exp, label, repeat, anchors, &anchors_split);
+                if let Some(p) = cache.get_result::<StitchPoint>(&key) {
+                    points.push(p);
+                    cached += 1;
+                    continue;
+                }
+                let (x, y) =
+                    pairs.get_or_insert_with(|| (source.stacked(anchor_items), target.stacked(anchor_items)));
+                let out = match TokenMap::fit(method, x, y, stitch.center) {
+                    Ok(map) => Ok(resume_on(unstacked(&map.apply(&source_test), &test_rows), extractor)?),
+                    Err(e) => Err(format!("the fit on {token_pairs} token pairs failed: {e}")),
+                };
+                let p = evaluate(label, anchors, token_pairs, out);
+                cache.put_result(&key, &p)?;
+                computed += 1;
+                points.push(p);
+            }
+        }
+        tracing::info!(stitch = stitch.name, repeat = repeat + 1, of = exp.repeats, "repeat done");
+    }
+    Ok(StitchResult {
+        name: stitch.name.clone(),
+        source: stitch.source.clone(),
+        target: stitch.target.clone(),
+        resume: format!("{}/{}", stitch.resume.plugin, stitch.resume.function),
+        reference: stitch.reference.clone(),
+        downstream: stitch.downstream.clone(),
+        items: n,
+        test,
+        tokens_per_item: source.rows.iter().sum::<usize>() as f64 / n.max(1) as f64,
+        methods: methods.into_iter().map(|(l, _)| l).collect(),
+        points,
+        references,
+        points_cached: cached,
+        points_computed: computed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+
+    fn random(rows: usize, cols: usize, seed: u64) -> Mat<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Mat::from_fn(rows, cols, |_, _| rng.random_range(-1.0f32..1.0))
+    }
+
+    #[test]
+    fn centring_makes_every_method_an_affine_stitch_that_recovers_a_rotation_and_shift() {
+        // A rotation of the first two coordinates and a shift: B's states from A's.
+        let (c, s) = (0.6f32, 0.8f32);
+        let shift = [3.0f32, -2.0, 0.5, 7.0];
+        let target = |x: &Mat<f32>| {
+            Mat::from_fn(x.nrows(), 4, |i, j| {
+                let v = match j {
+                    0 => c * x[(i, 0)] - s * x[(i, 1)],
+                    1 => s * x[(i, 0)] + c * x[(i, 1)],
+                    _ => x[(i, j)],
+                };
+                v + shift[j]
+            })
+        };
+        let (x, held) = (random(40, 4, 1), random(10, 4, 2));
+        for method in [MethodSpec::Procrustes { scaled: false }, MethodSpec::LeastSquares {}] {
+            let map = TokenMap::fit(&method, &x, &target(&x), true).expect("a fit");
+            let (got, want) = (map.apply(&held), target(&held));
+            assert!(squared_error(&got, &want).sqrt() < 1e-5, "{method:?}");
+            // Without centring no linear map can add the shift.
+            let plain = TokenMap::fit(&method, &x, &target(&x), false).expect("a fit");
+            assert!(squared_error(&plain.apply(&held), &want).sqrt() > 1.0, "{method:?}");
+        }
+    }
+
+    #[test]
+    fn the_readout_explains_a_linear_target_and_not_noise() {
+        let x = random(200, 6, 3);
+        let linear = Mat::from_fn(200, 1, |i, _| 2.0 * x[(i, 0)] - x[(i, 3)] + 0.5);
+        let noise = random(200, 1, 4);
+        let (fit, held) = ((0..150).collect::<Vec<_>>(), (150..200).collect::<Vec<_>>());
+        let readout = |y: &Mat<f32>| {
+            let r = Readout::fit(&rows(x.as_ref(), &fit), &rows(y.as_ref(), &fit)).expect("a readout");
+            r.r2(&rows(x.as_ref(), &held), &rows(y.as_ref(), &held))
+        };
+        assert!(readout(&linear) > 0.999);
+        assert!(readout(&noise) < 0.1);
+    }
+
+    #[test]
+    fn stacked_token_rows_cut_back_into_their_items() {
+        let values: Vec<Value> = [2usize, 1, 3]
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| {
+                let data = (0..t * 2).map(|v| (10 * k + v) as f32).collect();
+                Value::Tensor(Tensor { shape: vec![t, 2], data })
+            })
+            .collect();
+        let states = States::read("states", values.clone()).expect("token states");
+        let all = states.stacked(&[0, 1, 2]);
+        assert_eq!(all.nrows(), 6);
+        let back = unstacked(&all, &states.rows);
+        assert_eq!(back, values);
+        // Another order of items stacks their rows in that order.
+        assert_eq!(states.stacked(&[2, 0])[(0, 0)], 20.0);
+        // Items of different widths, or of no tokens, are not token states.
+        let ragged = vec![values[0].clone(), Value::Tensor(Tensor { shape: vec![1, 3], data: vec![0.0; 3] })];
+        assert!(States::read("states", ragged).is_err());
+        let empty = vec![Value::Tensor(Tensor { shape: vec![0, 2], data: Vec::new() })];
+        assert!(States::read("states", empty).is_err());
+    }
+}

@@ -1,0 +1,173 @@
+//! Stitching, from TOML to the report: MiniLM cut after a block, its token states mapped by a map
+//! fitted on the anchor sentences' tokens, and the rest of MiniLM run on them. The known answer:
+//! a stitch of the model with itself at the same layer, through a map fitted on more token pairs
+//! than dimensions, is the model; across layers it is not. A stitch whose pieces do not fit is a
+//! check error at its place.
+
+use crate::util::{commute_with_assets, read_json, run, run_folders};
+use std::path::Path;
+use std::process::Command;
+
+fn commute(home: &Path) -> Command {
+    commute_with_assets(home, &["commute-plugin-text"])
+}
+
+/// MiniLM at layer `FROM` stitched into MiniLM at layer `TO` (both 3 here: the same layer).
+const STITCH: &str = r#"
+[experiment]
+name = "stitch"
+seed = 3
+anchors = [4, 30]
+repeats = 2
+test = 12
+
+[data.sentences]
+files = "sentences"
+
+[data.a]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = FROM } }
+
+[data.b]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = TO } }
+
+[nodes.minilm]
+data = "sentences"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle" }
+
+[nodes.valence]
+data = "sentences"
+plugin = "text"
+encoder = "valence"
+
+[[stitches]]
+source = "a"
+target = "b"
+resume = { plugin = "text", encoder = "minilm-resume", params = { layer = TO } }
+reference = "minilm"
+downstream = "valence"
+methods = [{ kind = "least-squares" }, { kind = "procrustes" }]
+"#;
+
+fn home_with_sentences() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(dir.path().join("sentences")).expect("the sentences folder");
+    // Long enough that 30 anchor sentences give more token pairs than MiniLM's 384 dimensions.
+    let topics = [
+        "the snow in the mountains",
+        "a jazz band playing late",
+        "a dog chasing a ball",
+        "ships leaving the harbour",
+    ];
+    let moods = ["wonderful and happy", "terrible and sad", "quite ordinary", "really exciting"];
+    let sentences: Vec<String> = (0..44)
+        .map(|i| {
+            format!(
+                "Line {i} tells a long story about {} on day {} which everyone found {} in the end.",
+                topics[i % 4],
+                i * 7 % 31,
+                moods[i / 4 % 4]
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("sentences/lines.txt"), sentences.join("\n")).expect("the sentences");
+    dir
+}
+
+fn stitched(home: &Path, from: usize, to: usize) -> serde_json::Value {
+    let file = STITCH.replace("FROM", &from.to_string()).replace("TO", &to.to_string());
+    std::fs::write(home.join("stitch.toml"), file).expect("stitch.toml");
+    let (code, out, err) = run(commute(home).args(["run", "stitch.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("stitch a → b"), "{out}");
+    let folder = run_folders(&home.join("runs"), "stitch").pop().expect("a run folder");
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");
+    assert!(report.contains("## Stitch a → b"), "{report}");
+    read_json(&folder.join("metrics.json"))["stitches"][0].clone()
+}
+
+fn points<'a>(stitch: &'a serde_json::Value, key: &str, label: &str) -> Vec<&'a serde_json::Value> {
+    stitch[key]
+        .as_array()
+        .expect("an array of points")
+        .iter()
+        .filter(|p| p["label"].as_str().is_some_and(|l| l.starts_with(label)))
+        .collect()
+}
+
+#[test]
+fn a_model_stitched_to_itself_at_one_layer_is_the_model_and_across_layers_it_is_not() {
+    let dir = home_with_sentences();
+    let home = dir.path();
+    let same = stitched(home, 3, 3);
+    assert_eq!(
+        same["points-computed"],
+        2 * (2 * 2 + 2),
+        "2 repeats × (2 anchor counts × 2 methods + 2 references)"
+    );
+    // The references: B's own states resumed is B; A's states unmapped are B's states here.
+    for label in ["B's own states", "identity"] {
+        for p in points(&same, "references", label) {
+            assert!(p["cosine"].as_f64().unwrap() > 1.0 - 1e-6, "{p}");
+            assert_eq!(p["p-at-1"], 1.0, "{p}");
+        }
+    }
+    // Fitted on more token pairs than dimensions, least squares recovers the identity map.
+    let full: Vec<_> =
+        points(&same, "points", "least-squares").into_iter().filter(|p| p["anchors"] == 30).collect();
+    assert_eq!(full.len(), 2);
+    for p in full {
+        assert!(p["token-pairs"].as_u64().unwrap() > 384, "{p}");
+        assert!(p["cosine"].as_f64().unwrap() > 1.0 - 1e-4, "{p}");
+        assert_eq!(p["p-at-1"], 1.0, "{p}");
+    }
+    // The downstream readout reads B alone and B from its own states alike.
+    let alone = points(&same, "references", "B alone")[0]["downstream"].as_f64().unwrap();
+    let own = points(&same, "references", "B's own states")[0]["downstream"].as_f64().unwrap();
+    assert!((alone - own).abs() < 1e-4, "{alone} vs {own}");
+    // A rerun computes nothing.
+    let again = stitched(home, 3, 3);
+    assert_eq!(again["points-computed"], 0);
+    assert_eq!(again["points"], same["points"]);
+
+    // Across layers the map is fitted, not given: below B itself, above chance.
+    let across = stitched(home, 2, 4);
+    for p in points(&across, "points", "least-squares").into_iter().filter(|p| p["anchors"] == 30) {
+        let cosine = p["cosine"].as_f64().unwrap();
+        assert!((0.5..0.999).contains(&cosine), "{p}");
+    }
+}
+
+fn refused(home: &Path, file: String) -> String {
+    std::fs::write(home.join("bad.toml"), file).expect("bad.toml");
+    let (code, _, err) = run(commute(home).args(["check", "bad.toml"]));
+    assert_eq!(code, 1, "{err}");
+    err
+}
+
+#[test]
+fn a_stitch_whose_pieces_do_not_fit_is_refused_with_its_place() {
+    let dir = home_with_sentences();
+    let home = dir.path();
+    let good = STITCH.replace("FROM", "2").replace("TO", "4");
+    let err = refused(home, good.replace("{ kind = \"procrustes\" }", "{ kind = \"cca\" }"));
+    assert!(err.contains("bad.toml:37:") && err.contains("method `cca` cannot stitch"), "{err}");
+    let err = refused(
+        home,
+        good.replace("source = \"a\"", "source = \"sentences\"")
+            .replace("reference = \"minilm\"", "reference = \"minilm-x\"")
+            .replace("encoder = \"minilm-resume\"", "encoder = \"minilm\""),
+    );
+    for (line, expected) in [
+        (32, "`source` data set `sentences` holds text, not token states"),
+        (34, "`minilm` of plugin `text` reads text, but a stitch feeds it token states"),
+        (35, "no node named `minilm-x`"),
+    ] {
+        let at = format!("bad.toml:{line}:");
+        assert!(err.contains(&at) && err.contains(expected), "missing {expected:?} at {at} in:\n{err}");
+    }
+    assert!(err.contains("did you mean `minilm`?"), "{err}");
+}
