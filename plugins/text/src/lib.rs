@@ -7,6 +7,7 @@
 //! | encoder | `minilm` | 384 dims: all-MiniLM-L6-v2 sentence embeddings, mean-pooled, unit length; ONNX Runtime (int8) or candle (fp32) ([`minilm`]) |
 //! | encoder | `onnx` | any text model exported to ONNX: its `tokenizer.json`, any tensor of its graph, pooled over tokens ([`onnx_encoder`]) |
 //! | encoder | `paraphrase-minilm` | 384 dims: paraphrase-MiniLM-L3-v2 (3 blocks, MiniLM's vocabulary), mean-pooled, any `layer` ([`paraphrase`]) |
+//! | render | `paraphrase-minilm-states` | text → its paraphrase-MiniLM token states after `layer` (T × 384, MiniLM's tokens cut at 128: `minilm-states`' rows) ([`paraphrase_states`]) |
 //! | encoder | `minilm-static` | 384 dims: a word's row of MiniLM's input token table (no layers): whole-word tokens only, or the mean of its WordPiece pieces ([`minilm::static_table`]) |
 //! | render | `minilm-states` | text → its token states after `layer` (T × 384, fp32 candle) ([`minilm::resume`]) |
 //! | encoder | `minilm-resume` | 384 dims: MiniLM from `layer` on, run on given token states, mean-pooled, unit length ([`minilm::resume`]) |
@@ -29,6 +30,7 @@ pub mod inflect;
 pub mod minilm;
 pub mod onnx_encoder;
 pub mod paraphrase;
+pub mod paraphrase_states;
 pub mod relation;
 pub mod sentences;
 pub mod shared;
@@ -49,6 +51,7 @@ commute_sdk::export_plugin! {
         encoder "minilm-resume" => minilm::resume::MinilmResume,
         encoder "onnx" => onnx_encoder::OnnxText,
         encoder "paraphrase-minilm" => paraphrase::Paraphrase,
+        render "paraphrase-minilm-states" => paraphrase_states::ParaphraseStates,
         encoder "glove" => glove::Glove,
         encoder "fasttext-fr" => fasttext::FastTextFr,
         encoder "valence" => valence::Valence,

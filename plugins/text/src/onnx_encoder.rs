@@ -270,6 +270,18 @@ impl Reading {
         Ok(crate::minilm::pooling::side_by_side(parts))
     }
 
+    /// Each row's token states of the one tensor read, unpooled: `tokens × dim` values per row,
+    /// padding cut off (`pooling` and `normalize` do not apply).
+    fn states(&self, session: &mut Session, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
+        let [(name, dim)] = self.outputs.as_slice() else {
+            bail!("token states are read from one tensor, not {}", self.outputs.len())
+        };
+        let read = self.run(session, batch)?;
+        let (shape, data) = read.first().ok_or_else(|| anyhow!("`{name}` was not read"))?;
+        ensure!(shape.len() == 3, "`{name}` is {shape:?}, not token states [batch, tokens, dim]");
+        Ok(token_rows(name, *dim, shape, data, batch)?.into_iter().map(<[f32]>::to_vec).collect())
+    }
+
     /// The pooled (and, with `normalize`, unit-length) vectors of one output's values.
     fn pooled(
         &self,
@@ -279,27 +291,20 @@ impl Reading {
         data: &[f32],
         batch: &TokenBatch,
     ) -> Result<Vec<Vec<f32>>> {
-        let expected_rows = batch.rows as i64;
-        ensure!(
-            shape.first() == Some(&expected_rows),
-            "`{output}` has shape {shape:?} for {} texts",
-            batch.rows
-        );
         let vectors: Vec<Vec<f32>> = match shape.len() {
-            2 => data.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect(),
-            _ => {
-                let tokens = shape[1].max(0) as usize;
-                ensure!(tokens == batch.len, "`{output}` has {tokens} positions for {} tokens", batch.len);
-                batch
-                    .lengths
-                    .iter()
-                    .enumerate()
-                    .map(|(row, &n)| {
-                        let rows = &data[row * tokens * dim..(row * tokens + n.min(tokens)) * dim];
-                        pool(rows, dim, self.pooling)
-                    })
-                    .collect()
+            2 => {
+                let expected_rows = batch.rows as i64;
+                ensure!(
+                    shape.first() == Some(&expected_rows),
+                    "`{output}` has shape {shape:?} for {} texts",
+                    batch.rows
+                );
+                data.chunks_exact(dim.max(1)).map(<[f32]>::to_vec).collect()
             }
+            _ => token_rows(output, dim, shape, data, batch)?
+                .into_iter()
+                .map(|rows| pool(rows, dim, self.pooling))
+                .collect(),
         };
         ensure!(
             vectors.len() == batch.rows && vectors.iter().all(|v| v.len() == dim),
@@ -311,6 +316,28 @@ impl Reading {
             vectors
         })
     }
+}
+
+/// Each row's token vectors in one `[batch, tokens, dim]` output of a sub-batch (`tokens × dim`
+/// values, row-major), padding cut off.
+fn token_rows<'d>(
+    output: &str,
+    dim: usize,
+    shape: &[i64],
+    data: &'d [f32],
+    batch: &TokenBatch,
+) -> Result<Vec<&'d [f32]>> {
+    let expected_rows = batch.rows as i64;
+    ensure!(shape.first() == Some(&expected_rows), "`{output}` has shape {shape:?} for {} texts", batch.rows);
+    let tokens = shape.get(1).map_or(0, |&t| t.max(0) as usize);
+    ensure!(tokens == batch.len, "`{output}` has {tokens} positions for {} tokens", batch.len);
+    ensure!(data.len() == batch.rows * tokens * dim, "`{output}` does not have {dim} values per token");
+    Ok(batch
+        .lengths
+        .iter()
+        .enumerate()
+        .map(|(row, &n)| &data[row * tokens * dim..(row * tokens + n.min(tokens)) * dim])
+        .collect())
 }
 
 /// Pools a text's token vectors (`tokens × dim`, row-major, padding already cut off).
@@ -337,12 +364,34 @@ fn pool(tokens: &[f32], dim: usize, pooling: Pooling) -> Vec<f32> {
     }
 }
 
+/// How a sub-batch's run is read: one flat vector per text (pooled, or its token states).
+type ReadBatch = fn(&Reading, &mut Session, &TokenBatch) -> Result<Vec<Vec<f32>>>;
+
 impl OnnxText {
-    /// The vectors of each sub-batch, in order: the sessions take sub-batches in turn, side by
-    /// side on the pool's threads.
-    fn embed_all(&mut self, batches: &[TokenBatch]) -> Vec<Result<Vec<Vec<f32>>>> {
-        let reading = &self.reading;
-        side_by_side(&mut self.sessions, batches, &self.pool, |session, batch| reading.embed(session, batch))
+    /// Each text's vector as `read` reads it: the texts tokenized, cut into length-sorted
+    /// sub-batches, and the sub-batches run by the sessions in turn, side by side on the pool's
+    /// threads.
+    fn read_texts(&mut self, texts: &[&str], read: ReadBatch) -> Vec<Result<Vec<f32>>> {
+        let tokenize = |text: &str| -> Result<Sequence> {
+            match self.pair_separator.as_deref().and_then(|s| text.split_once(s)) {
+                Some((a, b)) => self.tokenizer.pair_ids(a, b),
+                None => self.tokenizer.ids(text).map(Sequence::from),
+            }
+        };
+        let tokens = texts.iter().map(|t| tokenize(t)).collect();
+        let (batch_size, workers) = (self.batch_size, self.sessions.len());
+        let (reading, pool) = (&self.reading, &self.pool);
+        embed_texts(tokens, batch_size, workers, |batches| {
+            side_by_side(&mut self.sessions, batches, pool, |session, batch| read(reading, session, batch))
+        })
+    }
+
+    /// Each text's token states in the one tensor this encoder reads, unpooled: `tokens × dim`
+    /// values, one row per token, special tokens included and padding excluded (its `pooling` and
+    /// `normalize` do not apply). For renders of a model's states, as
+    /// [`paraphrase-minilm-states`](crate::paraphrase_states) gives.
+    pub(crate) fn token_states(&mut self, texts: &[&str]) -> Vec<Result<Vec<f32>>> {
+        self.read_texts(texts, Reading::states)
     }
 }
 
@@ -358,15 +407,7 @@ impl Encoder for OnnxText {
     }
 
     fn encode_batch(&mut self, texts: Vec<&str>) -> Vec<Result<Vec<f32>>> {
-        let tokenize = |text: &str| -> Result<Sequence> {
-            match self.pair_separator.as_deref().and_then(|s| text.split_once(s)) {
-                Some((a, b)) => self.tokenizer.pair_ids(a, b),
-                None => self.tokenizer.ids(text).map(Sequence::from),
-            }
-        };
-        let tokens = texts.iter().map(|t| tokenize(t)).collect();
-        let (batch_size, workers) = (self.batch_size, self.sessions.len());
-        embed_texts(tokens, batch_size, workers, |batches| self.embed_all(batches))
+        self.read_texts(&texts, Reading::embed)
     }
 }
 

