@@ -40,8 +40,12 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<Outcome> {
     match load(&registry, &args.file)? {
         Ok(exp) => {
             let count = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+            let stitches = match exp.stitches.len() {
+                0 => String::new(),
+                n => format!(", {}", count(n, "stitch", "stitches")),
+            };
             println!(
-                "ok: experiment `{}`: {}, {}, {}, anchors {:?} × {}",
+                "ok: experiment `{}`: {}, {}, {}{stitches}, anchors {:?} × {}",
                 exp.name,
                 count(exp.data.len(), "data set", "data sets"),
                 count(exp.nodes.len(), "node", "nodes"),
