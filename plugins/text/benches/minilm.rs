@@ -390,6 +390,74 @@ fn main() {
             min_cosine(&candle.output, &onnx.output)
         ),
     }
+    stitched(&plugin, &values, batch, samples);
+}
+
+/// Stitched inference against the plain model, as a stitch's run calls it: a model's token states
+/// rendered at a layer (`minilm-states`, `paraphrase-minilm-states`), each state through a 384 ×
+/// 384 map (the host's step, a matrix product), and MiniLM resumed from a layer
+/// (`minilm-resume`); against `minilm` on candle (the fp32 weights the resume runs), the sides
+/// taking turns pass by pass. The map's values do not change its cost.
+fn stitched(plugin: &Harness, values: &[Value], batch: usize, samples: usize) {
+    use candle_core::{Device, Tensor as Candle};
+    const DIM: usize = 384;
+    let map: Vec<f32> = (0..DIM * DIM).map(|k| ((k * 7919 % 1013) as f32 / 1013.0 - 0.5) / 10.0).collect();
+    let map = Candle::from_vec(map, (DIM, DIM), &Device::Cpu).expect("the map");
+    let apply = |states: Vec<Value>| -> Vec<Value> {
+        states
+            .into_iter()
+            .map(|v| {
+                let t = v.as_tensor().expect("token states");
+                let rows = t.shape[0];
+                let x = Candle::from_slice(&t.data, (rows, DIM), &Device::Cpu).expect("states");
+                let y = x.matmul(&map).and_then(|y| y.flatten_all()).and_then(|y| y.to_vec1::<f32>());
+                Value::Tensor(commute_sdk::Tensor { shape: vec![rows, DIM], data: y.expect("a product") })
+            })
+            .collect()
+    };
+    let params = |layer: usize| format!("layer = {layer}\nbatch-size = {batch}");
+    let mut plain =
+        Rust::open(plugin, "minilm", &format!("backend = \"candle\"\nbatch-size = {batch}"), values);
+    let cases = [
+        ("minilm@3 → minilm@3", "minilm-states", 3, 3),
+        ("paraphrase@2 → minilm@4", "paraphrase-minilm-states", 2, 4),
+    ];
+    let mut stitches: Vec<_> = cases
+        .iter()
+        .map(|&(name, states, i, j)| {
+            let open = |f: &str, p: &str| plugin.open(f, p).unwrap_or_else(|e| panic!("{f} {p}: {e}"));
+            (name, open(states, &params(i)), open("minilm-resume", &params(j)), Vec::new())
+        })
+        .collect();
+    let mut t_plain = Vec::new();
+    for _ in 0..samples {
+        t_plain.push(plain.run(values));
+        for (_, states, resume, times) in &mut stitches {
+            let start = Instant::now();
+            let rendered: Vec<Value> = states
+                .call(values)
+                .unwrap_or_else(|e| panic!("states: {e}"))
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|e| panic!("states: {e}")))
+                .collect();
+            let out = resume.call(&apply(rendered)).unwrap_or_else(|e| panic!("resume: {e}"));
+            times.push(start.elapsed().as_secs_f64());
+            assert_eq!(out.len(), values.len());
+        }
+    }
+    let rate = |t: &[f64]| values.len() as f64 / median(t.to_vec());
+    let r_plain = rate(&t_plain);
+    println!(
+        "stitched inference: token states at a layer, a 384 × 384 map on every state, MiniLM resumed \
+         ({} sentences, sentences/s)",
+        values.len()
+    );
+    println!("{:<36} {:>12} {:>16}", "model", "sentences/s", "/ minilm alone");
+    println!("{:<36} {r_plain:>12.1} {:>15.2}x", "minilm alone (candle)", 1.0);
+    for (name, _, _, times) in &stitches {
+        let r = rate(times);
+        println!("{:<36} {r:>12.1} {:>15.2}x", format!("stitched {name}"), r / r_plain);
+    }
 }
 
 /// Every layer of MiniLM, as a layer sweep reads it: one forward pass for all seven (`layers`),
