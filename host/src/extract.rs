@@ -33,6 +33,7 @@ use crate::file_params::FileParams;
 use crate::registry::Registry;
 use crate::shard::{Shard, ShardFilter, Tally};
 use crate::skips::{Skip, SkipReason};
+use crate::stitched_node::StitchedPlan;
 use crate::value_io::read_values;
 use crate::worker::retry::{call_retrying_items, ItemFailure};
 use crate::worker::{Isolation, Opened};
@@ -165,6 +166,8 @@ pub struct Extractor<'a> {
     /// The (plugin, function) pairs already warned about being served from another build's
     /// results (once per run: one line, not one per embedded set).
     warned_builds: Mutex<std::collections::HashSet<(String, String)>>,
+    /// Per stitched node, its plan (renders, resume, anchors, the map once fitted).
+    stitched: HashMap<String, Arc<StitchedPlan>>,
 }
 
 /// Where an embedding set is cached: the key of each chunk of [`CHUNK`] items.
@@ -296,6 +299,7 @@ impl<'a> Extractor<'a> {
             files: Mutex::new(HashMap::new()),
             warned_builds: Mutex::default(),
             tables: HashMap::new(),
+            stitched: HashMap::new(),
         }
     }
 
@@ -342,7 +346,26 @@ impl<'a> Extractor<'a> {
         match &node.encoder {
             Encoder::Plugin(call) => self.function_key_on(call, node.device),
             Encoder::File(file) => self.file_fingerprint(node, file).map(|(_, key)| key),
+            Encoder::Stitched(_) => self.stitched.get(&node.name).map(|p| p.key.clone()).ok_or_else(|| {
+                HostError::Usage(format!(
+                    "stitched node `{}` was not planned before its key was asked for",
+                    node.name
+                ))
+            }),
         }
+    }
+
+    /// Plans `node` when a stitch computes it (once per run): its renders, resume and anchors.
+    fn prepare_stitched(&mut self, node: &Node) -> Result<(), HostError> {
+        let Encoder::Stitched(encoder) = &node.encoder else { return Ok(()) };
+        if self.stitched.contains_key(&node.name) {
+            return Ok(());
+        }
+        let items = self.items(&node.data, Some(node))?;
+        let plan =
+            crate::stitched_node::plan(self.exp, node, encoder, &items.ids, &|call| self.function_key(call))?;
+        self.stitched.insert(node.name.clone(), Arc::new(plan));
+        Ok(())
     }
 
     /// The fingerprint (the files' sha256) and cache key of a node's vectors file, hashed once
@@ -650,6 +673,7 @@ impl<'a> Extractor<'a> {
                 (node, sets.into())
             }
         };
+        self.prepare_stitched(&node)?;
         let encoder_key = self.encoder_key(&node)?;
         Ok(sets
             .into_iter()
@@ -699,6 +723,7 @@ impl<'a> Extractor<'a> {
     /// [`Self::chunk_plan`] for [`Self::edited`]'s set.
     pub fn chunk_plan_edited(&mut self, name: &str, at: &str, op: &str) -> Result<SetChunks, HostError> {
         let (node, set, items) = self.edited_items(name, at, op)?;
+        self.prepare_stitched(&node)?;
         let encoder_key = self.encoder_key(&node)?;
         Ok(SetChunks { name: set, keys: chunk_keys(&encoder_key, &items.ids), items: items.ids.len() })
     }
@@ -713,6 +738,7 @@ impl<'a> Extractor<'a> {
         skip: bool,
         warn_skips: bool,
     ) -> Result<Embeddings, HostError> {
+        self.prepare_stitched(node)?;
         let encoder_key = self.encoder_key(node)?;
         let n = items.ids.len();
         let chunk_keys = chunk_keys(&encoder_key, &items.ids);
@@ -940,6 +966,9 @@ impl<'a> Extractor<'a> {
         lookup: Option<&Lookup>,
         pass: Option<&PassKeys>,
     ) -> Result<Vec<(usize, Chunk, Vec<Skip>)>, HostError> {
+        if let Some(plan) = self.stitched.get(&node.name) {
+            return self.compute_stitched(name, plan, items, missing, keys);
+        }
         let encoder_node = pass.map_or(node, |p| &p.pass.node);
         let workers = self.threads.min(missing.len()).max(1);
         let per_worker_threads = (self.threads / workers).max(1);
@@ -1019,6 +1048,109 @@ impl<'a> Extractor<'a> {
             return Err(e);
         }
         results.into_inner().map_err(|_| HostError::Usage("an extraction worker failed".to_owned()))
+    }
+}
+
+impl Extractor<'_> {
+    /// The renders of `calls` applied to `values` in turn, on this thread; an item any of them
+    /// fails on is an error that names it.
+    fn render_through(
+        &self,
+        calls: &[Call],
+        mut values: Vec<Value>,
+        what: &str,
+    ) -> Result<Vec<Value>, HostError> {
+        for call in calls {
+            let mut stage = self.open(call, self.threads, None)?;
+            let mut out = Vec::with_capacity(values.len());
+            for (c, batch) in values.chunks(CHUNK).enumerate() {
+                for (j, r) in stage.call(batch)?.into_iter().enumerate() {
+                    out.push(r.map_err(|e| {
+                        HostError::Usage(format!(
+                            "{what}: `{}/{}` failed on item {}: {e}",
+                            call.plugin,
+                            call.function,
+                            c * CHUNK + j
+                        ))
+                    })?);
+                }
+            }
+            values = out;
+        }
+        Ok(values)
+    }
+
+    /// A stitched node's missing chunks: the map fitted once on its anchors' token pairs, then
+    /// each chunk's items rendered to A's states, mapped and resumed in B; anchor items are NaN
+    /// rows (see [`crate::stitched_node`]).
+    fn compute_stitched(
+        &self,
+        name: &str,
+        plan: &StitchedPlan,
+        items: &Items,
+        missing: &[usize],
+        keys: &[Key],
+    ) -> Result<Vec<(usize, Chunk, Vec<Skip>)>, HostError> {
+        use crate::token_map::{resumed, unstacked, States, TokenMap};
+        let what = format!("stitched node `{name}`");
+        let map = plan.map.get_or_init(|| {
+            let anchors: Vec<Value> =
+                plan.anchor_rows.iter().map(|&r| items.root_values[r].clone()).collect();
+            let fit = || -> Result<TokenMap, HostError> {
+                let a = States::read(
+                    "A's states",
+                    self.render_through(&plan.source_chain, anchors.clone(), &what)?,
+                )?;
+                let b = States::read(
+                    "B's states",
+                    self.render_through(&plan.target_chain, anchors.clone(), &what)?,
+                )?;
+                if let Some(i) = (0..a.rows.len()).find(|&i| a.rows[i] != b.rows[i]) {
+                    return Err(HostError::Usage(format!(
+                        "anchor {i} has {} token states in A and {} in B: the models must tokenise alike",
+                        a.rows[i], b.rows[i]
+                    )));
+                }
+                let all: Vec<usize> = (0..a.rows.len()).collect();
+                TokenMap::fit(&plan.method, &a.stacked(&all), &b.stacked(&all), plan.center)
+                    .map_err(|e| HostError::Usage(format!("the map on the anchors' token pairs: {e}")))
+            };
+            tracing::info!(node = name, anchors = anchors.len(), "fitting the stitched map");
+            fit().map_err(|e| e.to_string())
+        });
+        let map = map.as_ref().map_err(|e| HostError::Usage(format!("{what}: {e}")))?;
+        let mut resume = self.open(&plan.resume, self.threads, None)?;
+        let progress = progress_bar(name, missing.iter().map(|&c| chunk_len(c, items.ids.len())).sum());
+        let mut out = Vec::with_capacity(missing.len());
+        for &c in missing {
+            let (start, end) = (c * CHUNK, (c * CHUNK + CHUNK).min(items.ids.len()));
+            let values = self.render_through(&items.chain, items.root_values[start..end].to_vec(), &what)?;
+            let states = States::read(&what, self.render_through(&plan.source_chain, values, &what)?)?;
+            let all: Vec<usize> = (0..end - start).collect();
+            let mapped = unstacked(&map.apply(&states.stacked(&all)), &states.rows);
+            let vectors = resumed(&mut resume, mapped, &what)?;
+            let dim = vectors.ncols();
+            let mut data = Vec::with_capacity((end - start) * dim);
+            let mut skips = Vec::new();
+            for (k, id) in items.ids[start..end].iter().enumerate() {
+                if plan.anchor_ids.contains(id) {
+                    data.extend(std::iter::repeat_n(f32::NAN, dim));
+                    skips.push(Skip {
+                        item: start + k,
+                        reason: SkipReason::Anchor,
+                        detail: "its token pairs fitted the stitched map".to_owned(),
+                    });
+                } else {
+                    data.extend((0..dim).map(|j| vectors[(k, j)]));
+                }
+            }
+            let chunk = Chunk { rows: end - start, dim, data };
+            self.store(&keys[c], &chunk, &skips)?;
+            progress.inc((end - start) as u64);
+            out.push((c, chunk, skips));
+        }
+        progress.finish_and_clear();
+        Ok(out)
     }
 }
 

@@ -23,6 +23,8 @@ pub enum SkipReason {
     WrongDimension,
     /// The node's vectors file has no row for it.
     NoRow,
+    /// Its token pairs fitted the node's stitched map (an anchor, kept out of every edge).
+    Anchor,
 }
 
 impl fmt::Display for SkipReason {
@@ -35,6 +37,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Infinite => "infinite",
             SkipReason::WrongDimension => "wrong dimension",
             SkipReason::NoRow => "no row",
+            SkipReason::Anchor => "anchor of the stitched map",
         })
     }
 }

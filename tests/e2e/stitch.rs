@@ -170,4 +170,119 @@ fn a_stitch_whose_pieces_do_not_fit_is_refused_with_its_place() {
         assert!(err.contains(&at) && err.contains(expected), "missing {expected:?} at {at} in:\n{err}");
     }
     assert!(err.contains("did you mean `minilm`?"), "{err}");
+    // A stitched node on other items than its stitch's, or naming no stitch.
+    let err = refused(
+        home,
+        NODE.replace("[nodes.stitched]\ndata = \"sentences\"", "[nodes.stitched]\ndata = \"at2\"")
+            .replace("stitch = \"same\"", "stitch = \"sane\""),
+    );
+    assert!(err.contains("bad.toml:32:") && err.contains("no stitch named `sane`"), "{err}");
+    assert!(err.contains("did you mean `same`?"), "{err}");
+    let err = refused(
+        home,
+        NODE.replace("[nodes.stitched]\ndata = \"sentences\"", "[nodes.stitched]\ndata = \"at2\""),
+    );
+    assert!(err.contains("bad.toml:31:") && err.contains("whose items are those of `sentences`"), "{err}");
+}
+
+/// A stitched model as a node: MiniLM cut after block 3, through a map fitted on the token pairs
+/// of 30 of the sentences, and resumed — aligned by an edge with MiniLM alone. `across` is MiniLM
+/// cut after block 2 and resumed from block 4, for the swap.
+const NODE: &str = r#"
+[experiment]
+name = "stitched-node"
+seed = 3
+anchors = [4]
+repeats = 1
+test = 8
+
+[data.sentences]
+files = "sentences"
+
+[data.at2]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 2 } }
+
+[data.at3]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 3 } }
+
+[data.at4]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 4 } }
+
+[nodes.minilm]
+data = "sentences"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle" }
+
+[nodes.stitched]
+data = "sentences"
+stitch = "same"
+method = { kind = "least-squares" }
+anchors = 30
+
+[[stitches]]
+name = "same"
+source = "at3"
+target = "at3"
+resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 3 } }
+reference = "minilm"
+methods = [{ kind = "least-squares" }]
+
+[[stitches]]
+name = "across"
+source = "at2"
+target = "at4"
+resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 4 } }
+reference = "minilm"
+methods = [{ kind = "least-squares" }]
+
+[[edges]]
+parent = "stitched"
+child = "minilm"
+methods = [{ kind = "procrustes" }, { kind = "relative" }]
+metrics = ["cka", "p@1"]
+null = false
+"#;
+
+#[test]
+fn a_stitched_model_is_a_node_that_edges_align_and_swap_replaces() {
+    let dir = home_with_sentences();
+    let home = dir.path();
+    std::fs::write(home.join("node.toml"), NODE).unwrap();
+    let (code, _, err) = run(commute(home).args(["run", "node.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("30 anchor of the stitched map"), "the anchors are skipped, and said so: {err}");
+    let folder = run_folders(&home.join("runs"), "stitched-node").pop().unwrap();
+    let metrics = read_json(&folder.join("metrics.json"));
+    let edge = &metrics["edges"][0];
+    // The anchors are left out: 44 sentences, 30 fitted the map, 14 are paired.
+    assert_eq!(edge["items"], 14, "{edge}");
+    let score = |metrics: &serde_json::Value, method: &str, metric: &str| {
+        let points = metrics["edges"][0]["points"].as_array().unwrap().clone();
+        let point = points.iter().find(|p| p["method"] == method).unwrap().clone();
+        point["scores"][metric].as_f64().unwrap()
+    };
+    // Cut and resumed at one layer through a map fitted on more token pairs than dimensions,
+    // the stitched model is MiniLM: the same space (CKA 1), and each side's similarities to its
+    // own anchors retrieve every test sentence.
+    assert!(score(&metrics, "procrustes", "cka") > 1.0 - 1e-4, "{edge}");
+    assert_eq!(score(&metrics, "relative", "p@1"), 1.0);
+
+    // Swapped for the stitch across blocks, the node is another space.
+    let with = "[nodes.stitched]\ndata = \"sentences\"\nstitch = \"across\"\nanchors = 30\n";
+    std::fs::write(home.join("across.toml"), with).unwrap();
+    let (code, _, err) = run(commute(home).args(["swap"]).arg(&folder).args(["--with", "across.toml"]));
+    assert_eq!(code, 0, "{err}");
+    let swapped = run_folders(&home.join("runs"), "stitched-node").pop().unwrap();
+    assert_ne!(swapped, folder);
+    let after = read_json(&swapped.join("metrics.json"));
+    let cka = score(&after, "procrustes", "cka");
+    assert!((0.5..0.999).contains(&cka), "across blocks: CKA {cka}");
+    // minilm's embeddings came from the cache; only the stitched node was computed.
+    let embedded = &after["cache"]["embedded"];
+    assert_eq!(embedded["minilm"]["computed"], 0, "{embedded}");
+    assert!(embedded["stitched"]["computed"].as_u64().unwrap() > 0, "{embedded}");
 }

@@ -650,6 +650,24 @@ impl Parser {
         let t = self.table(v, &path)?;
         let mut f = Fields::new(t, v.span(), format!("[nodes.{name}]"));
         let data = self.required_string(&mut f, "data");
+        if f.table.contains_key("stitch") {
+            let encoder = self.stitched_node(&mut f);
+            f.finish(self, &["data", "stitch", "method", "anchors"]);
+            let (data, data_span) = data?;
+            return Some(Node {
+                name,
+                data,
+                encoder: Encoder::Stitched(encoder?),
+                skip_failed_items: true,
+                isolate: false,
+                call_timeout_s: None,
+                worker_memory_mib: None,
+                device: Device::Cpu,
+                layer_of: None,
+                layers: None,
+                spans: NodeSpans { table: v.span(), data: data_span, device: Span::default() },
+            });
+        }
         let from_file = f.table.contains_key("embeddings");
         let encoder = if from_file {
             self.embeddings_file(&mut f).map(Encoder::File)

@@ -254,6 +254,29 @@ pub enum Encoder {
     Plugin(Call),
     /// Vectors computed elsewhere (`embeddings = "vectors.npy"`), matched to the items by key.
     File(EmbeddingsFile),
+    /// A stitched model (`stitch = "NAME"`): a `[[stitches]]` entry's model A, its map fitted
+    /// once, model B resumed.
+    Stitched(StitchedEncoder),
+}
+
+/// A node computed by a stitch (`stitch`, `method`, `anchors`): each item rendered to model A's
+/// token states as the stitch's `source` is, mapped by a map fitted on the token pairs of
+/// `anchors` items of the node's data set (drawn with the experiment's seed), and resumed in
+/// model B. Those items are left out of the node (skipped, as an encoder's failures are), so that
+/// no edge fits or tests on them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StitchedEncoder {
+    /// The `[[stitches]]` entry, by name.
+    pub stitch: String,
+    /// The map's method; `None`: the stitch's first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<MethodSpec>,
+    /// Items whose token pairs the map is fitted on.
+    pub anchors: usize,
+    /// Where `stitch` was written.
+    #[serde(skip)]
+    pub span: Span,
 }
 
 impl Encoder {
@@ -261,7 +284,7 @@ impl Encoder {
     pub fn call(&self) -> Option<&Call> {
         match self {
             Encoder::Plugin(call) => Some(call),
-            Encoder::File(_) => None,
+            Encoder::File(_) | Encoder::Stitched(_) => None,
         }
     }
 
@@ -270,6 +293,7 @@ impl Encoder {
         match self {
             Encoder::Plugin(call) => format!("{}/{}", call.plugin, call.function),
             Encoder::File(file) => file.path.display().to_string(),
+            Encoder::Stitched(s) => format!("stitch `{}` ({} anchors)", s.stitch, s.anchors),
         }
     }
 }

@@ -34,6 +34,7 @@ pub fn validate(exp: &Experiment, registry: &Registry, base_dir: &Path) -> Vec<D
         match &node.encoder {
             Encoder::Plugin(call) => v.plugin_encoder(node, call, data),
             Encoder::File(file) => v.embeddings_file(node, file, data),
+            Encoder::Stitched(stitched) => v.stitched_node(node, stitched, data),
         }
     }
     v.operators();

@@ -4,7 +4,7 @@ use super::{Fields, Parser, Value};
 use crate::align::MethodSpec;
 use crate::experiment::diagnostic::Diagnostic;
 use crate::experiment::spans::StitchSpans;
-use crate::experiment::spec::Stitch;
+use crate::experiment::spec::{Stitch, StitchedEncoder};
 use toml::de::DeValue;
 
 impl Parser {
@@ -78,6 +78,28 @@ impl Parser {
             downstream: downstream.map(|d| d.0),
             spans,
         })
+    }
+
+    /// A node computed by a stitch: `stitch`, `method` and `anchors` (`data` and the unknown keys
+    /// are the caller's).
+    pub(super) fn stitched_node(&mut self, f: &mut Fields<'_, '_>) -> Option<StitchedEncoder> {
+        let stitch = self.string(f, "stitch");
+        let anchors = self.integer(f, "anchors", 1, i64::from(u32::MAX));
+        if anchors.is_none() && !f.table.contains_key("anchors") {
+            self.diags.push(
+                Diagnostic::new(f.span.clone(), "a stitched node needs `anchors`")
+                    .with_help("the number of items whose token pairs fit its map, e.g. `anchors = 100`"),
+            );
+        }
+        let method = match f.get("method") {
+            Some(m) => {
+                let mut spans = StitchSpans::default();
+                Some(self.stitch_method(m, &mut spans)?)
+            }
+            None => None,
+        };
+        let (stitch, span) = stitch?;
+        Some(StitchedEncoder { stitch, method, anchors: usize::try_from(anchors?).ok()?, span })
     }
 
     /// One stitch method: a method of an edge's form that maps into the target's own space from

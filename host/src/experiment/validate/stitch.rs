@@ -1,8 +1,9 @@
 //! The checks of `[[stitches]]`: two data sets of token states on the same items, an encoder
 //! that resumes from such states, and nodes on those items to compare with.
 
-use super::Validator;
+use super::{DataFacts, Validator};
 use crate::experiment::diagnostic::suggest;
+use crate::experiment::spec::{Node, StitchedEncoder};
 use commute_sdk::{FunctionKind, ValueKind};
 
 impl Validator<'_> {
@@ -72,6 +73,37 @@ impl Validator<'_> {
                     Some("add an anchor count above 0".to_owned()),
                 );
             }
+        }
+    }
+    /// A node computed by a stitch: the stitch exists, and the node is on its items.
+    pub(super) fn stitched_node(&mut self, node: &Node, encoder: &StitchedEncoder, data: Option<DataFacts>) {
+        let exp = self.exp;
+        let Some(stitch) = exp.stitches.iter().find(|s| s.name == encoder.stitch) else {
+            let names: Vec<&str> = exp.stitches.iter().map(|s| s.name.as_str()).collect();
+            let help = suggest(&encoder.stitch, names.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("declared stitches: {}", names.join(", ")));
+            let message = format!("node `{}`: no stitch named `{}`", node.name, encoder.stitch);
+            self.error(encoder.span.clone(), message, Some(help));
+            return;
+        };
+        let root = exp.root_of(&stitch.source);
+        if node.data != root {
+            self.error(
+                node.spans.data.clone(),
+                format!("node `{}` is stitched by `{}`, whose items are those of `{root}`", node.name, stitch.name),
+                Some(format!("write `data = \"{root}\"`: the node renders its items to model A's states as the stitch does")),
+            );
+        }
+        if let Some(len) = data.and_then(|d| d.len).filter(|&len| encoder.anchors >= len) {
+            self.error(
+                encoder.span.clone(),
+                format!(
+                    "node `{}`: {} anchors leave none of the {len} items to embed",
+                    node.name, encoder.anchors
+                ),
+                Some("the anchor items are left out of the node; fit on fewer".to_owned()),
+            );
         }
     }
 }
