@@ -564,41 +564,14 @@ impl<'a> Extractor<'a> {
     /// names it.
     pub fn values(&mut self, name: &str) -> Result<(Key, Vec<Value>), HostError> {
         let items = self.items(name, None)?;
-        let mut renders = items
-            .chain
-            .iter()
-            .map(|call| self.open(call, self.threads, None))
-            .collect::<Result<Vec<_>, _>>()?;
-        let progress = progress_bar(name, items.ids.len());
-        let mut out = Vec::with_capacity(items.ids.len());
-        for (c, roots) in items.root_values.chunks(CHUNK).enumerate() {
-            let mut values = roots.to_vec();
-            for stage in &mut renders {
-                values = stage
-                    .call(&values)?
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, r)| {
-                        r.map_err(|e| {
-                            HostError::Usage(format!(
-                                "data set `{name}`: `{}/{}` failed on item {}: {e}",
-                                stage.plugin(),
-                                stage.spec().name,
-                                c * CHUNK + j
-                            ))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            progress.inc(values.len() as u64);
-            out.extend(values);
-        }
-        progress.finish_and_clear();
+        tracing::info!(data = name, items = items.ids.len(), renders = items.chain.len(), "rendering");
+        let values =
+            self.render_through(&items.chain, items.root_values.to_vec(), &format!("data set `{name}`"))?;
         let mut key = KeyBuilder::new("values");
         for id in &items.ids {
             key.text(id);
         }
-        Ok((key.finish(), out))
+        Ok((key.finish(), values))
     }
 
     /// Opens `call` on the CPU with the run's threads, for values the host computed (a stitch's
