@@ -171,23 +171,17 @@ fn a_stitch_whose_pieces_do_not_fit_is_refused_with_its_place() {
     }
     assert!(err.contains("did you mean `minilm`?"), "{err}");
     // A stitched node on other items than its stitch's, or naming no stitch.
-    let err = refused(
-        home,
-        NODE.replace("[nodes.stitched]\ndata = \"sentences\"", "[nodes.stitched]\ndata = \"at2\"")
-            .replace("stitch = \"same\"", "stitch = \"sane\""),
-    );
-    assert!(err.contains("bad.toml:32:") && err.contains("no stitch named `sane`"), "{err}");
+    let err = refused(home, NODE.replace("stitch = \"same\"", "stitch = \"sane\""));
+    assert!(err.contains("bad.toml:24:") && err.contains("no stitch named `sane`"), "{err}");
     assert!(err.contains("did you mean `same`?"), "{err}");
-    let err = refused(
-        home,
-        NODE.replace("[nodes.stitched]\ndata = \"sentences\"", "[nodes.stitched]\ndata = \"at2\""),
-    );
-    assert!(err.contains("bad.toml:31:") && err.contains("whose items are those of `sentences`"), "{err}");
+    let on_states =
+        NODE.replace("[nodes.stitched]\ndata = \"sentences\"", "[nodes.stitched]\ndata = \"at3\"");
+    let err = refused(home, on_states);
+    assert!(err.contains("bad.toml:23:") && err.contains("whose items are those of `sentences`"), "{err}");
 }
 
 /// A stitched model as a node: MiniLM cut after block 3, through a map fitted on the token pairs
-/// of 30 of the sentences, and resumed — aligned by an edge with MiniLM alone. `across` is MiniLM
-/// cut after block 2 and resumed from block 4, for the swap.
+/// of 30 of the sentences, and resumed — aligned by an edge with MiniLM alone.
 const NODE: &str = r#"
 [experiment]
 name = "stitched-node"
@@ -199,17 +193,9 @@ test = 8
 [data.sentences]
 files = "sentences"
 
-[data.at2]
-from = "sentences"
-render = { plugin = "text", function = "minilm-states", params = { layer = 2 } }
-
 [data.at3]
 from = "sentences"
 render = { plugin = "text", function = "minilm-states", params = { layer = 3 } }
-
-[data.at4]
-from = "sentences"
-render = { plugin = "text", function = "minilm-states", params = { layer = 4 } }
 
 [nodes.minilm]
 data = "sentences"
@@ -228,14 +214,6 @@ name = "same"
 source = "at3"
 target = "at3"
 resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 3 } }
-reference = "minilm"
-methods = [{ kind = "least-squares" }]
-
-[[stitches]]
-name = "across"
-source = "at2"
-target = "at4"
-resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 4 } }
 reference = "minilm"
 methods = [{ kind = "least-squares" }]
 
@@ -271,8 +249,30 @@ fn a_stitched_model_is_a_node_that_edges_align_and_swap_replaces() {
     assert!(score(&metrics, "procrustes", "cka") > 1.0 - 1e-4, "{edge}");
     assert_eq!(score(&metrics, "relative", "p@1"), 1.0);
 
-    // Swapped for the stitch across blocks, the node is another space.
-    let with = "[nodes.stitched]\ndata = \"sentences\"\nstitch = \"across\"\nanchors = 30\n";
+    // Swapped for a stitch across blocks (MiniLM cut after block 2, resumed from block 4), which
+    // the swap file declares with the data sets it needs, the node is another space.
+    let with = r#"
+[data.at2]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 2 } }
+
+[data.at4]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 4 } }
+
+[[stitches]]
+name = "across"
+source = "at2"
+target = "at4"
+resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 4 } }
+reference = "minilm"
+methods = [{ kind = "least-squares" }]
+
+[nodes.stitched]
+data = "sentences"
+stitch = "across"
+anchors = 30
+"#;
     std::fs::write(home.join("across.toml"), with).unwrap();
     let (code, _, err) = run(commute(home).args(["swap"]).arg(&folder).args(["--with", "across.toml"]));
     assert_eq!(code, 0, "{err}");

@@ -1,5 +1,6 @@
 //! `commute swap RUN_DIR --node N --encoder [PLUGIN/]FUNCTION`: replaces one node's encoder (plugin, function or
-//! parameters) in a finished run and runs the experiment again into a new run folder linked to
+//! parameters) in a finished run (or, `--with FILE`, nodes wholesale, with the data sets and
+//! stitches they need: a node swapped for a stitched model) and runs the experiment again into a new run folder linked to
 //! the old one. Everything is content-addressed in the cache, so only what depends on the swapped
 //! node is computed: its embeddings, the sweep points of the edges that touch it and the tree
 //! analyses; every other embedding and evaluated point is read back. The new folder gets
@@ -31,7 +32,8 @@ pub struct Args {
     /// `backend="candle"`; a bare word is a string). Repeatable; replaces the node's parameters.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<String>,
-    /// A TOML file of `[nodes.NAME]` tables, each replacing that node of the run wholesale.
+    /// A TOML file of `[nodes.NAME]` tables, each replacing that node of the run wholesale, with
+    /// the `[data.NAME]` tables (new ones) and `[[stitches]]` they need.
     #[arg(long = "with", value_name = "FILE")]
     with: Option<PathBuf>,
     /// Where the new run folder goes [default: the old run's runs folder].
@@ -105,20 +107,40 @@ fn swapped_experiment(args: &Args, original: &str) -> anyhow::Result<(String, Ve
     let shown = args.run_dir.join("experiment.toml");
     let mut doc: toml::Table =
         original.parse().map_err(|e| usage(format!("{}: not TOML: {e}", shown.display())))?;
-    let nodes = doc
-        .get_mut("nodes")
-        .and_then(toml::Value::as_table_mut)
-        .ok_or_else(|| usage(format!("{} declares no [nodes]", shown.display())))?;
     let mut replacements: Vec<(String, toml::Table)> = Vec::new();
     if let Some(file) = &args.with {
         let text = std::fs::read_to_string(file).map_err(|e| HostError::io(file, e))?;
         let mut with: toml::Table =
             text.parse().map_err(|e| usage(format!("{}: not TOML: {e}", file.display())))?;
-        if let Some(other) = with.keys().find(|k| *k != "nodes") {
+        if let Some(other) = with.keys().find(|k| !["nodes", "data", "stitches"].contains(&k.as_str())) {
             return Err(usage(format!(
-                "{}: a swap file holds only [nodes.NAME] tables, found `{other}`",
+                "{}: a swap file holds [nodes.NAME] tables (and the [data.NAME] and [[stitches]] they need), found `{other}`",
                 file.display()
             )));
+        }
+        // What the new nodes need that the run did not declare: data sets (new names only) and
+        // stitches (appended), so that a node can be swapped for a stitched model.
+        if let Some(toml::Value::Table(added)) = with.remove("data") {
+            let data = doc.entry("data").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let Some(data) = data.as_table_mut() else {
+                return Err(usage(format!("{}: its `data` is not a table", shown.display())));
+            };
+            for (name, table) in added {
+                if data.contains_key(&name) {
+                    return Err(usage(format!(
+                        "{}: the run already has data set `{name}`; a swap file adds data sets, it does not replace them",
+                        file.display()
+                    )));
+                }
+                data.insert(name, table);
+            }
+        }
+        if let Some(toml::Value::Array(added)) = with.remove("stitches") {
+            let stitches = doc.entry("stitches").or_insert_with(|| toml::Value::Array(Vec::new()));
+            let Some(stitches) = stitches.as_array_mut() else {
+                return Err(usage(format!("{}: its `stitches` is not an array of tables", shown.display())));
+            };
+            stitches.extend(added);
         }
         if let Some(toml::Value::Table(t)) = with.remove("nodes") {
             for (name, v) in t {
@@ -129,6 +151,10 @@ fn swapped_experiment(args: &Args, original: &str) -> anyhow::Result<(String, Ve
             }
         }
     }
+    let nodes = doc
+        .get_mut("nodes")
+        .and_then(toml::Value::as_table_mut)
+        .ok_or_else(|| usage(format!("{} declares no [nodes]", shown.display())))?;
     let flags = args.encoder.is_some() || !args.params.is_empty();
     if flags {
         let [name] = args.node.as_slice() else {

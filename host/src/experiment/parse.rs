@@ -367,6 +367,17 @@ impl Parser {
                 DeValue::Array(items) if !items.is_empty() => {
                     for (i, item) in items.iter().enumerate() {
                         if let Some(s) = self.stitch(i, item) {
+                            if exp.stitches.iter().any(|t| t.name == s.name) {
+                                self.diags.push(
+                                    Diagnostic::new(
+                                        s.spans.table.clone(),
+                                        format!("a second stitch named `{}`", s.name),
+                                    )
+                                    .with_help(
+                                        "give each stitch its own `name` (a stitched node names its stitch)",
+                                    ),
+                                );
+                            }
                             exp.stitches.push(s);
                         }
                     }
