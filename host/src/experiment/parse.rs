@@ -1425,7 +1425,7 @@ mod tests {
     use crate::experiment::diagnostic::render;
     use std::path::Path;
 
-    const EXPERIMENTS: [&str; 7] = [
+    const EXPERIMENTS: [&str; 8] = [
         include_str!("../../../experiments/quickstart.toml"),
         include_str!("../../../experiments/audio-width.toml"),
         include_str!("../../../experiments/vision-text-valence.toml"),
@@ -1433,6 +1433,7 @@ mod tests {
         include_str!("../../../experiments/nested-music.toml"),
         include_str!("../../../experiments/word-relations.toml"),
         include_str!("../../../experiments/colour-control.toml"),
+        include_str!("../../../experiments/stitching.toml"),
     ];
 
     #[test]
