@@ -286,3 +286,77 @@ anchors = 30
     assert_eq!(embedded["minilm"]["computed"], 0, "{embedded}");
     assert!(embedded["stitched"]["computed"].as_u64().unwrap() > 0, "{embedded}");
 }
+
+/// A stitched node on words with an operator: each word's plural goes through the same renders,
+/// map and resume, and only the anchor words lose their operator pair.
+const WORDS: &str = r#"
+[experiment]
+name = "stitched-words"
+seed = 3
+anchors = [4]
+repeats = 1
+test = 8
+
+[data.words]
+files = "words"
+
+[data.words.operators]
+plural = { plugin = "text", function = "inflect", params = { language = "en", form = "plural" } }
+
+[data.at3]
+from = "words"
+render = { plugin = "text", function = "minilm-states", params = { layer = 3 } }
+
+[nodes.minilm]
+data = "words"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle" }
+
+[nodes.stitched]
+data = "words"
+stitch = "same"
+anchors = 10
+
+[[stitches]]
+name = "same"
+source = "at3"
+target = "at3"
+resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 3 } }
+reference = "minilm"
+methods = [{ kind = "procrustes" }]
+
+[[edges]]
+parent = "stitched"
+child = "minilm"
+operators = ["plural"]
+methods = [{ kind = "procrustes" }]
+metrics = ["p@1", "transfer-p@1"]
+null = false
+"#;
+
+#[test]
+fn a_stitched_nodes_operators_go_through_its_map_and_only_its_anchors_lose_their_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    std::fs::create_dir_all(home.join("words")).unwrap();
+    let words = [
+        "cat", "dog", "house", "tree", "car", "book", "river", "bird", "table", "chair", "road", "ship",
+        "song", "apple", "cloud", "stone", "horse", "door", "window", "garden", "friend", "lamp", "bell",
+        "coin", "field", "hill", "lake", "shoe", "star", "train",
+    ];
+    std::fs::write(home.join("words/words.txt"), words.join("\n")).unwrap();
+    std::fs::write(home.join("words.toml"), WORDS).unwrap();
+    let (code, _, err) = run(commute(home).args(["run", "words.toml", "--runs", "runs"]));
+    assert_eq!(code, 0, "{err}");
+    let folder = run_folders(&home.join("runs"), "stitched-words").pop().unwrap();
+    let log = std::fs::read_to_string(folder.join("run.log")).unwrap();
+    // Every word has a plural; the 10 anchor words have no row in the stitched node.
+    assert!(
+        log.contains("operator plural: defined on 20 of 30 items in stitched, 30 of 30 in minilm"),
+        "{log}"
+    );
+    let metrics = read_json(&folder.join("metrics.json"));
+    let transfer = metrics["edges"][0]["points"][0]["scores"]["transfer-p@1"].as_f64().unwrap();
+    assert!(transfer.is_finite(), "{metrics}");
+}
