@@ -194,33 +194,39 @@ struct Variant<'a> {
 }
 
 impl Variant<'_> {
-    /// `ridge`, or `ridge (lambda = 0.1)` when a parameter differs from its default, followed by
-    /// ` + refine` or ` + self-learning`.
+    /// [`method_label`], followed by ` + refine` or ` + self-learning`.
     fn label(&self) -> String {
-        let json = serde_json::to_value(self.method).unwrap_or_default();
-        let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or("method").to_owned();
-        let defaults = serde_json::from_value::<MethodSpec>(serde_json::json!({ "kind": kind }))
-            .ok()
-            .and_then(|d| serde_json::to_value(d).ok())
-            .unwrap_or_default();
-        let params: Vec<String> = json
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter(|(k, v)| {
-                        k.as_str() != "kind" && !v.is_null() && defaults.get(k.as_str()) != Some(v)
-                    })
-                    .map(|(k, v)| format!("{k} = {v}"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut label = if params.is_empty() { kind } else { format!("{kind} ({})", params.join(", ")) };
+        let mut label = method_label(self.method);
         match self.refine {
             Some(Stage::Refine(_)) => label.push_str(" + refine"),
             Some(Stage::SelfLearning(_)) => label.push_str(" + self-learning"),
             None => {}
         }
         label
+    }
+}
+
+/// `ridge`, or `ridge (lambda = 0.1)` when a parameter differs from its default.
+pub fn method_label(method: &MethodSpec) -> String {
+    let json = serde_json::to_value(method).unwrap_or_default();
+    let kind = json.get("kind").and_then(|k| k.as_str()).unwrap_or("method").to_owned();
+    let defaults = serde_json::from_value::<MethodSpec>(serde_json::json!({ "kind": kind }))
+        .ok()
+        .and_then(|d| serde_json::to_value(d).ok())
+        .unwrap_or_default();
+    let params: Vec<String> = json
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, v)| k.as_str() != "kind" && !v.is_null() && defaults.get(k.as_str()) != Some(v))
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if params.is_empty() {
+        kind
+    } else {
+        format!("{kind} ({})", params.join(", "))
     }
 }
 

@@ -17,7 +17,7 @@ use crate::align::MethodSpec;
 use crate::cache::{Cache, Key, KeyBuilder};
 use crate::experiment::{Experiment, Stitch};
 use crate::extract::{Embeddings, Extractor};
-use crate::runner::{repeat_seed, rows, split_order, test_size};
+use crate::runner::{method_label, repeat_seed, rows, split_order, test_size};
 use crate::token_map::{mean_row, resumed, unstacked, States, TokenMap};
 use crate::worker::Opened;
 use crate::HostError;
@@ -101,19 +101,6 @@ pub struct FailedStitch {
     pub name: String,
     /// What went wrong.
     pub error: String,
-}
-
-/// A method's label: its kind with its options as written (`ridge lambda=0.1`).
-pub fn label(method: &MethodSpec) -> String {
-    let json = serde_json::to_value(method).unwrap_or_default();
-    let options: Vec<String> = json
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.as_str() != "kind")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    std::iter::once(method.kind().to_owned()).chain(options).collect::<Vec<_>>().join(" ")
 }
 
 /// A linear readout (ridge with an intercept, its penalty by 5-fold cross-validation on the
@@ -287,7 +274,7 @@ pub fn run_stitch(
             None => Err(HostError::Usage(format!("{what}: the resume could not be opened"))),
         }
     };
-    let methods: Vec<(String, &MethodSpec)> = stitch.methods.iter().map(|m| (label(m), m)).collect();
+    let methods: Vec<(String, &MethodSpec)> = stitch.methods.iter().map(|m| (method_label(m), m)).collect();
     let (mut points, mut references) = (Vec::new(), Vec::new());
     let (mut cached, mut computed) = (0, 0);
     for repeat in 0..exp.repeats {
