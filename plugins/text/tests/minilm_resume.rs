@@ -71,6 +71,32 @@ fn the_model_cut_at_any_layer_and_resumed_there_is_the_whole_model() {
 }
 
 #[test]
+fn the_plain_mean_of_the_states_is_minilm_unnormalised_at_every_layer() {
+    let sentences = sentences();
+    let items: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let h = plugin();
+    for layer in 0..=6 {
+        let states =
+            tensors(h.call("minilm-states", &format!("layer = {layer}"), &texts(&items)).expect("states"));
+        let params = format!("backend = \"candle\"\nlayer = {layer}\nnormalize = false");
+        let pooled = tensors(h.call("minilm", &params, &texts(&items)).expect("minilm"));
+        for (i, (s, p)) in states.iter().zip(&pooled).enumerate() {
+            let rows = s.shape[0];
+            let mean: Vec<f32> =
+                (0..384).map(|j| (0..rows).map(|t| s.data[t * 384 + j]).sum::<f32>() / rows as f32).collect();
+            let diff = max_abs_diff(&mean, &p.data);
+            assert!(
+                diff < 1e-4,
+                "layer {layer}, sentence {i}: mean of the states vs minilm differ by {diff}"
+            );
+            // Not unit length: the plain mean, which the default scales.
+            let norm = p.data.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() > 1e-2, "layer {layer}, sentence {i}: norm {norm}");
+        }
+    }
+}
+
+#[test]
 fn states_of_the_wrong_shape_are_item_errors_and_the_rest_of_the_batch_goes_on() {
     let h = plugin();
     let good = h.call("minilm-states", "layer = 3", &texts(&["A man is playing a guitar."])).expect("states");

@@ -12,7 +12,7 @@
 //! that asks for them: all work stays on the budget's threads, and none spins waiting for another.
 
 use super::batch::TokenBatch;
-use super::pooling::mean_pool_normalised;
+use super::pooling::{mean_pool, mean_pool_normalised};
 use super::DIM;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -65,9 +65,16 @@ pub struct CandleModel {
     /// Several layers read: which, in the order their vectors are returned.
     read: Vec<usize>,
     device: Device,
+    /// Whether each pooled vector is scaled to unit length (the default; [`Self::unnormalised`]).
+    normalise: bool,
 }
 
 impl CandleModel {
+    /// The plain mean of the token states, not scaled to unit length.
+    pub fn unnormalised(self) -> CandleModel {
+        CandleModel { normalise: false, ..self }
+    }
+
     /// Loads the weights onto `ctx.device` (`cpu` or, with the `cuda` feature, `cuda:N`), the
     /// model built up to block `layer` (0: the embeddings alone; 6: the whole model).
     pub fn open(ctx: &Context, layer: usize) -> Result<CandleModel> {
@@ -75,7 +82,7 @@ impl CandleModel {
         let config = Config { num_hidden_layers: layer.min(super::LAYERS), ..config() };
         let model = BertModel::load(weights, &config)
             .with_context(|| format!("{} does not hold the MiniLM weights", path.display()))?;
-        Ok(CandleModel { model, blocks: Vec::new(), read: Vec::new(), device })
+        Ok(CandleModel { model, blocks: Vec::new(), read: Vec::new(), device, normalise: true })
     }
 
     /// The model read at several layers in one pass: [`Self::embed`] gives each row's vector at
@@ -98,18 +105,18 @@ impl CandleModel {
                 BertEncoder::load(vb, &one).with_context(missing)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(CandleModel { model, blocks, read: layers.to_vec(), device })
+        Ok(CandleModel { model, blocks, read: layers.to_vec(), device, normalise: true })
     }
 
-    /// Unit-length sentence vectors of a padded sub-batch, one per row (with several layers read,
-    /// their vectors one after another).
+    /// Unit-length (unless [`Self::unnormalised`]) sentence vectors of a padded sub-batch, one per
+    /// row (with several layers read, their vectors one after another).
     pub fn embed(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>> {
         if batch.rows == 0 {
             return Ok(Vec::new());
         }
         if self.read.is_empty() {
             let hidden = self.hidden(batch)?;
-            return Ok(mean_pool_normalised(&hidden, &batch.lengths, batch.len, DIM));
+            return Ok(mean_pool(&hidden, &batch.lengths, batch.len, DIM, self.normalise));
         }
         let shape = (batch.rows, batch.len);
         let ids = Tensor::from_vec(batch.ids.clone(), shape, &self.device)?;
@@ -133,7 +140,7 @@ impl CandleModel {
             .map(|&layer| {
                 let states = at[layer].as_ref().ok_or_else(|| anyhow!("layer {layer} was not computed"))?;
                 let flat = states.flatten_all()?.to_vec1::<f32>()?;
-                Ok(mean_pool_normalised(&flat, &batch.lengths, batch.len, DIM))
+                Ok(mean_pool(&flat, &batch.lengths, batch.len, DIM, self.normalise))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(super::pooling::side_by_side(parts))

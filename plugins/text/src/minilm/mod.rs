@@ -75,6 +75,15 @@ pub struct MinilmParams {
     #[serde(default)]
     #[schemars(inner(range(min = 0, max = 6)))]
     pub layers: Option<Vec<usize>>,
+    /// Scale each vector to unit length (the default, as the model's sentence embedding is);
+    /// `false`: the plain mean of the token states, which a linear map of `minilm-states` rows
+    /// commutes with (a stitch's operator nodes).
+    #[serde(default = "default_normalize")]
+    pub normalize: bool,
+}
+
+fn default_normalize() -> bool {
+    true
 }
 
 /// Transformer blocks of all-MiniLM-L6-v2.
@@ -105,7 +114,7 @@ pub struct Minilm {
 }
 
 impl Function for Minilm {
-    const DOC: &'static str = "all-MiniLM-L6-v2 sentence embeddings (384-d, mean-pooled, unit length) on ONNX Runtime (int8) or candle (fp32).";
+    const DOC: &'static str = "all-MiniLM-L6-v2 sentence embeddings (384-d, mean-pooled, unit length unless normalize = false) on ONNX Runtime (int8) or candle (fp32).";
     type Params = MinilmParams;
     const ASSETS: &'static [AssetSpec] =
         &[commute_sdk::onnx::ONNXRUNTIME, onnx::MODEL_INT8, candle::MODEL_F32, tokenize::TOKENIZER];
@@ -120,9 +129,15 @@ impl Function for Minilm {
         );
         let layers = commute_sdk::layers::layers_read(params.layer, params.layers.as_deref(), LAYERS)?;
         let tokenizer = Tokenizer::open(ctx.asset(tokenize::TOKENIZER.name.as_ref())?)?;
-        let model = match params.backend {
-            Backend::Onnx => Model::Onnx(onnx::OnnxModel::open(ctx, &layers)?),
-            Backend::Candle => Model::Candle(Box::new(candle::CandleModel::open_layers(ctx, &layers)?)),
+        let model = match (params.backend, params.normalize) {
+            (Backend::Onnx, true) => Model::Onnx(onnx::OnnxModel::open(ctx, &layers)?),
+            (Backend::Onnx, false) => Model::Onnx(onnx::OnnxModel::open(ctx, &layers)?.unnormalised()),
+            (Backend::Candle, true) => {
+                Model::Candle(Box::new(candle::CandleModel::open_layers(ctx, &layers)?))
+            }
+            (Backend::Candle, false) => {
+                Model::Candle(Box::new(candle::CandleModel::open_layers(ctx, &layers)?.unnormalised()))
+            }
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(ctx.threads.max(1))

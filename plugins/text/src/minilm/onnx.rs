@@ -11,7 +11,7 @@
 //! budget goes to their intra-op threads. On a GPU there is one session.
 
 use super::batch::TokenBatch;
-use super::pooling::mean_pool_normalised;
+use super::pooling::mean_pool;
 use super::DIM;
 use commute_sdk::onnx::ort::session::Session;
 use commute_sdk::onnx::ort::value::Tensor;
@@ -52,6 +52,8 @@ pub struct OnnxModel {
     sessions: Vec<Session>,
     /// The tensors read, one per layer asked for, in that order.
     outputs: Vec<String>,
+    /// Whether each pooled vector is scaled to unit length (the default; [`Self::unnormalised`]).
+    normalise: bool,
 }
 
 /// How many sessions, and the intra-op threads of each, for a thread budget: one session per
@@ -63,6 +65,11 @@ pub fn session_threads(threads: usize) -> Vec<usize> {
 }
 
 impl OnnxModel {
+    /// The plain mean of the token states, not scaled to unit length.
+    pub fn unnormalised(self) -> OnnxModel {
+        OnnxModel { normalise: false, ..self }
+    }
+
     /// Opens the model on `ctx.device`, as sessions sharing `ctx.threads` threads, reading the
     /// token states after each of `layers` ([`layer_tensor`]) in one run of the graph.
     pub fn open(ctx: &Context, layers: &[usize]) -> Result<OnnxModel> {
@@ -97,7 +104,7 @@ impl OnnxModel {
                 path.display()
             );
         }
-        Ok(OnnxModel { sessions, outputs })
+        Ok(OnnxModel { sessions, outputs, normalise: true })
     }
 
     /// How many sub-batches run at once.
@@ -113,16 +120,21 @@ impl OnnxModel {
         batches: &[TokenBatch],
         pool: &rayon::ThreadPool,
     ) -> Vec<Result<Vec<Vec<f32>>>> {
-        let outputs = self.outputs.as_slice();
+        let (outputs, normalise) = (self.outputs.as_slice(), self.normalise);
         super::batch::side_by_side(&mut self.sessions, batches, pool, |session, batch| {
-            embed(session, batch, outputs)
+            embed(session, batch, outputs, normalise)
         })
     }
 }
 
-/// Unit-length sentence vectors of a padded sub-batch, one per row, from each tensor of
-/// `outputs` (pooled one by one and put side by side).
-fn embed(session: &mut Session, batch: &TokenBatch, names: &[String]) -> Result<Vec<Vec<f32>>> {
+/// Sentence vectors of a padded sub-batch (unit length when `normalise`), one per row, from each
+/// tensor of `outputs` (pooled one by one and put side by side).
+fn embed(
+    session: &mut Session,
+    batch: &TokenBatch,
+    names: &[String],
+    normalise: bool,
+) -> Result<Vec<Vec<f32>>> {
     if batch.rows == 0 {
         return Ok(Vec::new());
     }
@@ -152,7 +164,7 @@ fn embed(session: &mut Session, batch: &TokenBatch, names: &[String]) -> Result<
             **out_shape == expected,
             "MiniLM returned shape {out_shape:?} for `{name}`, expected {expected:?}"
         );
-        pooled.push(mean_pool_normalised(hidden, &batch.lengths, batch.len, DIM));
+        pooled.push(mean_pool(hidden, &batch.lengths, batch.len, DIM, normalise));
     }
     Ok(super::pooling::side_by_side(pooled))
 }

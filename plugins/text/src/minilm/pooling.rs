@@ -1,11 +1,25 @@
 //! Sentence vectors from token vectors, as sentence-transformers makes them for all-MiniLM-L6-v2:
-//! the mean over the real (unmasked) tokens, scaled to unit length.
+//! the mean over the real (unmasked) tokens, scaled to unit length (or, on request, the plain
+//! mean).
 
 /// Mean of the first `lengths[r]` token vectors of each row of `hidden` (`rows × seq_len × dim`,
 /// row-major), divided by its L2 norm (at least 1e-12, as in sentence-transformers' `Normalize`).
 ///
 /// A row with no real token gives the zero vector.
 pub fn mean_pool_normalised(hidden: &[f32], lengths: &[usize], seq_len: usize, dim: usize) -> Vec<Vec<f32>> {
+    mean_pool(hidden, lengths, seq_len, dim, true)
+}
+
+/// The mean of each row's real token vectors, divided by its L2 norm when `normalise` (then
+/// [`mean_pool_normalised`], bit for bit). The plain mean is what a linear map of the token
+/// states commutes with: the mean of mapped rows is the mapped mean.
+pub fn mean_pool(
+    hidden: &[f32],
+    lengths: &[usize],
+    seq_len: usize,
+    dim: usize,
+    normalise: bool,
+) -> Vec<Vec<f32>> {
     lengths
         .iter()
         .enumerate()
@@ -18,6 +32,9 @@ pub fn mean_pool_normalised(hidden: &[f32], lengths: &[usize], seq_len: usize, d
                 }
             }
             let count = (n as f32).max(1e-9);
+            if !normalise {
+                return sum.iter().map(|s| s / count).collect();
+            }
             let norm = sum.iter().map(|s| (s / count) * (s / count)).sum::<f32>().sqrt().max(1e-12);
             sum.iter().map(|s| s / count / norm).collect()
         })
@@ -47,6 +64,8 @@ mod tests {
         assert!((out[0][0] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert!((out[0][1] - std::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
         assert_eq!(out[1], vec![0.0, 1.0]);
+        // The plain mean: (2, 2) and (0, 4).
+        assert_eq!(mean_pool(&hidden, &[2, 3], 3, 2, false), vec![vec![2.0, 2.0], vec![0.0, 4.0]]);
     }
 
     #[test]
