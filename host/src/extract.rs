@@ -1085,7 +1085,7 @@ impl Extractor<'_> {
                     )));
                 }
                 let all: Vec<usize> = (0..a.rows.len()).collect();
-                TokenMap::fit(&plan.method, &a.stacked(&all), &b.stacked(&all), plan.center)
+                TokenMap::fit(&plan.method, &a.stacked(&all), &b.stacked(&all), plan.center, None)
                     .map_err(|e| HostError::Usage(format!("the map on the anchors' token pairs: {e}")))
             };
             tracing::info!(node = name, anchors = anchors.len(), "fitting the stitched map");

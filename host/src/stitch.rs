@@ -11,14 +11,22 @@
 //! them, per repeat, the references: B's own states resumed (the stitch through a perfect map,
 //! which is B itself), A's states fed to B unmapped (the identity map, when the widths agree) and
 //! the readout on B's own outputs (the downstream ceiling).
+//!
+//! A `functional` map also reads the stitch's operators: corresponding operators embedded by two
+//! nodes in A's and B's spaces at the stitch's layers (mean-pooled states of, say, words and their
+//! plurals). A linear map sends a mean of token rows to the mean of their images, so the pooled
+//! states live in the coordinates the map is fitted in; with centring they are centred by the
+//! anchors' token means, as the token rows are.
 
 use crate::align::metrics::{retrieval, Scoring};
 use crate::align::MethodSpec;
 use crate::cache::{Cache, Key, KeyBuilder};
+use crate::edge_operators::{EdgeOperators, EmbeddedPair, RepeatOperators, SplitCounts};
+use crate::experiment::OperatorItems;
 use crate::experiment::{Experiment, Stitch};
 use crate::extract::{Embeddings, Extractor};
 use crate::runner::{method_label, repeat_seed, rows, split_order, test_size};
-use crate::token_map::{mean_row, resumed, unstacked, States, TokenMap};
+use crate::token_map::{mean_row, resumed, unstacked, MapOperators, States, TokenMap};
 use crate::worker::Opened;
 use crate::HostError;
 use commute_sdk::Value;
@@ -26,6 +34,7 @@ use faer::Mat;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The reference that resumes B from its own states (a perfect map).
 pub const OWN_STATES: &str = "B's own states";
@@ -57,6 +66,10 @@ pub struct StitchPoint {
     /// Why the point has no scores (a fit that failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The fit's diagnostics: a functional map's chosen `lambda` and `mu`, its cross-validation
+    /// folds and score (empty for the other methods and the references).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, f64>,
 }
 
 /// A stitch's sweep.
@@ -84,6 +97,10 @@ pub struct StitchResult {
     pub tokens_per_item: f64,
     /// The methods' labels, in the file's order.
     pub methods: Vec<String>,
+    /// The operator pairs functional maps read (label, and how many pairs each side fits its
+    /// action on); empty without `operators`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operators: Vec<(String, SplitCounts)>,
     /// Every method at every anchor count above 0, per repeat.
     pub points: Vec<StitchPoint>,
     /// The references, per repeat.
@@ -123,7 +140,7 @@ impl Readout {
                 let held: Vec<usize> = (0..n).filter(|i| i % folds == f).collect();
                 let kept: Vec<usize> = (0..n).filter(|i| i % folds != f).collect();
                 let fitted =
-                    TokenMap::fit(&method, &rows(x.as_ref(), &kept), &rows(y.as_ref(), &kept), true)?;
+                    TokenMap::fit(&method, &rows(x.as_ref(), &kept), &rows(y.as_ref(), &kept), true, None)?;
                 let predicted = fitted.apply(&rows(x.as_ref(), &held));
                 let truth = rows(y.as_ref(), &held);
                 error += squared_error(&predicted, &truth);
@@ -132,7 +149,7 @@ impl Readout {
                 best = (error, lambda);
             }
         }
-        Ok(Readout { map: TokenMap::fit(&MethodSpec::Ridge { lambda: best.1 }, x, y, true)? })
+        Ok(Readout { map: TokenMap::fit(&MethodSpec::Ridge { lambda: best.1 }, x, y, true, None)? })
     }
 
     /// R² of the readout on `x` against `y`, averaged over `y`'s columns.
@@ -193,10 +210,24 @@ struct Inputs<'a> {
     resume: Key,
     reference: &'a Embeddings,
     downstream: Option<&'a Embeddings>,
+    /// The operators' key, which only the points of methods that read operators depend on.
+    operators: Option<Key>,
 }
 
 impl Inputs<'_> {
-    fn key(&self, exp: &Experiment, label: &str, repeat: usize, anchors: usize, split: &KeyBuilder) -> Key {
+    fn key(
+        &self,
+        exp: &Experiment,
+        method: Option<&MethodSpec>,
+        label: &str,
+        repeat: usize,
+        anchors: usize,
+        split: &KeyBuilder,
+    ) -> Key {
+        let operators = match (method, &self.operators) {
+            (Some(m), Some(k)) if m.reads_operators() => k.as_str(),
+            _ => "",
+        };
         KeyBuilder::new("stitch-point")
             .text(crate::cache::code_key())
             .text(&self.source)
@@ -210,8 +241,53 @@ impl Inputs<'_> {
             .push(&(repeat as u64).to_le_bytes())
             .push(&(anchors as u64).to_le_bytes())
             .text(&split.finish())
+            .text(operators)
             .finish()
     }
+}
+
+/// A stitch's operators, embedded: each pair's rows in A's space (the `source` operator node)
+/// and B's (the `target` node), each side's items half of the operators' items (disjoint halves,
+/// as on an edge, so the operators pair no item across the spaces). They do not depend on the
+/// split: no operator item is a test item (they are another data set's).
+fn stitch_operators(
+    stitch: &Stitch,
+    extractor: &mut Extractor<'_>,
+    widths: (usize, usize),
+) -> Result<Option<(Key, RepeatOperators)>, HostError> {
+    let Some(ops) = &stitch.operators else { return Ok(None) };
+    let what = format!("stitch {}", stitch.name);
+    let (source, target) = (extractor.node(&ops.source)?, extractor.node(&ops.target)?);
+    for (node, e, width, states) in
+        [(&ops.source, &source, widths.0, &stitch.source), (&ops.target, &target, widths.1, &stitch.target)]
+    {
+        if e.dim != width {
+            return Err(HostError::Usage(format!(
+                "{what}: operator node `{node}` is {} wide and the token states of `{states}` {width}: its vectors must be the same model's states at the same layer (mean-pooled)",
+                e.dim
+            )));
+        }
+    }
+    let mut pairs = Vec::new();
+    for pair in &ops.pairs {
+        let parent = extractor.operator(&ops.source, &pair.parent)?;
+        let child = extractor.operator(&ops.target, &pair.child)?;
+        pairs.push(EmbeddedPair { pair: pair.clone(), parent, child });
+    }
+    let embedded = EdgeOperators { pairs, items: OperatorItems::Disjoint, order: None, swatches: None };
+    let both: Vec<usize> =
+        (0..source.rows.min(target.rows)).filter(|&i| source.is_valid(i) && target.is_valid(i)).collect();
+    let rows = embedded.for_repeat(&source, &target, &[], &both);
+    for (label, c) in rows.labels.iter().zip(&rows.counts) {
+        tracing::info!(
+            stitch = stitch.name,
+            operator = label,
+            source = c.parent_fit,
+            target = c.child_fit,
+            "operator pairs each side fits its action on"
+        );
+    }
+    Ok(Some((embedded.key(), rows)))
 }
 
 /// Runs the sweep of one stitch: every repeat × anchor count (above 0) × method, and the
@@ -254,6 +330,7 @@ pub fn run_stitch(
             largest + test
         )));
     }
+    let operators = stitch_operators(stitch, extractor, (source.width, target.width))?;
     let inputs = Inputs {
         stitch,
         source: source_key,
@@ -261,6 +338,7 @@ pub fn run_stitch(
         resume: extractor.function_key(&stitch.resume)?,
         reference: &reference,
         downstream: downstream.as_ref(),
+        operators: operators.as_ref().map(|o| o.0.clone()),
     };
     let own_all = reference.matrix();
     let down_all = downstream.as_ref().map(Embeddings::matrix);
@@ -275,6 +353,11 @@ pub fn run_stitch(
         }
     };
     let methods: Vec<(String, &MethodSpec)> = stitch.methods.iter().map(|m| (method_label(m), m)).collect();
+    if let Some((label, _)) = methods.iter().find(|(_, m)| m.reads_operators() && operators.is_none()) {
+        return Err(HostError::Usage(format!(
+            "{what}: `{label}` reads operators, and the stitch declares none"
+        )));
+    }
     let (mut points, mut references) = (Vec::new(), Vec::new());
     let (mut cached, mut computed) = (0, 0);
     for repeat in 0..exp.repeats {
@@ -311,6 +394,7 @@ pub fn run_stitch(
                 p_at_1,
                 downstream,
                 error,
+                details: BTreeMap::new(),
             };
             match out.and_then(|out| scores(&out, &own).map(|s| (s, downstream_of(&out)))) {
                 Ok(((cosine, p1), down)) => point(cosine, p1, down, None),
@@ -323,7 +407,7 @@ pub fn run_stitch(
             refs.push(IDENTITY);
         }
         for name in refs {
-            let key = inputs.key(exp, name, repeat, 0, &split);
+            let key = inputs.key(exp, None, name, repeat, 0, &split);
             if let Some(p) = cache.get_result::<StitchPoint>(&key) {
                 references.push(p);
                 cached += 1;
@@ -346,6 +430,7 @@ pub fn run_stitch(
                 p_at_1: 1.0,
                 downstream: Some(r.r2(&own, t)),
                 error: None,
+                details: BTreeMap::new(),
             });
         }
         for &anchors in exp.anchors.iter().filter(|&&a| a > 0) {
@@ -358,7 +443,7 @@ pub fn run_stitch(
             let token_pairs: usize = anchor_items.iter().map(|&i| source.rows[i]).sum();
             let mut pairs: Option<(Mat<f32>, Mat<f32>)> = None;
             for (label, method) in &methods {
-                let key = inputs.key(exp, label, repeat, anchors, &anchors_split);
+                let key = inputs.key(exp, Some(method), label, repeat, anchors, &anchors_split);
                 if let Some(p) = cache.get_result::<StitchPoint>(&key) {
                     points.push(p);
                     cached += 1;
@@ -366,11 +451,19 @@ pub fn run_stitch(
                 }
                 let (x, y) =
                     pairs.get_or_insert_with(|| (source.stacked(anchor_items), target.stacked(anchor_items)));
-                let out = match TokenMap::fit(method, x, y, stitch.center) {
-                    Ok(map) => Ok(resume_on(unstacked(&map.apply(&source_test), &test_rows), extractor)?),
+                let map_operators = operators.as_ref().map(|(_, rows)| MapOperators {
+                    rows,
+                    seed: repeat_seed(exp.seed, repeat).wrapping_add(anchors as u64),
+                });
+                let mut details = BTreeMap::new();
+                let out = match TokenMap::fit(method, x, y, stitch.center, map_operators.as_ref()) {
+                    Ok(map) => {
+                        details = map.details();
+                        Ok(resume_on(unstacked(&map.apply(&source_test), &test_rows), extractor)?)
+                    }
                     Err(e) => Err(format!("the fit on {token_pairs} token pairs failed: {e}")),
                 };
-                let p = evaluate(label, anchors, token_pairs, out);
+                let p = StitchPoint { details, ..evaluate(label, anchors, token_pairs, out) };
                 cache.put_result(&key, &p)?;
                 computed += 1;
                 points.push(p);
@@ -389,6 +482,9 @@ pub fn run_stitch(
         test,
         tokens_per_item: source.rows.iter().sum::<usize>() as f64 / n.max(1) as f64,
         methods: methods.into_iter().map(|(l, _)| l).collect(),
+        operators: operators
+            .map(|(_, rows)| rows.labels.into_iter().zip(rows.counts).collect())
+            .unwrap_or_default(),
         points,
         references,
         points_cached: cached,

@@ -3,7 +3,8 @@
 //! centring), and a model resumed on mapped states. The stitch sweep (`stitch`) and stitched
 //! nodes (`extract`) both use these.
 
-use crate::align::{Alignment, Fit, MethodSpec, Preprocess};
+use crate::align::{Alignment, Fit, FitData, MethodSpec, OperatorRows, Preprocess};
+use crate::edge_operators::{RepeatOperators, SideRows};
 use crate::extract::CHUNK;
 use crate::worker::Opened;
 use crate::HostError;
@@ -85,6 +86,13 @@ fn shift(m: &mut Mat<f32>, by: &[f32], sign: f32) {
     }
 }
 
+/// The operators a functional token map reads: one repeat's operator rows in A's space (the
+/// `parent` side) and B's (`child`), and the seed of the fit's folds and shuffled control.
+pub(crate) struct MapOperators<'a> {
+    pub(crate) rows: &'a RepeatOperators,
+    pub(crate) seed: u64,
+}
+
 /// A fitted token map: `x ↦ (x − μ_x) W + μ_y` with centring, `x W` without.
 pub(crate) struct TokenMap {
     map: Box<dyn Alignment + Send + Sync>,
@@ -92,11 +100,15 @@ pub(crate) struct TokenMap {
 }
 
 impl TokenMap {
+    /// Fits `method` on the token pairs `x` → `y`, centred on their means when `center`; a
+    /// `functional` method also reads `operators` (rows in the same two spaces, centred by the
+    /// same means so that every row the fit sees is in one coordinate system).
     pub(crate) fn fit(
         method: &MethodSpec,
         x: &Mat<f32>,
         y: &Mat<f32>,
         center: bool,
+        operators: Option<&MapOperators<'_>>,
     ) -> Result<TokenMap, String> {
         let (mut x, mut y) = (x.clone(), y.clone());
         let means = center.then(|| {
@@ -106,9 +118,50 @@ impl TokenMap {
             (mx, my)
         });
         let none = Preprocess::none();
-        let map =
-            Fit::new(method).preprocess(&none).run_f32(x.as_ref(), y.as_ref()).map_err(|e| e.to_string())?;
+        let fit = Fit::new(method).preprocess(&none);
+        let map = match operators {
+            Some(ops) => {
+                let moved = |m: &Mat<f32>, by: Option<&Vec<f32>>| {
+                    let mut m = m.clone();
+                    if let Some(by) = by {
+                        shift(&mut m, by, -1.0);
+                    }
+                    m
+                };
+                let side = |sides: &[SideRows], by: Option<&Vec<f32>>| -> Vec<(Mat<f32>, Mat<f32>)> {
+                    sides.iter().map(|r| (moved(&r.input, by), moved(&r.output, by))).collect()
+                };
+                let (mx, my) = (means.as_ref().map(|m| &m.0), means.as_ref().map(|m| &m.1));
+                let (source, target) = (side(&ops.rows.parent, mx), side(&ops.rows.child, my));
+                let graph = (moved(&ops.rows.graph_rows.0, mx), moved(&ops.rows.graph_rows.1, my));
+                fn rows<'a>(sides: &'a [(Mat<f32>, Mat<f32>)], labels: &[String]) -> Vec<OperatorRows<'a>> {
+                    sides
+                        .iter()
+                        .zip(labels)
+                        .map(|((i, o), name)| OperatorRows::new(name.clone(), i.as_ref(), o.as_ref()))
+                        .collect()
+                }
+                let data = FitData {
+                    source_operators: rows(&source, &ops.rows.labels),
+                    target_operators: rows(&target, &ops.rows.labels),
+                    source_rows: Some(graph.0.as_ref()),
+                    target_rows: Some(graph.1.as_ref()),
+                    seed: ops.seed,
+                    memo: None,
+                    warm: None,
+                };
+                fit.data(&data).run_f32(x.as_ref(), y.as_ref())
+            }
+            None => fit.run_f32(x.as_ref(), y.as_ref()),
+        }
+        .map_err(|e| e.to_string())?;
         Ok(TokenMap { map: Box::new(map), means })
+    }
+
+    /// The fit's diagnostics (a functional map's chosen `lambda` and `mu`, …; see
+    /// [`FittedMap::details`](crate::align::FittedMap)).
+    pub(crate) fn details(&self) -> std::collections::BTreeMap<String, f64> {
+        self.map.details()
     }
 
     pub(crate) fn apply(&self, x: &Mat<f32>) -> Mat<f32> {
@@ -193,13 +246,76 @@ mod tests {
         };
         let (x, held) = (random(40, 4, 1), random(10, 4, 2));
         for method in [MethodSpec::Procrustes { scaled: false }, MethodSpec::LeastSquares {}] {
-            let map = TokenMap::fit(&method, &x, &target(&x), true).expect("a fit");
+            let map = TokenMap::fit(&method, &x, &target(&x), true, None).expect("a fit");
             let (got, want) = (map.apply(&held), target(&held));
             assert!(distance(&got, &want) < 1e-5, "{method:?}");
             // Without centring no linear map can add the shift.
-            let plain = TokenMap::fit(&method, &x, &target(&x), false).expect("a fit");
+            let plain = TokenMap::fit(&method, &x, &target(&x), false, None).expect("a fit");
             assert!(distance(&plain.apply(&held), &want) > 1.0, "{method:?}");
         }
+    }
+
+    /// Rotation `r` (d × d, orthogonal) from a QR of a random matrix.
+    fn rotation(d: usize, seed: u64) -> Mat<f32> {
+        let m = random(d, d, seed);
+        let q = m.qr().compute_Q();
+        Mat::from_fn(d, d, |i, j| q[(i, j)])
+    }
+
+    #[test]
+    fn a_functional_token_map_reads_offset_operators_and_recovers_a_map_that_few_pairs_leave_open() {
+        let d = 6;
+        let r = rotation(d, 7);
+        let shift = Mat::from_fn(1, d, |_, j| j as f32 - 2.0);
+        let to_b = |x: &Mat<f32>| {
+            let mut y = x * &r;
+            for i in 0..y.nrows() {
+                for j in 0..d {
+                    y[(i, j)] += shift[(0, j)];
+                }
+            }
+            y
+        };
+        // Three token pairs: far fewer than the 36 entries of the map.
+        let (x, held) = (random(3, d, 1), random(20, d, 2));
+        // Six operators, each a displacement: `c_k` in A, `c_k R` in B, fitted on other rows on
+        // each side (as disjoint halves of the operators' items are).
+        let offsets = random(d, d, 3);
+        let (mut parent, mut child) = (Vec::new(), Vec::new());
+        for k in 0..d {
+            let moved =
+                |m: &Mat<f32>, by: &Mat<f32>| Mat::from_fn(m.nrows(), d, |i, j| m[(i, j)] + by[(0, j)]);
+            let c = Mat::from_fn(1, d, |_, j| offsets[(k, j)]);
+            let (a, b) = (random(5, d, 10 + k as u64), to_b(&random(5, d, 20 + k as u64)));
+            parent.push(SideRows { output: moved(&a, &c), input: a, preprocessed: None });
+            child.push(SideRows { output: moved(&b, &(&c * &r)), input: b, preprocessed: None });
+        }
+        let rows = RepeatOperators {
+            labels: (0..d).map(|k| format!("op{k}")).collect(),
+            parent,
+            child,
+            test: Vec::new(),
+            counts: Vec::new(),
+            graph_rows: (random(8, d, 4), to_b(&random(8, d, 5))),
+            order: None,
+        };
+        let ops = MapOperators { rows: &rows, seed: 1 };
+        let method = |shuffled: bool| -> MethodSpec {
+            serde_json::from_value(serde_json::json!({
+                "kind": "functional", "lambda": 1.0, "mu": 0.0, "operator-form": "offset",
+                "shuffle-operators": shuffled,
+            }))
+            .expect("a functional method")
+        };
+        let want = to_b(&held);
+        let functional = TokenMap::fit(&method(false), &x, &to_b(&x), true, Some(&ops)).expect("a fit");
+        assert!(distance(&functional.apply(&held), &want) < 1e-4);
+        // The pairs alone leave the map open; operators paired wrongly mislead it.
+        let ridge =
+            TokenMap::fit(&MethodSpec::Ridge { lambda: 1e-6 }, &x, &to_b(&x), true, None).expect("a fit");
+        assert!(distance(&ridge.apply(&held), &want) > 1.0);
+        let shuffled = TokenMap::fit(&method(true), &x, &to_b(&x), true, Some(&ops)).expect("a fit");
+        assert!(distance(&shuffled.apply(&held), &want) > 1.0);
     }
 
     #[test]

@@ -360,3 +360,146 @@ fn a_stitched_nodes_operators_go_through_its_map_and_only_its_anchors_lose_their
     let transfer = metrics["edges"][0]["points"][0]["scores"]["transfer-p@1"].as_f64().unwrap();
     assert!(transfer.is_finite(), "{metrics}");
 }
+
+/// The words whose plural and past tense are the operators of the functional stitch.
+const OPERATOR_WORDS: &str = r#"
+[data.words]
+files = "words"
+
+[data.words.operators]
+plural = { plugin = "text", function = "inflect", params = { language = "en", form = "plural" } }
+past = { plugin = "text", function = "inflect", params = { language = "en", form = "past" } }
+
+[nodes.words-2]
+data = "words"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle", layer = 2 }
+
+[nodes.words-4]
+data = "words"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle", layer = 4 }
+"#;
+
+#[test]
+fn a_functional_stitch_reads_operators_of_pooled_layers_and_only_its_points_depend_on_them() {
+    let dir = home_with_sentences();
+    let home = dir.path();
+    std::fs::create_dir_all(home.join("words")).expect("the words folder");
+    let words =
+        ["cat", "dog", "walk", "play", "jump", "tree", "lamp", "open", "bird", "talk", "ship", "call"];
+    std::fs::write(home.join("words/words.txt"), words.join("\n")).expect("the words");
+    let classic = STITCH.replace("FROM", "2").replace("TO", "4") + OPERATOR_WORDS;
+    let run_file = |file: &str| {
+        std::fs::write(home.join("stitch.toml"), file).expect("stitch.toml");
+        let (code, _, err) = run(commute(home).args(["run", "stitch.toml", "--runs", "runs"]));
+        assert_eq!(code, 0, "{err}");
+        let folder = run_folders(&home.join("runs"), "stitch").pop().expect("a run folder");
+        (read_json(&folder.join("metrics.json"))["stitches"][0].clone(), folder)
+    };
+    let (first, _) = run_file(&classic);
+    assert_eq!(first["points-computed"], 2 * (2 * 2 + 2));
+    // Adding operators and functional maps computes the functional points alone: the classic
+    // points do not read the operators, so their cache keys are unchanged.
+    let functional = classic.replace(
+        "methods = [{ kind = \"least-squares\" }, { kind = \"procrustes\" }]",
+        "methods = [{ kind = \"least-squares\" }, { kind = \"procrustes\" },\n  \
+         { kind = \"functional\", operator-form = \"offset\", lambda = 1.0, mu = 0.01 },\n  \
+         { kind = \"functional\", operator-form = \"offset\", lambda = 1.0, mu = 0.01, shuffle-operators = true }]\n\
+         operators = [\"plural\", \"past\"]\n\
+         operator-nodes = { source = \"words-2\", target = \"words-4\" }",
+    );
+    let (second, folder) = run_file(&functional);
+    assert_eq!(second["points-computed"], 2 * 2 * 2, "2 repeats × 2 anchor counts × 2 functional maps");
+    // Each operator's words split between the sides: every word is fitted in A or in B, never both.
+    let ops = second["operators"].as_array().expect("the operators");
+    assert_eq!(ops.len(), 2, "{second}");
+    for op in ops {
+        let (fit_a, fit_b) = (op[1]["parent-fit"].as_u64().unwrap(), op[1]["child-fit"].as_u64().unwrap());
+        assert_eq!(fit_a + fit_b, words.len() as u64, "{op}");
+        assert!(fit_a > 0 && fit_b > 0, "{op}");
+    }
+    let functional_points = points(&second, "points", "functional");
+    assert_eq!(functional_points.len(), 2 * 2 * 2);
+    for p in functional_points {
+        let cosine = p["cosine"].as_f64().unwrap();
+        assert!((0.3..1.0).contains(&cosine), "{p}");
+        // The fit's details: its weights (set here) and the operators it used.
+        assert_eq!(p["details"]["lambda"], 1.0, "{p}");
+        assert_eq!(p["details"]["operators"], 2.0, "{p}");
+    }
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");
+    assert!(report.contains("also read 2 operator pairs"), "{report}");
+    // A functional map with operators that do not exist, or without any, is a check error.
+    let err =
+        refused(home, functional.replace("operators = [\"plural\", \"past\"]", "operators = [\"plurals\"]"));
+    assert!(err.contains("has no operator `plurals`") && err.contains("did you mean `plural`?"), "{err}");
+    let err = refused(
+        home,
+        functional
+            .replace("operators = [\"plural\", \"past\"]\n", "")
+            .replace("operator-nodes = { source = \"words-2\", target = \"words-4\" }", ""),
+    );
+    assert!(err.contains("needs at least 1 operator pair on stitch 1"), "{err}");
+    let err = refused(home, BAD_OPERATORS.to_owned());
+    for (line, expected) in [
+        (33, "node `stitched`: a stitched node's map is fitted on token pairs alone, and `functional` reads operators"),
+        (43, "method `functional` with shuffle-operators needs at least 2 operator pairs on stitch 1, found 1"),
+        (45, "stitch 1: no node named `words-5`"),
+    ] {
+        let at = format!("bad.toml:{line}:");
+        assert!(err.contains(&at) && err.contains(expected), "missing {expected:?} at {at} in:\n{err}");
+    }
+    assert!(err.contains("3 errors in bad.toml"), "{err}");
+}
+
+/// A stitch whose operators do not fit: a shuffled control with one operator pair, an operator
+/// node that does not exist, and a stitched node whose map would read operators.
+const BAD_OPERATORS: &str = r#"
+[experiment]
+name = "bad"
+anchors = [5]
+test = 10
+
+[data.sentences]
+files = "sentences"
+
+[data.states]
+from = "sentences"
+render = { plugin = "text", function = "minilm-states", params = { layer = 2 } }
+
+[data.words]
+files = "words"
+
+[data.words.operators]
+plural = { plugin = "text", function = "inflect", params = { language = "en", form = "plural" } }
+
+[nodes.words-2]
+data = "words"
+plugin = "text"
+encoder = "minilm"
+params = { backend = "candle", layer = 2 }
+
+[nodes.minilm]
+data = "sentences"
+plugin = "text"
+encoder = "minilm"
+
+[nodes.stitched]
+data = "sentences"
+stitch = "functional"
+anchors = 20
+
+[[stitches]]
+name = "functional"
+source = "states"
+target = "states"
+resume = { plugin = "text", encoder = "minilm-resume", params = { layer = 2 } }
+reference = "minilm"
+methods = [{ kind = "functional", operator-form = "offset" },
+  { kind = "functional", shuffle-operators = true }]
+operators = ["plural"]
+operator-nodes = { source = "words-2", target = "words-5" }
+"#;

@@ -93,6 +93,10 @@ pub struct StitchSpans {
     pub methods: Vec<Span>,
     /// The `downstream` value.
     pub downstream: Span,
+    /// The `operators` value.
+    pub operators: Span,
+    /// The `operator-nodes` table's `source` and `target` values.
+    pub operator_nodes: [Span; 2],
 }
 
 /// Where the `[experiment]` table's keys were written.

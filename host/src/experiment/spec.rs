@@ -512,14 +512,34 @@ pub struct Stitch {
     /// valence): the stitch's downstream score is that readout's R² on the stitched outputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub downstream: Option<String>,
+    /// The operators a functional map reads (`operators` and `operator-nodes`), when declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operators: Option<StitchOperators>,
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: StitchSpans,
 }
 
+/// A stitch's operators: corresponding operators of two nodes that embed some data set (words,
+/// say) in A's and B's spaces at the stitch's layers (`operator-nodes = { source, target }`,
+/// each mean-pooled states at that layer), so that a functional map fitted on token pairs also
+/// commutes with them. A linear map sends the mean of token rows to the mean of their images, so
+/// a pooled state lives in the same space as the token rows the map is fitted on.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StitchOperators {
+    /// The node in A's space at the source layer.
+    pub source: String,
+    /// The node in B's space at the target layer.
+    pub target: String,
+    /// Corresponding operators (source node's data, target node's data), as an edge's.
+    pub pairs: Vec<OperatorPair>,
+}
+
 impl Stitch {
-    /// Whether a method can stitch: it maps source rows into the target's own space from pairs
-    /// alone, so that its output can be fed to B.
+    /// Whether a method can stitch: it maps source rows into the target's own space, so that its
+    /// output can be fed to B, from pairs alone or (`functional`) pairs and the stitch's
+    /// operators.
     pub fn can_stitch(method: &MethodSpec) -> bool {
         matches!(
             method,
@@ -527,6 +547,7 @@ impl Stitch {
                 | MethodSpec::Ridge { .. }
                 | MethodSpec::Procrustes { .. }
                 | MethodSpec::Affine { .. }
+                | MethodSpec::Functional { .. }
         )
     }
 }

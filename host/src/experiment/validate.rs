@@ -7,7 +7,8 @@ mod stitch;
 
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::Span;
-use super::spec::{Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
+use super::spec::{Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, OperatorPair, Origin};
+use crate::align::MethodSpec;
 use crate::registry::Registry;
 use crate::HostError;
 use commute_sdk::{FunctionKind, FunctionSpec, ParamSpec, ValueKind};
@@ -490,13 +491,30 @@ impl Validator<'_> {
     /// An edge's operator pairs name operators of the parent's and the child's data sets, and
     /// the methods that need operators have them.
     fn edge_operators(&mut self, i: usize, parent_data: &str, child_data: &str) {
-        let exp = self.exp;
-        let edge = &exp.edges[i];
+        let edge = &self.exp.edges[i];
         let span = edge.spans.operators.clone();
-        for pair in &edge.operators {
-            for (side, data, name) in
-                [("parent", parent_data, &pair.parent), ("child", child_data, &pair.child)]
-            {
+        self.operators_declared(&edge.operators, &span, [("parent", parent_data), ("child", child_data)]);
+        for method in edge.methods.iter().map(|m| &m.spec) {
+            self.operators_enough(
+                method,
+                edge.operators.len(),
+                &edge.spans.methods,
+                &format!("edge {}", i + 1),
+            );
+        }
+    }
+
+    /// Each pair names an operator of its side's data set (`sides`: the first side's name and
+    /// data set, then the second's).
+    pub(super) fn operators_declared(
+        &mut self,
+        pairs: &[OperatorPair],
+        span: &Span,
+        sides: [(&str, &str); 2],
+    ) {
+        let exp = self.exp;
+        for pair in pairs {
+            for ((side, data), name) in sides.into_iter().zip([&pair.parent, &pair.child]) {
                 if exp.operator(data, name).is_none() {
                     let names: Vec<&str> = exp
                         .data_set(data)
@@ -515,32 +533,27 @@ impl Validator<'_> {
                 }
             }
         }
-        for method in edge.methods.iter().map(|m| &m.spec) {
-            let shuffled = serde_json::to_value(method)
-                .ok()
-                .and_then(|v| v.get("shuffle-operators").and_then(serde_json::Value::as_bool))
-                .unwrap_or(false);
-            let needed = match method.kind() {
-                "functional" if shuffled => 2,
-                "functional" => 1,
-                _ => 0,
-            };
-            if edge.operators.len() < needed {
-                self.error(
-                    edge.spans.methods.clone(),
-                    format!(
-                        "method `functional`{} needs at least {needed} operator pair{} on edge {}, found {}",
-                        if shuffled { " with shuffle-operators" } else { "" },
-                        if needed == 1 { "" } else { "s" },
-                        i + 1,
-                        edge.operators.len()
-                    ),
-                    Some(
-                        "declare operators under [data.X.operators] and list them in the edge's `operators`"
-                            .to_owned(),
-                    ),
-                );
-            }
+    }
+
+    /// A `functional` method has at least one operator pair to read (two with
+    /// `shuffle-operators`, which pairs them wrongly); `pairs` is how many `what` declares.
+    pub(super) fn operators_enough(&mut self, method: &MethodSpec, pairs: usize, span: &Span, what: &str) {
+        let shuffled = matches!(method, MethodSpec::Functional { shuffle_operators: true, .. });
+        let needed = match method.kind() {
+            "functional" if shuffled => 2,
+            "functional" => 1,
+            _ => 0,
+        };
+        if pairs < needed {
+            self.error(
+                span.clone(),
+                format!(
+                    "method `functional`{} needs at least {needed} operator pair{} on {what}, found {pairs}",
+                    if shuffled { " with shuffle-operators" } else { "" },
+                    if needed == 1 { "" } else { "s" },
+                ),
+                Some("declare operators under [data.X.operators] and list them in `operators`".to_owned()),
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 use super::plot::{line_chart, Chart, Series, SeriesPoint};
 use crate::experiment::Experiment;
 use crate::runner::{EdgeResult, Summary};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// An edge that could not be evaluated: a node's extraction failed (a plugin error, a crash or a
@@ -163,12 +164,13 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
 }
 
 /// What the fits chose by cross-validation (functional and Laplacian weights, CCA's `reg`), over
-/// every point of an edge, and which choices landed on an edge of their grid.
-fn choices_section(md: &mut String, edge: &EdgeResult) {
+/// every point of an edge or a stitch (each point's fit details), and which choices landed on an
+/// edge of their grid.
+pub(crate) fn choices_section(md: &mut String, points: &[&BTreeMap<String, f64>]) {
     let mut chosen: Vec<(&str, Vec<f64>)> = Vec::new();
-    for p in &edge.points {
+    for details in points {
         for (k, v) in
-            p.details.iter().filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "reg" | "iterations"))
+            details.iter().filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "reg" | "iterations"))
         {
             match chosen.iter_mut().find(|(name, _)| *name == k.as_str()) {
                 Some((_, values)) => values.push(*v),
@@ -194,15 +196,12 @@ fn choices_section(md: &mut String, edge: &EdgeResult) {
     // Cross-validated choices at an edge of their grid: the optimum may lie beyond it.
     use crate::align::functional::{LAMBDA_GRID, MU_GRID};
     use crate::align::CCA_REG_GRID;
-    let cross_validated: Vec<&crate::runner::Point> = edge
-        .points
-        .iter()
-        .filter(|p| p.details.contains_key("cv-folds") || p.details.contains_key("criterion"))
-        .collect();
+    let cross_validated: Vec<&&BTreeMap<String, f64>> =
+        points.iter().filter(|d| d.contains_key("cv-folds") || d.contains_key("criterion")).collect();
     let mut edges_hit = Vec::new();
     for (name, grid) in [("lambda", &LAMBDA_GRID[..]), ("mu", &MU_GRID[..]), ("reg", &CCA_REG_GRID[..])] {
         let (Some(lo), Some(hi)) = (grid.first(), grid.last()) else { continue };
-        let values: Vec<f64> = cross_validated.iter().filter_map(|p| p.details.get(name)).copied().collect();
+        let values: Vec<f64> = cross_validated.iter().filter_map(|d| d.get(name)).copied().collect();
         let at_lo = values.iter().filter(|&&v| v == *lo).count();
         let at_hi = values.iter().filter(|&&v| v == *hi).count();
         if at_lo > 0 {
@@ -494,7 +493,7 @@ pub fn render(
             );
         }
         operators_section(&mut md, edge);
-        choices_section(&mut md, edge);
+        choices_section(&mut md, &edge.points.iter().map(|p| &p.details).collect::<Vec<_>>());
         let headlines = take_off_headlines(edge);
         take_off_section(&mut md, edge, &headlines);
         refinement_section(&mut md, edge);

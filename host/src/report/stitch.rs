@@ -85,6 +85,20 @@ pub fn render(stitches: &[StitchResult], failed: &[FailedStitch], report: &mut R
                 ", and the R² of a linear readout of `{d}` (ridge, fitted on B's outputs of the other items) applied to the stitched outputs"
             )),
         );
+        if !s.operators.is_empty() {
+            let each: Vec<String> = s
+                .operators
+                .iter()
+                .map(|(label, c)| format!("{label} ({} / {})", c.parent_fit, c.child_fit))
+                .collect();
+            let _ = writeln!(
+                md,
+                "The functional maps also read {} operator pairs, each side's action fitted on its own half \
+                 of the operators' items (pairs in A / in B): {}.\n",
+                s.operators.len(),
+                each.join(", ")
+            );
+        }
         let top = ceiling(s);
         let _ = writeln!(md, "| reference | cosine | P@1 | downstream R² |");
         let _ = writeln!(md, "|---|---:|---:|---:|");
@@ -136,6 +150,7 @@ pub fn render(stitches: &[StitchResult], failed: &[FailedStitch], report: &mut R
             }
         }
         md.push('\n');
+        super::markdown::choices_section(md, &s.points.iter().map(|p| &p.details).collect::<Vec<_>>());
         let failures: Vec<&StitchPoint> = s.points.iter().filter(|p| p.error.is_some()).collect();
         if let Some(first) = failures.first() {
             let _ = writeln!(

@@ -4,7 +4,7 @@ use super::{Fields, Parser, Value};
 use crate::align::MethodSpec;
 use crate::experiment::diagnostic::Diagnostic;
 use crate::experiment::spans::StitchSpans;
-use crate::experiment::spec::{Stitch, StitchedEncoder};
+use crate::experiment::spec::{Stitch, StitchOperators, StitchedEncoder};
 use toml::de::DeValue;
 
 impl Parser {
@@ -57,9 +57,21 @@ impl Parser {
             }
         };
         let center = self.boolean(&mut f, "center").unwrap_or(true);
+        let operators = self.stitch_operators(&mut f, &mut spans);
         f.finish(
             self,
-            &["name", "source", "target", "resume", "reference", "methods", "center", "downstream"],
+            &[
+                "name",
+                "source",
+                "target",
+                "resume",
+                "reference",
+                "methods",
+                "center",
+                "downstream",
+                "operators",
+                "operator-nodes",
+            ],
         );
         let ((source, source_span), (target, target_span)) = (source?, target?);
         let (reference, reference_span) = reference?;
@@ -76,8 +88,55 @@ impl Parser {
             methods,
             center,
             downstream: downstream.map(|d| d.0),
+            operators,
             spans,
         })
+    }
+
+    /// `operators = […]` (as an edge's) with `operator-nodes = { source, target }`: both or
+    /// neither.
+    fn stitch_operators(
+        &mut self,
+        f: &mut Fields<'_, '_>,
+        spans: &mut StitchSpans,
+    ) -> Option<StitchOperators> {
+        let pairs = f.get("operators").map(|v| {
+            spans.operators = v.span();
+            self.operator_pairs(v)
+        });
+        let nodes = match f.get("operator-nodes") {
+            Some(v) => {
+                let t = self.table(v, "operator-nodes")?;
+                let mut nf = Fields::new(t, v.span(), "`operator-nodes`");
+                let source = self.required_string(&mut nf, "source");
+                let target = self.required_string(&mut nf, "target");
+                nf.finish(self, &["source", "target"]);
+                let ((source, s), (target, t)) = (source?, target?);
+                spans.operator_nodes = [s, t];
+                Some((source, target, v.span()))
+            }
+            None => None,
+        };
+        match (pairs, nodes) {
+            (Some(pairs), Some((source, target, _))) => Some(StitchOperators { source, target, pairs }),
+            (None, None) => None,
+            (Some(_), None) => {
+                self.diags.push(
+                    Diagnostic::new(spans.operators.clone(), "`operators` needs `operator-nodes`").with_help(
+                        "name the nodes that embed the operators' items in A's and B's spaces at the stitch's layers, e.g. `operator-nodes = { source = \"paraphrase-words-2\", target = \"minilm-words-4\" }`",
+                    ),
+                );
+                None
+            }
+            (None, Some((_, _, span))) => {
+                self.diags.push(
+                    Diagnostic::new(span, "`operator-nodes` without `operators`").with_help(
+                        "list the operators of the nodes' data set, e.g. `operators = [\"plural\"]`",
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// A node computed by a stitch: `stitch`, `method` and `anchors` (`data` and the unknown keys
@@ -102,8 +161,8 @@ impl Parser {
         Some(StitchedEncoder { stitch, method, anchors: usize::try_from(anchors?).ok()?, span })
     }
 
-    /// One stitch method: a method of an edge's form that maps into the target's own space from
-    /// pairs alone, since its output is fed to model B.
+    /// One stitch method: a method of an edge's form that maps into the target's own space, since
+    /// its output is fed to model B.
     fn stitch_method(&mut self, item: &Value<'_>, spans: &mut StitchSpans) -> Option<MethodSpec> {
         if let DeValue::Table(t) = item.get_ref() {
             if let Some((key, _)) = ["refine", "self-learning"].iter().find_map(|k| t.get_key_value(*k)) {
@@ -118,12 +177,12 @@ impl Parser {
                 MethodSpec::Cca { .. } | MethodSpec::Vecmap { .. } | MethodSpec::Relative {} => {
                     "maps both sides into a shared space, not into B's states"
                 }
-                _ => "needs more than token pairs (operators or unpaired rows), which a stitch does not have",
+                _ => "needs unpaired rows, which a stitch does not give",
             };
             self.diags.push(
                 Diagnostic::new(item.span(), format!("method `{}` cannot stitch: it {why}", spec.kind()))
                     .with_help(
-                    "a stitch feeds the mapped states to B: use least-squares, ridge, procrustes or affine",
+                    "a stitch feeds the mapped states to B: use least-squares, ridge, procrustes, affine or functional",
                 ),
             );
             return None;

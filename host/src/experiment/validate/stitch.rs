@@ -66,6 +66,7 @@ impl Validator<'_> {
                     );
                 }
             }
+            self.stitch_operators(i);
             if exp.anchors.iter().all(|&a| a == 0) {
                 self.error(
                     exp.spans.anchors.clone(),
@@ -75,6 +76,42 @@ impl Validator<'_> {
             }
         }
     }
+    /// A stitch's operators: nodes that exist, on data sets with those operators, and enough of
+    /// them for its functional methods.
+    fn stitch_operators(&mut self, i: usize) {
+        let exp = self.exp;
+        let stitch = &exp.stitches[i];
+        let what = format!("stitch {}", i + 1);
+        let pairs = stitch.operators.as_ref().map_or(0, |o| o.pairs.len());
+        for (method, span) in stitch.methods.iter().zip(&stitch.spans.methods) {
+            let needs = if pairs == 0 && method.kind() == "functional" {
+                format!("{what} (declare `operators` and `operator-nodes`)")
+            } else {
+                what.clone()
+            };
+            self.operators_enough(method, pairs, span, &needs);
+        }
+        let Some(ops) = &stitch.operators else { return };
+        let node_names: Vec<&str> = exp.nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut data = Vec::new();
+        for ((side, name), span) in
+            [("source", &ops.source), ("target", &ops.target)].into_iter().zip(&stitch.spans.operator_nodes)
+        {
+            match exp.node(name) {
+                Some(node) => data.push((side, node.data.as_str())),
+                None => {
+                    let help = suggest(name, node_names.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| format!("declared nodes: {}", node_names.join(", ")));
+                    self.error(span.clone(), format!("{what}: no node named `{name}`"), Some(help));
+                }
+            }
+        }
+        if let [a, b] = data[..] {
+            self.operators_declared(&ops.pairs, &stitch.spans.operators, [a, b]);
+        }
+    }
+
     /// A node computed by a stitch: the stitch exists, and the node is on its items.
     pub(super) fn stitched_node(&mut self, node: &Node, encoder: &StitchedEncoder, data: Option<DataFacts>) {
         let exp = self.exp;
@@ -93,6 +130,18 @@ impl Validator<'_> {
                 node.spans.data.clone(),
                 format!("node `{}` is stitched by `{}`, whose items are those of `{root}`", node.name, stitch.name),
                 Some(format!("write `data = \"{root}\"`: the node renders its items to model A's states as the stitch does")),
+            );
+        }
+        let method = encoder.method.as_ref().or(stitch.methods.first());
+        if let Some(method) = method.filter(|m| m.kind() == "functional") {
+            self.error(
+                encoder.span.clone(),
+                format!(
+                    "node `{}`: a stitched node's map is fitted on token pairs alone, and `{}` reads operators",
+                    node.name,
+                    method.kind()
+                ),
+                Some("give the node `method = { kind = \"ridge\" }` (or another classic method); the stitch's own sweep evaluates its functional maps".to_owned()),
             );
         }
         if let Some(len) = data.and_then(|d| d.len).filter(|&len| encoder.anchors >= len) {
