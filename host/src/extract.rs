@@ -567,11 +567,12 @@ impl<'a> Extractor<'a> {
         tracing::info!(data = name, items = items.ids.len(), renders = items.chain.len(), "rendering");
         let values =
             self.render_through(&items.chain, items.root_values.to_vec(), &format!("data set `{name}`"))?;
-        let mut key = KeyBuilder::new("values");
-        for id in &items.ids {
-            key.text(id);
-        }
-        Ok((key.finish(), values))
+        Ok((values_key(&items.ids), values))
+    }
+
+    /// The key [`Self::values`] gives data set `name`, without rendering it.
+    pub fn values_key(&mut self, name: &str) -> Result<Key, HostError> {
+        Ok(values_key(&self.items(name, None)?.ids))
     }
 
     /// Opens `call` on the CPU with the run's threads, for values the host computed (a stitch's
@@ -1317,6 +1318,15 @@ fn progress_bar(node: &str, len: usize) -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// The key of a data set's values: its items' ids (which name the renders that made them).
+fn values_key(ids: &[Key]) -> Key {
+    let mut key = KeyBuilder::new("values");
+    for id in ids {
+        key.text(id);
+    }
+    key.finish()
 }
 
 #[cfg(test)]

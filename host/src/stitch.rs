@@ -109,6 +109,9 @@ pub struct StitchResult {
     pub points_cached: usize,
     /// Points computed by this run.
     pub points_computed: usize,
+    /// Whether this run rendered the token states (false when every point was cached).
+    #[serde(default)]
+    pub rendered: bool,
 }
 
 /// A stitch that could not be evaluated, with why.
@@ -253,21 +256,9 @@ impl Inputs<'_> {
 fn stitch_operators(
     stitch: &Stitch,
     extractor: &mut Extractor<'_>,
-    widths: (usize, usize),
 ) -> Result<Option<(Key, RepeatOperators)>, HostError> {
     let Some(ops) = &stitch.operators else { return Ok(None) };
-    let what = format!("stitch {}", stitch.name);
     let (source, target) = (extractor.node(&ops.source)?, extractor.node(&ops.target)?);
-    for (node, e, width, states) in
-        [(&ops.source, &source, widths.0, &stitch.source), (&ops.target, &target, widths.1, &stitch.target)]
-    {
-        if e.dim != width {
-            return Err(HostError::Usage(format!(
-                "{what}: operator node `{node}` is {} wide and the token states of `{states}` {width}: its vectors must be the same model's states at the same layer (mean-pooled)",
-                e.dim
-            )));
-        }
-    }
     let mut pairs = Vec::new();
     for pair in &ops.pairs {
         let parent = extractor.operator(&ops.source, &pair.parent)?;
@@ -290,8 +281,71 @@ fn stitch_operators(
     Ok(Some((embedded.key(), rows)))
 }
 
+/// A stitch's token states, rendered on first need: a rerun whose points are all cached renders
+/// nothing.
+struct LazyStates<'a> {
+    stitch: &'a Stitch,
+    /// Items, as the reference node has them.
+    n: usize,
+    /// The operators' widths (A's, B's), checked against the states' once rendered.
+    operator_widths: Option<(usize, usize)>,
+    loaded: Option<(States, States)>,
+}
+
+impl LazyStates<'_> {
+    fn get(
+        &mut self,
+        extractor: &mut Extractor<'_>,
+        cache: &Cache,
+        tokens: &Key,
+    ) -> Result<&(States, States), HostError> {
+        if self.loaded.is_none() {
+            let (stitch, n) = (self.stitch, self.n);
+            let what = format!("stitch {}", stitch.name);
+            let source = States::read(&stitch.source, extractor.values(&stitch.source)?.1)?;
+            let target = States::read(&stitch.target, extractor.values(&stitch.target)?.1)?;
+            if source.rows.len() != n || target.rows.len() != n {
+                return Err(HostError::Usage(format!(
+                    "{what}: `{}` has {} items, `{}` {} and node `{}` {n}",
+                    stitch.source,
+                    source.rows.len(),
+                    stitch.target,
+                    target.rows.len(),
+                    stitch.reference
+                )));
+            }
+            if let Some(i) = (0..n).find(|&i| source.rows[i] != target.rows[i]) {
+                return Err(HostError::Usage(format!(
+                    "{what}: item {i} has {} token states in `{}` and {} in `{}`: a stitch pairs tokens row for row, so both models must tokenise it alike (same vocabulary, same length cut)",
+                    source.rows[i], stitch.source, target.rows[i], stitch.target
+                )));
+            }
+            if let (Some((a, b)), Some(ops)) = (self.operator_widths, &stitch.operators) {
+                for (node, width, states, data) in
+                    [(&ops.source, a, &source, &stitch.source), (&ops.target, b, &target, &stitch.target)]
+                {
+                    if width != states.width {
+                        return Err(HostError::Usage(format!(
+                            "{what}: operator node `{node}` is {width} wide and the token states of `{data}` {}: its vectors must be the same model's states at the same layer (mean-pooled)",
+                            states.width
+                        )));
+                    }
+                }
+            }
+            cache.put_result(tokens, &tokens_per_item(&source))?;
+            self.loaded = Some((source, target));
+        }
+        self.loaded.as_ref().ok_or_else(|| HostError::Usage("the token states were not rendered".to_owned()))
+    }
+}
+
+fn tokens_per_item(states: &States) -> f64 {
+    states.rows.iter().sum::<usize>() as f64 / states.rows.len().max(1) as f64
+}
+
 /// Runs the sweep of one stitch: every repeat × anchor count (above 0) × method, and the
-/// references per repeat, each point cached by its inputs.
+/// references per repeat, each point cached by its inputs. The token states are rendered only
+/// when a point is missing.
 pub fn run_stitch(
     exp: &Experiment,
     stitch: &Stitch,
@@ -301,27 +355,10 @@ pub fn run_stitch(
     let what = format!("stitch {}", stitch.name);
     let reference = extractor.node(&stitch.reference)?;
     let downstream = stitch.downstream.as_deref().map(|d| extractor.node(d)).transpose()?;
-    let (source_key, source_values) = extractor.values(&stitch.source)?;
-    let (target_key, target_values) = extractor.values(&stitch.target)?;
-    let source = States::read(&stitch.source, source_values)?;
-    let target = States::read(&stitch.target, target_values)?;
+    let (source_key, target_key) =
+        (extractor.values_key(&stitch.source)?, extractor.values_key(&stitch.target)?);
+    let tokens_key = KeyBuilder::new("stitch-tokens-per-item").text(&source_key).finish();
     let n = reference.rows;
-    if source.rows.len() != n || target.rows.len() != n {
-        return Err(HostError::Usage(format!(
-            "{what}: `{}` has {} items, `{}` {} and node `{}` {n}",
-            stitch.source,
-            source.rows.len(),
-            stitch.target,
-            target.rows.len(),
-            stitch.reference
-        )));
-    }
-    if let Some(i) = (0..n).find(|&i| source.rows[i] != target.rows[i]) {
-        return Err(HostError::Usage(format!(
-            "{what}: item {i} has {} token states in `{}` and {} in `{}`: a stitch pairs tokens row for row, so both models must tokenise it alike (same vocabulary, same length cut)",
-            source.rows[i], stitch.source, target.rows[i], stitch.target
-        )));
-    }
     let test = test_size(exp, n);
     let largest = exp.anchors.iter().copied().max().unwrap_or(0);
     if largest + test > n {
@@ -330,7 +367,15 @@ pub fn run_stitch(
             largest + test
         )));
     }
-    let operators = stitch_operators(stitch, extractor, (source.width, target.width))?;
+    let operators = stitch_operators(stitch, extractor)?;
+    let mut states = LazyStates {
+        stitch,
+        n,
+        operator_widths: operators
+            .as_ref()
+            .map(|(_, rows)| (rows.graph_rows.0.ncols(), rows.graph_rows.1.ncols())),
+        loaded: None,
+    };
     let inputs = Inputs {
         stitch,
         source: source_key,
@@ -369,8 +414,6 @@ pub fn run_stitch(
             split.push(&(i as u64).to_le_bytes());
         }
         let own = rows(own_all.as_ref(), test_idx);
-        let test_rows: Vec<usize> = test_idx.iter().map(|&i| source.rows[i]).collect();
-        let source_test = source.stacked(test_idx);
         // The downstream readout, fitted on B's outputs of the pool.
         let readout = match &down_all {
             Some(d) => Some(
@@ -401,20 +444,21 @@ pub fn run_stitch(
                 Err(e) => point(f64::NAN, f64::NAN, None, Some(e)),
             }
         };
-        // References.
-        let mut refs = vec![OWN_STATES];
-        if source.width == target.width {
-            refs.push(IDENTITY);
-        }
-        for name in refs {
+        // References: B from its own states, and A's states unmapped (when the widths agree).
+        for name in [OWN_STATES, IDENTITY] {
             let key = inputs.key(exp, None, name, repeat, 0, &split);
             if let Some(p) = cache.get_result::<StitchPoint>(&key) {
                 references.push(p);
                 cached += 1;
                 continue;
             }
-            let states = if name == OWN_STATES { target.stacked(test_idx) } else { source_test.clone() };
-            let out = resume_on(unstacked(&states, &test_rows), extractor)?;
+            let (source, target) = states.get(extractor, cache, &tokens_key)?;
+            if name == IDENTITY && source.width != target.width {
+                continue;
+            }
+            let test_rows: Vec<usize> = test_idx.iter().map(|&i| source.rows[i]).collect();
+            let fed = if name == OWN_STATES { target.stacked(test_idx) } else { source.stacked(test_idx) };
+            let out = resume_on(unstacked(&fed, &test_rows), extractor)?;
             let p = evaluate(name, 0, 0, Ok(out));
             cache.put_result(&key, &p)?;
             computed += 1;
@@ -440,7 +484,6 @@ pub fn run_stitch(
             for &i in anchor_items {
                 anchors_split.push(&(i as u64).to_le_bytes());
             }
-            let token_pairs: usize = anchor_items.iter().map(|&i| source.rows[i]).sum();
             let mut pairs: Option<(Mat<f32>, Mat<f32>)> = None;
             for (label, method) in &methods {
                 let key = inputs.key(exp, Some(method), label, repeat, anchors, &anchors_split);
@@ -449,6 +492,9 @@ pub fn run_stitch(
                     cached += 1;
                     continue;
                 }
+                let (source, target) = states.get(extractor, cache, &tokens_key)?;
+                let token_pairs: usize = anchor_items.iter().map(|&i| source.rows[i]).sum();
+                let test_rows: Vec<usize> = test_idx.iter().map(|&i| source.rows[i]).collect();
                 let (x, y) =
                     pairs.get_or_insert_with(|| (source.stacked(anchor_items), target.stacked(anchor_items)));
                 let map_operators = operators.as_ref().map(|(_, rows)| MapOperators {
@@ -459,7 +505,8 @@ pub fn run_stitch(
                 let out = match TokenMap::fit(method, x, y, stitch.center, map_operators.as_ref()) {
                     Ok(map) => {
                         details = map.details();
-                        Ok(resume_on(unstacked(&map.apply(&source_test), &test_rows), extractor)?)
+                        let mapped = map.apply(&source.stacked(test_idx));
+                        Ok(resume_on(unstacked(&mapped, &test_rows), extractor)?)
                     }
                     Err(e) => Err(format!("the fit on {token_pairs} token pairs failed: {e}")),
                 };
@@ -471,6 +518,10 @@ pub fn run_stitch(
         }
         tracing::info!(stitch = stitch.name, repeat = repeat + 1, of = exp.repeats, "repeat done");
     }
+    let tokens_per_item = match cache.get_result::<f64>(&tokens_key) {
+        Some(t) => t,
+        None => tokens_per_item(&states.get(extractor, cache, &tokens_key)?.0),
+    };
     Ok(StitchResult {
         name: stitch.name.clone(),
         source: stitch.source.clone(),
@@ -480,7 +531,7 @@ pub fn run_stitch(
         downstream: stitch.downstream.clone(),
         items: n,
         test,
-        tokens_per_item: source.rows.iter().sum::<usize>() as f64 / n.max(1) as f64,
+        tokens_per_item,
         methods: methods.into_iter().map(|(l, _)| l).collect(),
         operators: operators
             .map(|(_, rows)| rows.labels.into_iter().zip(rows.counts).collect())
@@ -489,6 +540,7 @@ pub fn run_stitch(
         references,
         points_cached: cached,
         points_computed: computed,
+        rendered: states.loaded.is_some(),
     })
 }
 

@@ -128,10 +128,13 @@ fn a_model_stitched_to_itself_at_one_layer_is_the_model_and_across_layers_it_is_
     let alone = points(&same, "references", "B alone")[0]["downstream"].as_f64().unwrap();
     let own = points(&same, "references", "B's own states")[0]["downstream"].as_f64().unwrap();
     assert!((alone - own).abs() < 1e-4, "{alone} vs {own}");
-    // A rerun computes nothing.
+    // A rerun computes nothing, and renders no token states.
+    assert_eq!(same["rendered"], true);
     let again = stitched(home, 3, 3);
     assert_eq!(again["points-computed"], 0);
+    assert_eq!(again["rendered"], false);
     assert_eq!(again["points"], same["points"]);
+    assert_eq!(again["tokens-per-item"], same["tokens-per-item"]);
 
     // Across layers the map is fitted, not given: below B itself, above chance.
     let across = stitched(home, 2, 4);
