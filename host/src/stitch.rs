@@ -332,15 +332,28 @@ impl LazyStates<'_> {
                     }
                 }
             }
-            cache.put_result(tokens, &tokens_per_item(&source))?;
+            cache.put_result(tokens, &Summary::of(&source, &target))?;
             self.loaded = Some((source, target));
         }
         self.loaded.as_ref().ok_or_else(|| HostError::Usage("the token states were not rendered".to_owned()))
     }
 }
 
-fn tokens_per_item(states: &States) -> f64 {
-    states.rows.iter().sum::<usize>() as f64 / states.rows.len().max(1) as f64
+/// What a rerun needs to know of the token states without rendering them.
+#[derive(Serialize, Deserialize)]
+struct Summary {
+    tokens_per_item: f64,
+    /// A's and B's widths (A's states are fed unmapped only when they agree).
+    widths: (usize, usize),
+}
+
+impl Summary {
+    fn of(source: &States, target: &States) -> Summary {
+        Summary {
+            tokens_per_item: source.rows.iter().sum::<usize>() as f64 / source.rows.len().max(1) as f64,
+            widths: (source.width, target.width),
+        }
+    }
 }
 
 /// Runs the sweep of one stitch: every repeat × anchor count (above 0) × method, and the
@@ -357,7 +370,8 @@ pub fn run_stitch(
     let downstream = stitch.downstream.as_deref().map(|d| extractor.node(d)).transpose()?;
     let (source_key, target_key) =
         (extractor.values_key(&stitch.source)?, extractor.values_key(&stitch.target)?);
-    let tokens_key = KeyBuilder::new("stitch-tokens-per-item").text(&source_key).finish();
+    let tokens_key = KeyBuilder::new("stitch-token-summary").text(&source_key).text(&target_key).finish();
+    let summary = cache.get_result::<Summary>(&tokens_key);
     let n = reference.rows;
     let test = test_size(exp, n);
     let largest = exp.anchors.iter().copied().max().unwrap_or(0);
@@ -446,6 +460,9 @@ pub fn run_stitch(
         };
         // References: B from its own states, and A's states unmapped (when the widths agree).
         for name in [OWN_STATES, IDENTITY] {
+            if name == IDENTITY && summary.as_ref().is_some_and(|s| s.widths.0 != s.widths.1) {
+                continue;
+            }
             let key = inputs.key(exp, None, name, repeat, 0, &split);
             if let Some(p) = cache.get_result::<StitchPoint>(&key) {
                 references.push(p);
@@ -518,9 +535,13 @@ pub fn run_stitch(
         }
         tracing::info!(stitch = stitch.name, repeat = repeat + 1, of = exp.repeats, "repeat done");
     }
-    let tokens_per_item = match cache.get_result::<f64>(&tokens_key) {
-        Some(t) => t,
-        None => tokens_per_item(&states.get(extractor, cache, &tokens_key)?.0),
+    let tokens_per_item = match (&states.loaded, summary) {
+        (Some((source, target)), _) => Summary::of(source, target).tokens_per_item,
+        (None, Some(summary)) => summary.tokens_per_item,
+        (None, None) => {
+            let (source, target) = states.get(extractor, cache, &tokens_key)?;
+            Summary::of(source, target).tokens_per_item
+        }
     };
     Ok(StitchResult {
         name: stitch.name.clone(),
