@@ -122,7 +122,8 @@ pub struct FittedMap<T: Real = f64> {
     /// `mu`, the conjugate-gradient `iterations` (0 for the exact solver), the number of
     /// `operators` used and `operators-skipped`, the relative `residual` of the normal equations,
     /// `converged` (1 or 0), and, when cross-validated, `cv-folds` and `cv-score` (mean held-out
-    /// cosine). Empty for the other methods.
+    /// cosine), and `lambda-given` / `mu-given` (1) for a weight the method set rather than the fit
+    /// chose. Empty for the other methods.
     pub details: BTreeMap<String, f64>,
 }
 
@@ -659,6 +660,12 @@ fn solve_functional<T: Real>(
     };
     details.insert("lambda".to_owned(), solution.lambda);
     details.insert("mu".to_owned(), solution.mu);
+    // A weight the method was given, not chosen by this fit.
+    for (name, given) in [("lambda-given", choice.lambda), ("mu-given", choice.mu)] {
+        if given.is_some() {
+            details.insert(name.to_owned(), 1.0);
+        }
+    }
     details.insert("iterations".to_owned(), solution.iterations as f64);
     details.insert("operators".to_owned(), k as f64);
     details.insert("operators-skipped".to_owned(), skipped as f64);
@@ -1261,6 +1268,8 @@ mod tests {
             (3.0, 0.0, 5.0)
         );
         assert_eq!((details["exact"], details["iterations"], details["converged"]), (1.0, 0.0, 1.0));
+        // Both weights were chosen, none given.
+        assert!(!details.contains_key("lambda-given") && !details.contains_key("mu-given"), "{details:?}");
         // The boxed alignment is the same map, and reports the same details.
         let boxed = Fit::new(&functional(false)).data(&data).run_f32(p.x.as_ref(), p.y.as_ref()).unwrap();
         assert_eq!(boxed.details(), map.details);

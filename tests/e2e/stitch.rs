@@ -431,6 +431,7 @@ fn a_functional_stitch_reads_operators_of_pooled_layers_and_only_its_points_depe
         assert!((0.3..1.0).contains(&cosine), "{p}");
         // The fit's details: its weights (set here) and the operators it used.
         assert_eq!(p["details"]["lambda"], 1.0, "{p}");
+        assert_eq!(p["details"]["lambda-given"], 1.0, "{p}");
         assert_eq!(p["details"]["operators"], 2.0, "{p}");
     }
     let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");

@@ -167,10 +167,15 @@ fn operators_section(md: &mut String, edge: &EdgeResult) {
 /// every point of an edge or a stitch (each point's fit details), and which choices landed on an
 /// edge of their grid.
 pub(crate) fn choices_section(md: &mut String, points: &[&BTreeMap<String, f64>]) {
+    // A weight the method set (`lambda-given`) was not chosen by the fit.
+    let given =
+        |details: &BTreeMap<String, f64>, name: &str| details.get(&format!("{name}-given")) == Some(&1.0);
     let mut chosen: Vec<(&str, Vec<f64>)> = Vec::new();
     for details in points {
-        for (k, v) in
-            details.iter().filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "reg" | "iterations"))
+        for (k, v) in details
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "lambda" | "mu" | "reg" | "iterations"))
+            .filter(|(k, _)| !given(details, k))
         {
             match chosen.iter_mut().find(|(name, _)| *name == k.as_str()) {
                 Some((_, values)) => values.push(*v),
@@ -201,7 +206,8 @@ pub(crate) fn choices_section(md: &mut String, points: &[&BTreeMap<String, f64>]
     let mut edges_hit = Vec::new();
     for (name, grid) in [("lambda", &LAMBDA_GRID[..]), ("mu", &MU_GRID[..]), ("reg", &CCA_REG_GRID[..])] {
         let (Some(lo), Some(hi)) = (grid.first(), grid.last()) else { continue };
-        let values: Vec<f64> = cross_validated.iter().filter_map(|d| d.get(name)).copied().collect();
+        let values: Vec<f64> =
+            cross_validated.iter().filter(|d| !given(d, name)).filter_map(|d| d.get(name)).copied().collect();
         let at_lo = values.iter().filter(|&&v| v == *lo).count();
         let at_hi = values.iter().filter(|&&v| v == *hi).count();
         if at_lo > 0 {
@@ -619,4 +625,32 @@ fn notebook_section(md: &mut String) {
 /// map is a rotation (see `EdgeResult::rotations`).
 fn blind_to(edge: &EdgeResult, method: &str, metric: &str) -> bool {
     matches!(metric, "cka" | "cka-unbiased" | "mutual-knn") && edge.rotations.iter().any(|r| r == method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fit(lambda: f64, given: bool) -> BTreeMap<String, f64> {
+        let mut d: BTreeMap<String, f64> =
+            [("lambda".to_owned(), lambda), ("mu".to_owned(), 0.1), ("cv-folds".to_owned(), 5.0)].into();
+        if given {
+            d.insert("lambda-given".to_owned(), 1.0);
+        }
+        d
+    }
+
+    #[test]
+    fn a_weight_at_the_edge_of_its_grid_is_counted_over_the_fits_that_chose_it() {
+        let (a, b, c) = (fit(0.01, false), fit(0.01, false), fit(0.0, true));
+        let mut md = String::new();
+        choices_section(&mut md, &[&a, &b, &c]);
+        assert!(md.contains("lambda = 0.01 (the grid's lowest) in 2 of 2 fits"), "{md}");
+        // The given weight (0) is not among the choices either.
+        assert!(md.contains("lambda median 0.01 (range 0.01–0.01)"), "{md}");
+        // Chosen inside the grid: no edge for lambda.
+        let mut md = String::new();
+        choices_section(&mut md, &[&fit(1.0, false), &c]);
+        assert!(!md.contains("lambda = "), "{md}");
+    }
 }
