@@ -106,6 +106,8 @@ pub mod onnx;
 pub mod onnx_graph;
 mod panic_guard;
 mod params;
+#[cfg(feature = "resample")]
+pub mod resample;
 pub mod testing;
 mod value;
 #[cfg(feature = "wav")]

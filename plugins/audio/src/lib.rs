@@ -29,7 +29,8 @@ pub mod loudness;
 pub mod mel;
 pub mod onnx_encoder;
 pub mod pitch_shift;
-pub mod resample;
+/// Band-limited resampling, shared with other plugins through the SDK.
+pub use commute_sdk::resample;
 pub mod signal;
 pub mod stft;
 pub mod vocoder;

@@ -176,7 +176,26 @@ fn polyphase(x: &[f32], up: usize, down: usize, taps: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signal::tests::{dominant_hz, rms, sine};
+
+    /// A sine of `hz` at `amplitude`, `seconds` long.
+    fn sine(hz: f64, amplitude: f64, rate: u32, seconds: f64) -> Vec<f32> {
+        sines(&[(hz, amplitude)], rate, seconds)
+    }
+
+    /// A sum of sines, `(hz, amplitude)` each.
+    fn sines(partials: &[(f64, f64)], rate: u32, seconds: f64) -> Vec<f32> {
+        let n = (seconds * f64::from(rate)).round() as usize;
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / f64::from(rate);
+                partials.iter().map(|&(f, a)| a * (std::f64::consts::TAU * f * t).sin()).sum::<f64>() as f32
+            })
+            .collect()
+    }
+
+    fn rms(samples: &[f32]) -> f64 {
+        (samples.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / samples.len().max(1) as f64).sqrt()
+    }
 
     /// Largest error against an ideal sine, away from the edges.
     fn max_error(got: &[f32], hz: f64, rate: u32) -> f32 {
@@ -192,14 +211,22 @@ mod tests {
             let y = convert(&x, from, to);
             assert_eq!(y.len(), (x.len() as f64 * f64::from(to) / f64::from(from)).round() as usize);
             let err = max_error(&y, hz, to);
+            // Within 2e-3 of the ideal sine at the new rate: right frequency, phase and gain.
             assert!(err < 2e-3, "{from} -> {to} Hz at {hz} Hz: error {err}");
-            assert!((dominant_hz(&y, to) / hz - 1.0).abs() < 1e-3);
         }
     }
 
     #[test]
     fn the_polyphase_bank_agrees_with_the_table_resampler() {
-        let x = crate::signal::tests::chord(&[45, 60, 76], 48000, 0.3);
+        // Harmonic tones on A2, C4 and E5 (6 partials each, amplitude 1/k).
+        let partials: Vec<(f64, f64)> = [45.0f64, 60.0, 76.0]
+            .iter()
+            .flat_map(|p| {
+                let f0 = 440.0 * 2f64.powf((p - 69.0) / 12.0);
+                (1..=6).map(move |k| (f0 * f64::from(k), 0.1 / f64::from(k)))
+            })
+            .collect();
+        let x = sines(&partials, 48000, 0.3);
         for (from, to) in [(48000, 22050), (48000, 44100), (16000, 22050), (44100, 22050)] {
             let y = if from == 48000 { x.clone() } else { resample(&x, f64::from(from) / 48000.0) };
             let a = convert(&y, from, to);
