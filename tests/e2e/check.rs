@@ -84,6 +84,41 @@ fn the_quickstart_experiment_checks_clean() {
     assert!(out.starts_with("ok: experiment `quickstart`: 2 data sets, 5 nodes, 3 edges"), "{out}");
 }
 
+/// Every experiment the repository ships checks clean against the six real plugins: a plugin's
+/// parameters or functions cannot drift away from the files that use them unnoticed.
+#[test]
+fn every_shipped_experiment_checks_clean_against_the_real_plugins() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("experiments/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut cmd = commute();
+    cmd.arg("--no-default-plugins");
+    for package in [
+        "commute-plugin-music",
+        "commute-plugin-audio",
+        "commute-plugin-text",
+        "commute-plugin-vision",
+        "commute-plugin-colours",
+        "commute-plugin-speech",
+    ] {
+        cmd.arg("--plugin").arg(library(package));
+    }
+    for file in files {
+        let (code, out, err) = run(Command::new(cmd.get_program())
+            .args(cmd.get_args())
+            .env_remove("COMMUTE_PLUGIN_PATH")
+            .arg("check")
+            .arg(&file));
+        assert_eq!(code, 0, "{}: {err}", file.display());
+        assert!(out.starts_with("ok: experiment"), "{}: {out}", file.display());
+    }
+}
+
 #[test]
 fn a_missing_file_is_one_error_that_names_it_and_the_os_reason_once() {
     let (code, out, err) = run(commute().arg("--no-default-plugins").args(["check", "/nonexistent/x.toml"]));

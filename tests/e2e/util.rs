@@ -37,6 +37,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "commute-plugin-text",
     "commute-plugin-vision",
     "commute-plugin-colours",
+    "commute-plugin-speech",
     "commute-fixture-echo",
     "commute-fixture-panicky",
     "commute-fixture-old-abi",

