@@ -106,13 +106,20 @@ fn rate_pitch_gap_and_sample_rate_do_what_they_say() {
 #[test]
 fn text_with_nothing_to_say_is_an_item_error() {
     let items = speech()
-        .call_items("speak", "", &[Value::text(""), Value::text("  \n "), Value::text(DOOR)])
+        .call_items(
+            "speak",
+            "",
+            &[Value::text(""), Value::text("  \n "), Value::text("..."), Value::text(DOOR)],
+        )
         .expect("the batch runs");
     for bad in &items[..2] {
         let e = bad.as_ref().expect_err("nothing to speak");
         assert!(e.contains("empty"), "{e}");
     }
-    assert!(items[2].is_ok(), "the other item is spoken");
+    // Punctuation alone: eSpeak says nothing, and the error names the text.
+    let e = items[2].as_ref().expect_err("no sound");
+    assert!(e.contains("made no sound of the text \"...\""), "{e}");
+    assert!(items[3].is_ok(), "the other item is spoken");
     let long =
         speech().call_items("speak", "max-duration-s = 0.5", &[Value::text(FOX)]).expect("the batch runs");
     let e = long[0].as_ref().expect_err("too long");
