@@ -45,13 +45,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// The music plugin's library, from this binary's folder (`target/release/deps`).
 fn music() -> Plugin {
-    let name =
-        format!("{}commute_plugin_music{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-    let exe = std::env::current_exe().expect("bench binary path");
-    let deps = exe.parent().map(PathBuf::from).unwrap_or_default();
-    let candidates = [deps.join(&name), deps.parent().map(|p| p.join(&name)).unwrap_or_default()];
-    let path = candidates.iter().find(|p| p.is_file()).expect("the music plugin library is built");
-    commute_sdk::abi::load::load(path).expect("the music plugin loads")
+    commute_sdk::testing::sibling_plugin("commute_plugin_music")
 }
 
 fn music_call(plugin: &Plugin, function: &str, params: &str, batch: &[Value]) -> Vec<Value> {

@@ -1,16 +1,14 @@
 //! Test helpers shared by the speech plugin's test binaries: the plugin through its ABI (its
 //! assets fetched into the asset store and verified on first use), the text plugin's sentences
-//! (the text plugin loaded as the dynamic library cargo builds for the dev-dependency: two
-//! plugins' `export_plugin!` statics share symbol names, so both rlibs cannot be linked into one
-//! binary), and word error rate.
+//! (the text plugin loaded from the library cargo builds for the dev-dependency), and word error
+//! rate.
 
 #![allow(dead_code)]
 
 use commute_plugin_speech::commute_plugin;
 use commute_sdk::abi::client::Plugin;
-use commute_sdk::testing::Harness;
+use commute_sdk::testing::{sibling_plugin, Harness};
 use commute_sdk::{Context, Value};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 /// The speech plugin through its ABI (the SDK's client fetches the assets a function asks for).
@@ -26,18 +24,7 @@ pub fn call(function: &str, params: &str, batch: &[Value]) -> Vec<Value> {
 /// The text plugin's library, from this test binary's folder (`target/<profile>/deps`).
 fn text_plugin() -> &'static Plugin {
     static TEXT: OnceLock<Plugin> = OnceLock::new();
-    TEXT.get_or_init(|| {
-        let name =
-            format!("{}commute_plugin_text{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
-        let exe = std::env::current_exe().expect("test binary path");
-        let deps = exe.parent().map(PathBuf::from).unwrap_or_default();
-        let candidates = [deps.join(&name), deps.parent().map(|p| p.join(&name)).unwrap_or_default()];
-        let path = candidates
-            .iter()
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| panic!("the text plugin library is not built: looked for {candidates:?}"));
-        commute_sdk::abi::load::load(path).unwrap_or_else(|e| panic!("cannot load {}: {e}", path.display()))
-    })
+    TEXT.get_or_init(|| sibling_plugin("commute_plugin_text"))
 }
 
 /// The first `count` news sentences of the text plugin's `sentences` (4–12 words).
