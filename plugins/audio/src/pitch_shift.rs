@@ -55,6 +55,24 @@ fn default_method() -> Method {
     Method::PhaseVocoder
 }
 
+impl Method {
+    /// Stretches `samples` (at `sample_rate`) to exactly `target` samples, keeping the pitch, with
+    /// frames of `frame_s` seconds (when `None`: 0.093 for the phase vocoder, 0.046 for WSOLA).
+    pub fn stretch(self, samples: &[f32], target: usize, sample_rate: u32, frame_s: Option<f64>) -> Vec<f32> {
+        let frame_samples = |seconds: f64| 2 * ((seconds * f64::from(sample_rate) / 2.0).round() as usize);
+        match self {
+            Method::PhaseVocoder => {
+                let frame = frame_samples(frame_s.unwrap_or(0.093)).max(16);
+                vocoder::stretch(samples, target, frame)
+            }
+            Method::Wsola => {
+                let frame = frame_samples(frame_s.unwrap_or(0.046)).max(4);
+                wsola::stretch(samples, target, frame, frame / 4)
+            }
+        }
+    }
+}
+
 /// The `pitch-shift` operator.
 pub struct PitchShift(PitchShiftParams);
 
@@ -83,19 +101,7 @@ impl Operator for PitchShift {
         }
         let ratio = 2f64.powf(self.0.semitones / 12.0);
         let faster = resample(audio.samples, 1.0 / ratio);
-        let n = audio.samples.len();
-        let frame_samples =
-            |seconds: f64| 2 * ((seconds * f64::from(audio.sample_rate) / 2.0).round() as usize);
-        let samples = match self.0.method {
-            Method::PhaseVocoder => {
-                let frame = frame_samples(self.0.frame_s.unwrap_or(0.093)).max(16);
-                vocoder::stretch(&faster, n, frame)
-            }
-            Method::Wsola => {
-                let frame = frame_samples(self.0.frame_s.unwrap_or(0.046)).max(4);
-                wsola::stretch(&faster, n, frame, frame / 4)
-            }
-        };
+        let samples = self.0.method.stretch(&faster, audio.samples.len(), audio.sample_rate, self.0.frame_s);
         Ok(Audio { sample_rate: audio.sample_rate, samples })
     }
 }

@@ -9,7 +9,6 @@
 
 use crate::pitch_shift::Method;
 use crate::signal::{check_range, validate};
-use crate::{vocoder, wsola};
 use commute_sdk::prelude::*;
 
 /// Parameters of `time-stretch`.
@@ -58,18 +57,7 @@ impl Operator for TimeStretch {
             return Ok(audio.to_owned());
         }
         let target = ((audio.samples.len() as f64 / self.0.rate).round() as usize).max(1);
-        let frame_samples =
-            |seconds: f64| 2 * ((seconds * f64::from(audio.sample_rate) / 2.0).round() as usize);
-        let samples = match self.0.method {
-            Method::PhaseVocoder => {
-                let frame = frame_samples(self.0.frame_s.unwrap_or(0.093)).max(16);
-                vocoder::stretch(audio.samples, target, frame)
-            }
-            Method::Wsola => {
-                let frame = frame_samples(self.0.frame_s.unwrap_or(0.046)).max(4);
-                wsola::stretch(audio.samples, target, frame, frame / 4)
-            }
-        };
+        let samples = self.0.method.stretch(audio.samples, target, audio.sample_rate, self.0.frame_s);
         Ok(Audio { sample_rate: audio.sample_rate, samples })
     }
 }

@@ -21,7 +21,7 @@ use commute_sdk::prelude::*;
 use commute_sdk::AssetSpec;
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_short, c_uint, c_void, CString};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 const PACKAGE: &str = "espeakng-loader";
@@ -200,11 +200,6 @@ impl Espeak {
             std::fs::copy(ctx.asset(name)?, &to).with_context(|| format!("cannot copy {name}"))?;
         }
         Ok(Espeak { library, home })
-    }
-
-    /// The data folder's parent, as `espeak_Initialize` takes it.
-    pub fn home(&self) -> &Path {
-        self.home.path()
     }
 
     /// Speaks `text` (plain UTF-8, no markup) with `voice`: mono 16-bit samples at
