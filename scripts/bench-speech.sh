@@ -6,7 +6,10 @@
 #   - `recognise` (Whisper tiny.en in candle) against faster-whisper (CTranslate2) on the same
 #     model file and the same 16 kHz samples, with the same settings (one 30 s window, greedy,
 #     temperature 0, no timestamps): real-time factor of each, how many transcripts are
-#     identical, and each one's word error rate against the words that were spoken.
+#     identical, and each one's word error rate against the words that were spoken;
+#   - `speech-embedding` (openWakeWord's mel front end and speech embedding through ONNX Runtime)
+#     against openWakeWord's feature pipeline written out in numpy on Python's ONNX Runtime, on
+#     the same WAVs: time of each and the largest difference between the pooled vectors.
 #   scripts/bench-speech.sh                     # 60 news sentences
 #   SPEECH_BENCH_SENTENCES=200 scripts/bench-speech.sh
 # Both sides use 2 threads. The Python side lives in its own virtual environment (faster-whisper
@@ -36,7 +39,8 @@ cargo build --release --quiet -p commute-host -p commute-plugin-speech -p commut
 commute="${CARGO_TARGET_DIR:-target}/release/commute"
 $commute fetch --quiet espeak-ng-library espeak-ng-phontab espeak-ng-phonindex espeak-ng-phondata \
     espeak-ng-intonations espeak-ng-en-dict espeak-ng-voice-en-us espeak-ng-voice-en \
-    whisper-tiny-en-ct2 whisper-tiny-en-config whisper-tiny-en-vocabulary >/dev/null
+    whisper-tiny-en-ct2 whisper-tiny-en-config whisper-tiny-en-vocabulary \
+    openwakeword-melspectrogram openwakeword-speech-embedding >/dev/null
 
 rm -rf "$OUT"/wav && mkdir -p "$OUT"/wav
 $commute call text sentences --params "count = $COUNT
@@ -50,12 +54,17 @@ wavs=$(for i in $(seq 0 $((COUNT - 1))); do echo "--input $OUT/wav/s-$i.wav"; do
 # shellcheck disable=SC2086
 $commute call speech recognise $wavs -o "$OUT/rust.txt" >/dev/null
 t2=$(date +%s.%N)
-python3 -c "print(f'rust speak {$t1 - $t0:.3f} recognise {$t2 - $t1:.3f}')" > "$OUT/rust-times.txt"
+# shellcheck disable=SC2086
+$commute call speech speech-embedding $wavs -o "$OUT/rust-embedding.npy" >/dev/null
+t3=$(date +%s.%N)
+python3 -c "print(f'rust speak {$t1 - $t0:.3f} recognise {$t2 - $t1:.3f} embed {$t3 - $t2:.3f}')" > "$OUT/rust-times.txt"
 
 "$PY" - "$OUT" "$COUNT" "${COMMUTE_HOME:-$HOME/.cache/commute}/assets" <<'PYTHON'
-"""The Python peers: eSpeak NG by ctypes, faster-whisper on the same model file and samples."""
+"""The Python peers: eSpeak NG by ctypes, faster-whisper on the same model file and samples,
+openWakeWord's features in numpy on ONNX Runtime."""
 import _ctypes, ctypes, os, re, sys, tempfile, time, zipfile
 import numpy as np
+import onnxruntime as ort
 from faster_whisper import WhisperModel
 
 out, count, store = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -133,6 +142,24 @@ for s in sentences:
 python_speak = time.perf_counter() - t
 speak_seconds = spoken / 22050
 
+# openWakeWord's features (its AudioFeatures._get_embeddings): 16-bit PCM → mel front end,
+# v / 10 + 2 → windows of 76 frames every 8 → 96-d embeddings; averaged, as the encoder pools.
+options = ort.SessionOptions()
+options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
+mel = ort.InferenceSession(asset("openwakeword-melspectrogram", "melspectrogram.onnx"), options)
+emb = ort.InferenceSession(asset("openwakeword-speech-embedding", "embedding_model.onnx"), options)
+def openwakeword(a):
+    pcm = np.clip(np.round(a * 32768), -32768, 32767).astype(np.int16)
+    pcm = np.pad(pcm, (0, max(0, 12512 - len(pcm))))
+    spec = np.squeeze(mel.run(None, {"input": pcm[None].astype(np.float32)})[0]) / 10 + 2
+    windows = [spec[i:i + 76] for i in range(0, len(spec), 8) if len(spec[i:i + 76]) == 76]
+    return emb.run(None, {"input_1": np.array(windows, dtype=np.float32)[..., None]})[0].reshape(-1, 96).mean(0)
+t = time.perf_counter()
+python_embedding = np.array([openwakeword(a) for a in audio])
+python_embed = time.perf_counter() - t
+rust_embedding = np.load(f"{out}/rust-embedding.npy").reshape(count, 96)
+cosines = (rust_embedding * python_embedding).sum(1) / (np.linalg.norm(rust_embedding, axis=1) * np.linalg.norm(python_embedding, axis=1))
+
 def words(text):
     return [w for w in (re.sub(r"[^\w']", "", x).lower() for x in text.split()) if w]
 
@@ -152,7 +179,10 @@ print(f"speak      rust (plugin)        {float(times['speak']):7.2f} s  RTF {flo
 print(f"speak      python (ctypes)      {python_speak:7.2f} s  RTF {python_speak / speak_seconds:.4f}")
 print(f"recognise  rust (candle)        {float(times['recognise']):7.2f} s  RTF {float(times['recognise']) / seconds:.3f}  WER {wer(rust):.3f}")
 print(f"recognise  python (faster-whisper) {python_recognise:7.2f} s  RTF {python_recognise / seconds:.3f}  WER {wer(python):.3f}")
-print(f"ratio python / rust: speak {python_speak / float(times['speak']):.2f}x, recognise {python_recognise / float(times['recognise']):.2f}x")
+print(f"embed      rust (speech-embedding) {float(times['embed']):7.2f} s  RTF {float(times['embed']) / seconds:.4f}")
+print(f"embed      python (numpy + onnxruntime) {python_embed:7.2f} s  RTF {python_embed / seconds:.4f}")
+print(f"ratio python / rust: speak {python_speak / float(times['speak']):.2f}x, recognise {python_recognise / float(times['recognise']):.2f}x, embed {python_embed / float(times['embed']):.2f}x")
+print(f"speech embedding: largest difference {np.abs(rust_embedding - python_embedding).max():.2e}, smallest cosine {cosines.min():.7f}")
 print(f"identical transcripts: {same} of {count}")
 for s, r, p in zip(sentences, rust, python):
     if r != p:
