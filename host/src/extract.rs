@@ -28,7 +28,9 @@
 
 use crate::cache::{Cache, Chunk, Key, KeyBuilder};
 use crate::embeddings_file::{Fingerprint, Table};
-use crate::experiment::{Call, Device, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, Origin};
+use crate::experiment::{
+    Call, Device, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, OperatorRef, Origin,
+};
 use crate::file_params::FileParams;
 use crate::registry::Registry;
 use crate::shard::{Shard, ShardFilter, Tally};
@@ -618,10 +620,22 @@ impl<'a> Extractor<'a> {
     ) -> Result<(Node, [(String, Arc<Items>); 2]), HostError> {
         let node =
             self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
-        let decl =
-            self.exp.operator(&node.data, op).cloned().ok_or_else(|| {
-                HostError::Usage(format!("data set `{}` has no operator `{op}`", node.data))
-            })?;
+        let decl = match self.exp.resolve_operator(&node.data, op) {
+            Some(OperatorRef::Own(decl)) => decl.clone(),
+            Some(OperatorRef::Lifted { at, decl }) => {
+                // Applied to `at`'s items, rendered down: the node's own items, edited.
+                let (at, op_at) = (at.to_owned(), decl.name.clone());
+                let items = self.items(&node.data, Some(&node))?;
+                let (_, set, images) = self.edited_items(name, &at, &op_at)?;
+                return Ok((
+                    node.clone(),
+                    [(format!("{name} ({})", node.data), items), (set, Arc::new(images))],
+                ));
+            }
+            None => {
+                return Err(HostError::Usage(format!("data set `{}` has no operator `{op}`", node.data)));
+            }
+        };
         let items_name = decl.items.clone().unwrap_or_else(|| node.data.clone());
         let items = self.items(&items_name, Some(&node))?;
         let images = Arc::new(self.rendered(&items_name, &decl.call, Some(&node))?);

@@ -238,3 +238,72 @@ fn an_operators_start_without_what_it_needs_is_refused_with_its_place() {
         assert!(err.contains(&format!("ops.toml:{line}:{column}")), "the error points at the start: {err}");
     }
 }
+
+/// Nested modalities lift operators: the scores' `up` applied to a score and synthesized again is
+/// an exact transposition of the audio (no pitch-shifting algorithm in between). An edge names it
+/// on the audio side as `scores.up`.
+#[test]
+fn an_operator_of_the_scores_lifted_through_the_synth_acts_on_the_audio() {
+    let text = r#"
+[experiment]
+name = "ops"
+seed = 4
+anchors = [10]
+repeats = 1
+test = 30
+
+[data.scores]
+source = { plugin = "music", function = "random-scores", params = { count = 120, seed = 9, max-duration-s = 2.0 } }
+
+[data.scores.operators]
+up = { plugin = "music", function = "transpose", params = { semitones = 2, out-of-range = "clamp" } }
+
+[data.audio]
+from = "scores"
+render = { plugin = "music", function = "synth", params = { sample-rate = 16000 } }
+
+[nodes.sound]
+data = "audio"
+plugin = "audio"
+encoder = "chroma"
+
+[nodes.notes]
+data = "scores"
+plugin = "music"
+encoder = "piano-roll"
+
+[[edges]]
+parent = "sound"
+child = "notes"
+operators = { "scores.up" = "up" }
+methods = [{ kind = "ridge" }, { kind = "functional" }]
+metrics = ["p@1", "transfer-p@1", "commutation"]
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("ops.toml"), text).expect("write experiment");
+    let commute = || crate::util::commute_in(dir.path(), &["commute-plugin-music", "commute-plugin-audio"]);
+    let (code, out, err) = run(commute().arg("check").arg("ops.toml"));
+    assert_eq!(code, 0, "a lifted operator checks clean\n{out}{err}");
+    let (code, out, err) = run(commute().arg("run").arg("ops.toml"));
+    assert_eq!(code, 0, "run failed\nstdout:\n{out}\nstderr:\n{err}");
+    let runs = dir.path().join("runs/ops");
+    let folder = std::fs::read_dir(&runs).expect("runs").next().expect("a run folder").expect("entry").path();
+    let metrics: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("metrics.json")).expect("metrics.json"))
+            .expect("json");
+    let op = &metrics["edges"][0]["operators"][0];
+    assert_eq!(op["operator"], "scores.up ↔ up", "{op}");
+    assert!(op["split"]["parent-fit"].as_u64().is_some_and(|n| n > 30), "{op}");
+    // Transposing a score shifts its audio's chroma by two pitch classes: a linear action that
+    // the fit on the audio side explains far better than doing nothing would.
+    let (r2, none) = (
+        op["parent"]["r2"].as_f64().unwrap_or(f64::NAN),
+        op["parent"]["r2-identity"].as_f64().unwrap_or(f64::NAN),
+    );
+    assert!(
+        r2 > 0.5 && r2 > none + 0.2,
+        "the lifted transposition on the chroma: R² {r2} (doing nothing: {none})"
+    );
+    let log = std::fs::read_to_string(folder.join("run.log")).unwrap_or_default();
+    assert!(log.contains("operator scores.up ↔ up: defined on 120 of 120 items in sound"), "{log}");
+}

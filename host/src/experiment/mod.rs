@@ -34,6 +34,6 @@ pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experi
 }
 pub use spec::{
     Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, GridCell,
-    LayerOf, Layers, MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OrderSpec, Origin,
-    Split, Stitch, StitchOperators, StitchedEncoder, TreeSpec,
+    LayerOf, Layers, MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OperatorRef,
+    OrderSpec, Origin, Split, Stitch, StitchOperators, StitchedEncoder, TreeSpec,
 };

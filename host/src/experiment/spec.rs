@@ -125,6 +125,21 @@ impl OperatorPair {
     }
 }
 
+/// An operator as a data set sees it ([`Experiment::resolve_operator`]).
+#[derive(Debug, Clone, Copy)]
+pub enum OperatorRef<'a> {
+    /// Declared on the data set itself.
+    Own(&'a OperatorDecl),
+    /// Declared on data set `at`, which the data set is rendered from: applied there, then
+    /// rendered down through the chain of renders.
+    Lifted {
+        /// The data set that declares it.
+        at: &'a str,
+        /// Its declaration there.
+        decl: &'a OperatorDecl,
+    },
+}
+
 /// Where a data set's items come from.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -786,6 +801,22 @@ impl Experiment {
         self.data_set(data)?.operators.iter().find(|o| o.name == name)
     }
 
+    /// The operator an edge names on data set `data`: one of its own (`name`), or `AT.OP`, the
+    /// operator `OP` of a data set `AT` that `data` is rendered from, lifted: applied to `AT`'s
+    /// items and rendered down to `data` (the sentences' `negate`, spoken again: `sentences.negate`
+    /// on the speech).
+    pub fn resolve_operator<'a>(&'a self, data: &str, name: &'a str) -> Option<OperatorRef<'a>> {
+        if let Some(decl) = self.operator(data, name) {
+            return Some(OperatorRef::Own(decl));
+        }
+        name.match_indices('.').find_map(|(dot, _)| {
+            let (at, op) = (&name[..dot], &name[dot + 1..]);
+            let chain = self.render_chain(data, at)?;
+            let decl = self.operator(at, op)?;
+            (chain.len() > 1).then_some(OperatorRef::Lifted { at, decl })
+        })
+    }
+
     /// The tree edges (shortcuts left out).
     pub fn tree_edges(&self) -> impl Iterator<Item = &Edge> {
         self.edges.iter().filter(|e| !e.shortcut && e.grid.is_none())
@@ -867,5 +898,76 @@ mod tests {
         // `cuda` is the SDK's name for device 0 as well.
         let ctx = commute_sdk::Context { device: Device::Cuda(2).to_string(), ..Default::default() };
         assert_eq!(ctx.cuda_device(), Some(2));
+    }
+
+    #[test]
+    fn operators_resolve_on_their_data_set_or_lifted_from_one_it_is_rendered_from() {
+        let exp = crate::experiment::parse::parse(
+            r#"
+[experiment]
+name = "lift"
+anchors = [5]
+test = 5
+
+[data.text]
+source = { plugin = "p", function = "s" }
+[data.text.operators]
+negate = { plugin = "p", function = "n" }
+"a.b" = { plugin = "p", function = "d" }
+
+[data.speech]
+from = "text"
+render = { plugin = "p", function = "speak" }
+[data.speech.operators]
+louder = { plugin = "p", function = "gain" }
+
+[data.heard]
+from = "speech"
+render = { plugin = "p", function = "hear" }
+
+[data.other]
+source = { plugin = "p", function = "s" }
+
+[nodes.a]
+data = "speech"
+plugin = "p"
+encoder = "e"
+
+[nodes.b]
+data = "text"
+plugin = "p"
+encoder = "e"
+
+[[edges]]
+parent = "a"
+child = "b"
+methods = [{ kind = "ridge" }]
+"#,
+        )
+        .expect("parses");
+        let name = |r: Option<OperatorRef<'_>>| match r {
+            Some(OperatorRef::Own(d)) => format!("own {}", d.name),
+            Some(OperatorRef::Lifted { at, decl }) => format!("lifted {at}.{}", decl.name),
+            None => "none".to_owned(),
+        };
+        assert_eq!(name(exp.resolve_operator("speech", "louder")), "own louder");
+        assert_eq!(name(exp.resolve_operator("text", "negate")), "own negate");
+        // An operator name with a dot is its own before it is a lift.
+        assert_eq!(name(exp.resolve_operator("text", "a.b")), "own a.b");
+        assert_eq!(name(exp.resolve_operator("speech", "text.negate")), "lifted text.negate");
+        assert_eq!(name(exp.resolve_operator("speech", "text.a.b")), "lifted text.a.b");
+        // Two renders down, and from the middle of the chain.
+        assert_eq!(name(exp.resolve_operator("heard", "text.negate")), "lifted text.negate");
+        assert_eq!(name(exp.resolve_operator("heard", "speech.louder")), "lifted speech.louder");
+        // Not up the chain, not from itself, not from elsewhere.
+        for (data, op) in [
+            ("text", "speech.louder"),
+            ("text", "text.negate"),
+            ("other", "text.negate"),
+            ("speech", "text.louder"),
+            ("speech", "negate"),
+        ] {
+            assert_eq!(name(exp.resolve_operator(data, op)), "none", "{data}: {op}");
+        }
     }
 }

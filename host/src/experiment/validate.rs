@@ -7,7 +7,9 @@ mod stitch;
 
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::Span;
-use super::spec::{Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, OperatorPair, Origin};
+use super::spec::{
+    Call, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, OperatorPair, OperatorRef, Origin,
+};
 use crate::align::MethodSpec;
 use crate::registry::Registry;
 use crate::HostError;
@@ -515,21 +517,51 @@ impl Validator<'_> {
         let exp = self.exp;
         for pair in pairs {
             for ((side, data), name) in sides.into_iter().zip([&pair.parent, &pair.child]) {
-                if exp.operator(data, name).is_none() {
-                    let names: Vec<&str> = exp
-                        .data_set(data)
-                        .map(|d| d.operators.iter().map(|o| o.name.as_str()).collect())
-                        .unwrap_or_default();
-                    let help = match suggest(name, names.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if names.is_empty() => format!("declare it under [data.{data}.operators]"),
-                        None => format!("operators of `{data}`: {}", names.join(", ")),
-                    };
-                    self.error(
-                        span.clone(),
-                        format!("the {side}'s data set `{data}` has no operator `{name}`"),
-                        Some(help),
-                    );
+                match exp.resolve_operator(data, name) {
+                    Some(OperatorRef::Own(_)) => {}
+                    Some(OperatorRef::Lifted { at, decl }) => {
+                        if decl.items.is_some() {
+                            self.error(
+                                span.clone(),
+                                format!(
+                                    "operator `{name}` lifts `{}` of `{at}` onto `{data}`, but it declares `items`",
+                                    decl.name
+                                ),
+                                Some(format!(
+                                    "a lifted operator acts on `{data}`'s own items; declare one without `items` under [data.{at}.operators]"
+                                )),
+                            );
+                        }
+                    }
+                    None => {
+                        // Its own operators, then those of the data sets it is rendered from, lifted.
+                        let mut names: Vec<String> = exp
+                            .data_set(data)
+                            .map(|d| d.operators.iter().map(|o| o.name.clone()).collect())
+                            .unwrap_or_default();
+                        let own = names.len();
+                        let chain = exp.render_chain(data, exp.root_of(data)).unwrap_or_default();
+                        for from in chain.iter().skip(1) {
+                            if let Some(d) = exp.data_set(from) {
+                                names.extend(d.operators.iter().map(|o| format!("{from}.{}", o.name)));
+                            }
+                        }
+                        let help = match suggest(name, names.iter().map(String::as_str)) {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None if names.is_empty() => format!("declare it under [data.{data}.operators]"),
+                            None if own == 0 => format!(
+                                "`{data}` declares none; operators of the data sets it is rendered from, \
+                                 applied there and rendered again: {}",
+                                names.join(", ")
+                            ),
+                            None => format!("operators of `{data}`: {}", names.join(", ")),
+                        };
+                        self.error(
+                            span.clone(),
+                            format!("the {side}'s data set `{data}` has no operator `{name}`"),
+                            Some(help),
+                        );
+                    }
                 }
             }
         }
