@@ -622,6 +622,15 @@ impl<'a> Extractor<'a> {
             self.exp.node(name).ok_or_else(|| HostError::Usage(format!("no node named `{name}`")))?.clone();
         let decl = match self.exp.resolve_operator(&node.data, op) {
             Some(OperatorRef::Own(decl)) => decl.clone(),
+            Some(OperatorRef::Identity) => {
+                // Each item is its own image: the same items, the same cached chunks.
+                let items = self.items(&node.data, Some(&node))?;
+                let sets = [
+                    (format!("{name} ({})", node.data), Arc::clone(&items)),
+                    (format!("{name} ∘ {op}"), items),
+                ];
+                return Ok((node, sets));
+            }
             Some(OperatorRef::Lifted { at, decl }) => {
                 // Applied to `at`'s items, rendered down: the node's own items, edited.
                 let (at, op_at) = (at.to_owned(), decl.name.clone());

@@ -241,7 +241,8 @@ fn an_operators_start_without_what_it_needs_is_refused_with_its_place() {
 
 /// Nested modalities lift operators: the scores' `up` applied to a score and synthesized again is
 /// an exact transposition of the audio (no pitch-shifting algorithm in between). An edge names it
-/// on the audio side as `scores.up`.
+/// on the audio side as `scores.up`. And `identity` pairs an operator with nothing: quieter audio
+/// is the same score.
 #[test]
 fn an_operator_of_the_scores_lifted_through_the_synth_acts_on_the_audio() {
     let text = r#"
@@ -262,6 +263,9 @@ up = { plugin = "music", function = "transpose", params = { semitones = 2, out-o
 from = "scores"
 render = { plugin = "music", function = "synth", params = { sample-rate = 16000 } }
 
+[data.audio.operators]
+softer = { plugin = "audio", function = "gain", params = { db = -6.0 } }
+
 [nodes.sound]
 data = "audio"
 plugin = "audio"
@@ -275,7 +279,7 @@ encoder = "piano-roll"
 [[edges]]
 parent = "sound"
 child = "notes"
-operators = { "scores.up" = "up" }
+operators = { "scores.up" = "up", softer = "identity" }
 methods = [{ kind = "ridge" }, { kind = "functional" }]
 metrics = ["p@1", "transfer-p@1", "commutation"]
 "#;
@@ -306,4 +310,9 @@ metrics = ["p@1", "transfer-p@1", "commutation"]
     );
     let log = std::fs::read_to_string(folder.join("run.log")).unwrap_or_default();
     assert!(log.contains("operator scores.up ↔ up: defined on 120 of 120 items in sound"), "{log}");
+    // `identity`, undeclared, leaves every item as it is: its action is fitted as exactly that.
+    let invariance = &metrics["edges"][0]["operators"][1];
+    assert_eq!(invariance["operator"], "softer ↔ identity", "{invariance}");
+    let r2 = invariance["child"]["r2"].as_f64().unwrap_or(f64::NAN);
+    assert!(r2 > 0.999, "the identity on the piano roll: R² {r2}");
 }

@@ -125,11 +125,18 @@ impl OperatorPair {
     }
 }
 
+/// The operator every data set has without declaring it: each item is its own image. Paired with
+/// an operator of the other side, it says the map is invariant to that operator (speaking faster
+/// does not change what was said).
+pub const IDENTITY: &str = "identity";
+
 /// An operator as a data set sees it ([`Experiment::resolve_operator`]).
 #[derive(Debug, Clone, Copy)]
 pub enum OperatorRef<'a> {
     /// Declared on the data set itself.
     Own(&'a OperatorDecl),
+    /// [`IDENTITY`]: every item is its own image.
+    Identity,
     /// Declared on data set `at`, which the data set is rendered from: applied there, then
     /// rendered down through the chain of renders.
     Lifted {
@@ -801,13 +808,17 @@ impl Experiment {
         self.data_set(data)?.operators.iter().find(|o| o.name == name)
     }
 
-    /// The operator an edge names on data set `data`: one of its own (`name`), or `AT.OP`, the
+    /// The operator an edge names on data set `data`: one of its own (`name`); `AT.OP`, the
     /// operator `OP` of a data set `AT` that `data` is rendered from, lifted: applied to `AT`'s
     /// items and rendered down to `data` (the sentences' `negate`, spoken again: `sentences.negate`
-    /// on the speech).
+    /// on the speech); or [`IDENTITY`], which leaves every item as it is, where the data set
+    /// declares no operator of that name.
     pub fn resolve_operator<'a>(&'a self, data: &str, name: &'a str) -> Option<OperatorRef<'a>> {
         if let Some(decl) = self.operator(data, name) {
             return Some(OperatorRef::Own(decl));
+        }
+        if name == IDENTITY {
+            return self.data_set(data).map(|_| OperatorRef::Identity);
         }
         name.match_indices('.').find_map(|(dot, _)| {
             let (at, op) = (&name[..dot], &name[dot + 1..]);
@@ -948,6 +959,7 @@ methods = [{ kind = "ridge" }]
         let name = |r: Option<OperatorRef<'_>>| match r {
             Some(OperatorRef::Own(d)) => format!("own {}", d.name),
             Some(OperatorRef::Lifted { at, decl }) => format!("lifted {at}.{}", decl.name),
+            Some(OperatorRef::Identity) => "identity".to_owned(),
             None => "none".to_owned(),
         };
         assert_eq!(name(exp.resolve_operator("speech", "louder")), "own louder");
@@ -959,6 +971,9 @@ methods = [{ kind = "ridge" }]
         // Two renders down, and from the middle of the chain.
         assert_eq!(name(exp.resolve_operator("heard", "text.negate")), "lifted text.negate");
         assert_eq!(name(exp.resolve_operator("heard", "speech.louder")), "lifted speech.louder");
+        // `identity` on every data set, unless one declares an operator of that name.
+        assert_eq!(name(exp.resolve_operator("other", "identity")), "identity");
+        assert_eq!(name(exp.resolve_operator("missing", "identity")), "none");
         // Not up the chain, not from itself, not from elsewhere.
         for (data, op) in [
             ("text", "speech.louder"),

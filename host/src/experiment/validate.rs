@@ -518,7 +518,7 @@ impl Validator<'_> {
         for pair in pairs {
             for ((side, data), name) in sides.into_iter().zip([&pair.parent, &pair.child]) {
                 match exp.resolve_operator(data, name) {
-                    Some(OperatorRef::Own(_)) => {}
+                    Some(OperatorRef::Own(_) | OperatorRef::Identity) => {}
                     Some(OperatorRef::Lifted { at, decl }) => {
                         if decl.items.is_some() {
                             self.error(
