@@ -636,10 +636,8 @@ impl<'a> Extractor<'a> {
                 let (at, op_at) = (at.to_owned(), decl.name.clone());
                 let items = self.items(&node.data, Some(&node))?;
                 let (_, set, images) = self.edited_items(name, &at, &op_at)?;
-                return Ok((
-                    node.clone(),
-                    [(format!("{name} ({})", node.data), items), (set, Arc::new(images))],
-                ));
+                let label = format!("{name} ({})", node.data);
+                return Ok((node, [(label, items), (set, Arc::new(images))]));
             }
             None => {
                 return Err(HostError::Usage(format!("data set `{}` has no operator `{op}`", node.data)));

@@ -177,23 +177,13 @@ impl SpeechEmbedding {
             pcm.resize(MIN_SAMPLES, 0.0);
         }
         let n = pcm.len();
-        let input = OrtTensorRef::from_array_view(([1usize, n], &pcm[..]))
-            .map_err(|e| anyhow!("cannot pass {n} samples to ONNX Runtime: {e}"))?;
-        let outputs = self
-            .melspectrogram
-            .run(commute_sdk::onnx::ort::inputs!["input" => input])
-            .map_err(|e| anyhow!("the mel-spectrogram model failed on {n} samples: {e}"))?;
-        let value = outputs
-            .get("output")
-            .ok_or_else(|| anyhow!("the mel-spectrogram model has no output `output`"))?;
-        let (shape, data) =
-            value.try_extract_tensor::<f32>().map_err(|e| anyhow!("the mel spectrogram is not f32: {e}"))?;
         let frames = mel_frames(n);
-        ensure!(
-            data.len() == frames * BANDS,
-            "the mel-spectrogram model gave shape {shape:?} for {n} samples, expected {frames} frames of {BANDS}"
-        );
-        Ok(data.iter().map(|&v| v / 10.0 + 2.0).collect())
+        let mut mel = run(&mut self.melspectrogram, ("input", "output"), vec![1, n], &pcm, frames * BANDS)
+            .with_context(|| format!("the mel-spectrogram model on {n} samples"))?;
+        for v in &mut mel {
+            *v = *v / 10.0 + 2.0;
+        }
+        Ok(mel)
     }
 
     /// The embeddings of every window of several mel spectrograms (each frames × [`BANDS`]),
@@ -213,22 +203,15 @@ impl SpeechEmbedding {
                 batch.extend_from_slice(w);
             }
             let n = group.len();
-            let input = OrtTensorRef::from_array_view(([n, WINDOW, BANDS, 1], &batch[..]))
-                .map_err(|e| anyhow!("cannot pass {n} windows to ONNX Runtime: {e}"))?;
-            let outputs = self
-                .embedding
-                .run(commute_sdk::onnx::ort::inputs!["input_1" => input])
-                .map_err(|e| anyhow!("the embedding model failed on {n} windows: {e}"))?;
-            let value = outputs
-                .get("conv2d_19")
-                .ok_or_else(|| anyhow!("the embedding model has no output `conv2d_19`"))?;
-            let (shape, data) =
-                value.try_extract_tensor::<f32>().map_err(|e| anyhow!("the embeddings are not f32: {e}"))?;
-            ensure!(
-                data.len() == group.len() * DIM,
-                "the embedding model gave shape {shape:?} for {n} windows, expected {DIM} values each"
-            );
-            all.extend_from_slice(data);
+            let data = run(
+                &mut self.embedding,
+                ("input_1", "conv2d_19"),
+                vec![n, WINDOW, BANDS, 1],
+                &batch,
+                n * DIM,
+            )
+            .with_context(|| format!("the embedding model on {n} windows"))?;
+            all.extend_from_slice(&data);
         }
         let mut out = Vec::with_capacity(mels.len());
         let mut at = 0;
@@ -244,6 +227,27 @@ impl SpeechEmbedding {
         let mel = self.mel(audio)?;
         Ok(self.embed_mels(&[&mel])?.pop().unwrap_or_default())
     }
+}
+
+/// Runs a model of one input and one read output on `data` shaped `shape`, and gives the output's
+/// values, which must number `expected`.
+fn run(
+    session: &mut Session,
+    (input, output): (&str, &str),
+    shape: Vec<usize>,
+    data: &[f32],
+    expected: usize,
+) -> Result<Vec<f32>> {
+    let tensor = OrtTensorRef::from_array_view((shape.clone(), data))
+        .map_err(|e| anyhow!("cannot pass shape {shape:?} to ONNX Runtime: {e}"))?;
+    let outputs = session
+        .run(commute_sdk::onnx::ort::inputs![input => tensor])
+        .map_err(|e| anyhow!("ONNX Runtime failed on shape {shape:?}: {e}"))?;
+    let value = outputs.get(output).ok_or_else(|| anyhow!("the model has no output `{output}`"))?;
+    let (got, values) =
+        value.try_extract_tensor::<f32>().map_err(|e| anyhow!("output `{output}` is not f32: {e}"))?;
+    ensure!(values.len() == expected, "output `{output}` has shape {got:?}, expected {expected} values");
+    Ok(values.to_vec())
 }
 
 /// Window embeddings (windows × [`DIM`]) pooled into one vector.

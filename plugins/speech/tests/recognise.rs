@@ -4,21 +4,11 @@
 
 mod common;
 
-use common::{call, samples, sentences, speech, word_errors, words};
+use common::{call, cosine, samples, sentences, speech, tensor, word_errors, words};
 use commute_sdk::{Audio, Value};
 
 fn text(v: &Value) -> &str {
     v.as_text().unwrap_or_else(|| panic!("expected text, got {v:?}"))
-}
-
-fn tensor(v: &Value) -> &[f32] {
-    &v.as_tensor().expect("a tensor").data
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 /// The word error rate of Whisper tiny.en on the first 50 news sentences of 4–12 words, spoken by

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{call, samples, sentences, speech};
+use common::{call, cosine, samples, sentences, speech, tensor};
 use commute_plugin_speech::speech_embedding::{SpeechEmbedding, SpeechEmbeddingParams, ASSETS, DIM};
 use commute_sdk::asset::AssetStore;
 use commute_sdk::onnx::ort::value::TensorRef;
@@ -35,16 +35,6 @@ fn context() -> Context {
         ctx.assets.insert(spec.name.to_string(), path);
     }
     ctx
-}
-
-fn tensor(v: &Value) -> &[f32] {
-    &v.as_tensor().expect("a tensor").data
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 /// The speech of `text` at 16 kHz between 1 s of silence before and 0.5 s after, as a detector

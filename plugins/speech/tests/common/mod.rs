@@ -42,6 +42,18 @@ pub fn sentences(count: usize) -> Vec<String> {
         .collect()
 }
 
+/// The numbers of a tensor value.
+pub fn tensor(v: &Value) -> &[f32] {
+    &v.as_tensor().unwrap_or_else(|| panic!("expected a tensor, got {v:?}")).data
+}
+
+/// The cosine of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
 /// The samples of an audio value.
 pub fn samples(v: &Value) -> &[f32] {
     &v.as_audio().unwrap_or_else(|| panic!("expected audio, got {v:?}")).samples
