@@ -57,17 +57,24 @@ fn run_ops(items: &str) -> (Value, String) {
 /// Runs an experiment file's text and returns its metrics and report.
 fn run_text(text: &str) -> (Value, String) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("ops.toml");
-    std::fs::write(&file, text).expect("write experiment");
-    let (code, stdout, stderr) = run(commute_in(dir.path()).arg("run").arg(&file));
+    std::fs::write(dir.path().join("ops.toml"), text).expect("write experiment");
+    let (metrics, report, _) = run_file(dir.path(), &["commute-plugin-music"]);
+    (metrics, report)
+}
+
+/// Runs `dir/ops.toml` (experiment `ops`) with the plugins of `packages`, and returns its
+/// metrics, report and run log.
+fn run_file(dir: &Path, packages: &[&str]) -> (Value, String, String) {
+    let (code, stdout, stderr) = run(crate::util::commute_in(dir, packages).arg("run").arg("ops.toml"));
     assert_eq!(code, 0, "run failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    let runs = dir.path().join("runs/ops");
+    let runs = dir.join("runs/ops");
     let folder = std::fs::read_dir(&runs).expect("runs").next().expect("a run folder").expect("entry").path();
     let metrics: Value =
         serde_json::from_slice(&std::fs::read(folder.join("metrics.json")).expect("metrics.json"))
             .expect("json");
     let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");
-    (metrics, report)
+    let log = std::fs::read_to_string(folder.join("run.log")).expect("run.log");
+    (metrics, report, log)
 }
 
 #[test]
@@ -285,16 +292,10 @@ metrics = ["p@1", "transfer-p@1", "commutation"]
 "#;
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("ops.toml"), text).expect("write experiment");
-    let commute = || crate::util::commute_in(dir.path(), &["commute-plugin-music", "commute-plugin-audio"]);
-    let (code, out, err) = run(commute().arg("check").arg("ops.toml"));
+    let plugins = ["commute-plugin-music", "commute-plugin-audio"];
+    let (code, out, err) = run(crate::util::commute_in(dir.path(), &plugins).arg("check").arg("ops.toml"));
     assert_eq!(code, 0, "a lifted operator checks clean\n{out}{err}");
-    let (code, out, err) = run(commute().arg("run").arg("ops.toml"));
-    assert_eq!(code, 0, "run failed\nstdout:\n{out}\nstderr:\n{err}");
-    let runs = dir.path().join("runs/ops");
-    let folder = std::fs::read_dir(&runs).expect("runs").next().expect("a run folder").expect("entry").path();
-    let metrics: Value =
-        serde_json::from_slice(&std::fs::read(folder.join("metrics.json")).expect("metrics.json"))
-            .expect("json");
+    let (metrics, _, log) = run_file(dir.path(), &plugins);
     let op = &metrics["edges"][0]["operators"][0];
     assert_eq!(op["operator"], "scores.up ↔ up", "{op}");
     assert!(op["split"]["parent-fit"].as_u64().is_some_and(|n| n > 30), "{op}");
@@ -308,7 +309,6 @@ metrics = ["p@1", "transfer-p@1", "commutation"]
         r2 > 0.5 && r2 > none + 0.2,
         "the lifted transposition on the chroma: R² {r2} (doing nothing: {none})"
     );
-    let log = std::fs::read_to_string(folder.join("run.log")).unwrap_or_default();
     assert!(log.contains("operator scores.up ↔ up: defined on 120 of 120 items in sound"), "{log}");
     // `identity`, undeclared, leaves every item as it is: its action is fitted as exactly that.
     let invariance = &metrics["edges"][0]["operators"][1];

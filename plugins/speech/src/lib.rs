@@ -14,6 +14,7 @@
 //! its mel front end from the `openwakeword` 0.4.0 wheel, run by ONNX Runtime
 //! ([`speech_embedding`]). Nothing runs Python.
 
+pub mod audio_in;
 pub mod espeak;
 pub mod speak;
 pub mod speech_embedding;

@@ -59,7 +59,7 @@ pub const EMBEDDING: AssetSpec = AssetSpec::pypi(
 pub const ASSETS: &[AssetSpec] = &[commute_sdk::onnx::ONNXRUNTIME, MELSPECTROGRAM, EMBEDDING];
 
 /// The models' sample rate.
-pub const SAMPLE_RATE: u32 = 16_000;
+pub const SAMPLE_RATE: u32 = crate::audio_in::MODEL_RATE;
 /// Samples per mel frame.
 const FRAME: usize = 512;
 /// Samples between mel frames.
@@ -161,16 +161,7 @@ impl SpeechEmbedding {
     /// One item's mel spectrogram: frames × [`BANDS`], row-major, transformed as openWakeWord
     /// does (`v / 10 + 2`), from audio at any rate (padded to [`MIN_SAMPLES`] at 16 kHz).
     pub fn mel(&mut self, audio: AudioRef<'_>) -> Result<Vec<f32>> {
-        ensure!(
-            (1000..=384_000).contains(&audio.sample_rate),
-            "sample rate must be within 1000..=384000 Hz, got {}",
-            audio.sample_rate
-        );
-        ensure!(!audio.samples.is_empty(), "the audio is empty (0 samples)");
-        if let Some(i) = audio.samples.iter().position(|s| !s.is_finite()) {
-            bail!("sample {i} is not a finite number");
-        }
-        let samples = commute_sdk::resample::convert(audio.samples, audio.sample_rate, SAMPLE_RATE);
+        let samples = crate::audio_in::at_model_rate(audio)?;
         let mut pcm: Vec<f32> =
             samples.iter().map(|&s| (s * 32768.0).round().clamp(-32768.0, 32767.0)).collect();
         if pcm.len() < MIN_SAMPLES {

@@ -13,7 +13,7 @@ use commute_sdk::prelude::*;
 use realfft::RealFftPlanner;
 
 /// Sample rate of the model's input, in Hz.
-pub const SAMPLE_RATE: u32 = 16_000;
+pub const SAMPLE_RATE: u32 = crate::audio_in::MODEL_RATE;
 /// FFT size (25 ms).
 pub const N_FFT: usize = 400;
 /// Hop between frames (10 ms).

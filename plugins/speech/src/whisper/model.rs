@@ -10,7 +10,7 @@
 //! `max_tokens` tokens.
 
 use super::ct2::ModelFile;
-use super::features::{features, mel_filters, Features, N_FRAMES, N_MELS, SAMPLE_RATE};
+use super::features::{features, mel_filters, Features, N_FRAMES, N_MELS};
 use super::tokens::Vocabulary;
 use super::{CONFIG, MODEL, VOCABULARY};
 use candle_core::{DType, Device, IndexOp, Tensor};
@@ -114,16 +114,7 @@ impl Whisper {
 
     /// The log-mel features of an item at any rate (resampled to 16 kHz).
     pub fn features(&self, audio: AudioRef<'_>) -> Result<Features> {
-        ensure!(
-            (1000..=384_000).contains(&audio.sample_rate),
-            "sample rate {} Hz: the recogniser takes 1000–384000 Hz (resampled to 16000)",
-            audio.sample_rate
-        );
-        ensure!(!audio.samples.is_empty(), "the audio is empty (0 samples)");
-        if let Some(i) = audio.samples.iter().position(|s| !s.is_finite()) {
-            bail!("sample {i} is not a finite number");
-        }
-        let samples = commute_sdk::resample::convert(audio.samples, audio.sample_rate, SAMPLE_RATE);
+        let samples = crate::audio_in::at_model_rate(audio)?;
         features(&samples, &self.filters)
     }
 
