@@ -4,7 +4,8 @@
 //! Layout under the cache root (`$COMMUTE_HOME`, default `~/.cache/commute`):
 //! `embeddings/ab/abcdef….emb` and `results/ab/abcdef….json`. An embedding file is
 //! `COMMUTE-EMB1`, rows (u64), dim (u64), rows × dim little-endian f32, then the sha256 of all
-//! that. A result file is one line `COMMUTE-RES1 <sha256 of the rest>` and then the JSON.
+//! that; a frame-level encoder's chunk is `COMMUTE-EMB2`, rows (u64), dim (u64), the frame rate
+//! (f64 bits), each row's frame count (u64), the frames' floats, then the sha256. A result file is one line `COMMUTE-RES1 <sha256 of the rest>` and then the JSON.
 //!
 //! Every file is written to a temporary name in its folder (`.<name>.<host>-<pid>-<token>-<n>.tmp`,
 //! unique across machines, processes and threads) and renamed into place, so a process killed at
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MAGIC: &[u8; 12] = b"COMMUTE-EMB1";
+const FRAMES_MAGIC: &[u8; 12] = b"COMMUTE-EMB2";
 const RESULT_MAGIC: &[u8; 13] = b"COMMUTE-RES1 ";
 
 /// A sha256 content key, hex.
@@ -114,15 +116,69 @@ pub fn default_root() -> PathBuf {
     commute_sdk::asset::default_cache_root()
 }
 
-/// A matrix of embeddings: `rows` items of `dim` floats, row-major.
+/// A matrix of embeddings: `rows` items of `dim` floats, row-major; or, for a frame-level
+/// encoder, each item's frames of `dim` floats one after the other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
     /// Items.
     pub rows: usize,
-    /// Floats per item.
+    /// Floats per item (per frame, with `frames`).
     pub dim: usize,
-    /// `rows × dim` values.
+    /// `rows × dim` values (with `frames`, `frames.total() × dim`).
     pub data: Vec<f32>,
+    /// Where each item's frames are, for a frame-level encoder.
+    pub frames: Option<FrameIndex>,
+}
+
+impl Chunk {
+    /// A chunk of one vector per item.
+    pub fn pooled(rows: usize, dim: usize, data: Vec<f32>) -> Chunk {
+        Chunk { rows, dim, data, frames: None }
+    }
+}
+
+/// Where the items of a frame-level set keep their frames: item `i` is rows
+/// `offsets[i] .. offsets[i + 1]` of the frame matrix. A skipped item has no frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameIndex {
+    /// Frames per second.
+    pub rate: f64,
+    /// `items + 1` offsets, from 0 to the number of frames.
+    pub offsets: Vec<usize>,
+}
+
+impl FrameIndex {
+    /// An index from each item's frame count.
+    pub fn from_counts(rate: f64, counts: impl IntoIterator<Item = usize>) -> FrameIndex {
+        let mut offsets = vec![0];
+        let mut total = 0;
+        for c in counts {
+            total += c;
+            offsets.push(total);
+        }
+        FrameIndex { rate, offsets }
+    }
+
+    /// Items.
+    pub fn items(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    /// Frames of all items.
+    pub fn total(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    /// Item `i`'s frame rows.
+    pub fn range(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i]..self.offsets[i + 1]
+    }
+
+    /// Appends another index's items after this one's.
+    pub fn extend(&mut self, other: &FrameIndex) {
+        let base = self.total();
+        self.offsets.extend(other.offsets[1..].iter().map(|o| o + base));
+    }
 }
 
 impl Cache {
@@ -339,10 +395,16 @@ fn decode_result(bytes: &[u8]) -> Result<&[u8], String> {
 }
 
 fn encode(chunk: &Chunk) -> Vec<u8> {
-    let mut out = Vec::with_capacity(12 + 16 + chunk.data.len() * 4 + 32);
-    out.extend_from_slice(MAGIC);
+    let mut out = Vec::with_capacity(12 + 24 + 8 * chunk.rows + chunk.data.len() * 4 + 32);
+    out.extend_from_slice(if chunk.frames.is_some() { FRAMES_MAGIC } else { MAGIC });
     out.extend_from_slice(&(chunk.rows as u64).to_le_bytes());
     out.extend_from_slice(&(chunk.dim as u64).to_le_bytes());
+    if let Some(frames) = &chunk.frames {
+        out.extend_from_slice(&frames.rate.to_bits().to_le_bytes());
+        for i in 0..frames.items() {
+            out.extend_from_slice(&(frames.range(i).len() as u64).to_le_bytes());
+        }
+    }
     for x in &chunk.data {
         out.extend_from_slice(&x.to_le_bytes());
     }
@@ -352,25 +414,36 @@ fn encode(chunk: &Chunk) -> Vec<u8> {
 }
 
 fn decode(bytes: &[u8]) -> Result<Chunk, String> {
-    if bytes.len() < 12 + 16 + 32 || &bytes[..12] != MAGIC {
+    let framed = bytes.get(..12) == Some(FRAMES_MAGIC);
+    if bytes.len() < 12 + 16 + 32 || !(framed || &bytes[..12] == MAGIC) {
         return Err("not a commute embedding file".to_owned());
     }
     let (body, digest) = bytes.split_at(bytes.len() - 32);
     if Sha256::digest(body).as_slice() != digest {
         return Err("checksum mismatch".to_owned());
     }
-    let word = |i: usize| -> usize {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&body[12 + 8 * i..20 + 8 * i]);
-        u64::from_le_bytes(b) as usize
+    let word = |i: usize| -> Result<u64, String> {
+        let b = body.get(12 + 8 * i..20 + 8 * i).ok_or("the header is cut short")?;
+        Ok(u64::from_le_bytes(b.try_into().map_err(|_| "the header is cut short")?))
     };
-    let (rows, dim) = (word(0), word(1));
-    let floats = &body[28..];
-    if rows.checked_mul(dim).and_then(|n| n.checked_mul(4)) != Some(floats.len()) {
-        return Err(format!("{rows}×{dim} does not match {} bytes of data", floats.len()));
+    let (rows, dim) = (word(0)? as usize, word(1)? as usize);
+    let (frames, header) = if framed {
+        let rate = f64::from_bits(word(2)?);
+        if rows > body.len() / 8 {
+            return Err(format!("{rows} rows cannot fit in {} bytes", body.len()));
+        }
+        let counts = (0..rows).map(|i| word(3 + i).map(|c| c as usize)).collect::<Result<Vec<_>, _>>()?;
+        (Some(FrameIndex::from_counts(rate, counts)), 12 + 24 + 8 * rows)
+    } else {
+        (None, 28)
+    };
+    let vectors = frames.as_ref().map_or(rows, FrameIndex::total);
+    let floats = &body[header.min(body.len())..];
+    if vectors.checked_mul(dim).and_then(|n| n.checked_mul(4)) != Some(floats.len()) {
+        return Err(format!("{vectors}×{dim} does not match {} bytes of data", floats.len()));
     }
     let data = floats.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    Ok(Chunk { rows, dim, data })
+    Ok(Chunk { rows, dim, data, frames })
 }
 
 #[cfg(test)]
@@ -381,7 +454,7 @@ mod tests {
     fn embeddings_round_trip_and_count_hits_and_misses() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let chunk = Chunk { rows: 2, dim: 3, data: vec![1.0, 2.0, 3.0, -4.0, 0.5, f32::MIN_POSITIVE] };
+        let chunk = Chunk::pooled(2, 3, vec![1.0, 2.0, 3.0, -4.0, 0.5, f32::MIN_POSITIVE]);
         assert_eq!(cache.get_embeddings("aa11"), None);
         cache.put_embeddings("aa11", &chunk).unwrap();
         assert_eq!(cache.get_embeddings("aa11"), Some(chunk));
@@ -389,10 +462,32 @@ mod tests {
     }
 
     #[test]
+    fn frame_chunks_round_trip_with_their_index_and_a_lying_index_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        // Three items of 2, 0 (skipped) and 1 frames of width 2.
+        let frames = FrameIndex::from_counts(86.1328125, [2, 0, 1]);
+        assert_eq!((frames.items(), frames.total(), frames.range(2)), (3, 3, 2..3));
+        let chunk = Chunk { rows: 3, dim: 2, data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], frames: Some(frames) };
+        cache.put_embeddings("cc33", &chunk).unwrap();
+        assert_eq!(cache.get_embeddings("cc33"), Some(chunk.clone()));
+        // A pooled chunk of the same floats is another entry, never read as frames.
+        cache.put_embeddings("cc34", &Chunk::pooled(3, 2, chunk.data.clone())).unwrap();
+        assert_eq!(cache.get_embeddings("cc34").unwrap().frames, None);
+        // Counts that do not add up to the floats stored: refused even with a valid checksum.
+        let mut lying = chunk;
+        lying.frames = Some(FrameIndex::from_counts(86.1328125, [2, 1, 1]));
+        assert!(decode(&encode(&lying)).unwrap_err().contains("does not match"));
+        let mut a = FrameIndex::from_counts(10.0, [1, 2]);
+        a.extend(&FrameIndex::from_counts(10.0, [0, 3]));
+        assert_eq!(a.offsets, vec![0, 1, 3, 3, 6]);
+    }
+
+    #[test]
     fn a_corrupt_entry_is_detected_and_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        let chunk = Chunk { rows: 1, dim: 2, data: vec![1.0, 2.0] };
+        let chunk = Chunk::pooled(1, 2, vec![1.0, 2.0]);
         cache.put_embeddings("bb22", &chunk).unwrap();
         let path = cache.path("embeddings", "bb22", "emb");
         let mut bytes = std::fs::read(&path).unwrap();
@@ -447,7 +542,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         assert_eq!(cache.verify().unwrap().intact, 0, "an empty cache verifies");
-        let chunk = Chunk { rows: 1, dim: 1, data: vec![3.0] };
+        let chunk = Chunk::pooled(1, 1, vec![3.0]);
         cache.put_embeddings("dd44", &chunk).unwrap();
         cache.put_embeddings("dd55", &chunk).unwrap();
         cache.put_result("ee66", &"ok").unwrap();
@@ -489,7 +584,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let chunk = |seed: usize| {
             let data: Vec<f32> = (0..4096).map(|i| (i * 31 + seed) as f32 * 0.5).collect();
-            Chunk { rows: 64, dim: 64, data }
+            Chunk::pooled(64, 64, data)
         };
         let shared: Vec<String> = (0..16).map(|i| format!("{i:02x}{}", "a".repeat(62))).collect();
         std::thread::scope(|scope| {
@@ -536,7 +631,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         assert!(!cache.has_embeddings("ff00"));
-        cache.put_embeddings("ff00", &Chunk { rows: 1, dim: 1, data: vec![1.0] }).unwrap();
+        cache.put_embeddings("ff00", &Chunk::pooled(1, 1, vec![1.0])).unwrap();
         assert!(cache.has_embeddings("ff00"));
         assert_eq!(cache.stats.snapshot(), (0, 0, 0, 1), "nothing read, nothing counted");
     }

@@ -718,6 +718,7 @@ mod tests {
             data: rows.concat(),
             skipped: 0,
             roots: Arc::new(roots.to_vec()),
+            frames: None,
         }
     }
 

@@ -26,7 +26,7 @@
 //! Under a shard filter ([`Extractor::with_shard`], see [`crate::shard`]) an extractor computes
 //! only its shard's missing chunks and assembles nothing.
 
-use crate::cache::{Cache, Chunk, Key, KeyBuilder};
+use crate::cache::{Cache, Chunk, FrameIndex, Key, KeyBuilder};
 use crate::embeddings_file::{Fingerprint, Table};
 use crate::experiment::{
     Call, Device, EmbeddingsFile, Encoder, Experiment, MatchBy, Node, OperatorRef, Origin,
@@ -70,12 +70,38 @@ pub struct Embeddings {
     /// Per row, the id of the root item it derives from (the sha256 of the root value): the
     /// identity of an item across data sets and spaces.
     pub roots: Arc<Vec<Key>>,
+    /// For a frame-level node (an encoder with `pooling = "none"`), where each item's frames
+    /// are: `data` then holds frames, not items, `dim` floats each.
+    pub frames: Option<FrameIndex>,
 }
 
 impl Embeddings {
     /// Whether item `i` has an embedding (it was not skipped).
     pub fn is_valid(&self, i: usize) -> bool {
-        self.dim == 0 || !self.data[i * self.dim].is_nan()
+        match &self.frames {
+            Some(frames) => !frames.range(i).is_empty(),
+            None => self.dim == 0 || !self.data[i * self.dim].is_nan(),
+        }
+    }
+
+    /// An error unless this node has one vector per item: what every item-level edge, tree
+    /// analysis and export reads.
+    pub fn require_pooled(&self) -> Result<(), HostError> {
+        match &self.frames {
+            None => Ok(()),
+            Some(f) => Err(HostError::Usage(format!(
+                "node `{}` keeps its frames ({} frames/s: its encoder does not pool over time), so only \
+                 an edge with `level = \"frame\"` can read it; pool it (e.g. `pooling = \"mean\"`) for \
+                 item-level edges",
+                self.node, f.rate
+            ))),
+        }
+    }
+
+    /// Item `i`'s floats: its vector, or its frames one after the other.
+    pub fn item(&self, i: usize) -> &[f32] {
+        let rows = self.frames.as_ref().map_or(i..i + 1, |f| f.range(i));
+        &self.data[rows.start * self.dim..rows.end * self.dim]
     }
 
     /// The embeddings of the given items only, in that order (their key says which).
@@ -85,9 +111,13 @@ impl Embeddings {
         let mut data = Vec::with_capacity(items.len() * self.dim);
         for &i in items {
             key.push(&(i as u64).to_le_bytes());
-            data.extend_from_slice(&self.data[i * self.dim..(i + 1) * self.dim]);
+            data.extend_from_slice(self.item(i));
         }
         let skipped = items.iter().filter(|&&i| !self.is_valid(i)).count();
+        let frames = self
+            .frames
+            .as_ref()
+            .map(|f| FrameIndex::from_counts(f.rate, items.iter().map(|&i| f.range(i).len())));
         Embeddings {
             node: self.node.clone(),
             key: key.finish(),
@@ -96,12 +126,14 @@ impl Embeddings {
             data,
             skipped,
             roots: Arc::new(items.iter().map(|&i| self.roots[i].clone()).collect()),
+            frames,
         }
     }
 
-    /// As a faer matrix (rows = items).
+    /// As a faer matrix (rows = items; for a frame-level node, rows = frames).
     pub fn matrix(&self) -> faer::Mat<f32> {
-        faer::Mat::from_fn(self.rows, self.dim, |i, j| self.data[i * self.dim + j])
+        let rows = self.data.len() / self.dim.max(1);
+        faer::Mat::from_fn(rows, self.dim, |i, j| self.data[i * self.dim + j])
     }
 }
 
@@ -778,40 +810,53 @@ impl<'a> Extractor<'a> {
 
         let mut dim = None;
         let mut data = Vec::with_capacity(n * chunks.first().and_then(|c| c.as_ref()).map_or(0, |c| c.dim));
-        for chunk in chunks.into_iter().flatten() {
+        let mut frames: Option<FrameIndex> = None;
+        let mut skipped_in: Vec<bool> = Vec::with_capacity(chunks.len());
+        for (c, chunk) in chunks.into_iter().flatten().enumerate() {
             if *dim.get_or_insert(chunk.dim) != chunk.dim {
                 return Err(HostError::Usage(format!(
                     "node `{name}`: the encoder's dimension changed between chunks"
                 )));
             }
+            let skips = chunk_skipped(&chunk);
+            skipped_in.push(skips > 0);
+            match (frames.as_mut(), chunk.frames) {
+                (None, None) => {}
+                (Some(all), Some(more)) if all.rate == more.rate => all.extend(&more),
+                (None, Some(first)) if c == 0 => frames = Some(first),
+                _ => {
+                    return Err(HostError::Usage(format!(
+                        "node `{name}`: the encoder's frame rate changed between chunks (a cached chunk of \
+                         another build?); `commute cache clear` the node's entries"
+                    )))
+                }
+            }
             data.extend_from_slice(&chunk.data);
         }
         let dim = dim.unwrap_or(0);
-        let skipped = if dim == 0 { 0 } else { data.chunks(dim).filter(|row| row[0].is_nan()).count() };
+        let embeddings = Embeddings {
+            node: name.to_owned(),
+            key: whole.finish(),
+            rows: n,
+            dim,
+            data,
+            skipped: 0,
+            roots: Arc::clone(&items.roots),
+            frames,
+        };
+        let skipped = (0..n).filter(|&i| !embeddings.is_valid(i)).count();
         if skipped > 0 && warn_skips {
             // The reasons of cached chunks' skips were kept beside them.
             for (c, key) in chunk_keys.iter().enumerate() {
-                if !missing.contains(&c) {
-                    let rows = &data[c * CHUNK * dim..((c * CHUNK + CHUNK).min(n)) * dim];
-                    if rows.chunks(dim).any(|row| row[0].is_nan()) {
-                        reasons
-                            .extend(self.cache.get_result::<Vec<Skip>>(&skips_key(key)).unwrap_or_default());
-                    }
+                if !missing.contains(&c) && skipped_in.get(c).copied().unwrap_or(false) {
+                    reasons.extend(self.cache.get_result::<Vec<Skip>>(&skips_key(key)).unwrap_or_default());
                 }
             }
             reasons.sort_by_key(|s| s.item);
             let unknown = skipped.saturating_sub(reasons.len());
             tracing::warn!("{}", crate::skips::summary(name, n, &reasons, unknown));
         }
-        Ok(Embeddings {
-            node: name.to_owned(),
-            key: whole.finish(),
-            rows: n,
-            dim,
-            data,
-            skipped,
-            roots: Arc::clone(&items.roots),
-        })
+        Ok(Embeddings { skipped, ..embeddings })
     }
 
     /// [`Self::embed`] under a shard filter: computes the missing ones of the chunks `mine` (the
@@ -856,6 +901,7 @@ impl<'a> Extractor<'a> {
             data: Vec::new(),
             skipped: 0,
             roots: Arc::clone(&items.roots),
+            frames: None,
         })
     }
 
@@ -1139,7 +1185,7 @@ impl Extractor<'_> {
                     data.extend((0..dim).map(|j| vectors[(k, j)]));
                 }
             }
-            let chunk = Chunk { rows: end - start, dim, data };
+            let chunk = Chunk::pooled(end - start, dim, data);
             self.store(&keys[c], &chunk, &skips)?;
             progress.inc((end - start) as u64);
             out.push((c, chunk, skips));
@@ -1229,6 +1275,15 @@ fn collect_items(
 /// returned with its reason, instead of an error; a batch that panicked or crashed its worker is
 /// retried item by item in fresh instances (`reopen(Some(i))` opens render `i`, `reopen(None)`
 /// the encoder), so that only the offending items are skipped.
+/// How many of a chunk's items were skipped: NaN rows, or items without frames.
+fn chunk_skipped(chunk: &Chunk) -> usize {
+    match &chunk.frames {
+        Some(frames) => (0..frames.items()).filter(|&i| frames.range(i).is_empty()).count(),
+        None if chunk.dim == 0 => 0,
+        None => chunk.data.chunks(chunk.dim).filter(|row| row[0].is_nan()).count(),
+    }
+}
+
 fn encode_chunk(
     node: &str,
     roots: &[Value],
@@ -1280,7 +1335,7 @@ fn encode_chunk(
         owned = Some(values);
     }
     let input = owned.as_deref().unwrap_or(roots);
-    let (out, dim): (Vec<Encoded>, usize) = match encoder {
+    let (out, dim, frame_rate): (Vec<Encoded>, usize, Option<f64>) = match encoder {
         ChunkEncoder::Plugin(encoder) => {
             let out = if input.is_empty() && !roots.is_empty() {
                 Vec::new()
@@ -1288,13 +1343,51 @@ fn encode_chunk(
                 call_retrying_items(encoder, input, skip, &|| reopen(None))?
             };
             let out = out.into_iter().map(|r| r.map_err(|e| failure(encoder, e))).collect();
-            (out, encoder.dim().unwrap_or(0))
+            (out, encoder.dim().unwrap_or(0), encoder.frame_rate())
         }
         ChunkEncoder::File(lookup) => {
             let out = input.iter().zip(&alive).map(|(v, &pos)| lookup.row(v, offset + pos)).collect();
-            (out, lookup.table.dim)
+            (out, lookup.table.dim, None)
         }
     };
+    let refused = |bad: commute_sdk::NonFinite| {
+        let reason = if bad.value.is_nan() { SkipReason::Nan } else { SkipReason::Infinite };
+        (reason, format!("the embedding has {bad} (NaN or infinite values are refused)"))
+    };
+    if let Some(rate) = frame_rate {
+        // Frames, item after item; a skipped item has none.
+        let mut frames: Vec<Option<Vec<f32>>> = vec![None; roots.len()];
+        for (j, r) in out.into_iter().enumerate() {
+            let pos = alive[j];
+            match r {
+                Ok(Value::Sequence(q)) if q.dim == dim && q.frame_rate == rate => {
+                    match q.data.iter().position(|x| !x.is_finite()) {
+                        None => frames[pos] = Some(q.data),
+                        Some(at) => {
+                            let (reason, what) = refused(commute_sdk::NonFinite { at, value: q.data[at] });
+                            fail(pos, reason, what)?
+                        }
+                    }
+                }
+                Ok(v) => fail(
+                    pos,
+                    SkipReason::WrongDimension,
+                    format!(
+                        "the encoder returned a {} where frames of {dim} at {rate} frames/s were declared",
+                        match v.as_sequence() {
+                            Some(q) => format!("sequence of {} at {} frames/s", q.dim, q.frame_rate),
+                            None => v.kind().to_string(),
+                        }
+                    ),
+                )?,
+                Err((reason, what)) => fail(pos, reason, what)?,
+            }
+        }
+        let index =
+            FrameIndex::from_counts(rate, frames.iter().map(|f| f.as_ref().map_or(0, |f| f.len() / dim)));
+        let data = frames.into_iter().flatten().flatten().collect();
+        return Ok((Chunk { rows: roots.len(), dim, data, frames: Some(index) }, skips));
+    }
     let mut data = vec![f32::NAN; roots.len() * dim];
     for (j, r) in out.into_iter().enumerate() {
         let pos = alive[j];
@@ -1303,12 +1396,8 @@ fn encode_chunk(
                 Some(t) if t.data.len() == dim => match v.non_finite() {
                     None => data[pos * dim..(pos + 1) * dim].copy_from_slice(&t.data),
                     Some(bad) => {
-                        let reason = if bad.value.is_nan() { SkipReason::Nan } else { SkipReason::Infinite };
-                        fail(
-                            pos,
-                            reason,
-                            format!("the embedding has {bad} (NaN or infinite values are refused)"),
-                        )?
+                        let (reason, what) = refused(bad);
+                        fail(pos, reason, what)?
                     }
                 },
                 _ => fail(
@@ -1325,7 +1414,7 @@ fn encode_chunk(
             "node `{node}`: every item of a chunk failed and the encoder's dimension is unknown"
         )));
     }
-    Ok((Chunk { rows: roots.len(), dim, data }, skips))
+    Ok((Chunk::pooled(roots.len(), dim, data), skips))
 }
 
 fn progress_bar(node: &str, len: usize) -> ProgressBar {

@@ -86,7 +86,7 @@ pub fn split(chunk: &Chunk, parts: usize) -> Vec<Chunk> {
             for row in chunk.data.chunks(chunk.dim.max(1)) {
                 data.extend_from_slice(&row[p * dim..(p + 1) * dim]);
             }
-            Chunk { rows: chunk.rows, dim, data }
+            Chunk::pooled(chunk.rows, dim, data)
         })
         .collect()
 }
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn a_chunk_splits_into_its_layers_and_a_skipped_row_stays_skipped() {
         let nan = f32::NAN;
-        let chunk = Chunk { rows: 2, dim: 4, data: vec![1.0, 2.0, 3.0, 4.0, nan, nan, nan, nan] };
+        let chunk = Chunk::pooled(2, 4, vec![1.0, 2.0, 3.0, 4.0, nan, nan, nan, nan]);
         let parts = split(&chunk, 2);
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].data[..2], [1.0, 2.0]);

@@ -353,7 +353,7 @@ fn node_embeddings(
     if let Some(e) = memo.embedded.get(name) {
         return Ok(e.clone());
     }
-    match extractor.node(name) {
+    match extractor.node(name).and_then(|e| e.require_pooled().map(|()| e)) {
         Ok(e) => {
             memo.embedded.insert(name.to_owned(), e.clone());
             Ok(e)

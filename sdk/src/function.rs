@@ -8,7 +8,7 @@
 //!
 //! | kind | trait | signature | role |
 //! |---|---|---|---|
-//! | encoder | [`Encoder`] | `K → f32 vector` | defines an embedding space |
+//! | encoder | [`Encoder`] | `K → f32 vector` (or frames) | defines an embedding space |
 //! | operator | [`Operator`] | `K → K` | the modality's own functions (transpose, gain…) |
 //! | render | [`Render`] | `K → K'` | makes paired data for nested modalities |
 //! | source | [`Source`] | `() → K…` | reads or generates the items of a data set |
@@ -17,7 +17,7 @@
 //! simple path; the `*_batch` methods can be overridden where batching pays (neural models).
 //! A per-item `Err` fails that item only; the rest of the batch is kept.
 
-use crate::value::{AudioRef, ImageRef, Score, TensorRef, Value, ValueKind, ValueRef};
+use crate::value::{AudioRef, ImageRef, Score, SequenceRef, TensorRef, Value, ValueKind, ValueRef};
 use crate::{AssetSpec, Context, Result};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -79,9 +79,17 @@ pub trait IntoValue {
 pub trait Encoder: Function {
     /// What it encodes, e.g. `&'a str` or [`Score`].
     type Input<'a>: FromValue<'a>;
-    /// Embedding dimension; fixed once the instance is open.
+    /// Embedding dimension; fixed once the instance is open. For a frame-level encoder, the
+    /// floats per frame.
     fn dim(&self) -> usize;
-    /// Encodes one item into `dim()` floats.
+    /// Frames per second when this instance keeps the time axis (`pooling = "none"`, say): then
+    /// [`encode`](Self::encode) returns one or more frames of `dim()` floats, frame 0 starting
+    /// at the item's time 0, and the host receives a [`Sequence`](crate::Sequence). `None` (the
+    /// default): one vector per item.
+    fn frame_rate(&self) -> Option<f64> {
+        None
+    }
+    /// Encodes one item into `dim()` floats (frames × `dim()` with a [`frame_rate`](Self::frame_rate)).
     fn encode(&mut self, item: Self::Input<'_>) -> Result<Vec<f32>>;
     /// Encodes a batch; override where batching pays. One result per item, in order.
     #[inline]
@@ -223,6 +231,16 @@ impl<'a> FromValue<'a> for TensorRef<'a> {
     }
 }
 
+impl<'a> FromValue<'a> for SequenceRef<'a> {
+    const KIND: ValueKind = ValueKind::Sequence;
+    fn from_value(value: ValueRef<'a>) -> std::result::Result<Self, String> {
+        match value {
+            ValueRef::Sequence(s) => Ok(s),
+            other => Err(wrong_kind(Self::KIND, &other)),
+        }
+    }
+}
+
 /// Scores are small: they are decoded into an owned [`Score`].
 impl<'a> FromValue<'a> for Score {
     const KIND: ValueKind = ValueKind::Score;
@@ -262,3 +280,4 @@ into_value_variant!(crate::value::Audio, Audio);
 into_value_variant!(crate::value::Image, Image);
 into_value_variant!(Score, Score);
 into_value_variant!(crate::value::Tensor, Tensor);
+into_value_variant!(crate::value::Sequence, Sequence);

@@ -120,8 +120,8 @@ pub use function::{Encoder, FromValue, Function, FunctionKind, IntoValue, Operat
 pub use manifest::{Bounds, FunctionSpec, Manifest, ParamSpec};
 pub use params::{describe as describe_params, out_of_bounds, NoParams};
 pub use value::{
-    Audio, AudioRef, Image, ImageRef, NonFinite, Note, Score, ScoreRef, Tensor, TensorRef, Value, ValueKind,
-    ValueRef,
+    Audio, AudioRef, Image, ImageRef, NonFinite, Note, Score, ScoreRef, Sequence, SequenceRef, Tensor,
+    TensorRef, Value, ValueKind, ValueRef,
 };
 
 /// Makes a struct a function's parameters: derives `Deserialize` and `JsonSchema` (through this
@@ -145,8 +145,8 @@ pub type Result<T, E = anyhow::Error> = std::result::Result<T, E>;
 pub mod prelude {
     pub use crate::{
         export_plugin, params, tracing, AssetSpec, Audio, AudioRef, Context, Encoder, Function, Image,
-        ImageRef, NoParams, Note, Operator, Render, Result, Score, Source, Tensor, TensorRef, Value,
-        ValueRef,
+        ImageRef, NoParams, Note, Operator, Render, Result, Score, Sequence, SequenceRef, Source, Tensor,
+        TensorRef, Value, ValueRef,
     };
     pub use anyhow::{anyhow, bail, ensure, Context as _};
     pub use schemars::JsonSchema;

@@ -24,6 +24,8 @@ pub enum ValueKind {
     Score,
     /// A dense f32 tensor with a shape.
     Tensor,
+    /// Frames of equal width at a frame rate: an encoder's output before pooling over time.
+    Sequence,
     /// Any kind (only in signatures of generic functions such as an echo).
     Any,
 }
@@ -37,6 +39,7 @@ impl ValueKind {
             ValueKind::Image => "image",
             ValueKind::Score => "score",
             ValueKind::Tensor => "tensor",
+            ValueKind::Sequence => "sequence",
             ValueKind::Any => "any",
         }
     }
@@ -53,6 +56,7 @@ impl ValueKind {
             ValueKind::Image => 3,
             ValueKind::Score => 4,
             ValueKind::Tensor => 5,
+            ValueKind::Sequence => 6,
             ValueKind::Any => 0,
         }
     }
@@ -64,6 +68,7 @@ impl ValueKind {
             3 => ValueKind::Image,
             4 => ValueKind::Score,
             5 => ValueKind::Tensor,
+            6 => ValueKind::Sequence,
             _ => return None,
         })
     }
@@ -280,6 +285,76 @@ impl TensorRef<'_> {
     }
 }
 
+/// Frames of `dim` floats each at `frame_rate` frames per second, frame 0 starting at time 0:
+/// an encoder's output kept on its time axis (`pooling = "none"`). A sequence has at least one
+/// frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sequence {
+    /// Frames per second (finite, positive).
+    pub frame_rate: f64,
+    /// Floats per frame (at least 1).
+    pub dim: usize,
+    /// `frames × dim` values, frame after frame.
+    pub data: Vec<f32>,
+}
+
+impl Sequence {
+    /// Number of frames.
+    pub fn frames(&self) -> usize {
+        self.data.len() / self.dim.max(1)
+    }
+
+    /// Frame `t`.
+    pub fn frame(&self, t: usize) -> &[f32] {
+        &self.data[t * self.dim..(t + 1) * self.dim]
+    }
+
+    /// A borrowed view.
+    pub fn as_ref(&self) -> SequenceRef<'_> {
+        SequenceRef { frame_rate: self.frame_rate, dim: self.dim, data: &self.data }
+    }
+
+    /// Why these fields do not make a sequence, if they do not.
+    pub fn check(frame_rate: f64, dim: usize, len: usize) -> Result<(), String> {
+        if !(frame_rate.is_finite() && frame_rate > 0.0) {
+            return Err(format!("a sequence's frame rate must be finite and positive, got {frame_rate}"));
+        }
+        if dim == 0 {
+            return Err("a sequence's frames must have at least one value".into());
+        }
+        if len == 0 {
+            return Err("a sequence of length 0 (no frames)".into());
+        }
+        if len % dim != 0 {
+            return Err(format!("a sequence's {len} values are not whole frames of {dim}"));
+        }
+        Ok(())
+    }
+}
+
+/// A borrowed view of a sequence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SequenceRef<'a> {
+    /// Frames per second.
+    pub frame_rate: f64,
+    /// Floats per frame.
+    pub dim: usize,
+    /// `frames × dim` values.
+    pub data: &'a [f32],
+}
+
+impl SequenceRef<'_> {
+    /// Number of frames.
+    pub fn frames(&self) -> usize {
+        self.data.len() / self.dim.max(1)
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> Sequence {
+        Sequence { frame_rate: self.frame_rate, dim: self.dim, data: self.data.to_vec() }
+    }
+}
+
 /// An owned value of any kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -298,6 +373,8 @@ pub enum Value {
     Score(Score),
     /// A dense tensor.
     Tensor(Tensor),
+    /// Frames at a frame rate.
+    Sequence(Sequence),
 }
 
 impl Value {
@@ -314,6 +391,7 @@ impl Value {
             Value::Image(_) => ValueKind::Image,
             Value::Score(_) => ValueKind::Score,
             Value::Tensor(_) => ValueKind::Tensor,
+            Value::Sequence(_) => ValueKind::Sequence,
         }
     }
 
@@ -329,6 +407,14 @@ impl Value {
     pub fn as_tensor(&self) -> Option<&Tensor> {
         match self {
             Value::Tensor(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The sequence, if this is a sequence.
+    pub fn as_sequence(&self) -> Option<&Sequence> {
+        match self {
+            Value::Sequence(s) => Some(s),
             _ => None,
         }
     }
@@ -366,6 +452,7 @@ impl Value {
         };
         match self {
             Value::Tensor(t) => first(&t.data),
+            Value::Sequence(s) => first(&s.data),
             Value::Audio(a) => first(&a.samples),
             Value::Score(s) => {
                 s.notes.iter().position(|n| !(n.onset_s.is_finite() && n.duration_s.is_finite())).map(|at| {
@@ -408,6 +495,8 @@ pub enum ValueRef<'a> {
     Score(ScoreRef<'a>),
     /// A dense tensor.
     Tensor(TensorRef<'a>),
+    /// Frames at a frame rate.
+    Sequence(SequenceRef<'a>),
 }
 
 /// A borrowed score in its packed wire form.
@@ -442,6 +531,7 @@ impl ValueRef<'_> {
             ValueRef::Image(_) => ValueKind::Image,
             ValueRef::Score(_) => ValueKind::Score,
             ValueRef::Tensor(_) => ValueKind::Tensor,
+            ValueRef::Sequence(_) => ValueKind::Sequence,
         }
     }
 
@@ -453,6 +543,7 @@ impl ValueRef<'_> {
             ValueRef::Image(i) => Value::Image(i.to_owned()),
             ValueRef::Score(s) => Value::Score(s.to_owned()?),
             ValueRef::Tensor(t) => Value::Tensor(t.to_owned()),
+            ValueRef::Sequence(s) => Value::Sequence(s.to_owned()),
         })
     }
 }

@@ -44,6 +44,7 @@ fn export_node(cli: &Cli, args: &Args, node: &str) -> anyhow::Result<Outcome> {
     let base = super::check::base_dir(&args.file);
     let mut extractor = Extractor::new(&exp, &registry, &cache, base, cli.context().threads);
     let e = extractor.node(node)?;
+    e.require_pooled()?;
     let rows: Vec<Value> =
         e.data.chunks(e.dim.max(1)).map(|r| Value::Tensor(Tensor::vector(r.to_vec()))).collect();
     for path in crate::value_io::write_values(&args.output, &rows)? {

@@ -200,6 +200,7 @@ mod tests {
             data: (0..rows).flat_map(|i| (0..dim).map(move |j| m[(i, j)] as f32)).collect(),
             skipped: 0,
             roots: Arc::new((0..rows).map(|i| i.to_string()).collect()),
+            frames: None,
         }
     }
 

@@ -156,6 +156,7 @@ pub struct WorkerInstance {
     function: String,
     spec: FunctionSpec,
     dim: Option<usize>,
+    frame_rate: Option<f64>,
     timeout: Duration,
     /// Set once the worker is gone: every later call fails with this.
     dead: Option<String>,
@@ -275,6 +276,7 @@ impl WorkerInstance {
                 version: None,
             },
             dim: None,
+            frame_rate: None,
             timeout: options.timeout,
             dead: None,
         };
@@ -283,10 +285,11 @@ impl WorkerInstance {
             .map_err(|e| worker.protocol(format!("cannot serialise the context: {e}")))?;
         let payload = open.encode().map_err(|e| worker.protocol(e.to_string()))?;
         match worker.exchange(&payload, "while opening it")? {
-            Reply::Opened { spec_json, dim } => {
+            Reply::Opened { spec_json, dim, frame_rate } => {
                 worker.spec = serde_json::from_str(&spec_json)
                     .map_err(|e| worker.protocol(format!("unreadable function spec: {e}")))?;
                 worker.dim = dim.map(|d| d as usize);
+                worker.frame_rate = frame_rate;
                 Ok(worker)
             }
             Reply::Error(e) => Err(WorkerError::Call(e)),
@@ -326,6 +329,11 @@ impl WorkerInstance {
     /// An encoder's embedding dimension.
     pub fn dim(&self) -> Option<usize> {
         self.dim
+    }
+
+    /// A frame-level encoder's frames per second.
+    pub fn frame_rate(&self) -> Option<f64> {
+        self.frame_rate
     }
 
     /// The worker's process id.

@@ -199,11 +199,19 @@ impl Opened {
         }
     }
 
-    /// An encoder's embedding dimension.
+    /// An encoder's embedding dimension (floats per frame for a frame-level encoder).
     pub fn dim(&self) -> Option<usize> {
         match self {
             Opened::InProcess(i) => i.dim(),
             Opened::Isolated(w) => w.dim(),
+        }
+    }
+
+    /// A frame-level encoder's frames per second (`None`: it pools, one vector per item).
+    pub fn frame_rate(&self) -> Option<f64> {
+        match self {
+            Opened::InProcess(i) => i.frame_rate(),
+            Opened::Isolated(w) => w.frame_rate(),
         }
     }
 

@@ -9,11 +9,11 @@
 //! Decoding never panics and never trusts a length: a truncated or malformed frame is a
 //! [`ProtocolError`].
 
-use commute_sdk::{Audio, CallError, Image, Note, Score, Tensor, Value};
+use commute_sdk::{Audio, CallError, Image, Note, Score, Sequence, Tensor, Value};
 use std::io::{Read, Write};
 
 /// Version of this protocol (independent of the host's and the plugin ABI's versions).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bytes that open the worker's greeting, so that a stray write on the worker's stdout is caught.
 pub const MAGIC: [u8; 4] = *b"CMTW";
@@ -83,6 +83,8 @@ pub enum Reply {
         spec_json: String,
         /// An encoder's dimension.
         dim: Option<u64>,
+        /// A frame-level encoder's frames per second.
+        frame_rate: Option<f64>,
     },
     /// One result per item (or per produced item, for a source).
     Results(Vec<Result<Value, String>>),
@@ -138,6 +140,7 @@ const VAL_AUDIO: u8 = 2;
 const VAL_IMAGE: u8 = 3;
 const VAL_SCORE: u8 = 4;
 const VAL_TENSOR: u8 = 5;
+const VAL_SEQUENCE: u8 = 6;
 
 impl Request {
     /// The payload of this request.
@@ -196,13 +199,20 @@ impl Reply {
                 e.u8(REP_LOAD_FAILED);
                 e.str(message);
             }
-            Reply::Opened { spec_json, dim } => {
+            Reply::Opened { spec_json, dim, frame_rate } => {
                 e.u8(REP_OPENED);
                 e.str(spec_json);
                 match dim {
                     Some(d) => {
                         e.u8(1);
                         e.u64(*d);
+                    }
+                    None => e.u8(0),
+                }
+                match frame_rate {
+                    Some(r) => {
+                        e.u8(1);
+                        e.u64(r.to_bits());
                     }
                     None => e.u8(0),
                 }
@@ -252,7 +262,12 @@ impl Reply {
                     1 => Some(d.u64()?),
                     other => return Err(ProtocolError::Malformed(format!("bad dimension flag {other}"))),
                 };
-                Reply::Opened { spec_json, dim }
+                let frame_rate = match d.u8("a frame rate flag")? {
+                    0 => None,
+                    1 => Some(f64::from_bits(d.u64()?)),
+                    other => return Err(ProtocolError::Malformed(format!("bad frame rate flag {other}"))),
+                };
+                Reply::Opened { spec_json, dim, frame_rate }
             }
             REP_RESULTS => {
                 let n = d.count(1)?;
@@ -362,6 +377,12 @@ impl Encoder {
                     self.len(*d);
                 }
                 self.f32s(&t.data);
+            }
+            Value::Sequence(q) => {
+                self.u8(VAL_SEQUENCE);
+                self.u64(q.frame_rate.to_bits());
+                self.len(q.dim);
+                self.f32s(&q.data);
             }
             other => {
                 return Err(ProtocolError::Malformed(format!(
@@ -503,6 +524,15 @@ impl<'a> Decoder<'a> {
                 }
                 Value::Tensor(Tensor { shape, data: self.f32s()? })
             }
+            VAL_SEQUENCE => {
+                let frame_rate = f64::from_bits(self.u64()?);
+                let dim = self.u64()?;
+                let dim = usize::try_from(dim)
+                    .map_err(|_| ProtocolError::Malformed(format!("frame width {dim}")))?;
+                let data = self.f32s()?;
+                Sequence::check(frame_rate, dim, data.len()).map_err(ProtocolError::Malformed)?;
+                Value::Sequence(Sequence { frame_rate, dim, data })
+            }
             other => return Err(ProtocolError::Malformed(format!("unknown value tag {other}"))),
         })
     }
@@ -555,6 +585,7 @@ mod tests {
             Value::Score(Score::default()),
             Value::Tensor(Tensor { shape: vec![2, 2], data: vec![1.0, f32::INFINITY, -0.0, 3.5] }),
             Value::Tensor(Tensor { shape: vec![], data: vec![] }),
+            Value::Sequence(Sequence { frame_rate: 43.06640625, dim: 2, data: vec![0.25, -1.0, 3.0, 0.0] }),
         ]
     }
 
@@ -577,8 +608,9 @@ mod tests {
         let replies = vec![
             Reply::Hello { version: PROTOCOL_VERSION, plugin: "music".into() },
             Reply::LoadFailed("not a plugin".into()),
-            Reply::Opened { spec_json: "{\"name\":\"x\"}".into(), dim: Some(384) },
-            Reply::Opened { spec_json: "{}".into(), dim: None },
+            Reply::Opened { spec_json: "{\"name\":\"x\"}".into(), dim: Some(384), frame_rate: None },
+            Reply::Opened { spec_json: "{}".into(), dim: None, frame_rate: None },
+            Reply::Opened { spec_json: "{}".into(), dim: Some(88), frame_rate: Some(86.1328125) },
             Reply::Results(vec![
                 Ok(Value::text("a")),
                 Err("not in vocabulary".into()),

@@ -67,8 +67,9 @@ pub fn serve(options: &ServeOptions) -> Result<(), HostError> {
                     Ok(instance) => {
                         let spec_json = serde_json::to_string(instance.spec()).unwrap_or_default();
                         let dim = instance.dim().map(|d| d as u64);
+                        let frame_rate = instance.frame_rate();
                         open = Some(instance);
-                        Reply::Opened { spec_json, dim }
+                        Reply::Opened { spec_json, dim, frame_rate }
                     }
                     Err(e) => Reply::Error(e),
                 }

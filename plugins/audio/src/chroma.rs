@@ -21,6 +21,10 @@
 //!    semitone goes wholly to its class, one half-way is split evenly).
 //! 6. Normalisation: `l1` (sums to 1, default), `l2` (unit length) or `max` (largest is 1).
 //!    Silence and empty audio encode as zeros.
+//!
+//! With `pooling = "none"` steps 3, 5 and 6 run on every frame's spectrum instead of the sum
+//! (the tuning offset is still the whole item's): 12 classes a frame at `sample-rate / hop`
+//! frames per second, frame `t` centred on `t · hop` samples; a silent frame is zeros.
 
 use crate::resample::convert;
 use crate::signal::{check_range, validate};
@@ -67,6 +71,20 @@ pub struct ChromaParams {
     /// Estimate each item's tuning offset (within ±½ semitone of a4-hz) and remove it.
     #[serde(default = "default_true")]
     pub estimate_tuning: bool,
+    /// `sum`: one profile of the whole item; `none`: a profile per frame.
+    #[serde(default)]
+    pub pooling: ChromaPooling,
+}
+
+/// How `chroma` pools over time.
+#[params]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChromaPooling {
+    /// The profile of the spectra summed over frames.
+    #[default]
+    Sum,
+    /// A profile per frame, kept on the time axis.
+    None,
 }
 
 impl Default for ChromaParams {
@@ -80,6 +98,7 @@ impl Default for ChromaParams {
             sample_rate: default_sample_rate(),
             a4_hz: default_a4_hz(),
             estimate_tuning: true,
+            pooling: ChromaPooling::Sum,
         }
     }
 }
@@ -121,6 +140,8 @@ pub struct Chroma {
     /// Frequency of one bin step in Hz.
     bin_hz: f64,
     a4_hz: f64,
+    hop: usize,
+    pooling: ChromaPooling,
 }
 
 impl Function for Chroma {
@@ -154,6 +175,8 @@ impl Function for Chroma {
             last,
             bin_hz,
             a4_hz: p.a4_hz,
+            hop: p.hop,
+            pooling: p.pooling,
         })
     }
 }
@@ -221,19 +244,50 @@ impl Encoder for Chroma {
         12
     }
 
+    fn frame_rate(&self) -> Option<f64> {
+        (self.pooling == ChromaPooling::None).then(|| f64::from(self.sample_rate) / self.hop as f64)
+    }
+
     fn encode(&mut self, audio: AudioRef<'_>) -> Result<Vec<f32>> {
         validate(&audio)?;
         let samples = convert(audio.samples, audio.sample_rate, self.sample_rate);
-        let mut spectrum = vec![0.0f64; self.stft.bins()];
+        let bins = self.stft.bins();
+        let mut spectrum = vec![0.0f64; bins];
+        let framed = self.pooling == ChromaPooling::None;
+        let mut frames: Vec<f32> = Vec::new();
         self.stft.magnitudes(&samples, |mags| {
             for (s, m) in spectrum.iter_mut().zip(mags) {
                 *s += f64::from(*m);
             }
+            if framed {
+                frames.extend_from_slice(mags);
+            }
         })?;
-        let peaks = self.peaks(&spectrum);
-        let shift = if self.estimate_tuning { tuning(&peaks) } else { 0.0 };
+        let shift = if self.estimate_tuning { tuning(&self.peaks(&spectrum)) } else { 0.0 };
+        if !framed {
+            return Ok(self.profile(&spectrum, shift).to_vec());
+        }
+        if frames.is_empty() {
+            return Ok(vec![0.0; 12]);
+        }
+        let mut one = vec![0.0f64; bins];
+        let mut out = Vec::with_capacity(frames.len() / bins * 12);
+        for frame in frames.chunks_exact(bins) {
+            for (o, m) in one.iter_mut().zip(frame) {
+                *o = f64::from(*m);
+            }
+            out.extend(self.profile(&one, shift));
+        }
+        Ok(out)
+    }
+}
+
+impl Chroma {
+    /// The normalised pitch-class profile of a magnitude spectrum, its peaks moved by `shift`
+    /// semitones (the tuning offset).
+    fn profile(&self, spectrum: &[f64], shift: f64) -> [f32; 12] {
         let mut bins = [0.0f64; 12];
-        for (pitch, magnitude) in peaks {
+        for (pitch, magnitude) in self.peaks(spectrum) {
             let p = pitch - shift;
             let lower = p.floor();
             let frac = p - lower;
@@ -247,7 +301,7 @@ impl Encoder for Chroma {
             Norm::Max => bins.iter().copied().fold(0.0, f64::max),
         };
         let scale = if norm > 1e-12 && norm.is_finite() { 1.0 / norm } else { 0.0 };
-        Ok(bins.iter().map(|b| (b * scale) as f32).collect())
+        bins.map(|b| (b * scale) as f32)
     }
 }
 
@@ -314,5 +368,36 @@ mod tests {
         assert!(Chroma::open(bad, &Context::default()).is_err());
         let narrow = ChromaParams { f_min: 100.0, f_max: 101.0, ..ChromaParams::default() };
         assert!(Chroma::open(narrow, &Context::default()).is_err());
+    }
+
+    #[test]
+    fn frames_follow_the_music_and_a_lone_chord_frame_is_the_pooled_profile() {
+        let none = ChromaParams { pooling: ChromaPooling::None, ..ChromaParams::default() };
+        let mut c = Chroma::open(none.clone(), &Context::default()).expect("valid");
+        assert_eq!((c.dim(), c.frame_rate()), (12, Some(22050.0 / 1024.0)));
+        // One second of C major, then one of A minor (A, C, E).
+        let mut x = chord(&[60, 64, 67], 22050, 1.0);
+        x.extend(chord(&[57, 60, 64], 22050, 1.0));
+        let f = c.encode(AudioRef { sample_rate: 22050, samples: &x }).expect("encodes");
+        assert_eq!(f.len(), (1 + x.len() / 1024) * 12);
+        let frame = |t: usize| &f[t * 12..(t + 1) * 12];
+        let top = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(j, _)| j);
+        // Well inside each chord: G (7) sounds in the first (in the second only as C's third
+        // harmonic), A (9) in the second only.
+        let (first, second) = (frame(10), frame(32));
+        assert!(first[7] > 0.2 && second[7] < first[7] / 2.0, "G: {} then {}", first[7], second[7]);
+        assert!(second[9] > 0.2 && first[9] < 0.02, "A: {} then {}", first[9], second[9]);
+        assert!((first.iter().sum::<f32>() - 1.0).abs() < 1e-5, "l1 per frame");
+        // One steady chord: its middle frame's profile is the whole item's.
+        let steady = chord(&[62, 66, 69], 22050, 1.0);
+        let pooled = chroma(ChromaParams::default(), &steady, 22050);
+        let frames = c.encode(AudioRef { sample_rate: 22050, samples: &steady }).expect("encodes");
+        let middle = &frames[10 * 12..11 * 12];
+        let gap = middle.iter().zip(&pooled).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(gap < 0.02, "{middle:?} vs {pooled:?}");
+        let sounding = |v: &[f32]| [2, 6, 9].iter().map(|&j| v[j]).sum::<f32>();
+        assert!(sounding(middle) > 0.6 && top(middle).is_some_and(|j| [2, 6, 9].contains(&j)));
+        // Empty audio: one silent frame.
+        assert_eq!(c.encode(AudioRef { sample_rate: 22050, samples: &[] }).expect("ok"), vec![0.0; 12]);
     }
 }

@@ -18,6 +18,10 @@
 //! 5. Pooling over all frames: dims `0..n-mels` are each band's mean dB, dims
 //!    `n-mels..2·n-mels` each band's standard deviation in dB (population, 0 for one frame).
 //!
+//! With `pooling = "none"` step 5 is skipped: the encoder keeps the time axis and returns
+//! `n-mels` dB values per frame at `sample-rate / hop` frames per second (frame `t` centred on
+//! `t · hop` samples), at least one frame.
+//!
 //! A gain of g dB shifts every mean by g dB (where the band is well above the floor) and leaves
 //! the standard deviations unchanged. Empty audio encodes as one silent frame: every mean is
 //! `10 log10(eps)`, every deviation 0.
@@ -60,6 +64,20 @@ pub struct LogMelParams {
     /// Added to mel power before the logarithm (1e-20–1): sets the dB floor, 10 log10(eps).
     #[serde(default = "default_eps")]
     pub eps: f64,
+    /// `mean-std`: one vector, each band's mean and deviation; `none`: every frame's bands.
+    #[serde(default)]
+    pub pooling: MelPooling,
+}
+
+/// How `log-mel` pools its frames.
+#[params]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MelPooling {
+    /// Each band's mean and standard deviation in dB.
+    #[default]
+    MeanStd,
+    /// Every frame, kept on the time axis.
+    None,
 }
 
 impl Default for LogMelParams {
@@ -74,6 +92,7 @@ impl Default for LogMelParams {
             mel_scale: default_scale(),
             mel_norm: default_norm(),
             eps: default_eps(),
+            pooling: MelPooling::MeanStd,
         }
     }
 }
@@ -104,6 +123,8 @@ fn default_eps() -> f64 {
 pub struct LogMel {
     sample_rate: u32,
     eps: f64,
+    hop: usize,
+    pooling: MelPooling,
     stft: Stft,
     bank: Filterbank,
 }
@@ -134,7 +155,7 @@ impl Function for LogMel {
             p.mel_scale,
             p.mel_norm,
         )?;
-        Ok(LogMel { sample_rate: p.sample_rate, eps: p.eps, stft, bank })
+        Ok(LogMel { sample_rate: p.sample_rate, eps: p.eps, hop: p.hop, pooling: p.pooling, stft, bank })
     }
 }
 
@@ -142,7 +163,14 @@ impl Encoder for LogMel {
     type Input<'a> = AudioRef<'a>;
 
     fn dim(&self) -> usize {
-        2 * self.bank.len()
+        match self.pooling {
+            MelPooling::MeanStd => 2 * self.bank.len(),
+            MelPooling::None => self.bank.len(),
+        }
+    }
+
+    fn frame_rate(&self) -> Option<f64> {
+        (self.pooling == MelPooling::None).then(|| f64::from(self.sample_rate) / self.hop as f64)
     }
 
     fn encode(&mut self, audio: AudioRef<'_>) -> Result<Vec<f32>> {
@@ -154,6 +182,17 @@ impl Encoder for LogMel {
         let mut mel = vec![0.0f32; n];
         let mut frames = 0usize;
         let (bank, eps) = (&self.bank, self.eps);
+        if self.pooling == MelPooling::None {
+            let mut out = Vec::new();
+            self.stft.powers(&samples, |power| {
+                bank.apply(power, &mut mel);
+                out.extend(mel.iter().map(|m| (10.0 * (f64::from(*m) + eps).log10()) as f32));
+            })?;
+            if out.is_empty() {
+                out = vec![(10.0 * eps.log10()) as f32; n];
+            }
+            return Ok(out);
+        }
         self.stft.powers(&samples, |power| {
             bank.apply(power, &mut mel);
             for ((m, s), s2) in mel.iter().zip(&mut sum).zip(&mut sum_sq) {
@@ -242,6 +281,33 @@ mod tests {
                 assert!((b[64 + band] - a[64 + band]).abs() < 0.05);
             }
         }
+    }
+
+    #[test]
+    fn frames_are_the_pooled_statistics_before_pooling() {
+        let x = chord(&[60, 64, 67], 22050, 1.0);
+        let none = LogMelParams { pooling: MelPooling::None, ..LogMelParams::default() };
+        let mut e = LogMel::open(none.clone(), &Context::default()).unwrap();
+        assert_eq!((e.dim(), e.frame_rate()), (64, Some(22050.0 / 512.0)));
+        let frames = encode(none.clone(), &x, 22050);
+        let pooled = encode(LogMelParams::default(), &x, 22050);
+        // 1 + ⌊22050 / 512⌋ centred frames.
+        assert_eq!(frames.len(), 44 * 64);
+        for band in [0, 20, 63] {
+            let column: Vec<f64> = frames.chunks(64).map(|f| f64::from(f[band])).collect();
+            let mean = column.iter().sum::<f64>() / column.len() as f64;
+            let std = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / column.len() as f64).sqrt();
+            assert!((mean - f64::from(pooled[band])).abs() < 1e-3, "band {band}");
+            assert!((std - f64::from(pooled[64 + band])).abs() < 1e-3, "band {band}");
+        }
+        // Silence before the chord: its frames sit on the floor, the chord's do not.
+        let mut late = vec![0.0; 22050];
+        late.extend(&x);
+        let f = encode(none.clone(), &late, 22050);
+        let loudest = |t: usize| f[t * 64..(t + 1) * 64].iter().copied().fold(f32::MIN, f32::max);
+        assert!(loudest(10) < -99.0 && loudest(70) > -60.0, "{} {}", loudest(10), loudest(70));
+        assert_eq!(encode(none, &[], 22050), vec![-100.0; 64], "empty audio: one silent frame");
+        assert!(e.encode(AudioRef { sample_rate: 22050, samples: &x }).is_ok());
     }
 
     #[test]

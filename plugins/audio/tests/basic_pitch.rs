@@ -222,3 +222,40 @@ fn every_layer_is_read_and_a_sweep_gives_each_layer_as_alone() {
         assert!(err.contains(says), "{params}: {err}");
     }
 }
+
+#[test]
+fn unpooled_frames_keep_time_and_average_to_the_pooled_vector() {
+    use commute_plugin_audio::basic_pitch::embedding::FRAME_RATE;
+    let h = Harness::new(commute_plugin());
+    let audio = synth(&[Value::Score(c_major_scale(73))], 22050);
+    let mut frames = h.open("basic-pitch", "pool = \"none\"").expect("opens");
+    assert_eq!((frames.dim(), frames.frame_rate()), (Some(440), Some(FRAME_RATE)));
+    let out = frames.call(&audio).expect("calls");
+    let seq = out[0].as_ref().expect("encodes").as_sequence().expect("a sequence").clone();
+    assert_eq!((seq.dim, seq.frame_rate), (440, FRAME_RATE));
+    // The package's count: ⌊samples · 86 / 22 050⌋ frames.
+    let samples = audio[0].as_audio().expect("audio").samples.len();
+    assert_eq!(seq.frames(), samples * 86 / 22050);
+    let pooled = h.call("basic-pitch", "pool = \"mean\"", &audio).expect("encodes");
+    let mean: Vec<f32> = (0..440)
+        .map(|j| (0..seq.frames()).map(|t| f64::from(seq.frame(t)[j])).sum::<f64>() / seq.frames() as f64)
+        .map(|m| m as f32)
+        .collect();
+    assert!(mean.iter().zip(tensor(&pooled[0])).all(|(a, b)| (a - b).abs() < 1e-5));
+    // Time is kept: in the middle of the scale's note k (0.25 s + k · 0.5 s + 0.2 s) its key
+    // sounds (key 39 is C4), and a second later, with another note sounding, it does not.
+    let keys = [39usize, 41, 43, 44, 46, 48, 50, 51];
+    let middle = |k: usize| ((0.45 + k as f64 * 0.5) * FRAME_RATE).round() as usize;
+    for (k, &key) in keys.iter().enumerate() {
+        let on = seq.frame(middle(k))[key];
+        assert!(on > 0.5, "note {k}: key {key} at {on} in its own frame");
+        if k + 2 < keys.len() {
+            let later = seq.frame(middle(k + 2))[key];
+            assert!(later < 0.2, "note {k}: key {key} still at {later} two notes later");
+        }
+    }
+    // Shorter than one frame: refused by name, not an empty sequence.
+    let short = Value::Audio(Audio { sample_rate: 22050, samples: vec![0.1; 200] });
+    let err = frames.call(&[short]).expect("the call runs")[0].clone().expect_err("no frame");
+    assert!(err.to_string().contains("shorter than one frame"), "{err}");
+}

@@ -22,6 +22,13 @@
 //! Every value is a mean over frames or a ratio, so scores of different lengths are comparable
 //! (and `tempo` leaves the vector unchanged up to frame rounding). Statistics cover all notes;
 //! the per-pitch block covers `lowest-pitch ..= highest-pitch`. An empty score encodes as zeros.
+//!
+//! # Frames (`pooling = "none"`)
+//!
+//! The roll itself, one frame of `highest-pitch - lowest-pitch + 1` activations every `frame-s`
+//! seconds, frame 0 starting at the score's time 0 (not its first onset), so that frame `t` is
+//! the same instant as frame `t · rate / 1/frame-s` of audio rendered from the score. A score is
+//! `⌈end / frame-s⌉` frames long (one silent frame when empty).
 
 use crate::score::{amplitude, extent, validate};
 use commute_sdk::prelude::*;
@@ -41,6 +48,20 @@ pub struct PianoRollParams {
     #[serde(default = "default_highest_pitch")]
     #[schemars(range(max = 127))]
     pub highest_pitch: u8,
+    /// `mean`: one vector, the mean roll and its statistics; `none`: the roll's frames.
+    #[serde(default)]
+    pub pooling: RollPooling,
+}
+
+/// How `piano-roll` pools its frames.
+#[params]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RollPooling {
+    /// The mean activation per pitch and 8 statistics.
+    #[default]
+    Mean,
+    /// Every frame, kept on the time axis.
+    None,
 }
 
 fn default_frame_s() -> f64 {
@@ -86,15 +107,53 @@ impl PianoRoll {
     }
 }
 
+impl PianoRoll {
+    /// The roll's frames from time 0, `pitches()` activations each.
+    fn frames(&self, score: &Score) -> Result<Vec<f32>> {
+        let frame = self.0.frame_s;
+        let end = f64::from(score.duration_s());
+        let frames_f = (end / frame).ceil().max(1.0);
+        ensure!(
+            frames_f <= MAX_FRAMES as f64,
+            "the score lasts {end:.1} s, more than {MAX_FRAMES} frames of {frame} s; raise frame-s"
+        );
+        let (frames, p) = (frames_f as usize, self.pitches());
+        let lowest = self.0.lowest_pitch;
+        let mut out = vec![0.0f32; frames * p];
+        for n in score.notes.iter().filter(|n| (lowest..=self.0.highest_pitch).contains(&n.pitch)) {
+            let (a, b) = (f64::from(n.onset_s) / frame, f64::from(n.end_s()) / frame);
+            let (first, last) = ((a.floor() as usize).min(frames), (b.ceil() as usize).min(frames));
+            let amp = amplitude(n.velocity);
+            let k = usize::from(n.pitch - lowest);
+            for t in first..last {
+                let covered = (b.min(t as f64 + 1.0) - a.max(t as f64)).max(0.0) as f32;
+                let cell = &mut out[t * p + k];
+                *cell = cell.max(covered * amp);
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Encoder for PianoRoll {
     type Input<'a> = Score;
 
     fn dim(&self) -> usize {
-        self.pitches() + STATS
+        match self.0.pooling {
+            RollPooling::Mean => self.pitches() + STATS,
+            RollPooling::None => self.pitches(),
+        }
+    }
+
+    fn frame_rate(&self) -> Option<f64> {
+        (self.0.pooling == RollPooling::None).then(|| 1.0 / self.0.frame_s)
     }
 
     fn encode(&mut self, score: Score) -> Result<Vec<f32>> {
         validate(&score)?;
+        if self.0.pooling == RollPooling::None {
+            return self.frames(&score);
+        }
         let mut out = vec![0.0f32; self.dim()];
         if score.notes.is_empty() {
             return Ok(out);
@@ -183,8 +242,11 @@ mod tests {
     use crate::score::tests::note;
 
     fn encoder(frame_s: f64, lowest_pitch: u8, highest_pitch: u8) -> PianoRoll {
-        PianoRoll::open(PianoRollParams { frame_s, lowest_pitch, highest_pitch }, &Context::default())
-            .expect("valid")
+        PianoRoll::open(
+            PianoRollParams { frame_s, lowest_pitch, highest_pitch, pooling: RollPooling::Mean },
+            &Context::default(),
+        )
+        .expect("valid")
     }
 
     #[test]
@@ -244,9 +306,51 @@ mod tests {
         assert!(zero.iter().all(|x| x.is_finite()));
         assert!(e.encode(Score { notes: vec![note(60, 0.0, 1e9, 80, 0)] }).is_err());
         assert!(PianoRoll::open(
-            PianoRollParams { frame_s: 0.05, lowest_pitch: 90, highest_pitch: 80 },
+            PianoRollParams {
+                frame_s: 0.05,
+                lowest_pitch: 90,
+                highest_pitch: 80,
+                pooling: RollPooling::Mean
+            },
             &Context::default()
         )
         .is_err());
+    }
+
+    #[test]
+    fn frames_start_at_time_zero_and_weigh_each_frame_by_its_covered_share() {
+        let mut e = PianoRoll::open(
+            PianoRollParams { frame_s: 0.1, lowest_pitch: 60, highest_pitch: 71, pooling: RollPooling::None },
+            &Context::default(),
+        )
+        .expect("opens");
+        assert_eq!((e.dim(), e.frame_rate()), (12, Some(10.0)));
+        // C4 (full velocity) from 0.25 s to 0.5 s; G4 (half) from 0.3 s to 0.35 s; C2 out of range.
+        let score = Score {
+            notes: vec![
+                note(60, 0.25, 0.25, 127, 0),
+                note(67, 0.3, 0.05, 127 / 2, 0),
+                note(36, 0.0, 0.2, 127, 0),
+            ],
+        };
+        let f = e.encode(score).expect("encodes");
+        assert_eq!(f.len(), 5 * 12, "⌈0.5 / 0.1⌉ frames from time 0");
+        let at = |t: usize, pitch: usize| f[t * 12 + pitch - 60];
+        assert_eq!((at(0, 60), at(1, 60)), (0.0, 0.0));
+        assert!((at(2, 60) - 0.5).abs() < 1e-5, "half of frame 2 sounds: {}", at(2, 60));
+        assert!((at(3, 60) - 1.0).abs() < 1e-5 && (at(4, 60) - 1.0).abs() < 1e-5);
+        let half = amplitude(127 / 2);
+        assert!((at(3, 67) - 0.5 * half).abs() < 1e-5, "{}", at(3, 67));
+        assert_eq!(f.iter().filter(|&&x| x > 0.0).count(), 4);
+        // The mean of the frames is the pooled encoder's per-pitch block.
+        let pooled =
+            encoder(0.1, 60, 71).encode(Score { notes: vec![note(60, 0.0, 0.5, 127, 0)] }).expect("ok");
+        let frames = e.encode(Score { notes: vec![note(60, 0.0, 0.5, 127, 0)] }).expect("ok");
+        let mean = frames.chunks(12).map(|fr| fr[0]).sum::<f32>() / 5.0;
+        assert!((mean - pooled[0]).abs() < 1e-5);
+        // An empty score is one silent frame; transposition moves activations by the interval.
+        assert_eq!(e.encode(Score::default()).expect("ok"), vec![0.0; 12]);
+        let up = e.encode(Score { notes: vec![note(62, 0.0, 0.5, 127, 0)] }).expect("ok");
+        assert!(up.chunks(12).zip(frames.chunks(12)).all(|(u, f)| u[2] == f[0]));
     }
 }

@@ -154,7 +154,16 @@ impl Plugin {
             };
             let info: serde_json::Value = serde_json::from_str(instance.info.as_str()).unwrap_or_default();
             let dim = info.get("dim").and_then(serde_json::Value::as_u64).map(|d| d as usize);
-            return Ok(Instance { function: instance.function, out: RVec::new(), plugin, spec, dim });
+            // Plugins built before ABI 1.2 never say: their encoders pool.
+            let frame_rate = info.get("frame-rate").and_then(serde_json::Value::as_f64);
+            return Ok(Instance {
+                function: instance.function,
+                out: RVec::new(),
+                plugin,
+                spec,
+                dim,
+                frame_rate,
+            });
         }
         Err(asset_error("kept asking for assets".to_owned()))
     }
@@ -172,6 +181,7 @@ pub struct Instance {
     plugin: String,
     spec: FunctionSpec,
     dim: Option<usize>,
+    frame_rate: Option<f64>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -180,6 +190,7 @@ impl std::fmt::Debug for Instance {
             .field("plugin", &self.plugin)
             .field("function", &self.spec.name)
             .field("dim", &self.dim)
+            .field("frame_rate", &self.frame_rate)
             .finish_non_exhaustive()
     }
 }
@@ -195,9 +206,14 @@ impl Instance {
         &self.plugin
     }
 
-    /// An encoder's embedding dimension.
+    /// An encoder's embedding dimension (floats per frame for a frame-level encoder).
     pub fn dim(&self) -> Option<usize> {
         self.dim
+    }
+
+    /// A frame-level encoder's frames per second: its items are [`Sequence`](crate::Sequence)s.
+    pub fn frame_rate(&self) -> Option<f64> {
+        self.frame_rate
     }
 
     /// Calls the function on a batch, borrowing the values (no copy of their buffers).
@@ -340,6 +356,7 @@ mod tests {
             plugin: "p".into(),
             spec,
             dim: None,
+            frame_rate: None,
         }
     }
 

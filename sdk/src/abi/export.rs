@@ -8,7 +8,7 @@ use super::{
 use crate::function::{Encoder, FromValue, Function, FunctionKind, IntoValue, Operator, Render, Source};
 use crate::manifest::{FunctionSpec, Manifest};
 use crate::panic_guard::{guard, CaughtPanic};
-use crate::value::{Tensor, Value, ValueKind};
+use crate::value::{Sequence, Tensor, Value, ValueKind};
 use crate::{params, Context};
 use abi_stable::library::{CheckTypeLayout, LibHeader, RootModuleResult};
 use abi_stable::prefix_type::PrefixTypeTrait;
@@ -145,18 +145,28 @@ impl<E: Encoder> Erased for EncoderFn<E> {
     fn call_into(&mut self, batch: &[FfiValueRef<'_>], out: &mut RVec<FfiItem>) -> Result<(), CallFailure> {
         let items = views::<E::Input<'_>>(batch)?;
         let dim = self.0.dim();
+        let frame_rate = self.0.frame_rate();
         let results = self.0.encode_batch(items);
         check_count(&results, batch.len())?;
-        wire_items(out, results, |r| match r {
-            Ok(v) if v.len() == dim => ROk(FfiValue::from_value(Value::Tensor(Tensor::vector(v)))),
-            Ok(v) => RErr(RString::from(format!("returned {} floats, but its dimension is {dim}", v.len()))),
-            Err(e) => RErr(RString::from(format!("{e:#}"))),
+        wire_items(out, results, |r| match (r, frame_rate) {
+            (Ok(v), None) if v.len() == dim => ROk(FfiValue::from_value(Value::Tensor(Tensor::vector(v)))),
+            (Ok(v), None) => {
+                RErr(RString::from(format!("returned {} floats, but its dimension is {dim}", v.len())))
+            }
+            (Ok(data), Some(frame_rate)) => match Sequence::check(frame_rate, dim, data.len()) {
+                Ok(()) => ROk(FfiValue::from_value(Value::Sequence(Sequence { frame_rate, dim, data }))),
+                Err(e) => RErr(RString::from(format!("returned a bad sequence: {e}"))),
+            },
+            (Err(e), _) => RErr(RString::from(format!("{e:#}"))),
         });
         Ok(())
     }
 
     fn info(&self) -> serde_json::Value {
-        serde_json::json!({ "dim": self.0.dim() })
+        match self.0.frame_rate() {
+            None => serde_json::json!({ "dim": self.0.dim() }),
+            Some(rate) => serde_json::json!({ "dim": self.0.dim(), "frame-rate": rate }),
+        }
     }
 }
 

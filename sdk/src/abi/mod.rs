@@ -28,14 +28,15 @@ use abi_stable::std_types::{RBox, RResult, RSlice, RStr, RString, RVec};
 use abi_stable::{declare_root_module_statics, sabi_trait, StableAbi};
 
 use crate::value::{
-    AudioRef, ImageRef, Score, ScoreRef, TensorRef, Value, ValueKind, ValueRef, NOTE_WIRE_LEN,
+    AudioRef, ImageRef, Score, ScoreRef, Sequence, SequenceRef, TensorRef, Value, ValueKind, ValueRef,
+    NOTE_WIRE_LEN,
 };
 
 /// Major version of the plugin ABI. A host loads only plugins with the same major version.
 pub const ABI_MAJOR: u32 = 1;
 /// Minor version of the plugin ABI: bumped when an optional capability is added. A host loads
 /// plugins of any minor version of its major and checks optional capabilities before use.
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 
 /// Name of the exported declaration symbol, read before the root module.
 pub const DECLARATION_SYMBOL: &str = "commute_plugin_declaration";
@@ -160,6 +161,7 @@ impl FfiError {
 /// | image | `[width, height, channels, 0]` | – | – | pixels |
 /// | score | – | – | 5 floats per note | – |
 /// | tensor | – | shape | data | – |
+/// | sequence | `[frame rate as f64 bits, floats per frame, 0, 0]` | – | frames × dim | – |
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, Copy)]
 pub struct FfiValueRef<'a> {
@@ -292,6 +294,11 @@ impl<'a> FfiValueRef<'a> {
             Value::Tensor(t) => {
                 FfiValueRef { dims: t.shape.as_slice().into(), f32s: t.data.as_slice().into(), ..empty }
             }
+            Value::Sequence(q) => FfiValueRef {
+                meta: [q.frame_rate.to_bits(), q.dim as u64, 0, 0],
+                f32s: q.data.as_slice().into(),
+                ..empty
+            },
         }
     }
 
@@ -348,6 +355,12 @@ impl<'a> FfiValueRef<'a> {
                 }
                 ValueRef::Tensor(TensorRef { shape: dims, data: self.f32s.as_slice() })
             }
+            ValueKind::Sequence => {
+                let frame_rate = f64::from_bits(self.meta[0]);
+                let dim = usize::try_from(self.meta[1]).map_err(|_| "a sequence's width is too large")?;
+                Sequence::check(frame_rate, dim, self.f32s.len())?;
+                ValueRef::Sequence(SequenceRef { frame_rate, dim, data: self.f32s.as_slice() })
+            }
             ValueKind::Any => unreachable!("`any` has no wire tag"),
         })
     }
@@ -373,6 +386,10 @@ impl FfiValue {
             Value::Tensor(t) => {
                 out.dims = RVec::from(t.shape);
                 out.f32s = RVec::from(t.data);
+            }
+            Value::Sequence(q) => {
+                out.meta = [q.frame_rate.to_bits(), q.dim as u64, 0, 0];
+                out.f32s = RVec::from(q.data);
             }
         }
         out
@@ -412,6 +429,11 @@ impl FfiValue {
                 shape: self.dims.into_vec(),
                 data: self.f32s.into_vec(),
             }),
+            ValueKind::Sequence => Value::Sequence(Sequence {
+                frame_rate: f64::from_bits(self.meta[0]),
+                dim: self.meta[1] as usize,
+                data: self.f32s.into_vec(),
+            }),
             ValueKind::Any => unreachable!("views never have kind `any`"),
         })
     }
@@ -436,6 +458,11 @@ mod tests {
                 notes: vec![Note { pitch: 64, onset_s: 0.5, duration_s: 1.0, velocity: 90, program: 1 }],
             }),
             Value::Tensor(Tensor { shape: vec![2, 2], data: vec![1.0, 2.0, 3.0, 4.0] }),
+            Value::Sequence(Sequence {
+                frame_rate: 86.1328125,
+                dim: 2,
+                data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            }),
         ];
         for v in values {
             assert_eq!(round_trip(v.clone()), v);
@@ -485,6 +512,19 @@ mod tests {
             bytes: RVec::from(vec![0xff]),
         };
         assert!(bad_text.into_value().unwrap_err().contains("UTF-8"));
+        let sequence = |rate: f64, dim: u64, len: usize| FfiValue {
+            kind: 6,
+            meta: [rate.to_bits(), dim, 0, 0],
+            dims: RVec::new(),
+            f32s: RVec::from(vec![0.5; len]),
+            bytes: RVec::new(),
+        };
+        assert!(sequence(100.0, 3, 6).into_value().is_ok());
+        assert!(sequence(100.0, 3, 0).into_value().unwrap_err().contains("length 0"));
+        assert!(sequence(100.0, 4, 6).into_value().unwrap_err().contains("whole frames"));
+        assert!(sequence(100.0, 0, 6).into_value().unwrap_err().contains("at least one value"));
+        assert!(sequence(f64::NAN, 3, 6).into_value().unwrap_err().contains("frame rate"));
+        assert!(sequence(-1.0, 3, 6).into_value().unwrap_err().contains("frame rate"));
     }
 
     #[test]

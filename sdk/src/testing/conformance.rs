@@ -290,21 +290,24 @@ fn check_embeddings(instance: &Instance, results: &[Value], name: &str, out: &mu
         out.push(format!("encoder `{name}` has dimension 0"));
     }
     for (i, v) in results.iter().enumerate() {
-        match v.as_tensor() {
-            Some(t) if t.shape == [dim] => {
-                if let Some(bad) = v.non_finite() {
-                    out.push(format!("encoder `{name}` returned {bad} for input {i}"));
-                    return;
-                }
-            }
-            Some(t) => {
-                out.push(format!("encoder `{name}` returned shape {:?}, expected [{dim}]", t.shape));
-                return;
-            }
-            None => {
-                out.push(format!("encoder `{name}` returned a {} instead of a tensor", v.kind()));
-                return;
-            }
+        let problem = match (v, instance.frame_rate()) {
+            (Value::Tensor(t), None) if t.shape == [dim] => None,
+            (Value::Tensor(t), None) => Some(format!("returned shape {:?}, expected [{dim}]", t.shape)),
+            (Value::Sequence(s), Some(rate)) if s.dim == dim && s.frame_rate == rate => None,
+            (Value::Sequence(s), Some(rate)) => Some(format!(
+                "returned frames of {} at {} frames/s, but declared {dim} at {rate}",
+                s.dim, s.frame_rate
+            )),
+            (other, None) => Some(format!("returned a {} instead of a tensor", other.kind())),
+            (other, Some(_)) => Some(format!("returned a {} instead of a sequence", other.kind())),
+        };
+        if let Some(problem) = problem {
+            out.push(format!("encoder `{name}` {problem} for input {i}"));
+            return;
+        }
+        if let Some(bad) = v.non_finite() {
+            out.push(format!("encoder `{name}` returned {bad} for input {i}"));
+            return;
         }
     }
 }

@@ -24,6 +24,11 @@
 //! | `176 .. 264` | mean onset activation of key `k`: how often notes of that key start |
 //! | `264 .. 300` | pitch-class contour: the contour summed over octaves and averaged over frames; index `3c + j` is pitch class `c` (0 = C) raised by `j` thirds of a semitone |
 //!
+//! `pool = "none"` keeps the time axis: each frame (22 050 / 256 ≈ 86.13 a second, frame `f`
+//! centred at `f · 256` samples) is the note (88), onset (88) and contour (264) activations
+//! side by side, 440 floats; an inner layer's frame is its row. Audio without a frame is an
+//! error (a sequence has at least one frame).
+//!
 //! `pool = "mean"` (440 dims): the mean over frames of the note (88), onset (88) and contour
 //! (264) posteriorgrams, in that order. `pool = "mean-max"` (880 dims): those 440 means followed
 //! by the 440 maxima in the same order.
@@ -52,6 +57,8 @@ pub enum Pool {
     Mean,
     /// Mean and maximum of note, onset and contour (880).
     MeanMax,
+    /// No pooling: every frame's note, onset and contour (440 a frame).
+    None,
 }
 
 impl Pool {
@@ -61,9 +68,13 @@ impl Pool {
             Pool::Summary => 3 * KEYS + FOLDED,
             Pool::Mean => 2 * KEYS + CONTOUR_BINS,
             Pool::MeanMax => 2 * (2 * KEYS + CONTOUR_BINS),
+            Pool::None => 2 * KEYS + CONTOUR_BINS,
         }
     }
 }
+
+/// Frames per second of the posteriorgrams: a frame every 256 samples at 22 050 Hz.
+pub const FRAME_RATE: f64 = 22050.0 / 256.0;
 
 /// Pitch-class contour bins (12 classes × 3 bins per semitone).
 const FOLDED: usize = 12 * CONTOUR_BINS_PER_SEMITONE;
@@ -72,7 +83,8 @@ const FOLDED: usize = 12 * CONTOUR_BINS_PER_SEMITONE;
 #[params]
 #[derive(Debug, Clone)]
 pub struct BasicPitchParams {
-    /// Pooling over time: `summary` (300 dims), `mean` (440) or `mean-max` (880).
+    /// Pooling over time: `summary` (300 dims), `mean` (440), `mean-max` (880) or `none` (440
+    /// a frame, 86.13 frames a second).
     #[serde(default = "default_pool")]
     pub pool: Pool,
     /// Undo the model's label smoothing before pooling: (p − 0.1) / 0.8, clamped to 0–1.
@@ -162,7 +174,7 @@ pub fn pool(p: &Posteriorgrams, pool: Pool, rescaled: bool) -> Vec<f32> {
                 out[3 * KEYS + (b + offset) % FOLDED] += v;
             }
         }
-        Pool::Mean | Pool::MeanMax => {
+        Pool::Mean | Pool::MeanMax | Pool::None => {
             let means = [
                 frame_means(&p.note, KEYS),
                 frame_means(&p.onset, KEYS),
@@ -223,7 +235,7 @@ pub fn pool_frames(frames: &[f32], width: usize, pool: Pool) -> Vec<f32> {
     out
 }
 
-/// The dimension of layer `k` pooled by `pool`.
+/// The dimension of layer `k` pooled by `pool` (a frame's, with `none`).
 fn layer_dim(k: usize, pool: Pool) -> usize {
     if k >= OUTPUT_LAYER {
         return pool.dim();
@@ -231,27 +243,51 @@ fn layer_dim(k: usize, pool: Pool) -> usize {
     LAYERS[k].width() * if pool == Pool::MeanMax { 2 } else { 1 }
 }
 
+/// Layer `k`'s frames of one item, `layer_dim(k, Pool::None)` floats a frame (rescaled where
+/// the layer is a posteriorgram and `rescaled`).
+fn layer_rows(frames: &LayerFrames, k: usize, rescaled: bool) -> std::borrow::Cow<'_, [f32]> {
+    let p = &frames.posteriorgrams;
+    let map = |raw: &[f32]| if rescaled { raw.iter().map(|&x| rescale(x)).collect() } else { raw.to_vec() };
+    if k >= OUTPUT_LAYER {
+        let (note, onset, contour) = (map(&p.note), map(&p.onset), map(&p.contour));
+        let mut out = Vec::with_capacity(p.frames * Pool::None.dim());
+        for t in 0..p.frames {
+            out.extend_from_slice(&note[t * KEYS..(t + 1) * KEYS]);
+            out.extend_from_slice(&onset[t * KEYS..(t + 1) * KEYS]);
+            out.extend_from_slice(&contour[t * CONTOUR_BINS..(t + 1) * CONTOUR_BINS]);
+        }
+        return out.into();
+    }
+    match LAYERS[k].reading {
+        Reading::Contour => map(&p.contour).into(),
+        Reading::Note => map(&p.note).into(),
+        Reading::Inner => {
+            frames.inner.iter().find(|(layer, _)| *layer == k).map_or(&[][..], |(_, f)| &f[..]).into()
+        }
+    }
+}
+
 /// Layer `k` of one item, pooled.
 fn pool_layer(frames: &LayerFrames, k: usize, pool_kind: Pool, rescaled: bool) -> Vec<f32> {
     if k >= OUTPUT_LAYER {
         return pool(&frames.posteriorgrams, pool_kind, rescaled);
     }
-    let width = LAYERS[k].width();
-    let p = &frames.posteriorgrams;
-    let posteriorgram = match LAYERS[k].reading {
-        Reading::Inner => None,
-        Reading::Contour => Some(&p.contour),
-        Reading::Note => Some(&p.note),
-    };
-    let source: Vec<f32>;
-    let rows: &[f32] = match posteriorgram {
-        Some(raw) => {
-            source = if rescaled { raw.iter().map(|&x| rescale(x)).collect() } else { raw.clone() };
-            &source
+    pool_frames(&layer_rows(frames, k, rescaled), LAYERS[k].width(), pool_kind)
+}
+
+/// The layers read of one item, frame by frame, side by side.
+fn unpooled(frames: &LayerFrames, layers: &[usize], rescaled: bool) -> Result<Vec<f32>> {
+    let n = frames.posteriorgrams.frames;
+    ensure!(n > 0, "the audio is shorter than one frame (11.6 ms): a sequence needs at least one");
+    let parts: Vec<_> =
+        layers.iter().map(|&k| (layer_rows(frames, k, rescaled), layer_dim(k, Pool::None))).collect();
+    let mut out = Vec::with_capacity(n * parts.iter().map(|(_, w)| w).sum::<usize>());
+    for t in 0..n {
+        for (rows, w) in &parts {
+            out.extend_from_slice(&rows[t * w..(t + 1) * w]);
         }
-        None => frames.inner.iter().find(|(layer, _)| *layer == k).map_or(&[][..], |(_, f)| &f[..]),
-    };
-    pool_frames(rows, width, pool_kind)
+    }
+    Ok(out)
 }
 
 /// The `basic-pitch` encoder.
@@ -284,6 +320,10 @@ impl Encoder for BasicPitchEncoder {
         self.layers.iter().map(|&k| layer_dim(k, self.pool)).sum()
     }
 
+    fn frame_rate(&self) -> Option<f64> {
+        (self.pool == Pool::None).then_some(FRAME_RATE)
+    }
+
     fn encode(&mut self, audio: AudioRef<'_>) -> Result<Vec<f32>> {
         self.encode_batch(vec![audio]).pop().unwrap_or_else(|| Err(anyhow!("no result for the item")))
     }
@@ -294,7 +334,10 @@ impl Encoder for BasicPitchEncoder {
         self.model
             .frames(&items)
             .into_iter()
-            .map(|f| f.map(|f| layers.iter().flat_map(|&k| pool_layer(&f, k, kind, rescaled)).collect()))
+            .map(|f| match kind {
+                Pool::None => f.and_then(|f| unpooled(&f, layers, rescaled)),
+                _ => f.map(|f| layers.iter().flat_map(|&k| pool_layer(&f, k, kind, rescaled)).collect()),
+            })
             .collect()
     }
 }
