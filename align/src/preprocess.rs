@@ -265,6 +265,34 @@ impl<T: Real> FittedPreprocess<T> {
         }
         Ok(self.steps.iter().fold(rows.to_owned(), |z, step| apply_step(step, z)))
     }
+
+    /// Rows of the preprocessed space taken back to the raw space (n × `dim_out` → n ×
+    /// `dim_in`): a centring is added back and a PCA projection reconstructed from its basis
+    /// (exact on the kept directions). `None` where a step has no inverse (unit length, whitening):
+    /// what is lost cannot be read back. For decoding a mapped target row in its own space.
+    pub fn invert(&self, rows: MatRef<'_, T>) -> Option<Mat<T>> {
+        if rows.ncols() != self.dim_out {
+            return None;
+        }
+        let mut z = rows.to_owned();
+        for step in self.steps.iter().rev() {
+            z = match step {
+                Step::Center { mean } => {
+                    let neg: Vec<T> = mean.iter().map(|&m| -m).collect();
+                    kernels::subtract_row(&mut z, &neg);
+                    z
+                }
+                Step::Project { mean, basis, .. } => {
+                    let mut x = kernels::matmul(z.as_ref(), basis.transpose());
+                    let neg: Vec<T> = mean.iter().map(|&m| -m).collect();
+                    kernels::subtract_row(&mut x, &neg);
+                    x
+                }
+                Step::UnitNorm | Step::Whiten { .. } => return None,
+            };
+        }
+        Some(z)
+    }
 }
 
 fn apply_step<T: Real>(step: &Step<T>, mut z: Mat<T>) -> Mat<T> {
@@ -382,6 +410,27 @@ mod tests {
         for j in 0..6 {
             assert!((got[(0, j)] - by_hand[j] / norm2).abs() < 1e-12);
         }
+    }
+
+    #[test]
+    fn centring_and_a_full_pca_invert_exactly_unit_length_does_not() {
+        let mut r = rng(53);
+        let x = gaussian(&mut r, 30, 5);
+        let centred = Preprocess { unit_norm: false, center: true, ..Preprocess::none() };
+        let full = Preprocess { unit_norm: false, center: true, pca: Some(5), ..Preprocess::none() };
+        for pre in [centred, full] {
+            let (fitted, z) = fit(&pre, &x);
+            let back = fitted.invert(z.as_ref()).expect("invertible");
+            assert!(max_diff(back.as_ref(), x.as_ref()) < 1e-10, "{pre:?}");
+        }
+        // A PCA that drops directions reconstructs the kept part: applying it again is exact.
+        let (fitted, z) =
+            fit(&Preprocess { unit_norm: false, center: true, pca: Some(2), ..Preprocess::none() }, &x);
+        let back = fitted.invert(z.as_ref()).expect("invertible");
+        assert!(max_diff(fitted.apply(back.as_ref()).unwrap().as_ref(), z.as_ref()) < 1e-10);
+        let (fitted, z) = fit(&Preprocess::default(), &x);
+        assert!(fitted.invert(z.as_ref()).is_none(), "unit length loses each row's norm");
+        assert!(FittedPreprocess::<f64>::identity(5, Space::Source).invert(x.as_ref()).is_some());
     }
 
     #[test]

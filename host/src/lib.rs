@@ -15,6 +15,7 @@ pub mod error;
 pub mod experiment;
 pub mod extract;
 pub mod file_params;
+pub mod frames;
 pub mod layer_pass;
 pub mod lenient_json;
 pub mod logging;

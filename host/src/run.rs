@@ -15,6 +15,7 @@ use crate::stitch::{FailedStitch, StitchResult};
 use crate::tree::TreeResult;
 use crate::worker::Isolation;
 use crate::HostError;
+use commute_sdk::Value;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -367,6 +368,60 @@ fn node_embeddings(
     }
 }
 
+/// A frame-level edge: both nodes' frames, each operator pair's frames in both spaces, and the
+/// decoder with its true scores (see [`crate::frames`]).
+fn evaluate_frame_edge(
+    extractor: &mut Extractor<'_>,
+    exp: &Experiment,
+    edge: &Edge,
+    spec: &crate::experiment::FrameSpec,
+    dir: &mut RunDir,
+    cache: &Cache,
+) -> Result<EdgeResult, HostError> {
+    let (parent, child) = (extractor.node(&edge.parent)?, extractor.node(&edge.child)?);
+    let mut operators = Vec::new();
+    for pair in &edge.operators {
+        let p = extractor.operator(&edge.parent, &pair.parent)?;
+        let c = extractor.operator(&edge.child, &pair.child)?;
+        operators.push(crate::frames::FrameOperator { label: pair.label(), parent: p, child: c });
+    }
+    let decoder = match (&spec.decode, &spec.truth) {
+        (Some(call), Some(truth)) => {
+            let render = extractor.open_call(call)?;
+            let (_, values) = extractor.values(truth)?;
+            let truth = values
+                .into_iter()
+                .map(|v| match v {
+                    Value::Score(s) => Ok(s),
+                    other => Err(HostError::Usage(format!(
+                        "edge {} → {}: `truth` data set `{truth}` holds {} values, not scores",
+                        edge.parent,
+                        edge.child,
+                        other.kind()
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(crate::frames::Decoder { render, truth })
+        }
+        _ => None,
+    };
+    let inputs =
+        crate::frames::FrameInputs { parent: &parent, child: &child, operators: &operators, decoder };
+    let result = crate::frames::run_frame_edge(exp, edge, spec, inputs, cache)?;
+    let frames = |e: &Embeddings| e.frames.as_ref().map_or(0, |f| f.total());
+    dir.log(format!(
+        "edge {} → {} (frames): {} items, {} and {} frames, {} → {} dims",
+        edge.parent,
+        edge.child,
+        result.items,
+        frames(&parent),
+        frames(&child),
+        parent.dim,
+        child.dim
+    ));
+    Ok(result)
+}
+
 /// Each embedded row of `e` by the root item it derives from: how a node on the same items as an
 /// edge is matched to the edge's rows.
 fn rows_by_root(e: &Embeddings) -> HashMap<&Key, usize> {
@@ -451,6 +506,9 @@ fn evaluate_edge(
     cache: &Cache,
     nodes: &mut NodeMemo,
 ) -> Result<EdgeResult, HostError> {
+    if let Some(spec) = &edge.frames {
+        return evaluate_frame_edge(extractor, exp, edge, spec, dir, cache);
+    }
     let mut parent = node_embeddings(extractor, nodes, &edge.parent)?;
     let mut child = node_embeddings(extractor, nodes, &edge.child)?;
     let (parent_skipped, child_skipped) = (parent.skipped, child.skipped);

@@ -914,7 +914,7 @@ const NULL_SEED: u64 = 0x6c8e_9cf5_7093_2bd5;
 /// and a method that takes off from one or two correct pairs then looks as if it took off from
 /// none. A single anchor is paired with the first pool item that is not an anchor (in a pool of
 /// one item there is none, and the null is the fit itself).
-fn null_partners(anchors: usize, pool: usize, seed: u64) -> Vec<usize> {
+pub(crate) fn null_partners(anchors: usize, pool: usize, seed: u64) -> Vec<usize> {
     match anchors {
         1 if pool > 1 => vec![1],
         _ => commute_align::functional::derangement(anchors, seed),

@@ -21,6 +21,7 @@ mod loading;
 mod own_model;
 mod resources;
 mod run;
+mod sequences;
 mod shards;
 mod stitch;
 mod survival;

@@ -33,7 +33,7 @@ pub fn load(bytes: &[u8], registry: &Registry, base_dir: &Path) -> Result<Experi
     }
 }
 pub use spec::{
-    Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, GridCell,
-    LayerOf, Layers, MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OperatorRef,
+    Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, FrameSpec,
+    GridCell, LayerOf, Layers, MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OperatorRef,
     OrderSpec, Origin, Split, Stitch, StitchOperators, StitchedEncoder, TreeSpec,
 };

@@ -7,8 +7,9 @@
 use super::diagnostic::{suggest, Diagnostic};
 use super::spans::{CallSpans, DataSpans, EdgeSpans, EmbeddingsSpans, NodeSpans, OperatorSpans, Span};
 use super::spec::{
-    Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, Layers, MatchBy,
-    Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OrderSpec, Origin, Split, TreeSpec,
+    Call, DataSet, Device, Edge, EdgeMethod, EditSpec, EmbeddingsFile, Encoder, Experiment, FrameSpec,
+    Layers, MatchBy, Metric, Node, OperatorDecl, OperatorItems, OperatorPair, OrderSpec, Origin, Split,
+    TreeSpec,
 };
 use crate::align::refine::RefineSpec;
 use crate::align::self_learning::SelfLearningSpec;
@@ -1290,6 +1291,7 @@ impl Parser {
             },
             None => Vec::new(),
         };
+        let frames = self.level(&mut f);
         let metrics_span = f.table.get("metrics").map(|m| m.span()).unwrap_or_default();
         let metrics = f.get("metrics").map(|m| self.metrics(m));
         let null = self.boolean(&mut f, "null").unwrap_or(true);
@@ -1374,6 +1376,28 @@ impl Parser {
                 );
             }
         }
+        if frames.is_some() {
+            for key in [
+                "refine",
+                "self-learning",
+                "starts",
+                "metrics",
+                "order",
+                "swatches",
+                "shortcut",
+                "grid-anchors",
+            ] {
+                if let Some((k, _)) = f.table.get_key_value(key) {
+                    self.diags.push(
+                        Diagnostic::new(k.span(), format!("`{key}` does not apply to a frame-level edge"))
+                            .with_help(
+                                "a `level = \"frame\"` edge fits every method on frame pairs and reports \
+                                 frame-p@1, sequence-p@1 and, with `frames.decode`, note scores; leave it out",
+                            ),
+                    );
+                }
+            }
+        }
         f.finish(
             self,
             &[
@@ -1392,6 +1416,8 @@ impl Parser {
                 "swatches",
                 "shortcut",
                 "grid-anchors",
+                "level",
+                "frames",
             ],
         );
         let ((parent, parent_span), (child, child_span)) = (parent?, child?);
@@ -1414,8 +1440,77 @@ impl Parser {
             shortcut,
             grid: None,
             grid_anchors,
+            frames,
             spans,
         })
+    }
+
+    /// `level` (`"item"`, the default, or `"frame"`) and, for a frame-level edge, its `frames`
+    /// table.
+    fn level(&mut self, f: &mut Fields<'_, '_>) -> Option<FrameSpec> {
+        let level = self.string(f, "level");
+        let framed = match &level {
+            None => false,
+            Some((l, _)) if l == "item" => false,
+            Some((l, _)) if l == "frame" => true,
+            Some((other, span)) => {
+                self.diags.push(
+                    Diagnostic::new(
+                        span.clone(),
+                        format!("`level` must be \"item\" or \"frame\", found \"{other}\""),
+                    )
+                    .with_help("\"frame\" pairs the two nodes' frames (encoders with `pooling = \"none\"`)"),
+                );
+                return None;
+            }
+        };
+        let table = f.get("frames");
+        if !framed {
+            if let Some(v) = table {
+                self.diags.push(
+                    Diagnostic::new(v.span(), "`frames` is for a frame-level edge")
+                        .with_help("add `level = \"frame\"` to the edge, or leave `frames` out"),
+                );
+            }
+            return None;
+        }
+        let mut spec = FrameSpec::default();
+        let Some(v) = table else { return Some(spec) };
+        let t = self.table(v, "frames")?;
+        let mut g = Fields::new(t, v.span(), "`frames`");
+        let count = |p: &mut Parser, g: &mut Fields<'_, '_>, key: &'static str, min: i64| {
+            p.integer(g, key, min, i64::from(u32::MAX)).map(|n| n as usize)
+        };
+        if let Some(n) = count(self, &mut g, "fit-frames", 2) {
+            spec.fit_frames = n;
+        }
+        if let Some(n) = count(self, &mut g, "test-frames", 2) {
+            spec.test_frames = n;
+        }
+        if let Some(n) = count(self, &mut g, "sequences", 2) {
+            spec.sequences = n;
+        }
+        spec.decode = g.get("decode").and_then(|d| self.call(d, "decode"));
+        if let Some((truth, span)) = self.string(&mut g, "truth") {
+            spec.truth = Some(truth);
+            spec.truth_span = span;
+        }
+        if let Some(v) = g.get("onset-tolerance") {
+            match v.get_ref().as_float().map(|x| x.as_str().parse::<f64>()) {
+                Some(Ok(x)) if x > 0.0 && x <= 1.0 => spec.onset_tolerance = x,
+                _ => {
+                    self.error(v.span(), "`onset-tolerance` must be a number of seconds in (0, 1], e.g. 0.05")
+                }
+            }
+        }
+        if spec.decode.is_some() != spec.truth.is_some() {
+            self.diags.push(
+                Diagnostic::new(g.span.clone(), "`decode` and `truth` go together")
+                    .with_help("`decode` turns the child's frames into a score; `truth` names the data set of the true scores"),
+            );
+        }
+        g.finish(self, &["fit-frames", "test-frames", "sequences", "decode", "truth", "onset-tolerance"]);
+        Some(spec)
     }
 }
 

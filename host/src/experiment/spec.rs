@@ -491,9 +491,84 @@ pub struct Edge {
     /// The anchor count a layer grid's heatmaps show (`grid-anchors`); `None` = the largest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid_anchors: Option<usize>,
+    /// What is paired: items (one vector each, the default) or frames (`level = "frame"`: both
+    /// nodes keep their frames and the map is fitted on frame pairs; see [`FrameSpec`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frames: Option<FrameSpec>,
     /// Where its keys sit in the file, for errors.
     #[serde(skip)]
     pub spans: EdgeSpans,
+}
+
+/// How a frame-level edge (`level = "frame"`) pairs, fits and scores frames (`frames = { … }`).
+///
+/// Anchors are counted in items: an anchor item gives all its frame pairs. Frame pairs come from
+/// provenance: both nodes embed the same items or one's items are rendered from the other's (audio
+/// synthesized from scores), so frame `t` of one and the frames of the other over the same
+/// instant correspond; the faster side's frames within each frame of the slower are averaged
+/// onto its clock.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FrameSpec {
+    /// The most frame pairs a map is fitted on: more are thinned evenly (all anchor items keep
+    /// frames in proportion).
+    pub fit_frames: usize,
+    /// The most test frames in the frame-retrieval gallery (evenly thinned).
+    pub test_frames: usize,
+    /// The most test items in sequence retrieval (DTW between every pair of them).
+    pub sequences: usize,
+    /// The target modality's decoder: a render taking the child's frames (a sequence) to a score,
+    /// whose notes are scored against `truth`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decode: Option<Call>,
+    /// The data set of true scores the decoded notes are scored against (the items the child's
+    /// data set is, or is rendered from).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truth: Option<String>,
+    /// Onset tolerance of a matched note, in seconds.
+    pub onset_tolerance: f64,
+    /// Where `truth` was written, for errors.
+    #[serde(skip)]
+    pub truth_span: Span,
+}
+
+fn default_fit_frames() -> usize {
+    20_000
+}
+fn default_test_frames() -> usize {
+    2_000
+}
+fn default_sequences() -> usize {
+    100
+}
+fn default_onset_tolerance() -> f64 {
+    0.05
+}
+
+impl Default for FrameSpec {
+    fn default() -> Self {
+        FrameSpec {
+            fit_frames: default_fit_frames(),
+            test_frames: default_test_frames(),
+            sequences: default_sequences(),
+            decode: None,
+            truth: None,
+            onset_tolerance: default_onset_tolerance(),
+            truth_span: Span::default(),
+        }
+    }
+}
+
+impl FrameSpec {
+    /// The metrics a frame-level edge reports: frame and sequence retrieval, and with a decoder
+    /// the decoded notes' F1, precision and recall.
+    pub fn metrics(&self) -> Vec<String> {
+        let mut m = vec!["frame-p@1".to_owned(), "sequence-p@1".to_owned()];
+        if self.decode.is_some() {
+            m.extend(["note-f1", "note-precision", "note-recall"].map(str::to_owned));
+        }
+        m
+    }
 }
 
 impl Edge {
@@ -828,9 +903,9 @@ impl Experiment {
         })
     }
 
-    /// The tree edges (shortcuts left out).
+    /// The tree edges (shortcuts, grid cells and frame-level edges left out).
     pub fn tree_edges(&self) -> impl Iterator<Item = &Edge> {
-        self.edges.iter().filter(|e| !e.shortcut && e.grid.is_none())
+        self.edges.iter().filter(|e| !e.shortcut && e.grid.is_none() && e.frames.is_none())
     }
 
     /// The parent of node `name` in the tree, if it has one.

@@ -589,6 +589,35 @@ impl Validator<'_> {
         }
     }
 
+    /// A frame-level edge's decoder reads frames and writes a score; its truth holds scores.
+    fn frame_decoder(&mut self, frames: &crate::experiment::FrameSpec) {
+        if let Some(call) = &frames.decode {
+            if let Some(spec) = self.function(call, FunctionKind::Render, "decode") {
+                if spec.input.is_some_and(|k| !k.accepts(ValueKind::Sequence))
+                    || !spec.output.accepts(ValueKind::Score)
+                {
+                    let input = spec.input.map_or("nothing".to_owned(), |k| k.to_string());
+                    self.error(
+                        call.spans.function.clone(),
+                        format!(
+                            "decoder `{}` maps {input} to {}; a decoder maps frames (a sequence) to a score",
+                            call.function, spec.output
+                        ),
+                        None,
+                    );
+                }
+            }
+        }
+        if let Some(truth) = &frames.truth {
+            let span = frames.truth_span.clone();
+            if let Some(kind) = self.named_data(truth, &span).and_then(|f| f.kind) {
+                if !ValueKind::Score.accepts(kind) {
+                    self.error(span, format!("`truth` data set `{truth}` holds {kind}, not scores"), None);
+                }
+            }
+        }
+    }
+
     fn edges(&mut self) {
         let exp = self.exp;
         let mut parent_of: HashMap<&str, (&str, usize)> = HashMap::new();
@@ -637,6 +666,9 @@ impl Validator<'_> {
             }
             let (Some(p), Some(c)) = (exp.node(&edge.parent), exp.node(&edge.child)) else { continue };
             self.edge_operators(i, &p.data, &c.data);
+            if let Some(frames) = &edge.frames {
+                self.frame_decoder(frames);
+            }
             if let Some(name) = &edge.swatches {
                 match exp.node(name) {
                     None => self.error(

@@ -5,17 +5,19 @@
 //! |---|---|---|
 //! | source | `random-scores` | seeded melodies, chord progressions and melodies over chords ([`generate`]) |
 //! | source | `midi-files` | every `.mid`/`.midi` file of a folder ([`midi_files`]) |
-//! | encoder | `piano-roll` | 128 + 8 dims: pooled velocity-weighted piano roll and statistics ([`piano_roll`]) |
+//! | encoder | `piano-roll` | 128 + 8 dims: pooled velocity-weighted piano roll and statistics, or its frames ([`piano_roll`]) |
 //! | encoder | `chroma` | 12 dims: pitch-class profile ([`chroma`]) |
 //! | encoder | `loudness` | 10 dims: dynamics and density ([`loudness`]) |
 //! | operator | `transpose` | shift pitches by semitones ([`transpose`]) |
 //! | operator | `louder` | velocity gain in dB ([`louder`]) |
 //! | operator | `tempo` | faster or slower ([`tempo`]) |
 //! | render | `synth` | score → mono audio ([`synth`]) |
+//! | render | `decode-roll` | piano-roll frames → score ([`decode_roll`]) |
 //!
 //! The modules are public so that other crates (and tests) can call the functions directly.
 
 pub mod chroma;
+pub mod decode_roll;
 pub mod envelope;
 pub mod generate;
 pub mod louder;
@@ -42,5 +44,6 @@ commute_sdk::export_plugin! {
         operator "louder" => louder::Louder,
         operator "tempo" => tempo::Tempo,
         render "synth" => synth::Synth,
+        render "decode-roll" => decode_roll::DecodeRoll,
     },
 }

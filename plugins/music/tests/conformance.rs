@@ -22,6 +22,11 @@ fn music_plugin_conforms() {
         std::fs::write(dir.path().join(format!("{i}.mid")), write_smf(score)).expect("write");
     }
     let dir_param = format!("dir = {:?}", dir.path().display().to_string());
+    // The scores' piano-roll frames, as the decoder's valid inputs.
+    let rolls = Harness::new(commute_plugin())
+        .call("piano-roll", "pooling = \"none\"\nlowest-pitch = 21\nhighest-pitch = 108", &scores)
+        .expect("piano-roll frames");
+    assert!(rolls.iter().all(|r| r.as_sequence().is_some_and(|s| s.dim == 88 && s.frame_rate == 20.0)));
 
     Conformance::new(commute_plugin())
         .case("random-scores", "count = 5\nseed = 7", vec![])
@@ -32,7 +37,8 @@ fn music_plugin_conforms() {
         .case("transpose", "semitones = 2\nout-of-range = \"clamp\"", scores.clone())
         .case("louder", "db = 6.0", scores.clone())
         .case("tempo", "ratio = 1.5", scores.clone())
-        .case("synth", "sample-rate = 16000\ntail-s = 0.5", scores)
+        .case("synth", "sample-rate = 16000\ntail-s = 0.5", scores.clone())
+        .case("decode-roll", "lowest-pitch = 21", rolls)
         .run();
 }
 
@@ -83,7 +89,8 @@ fn manifest_lists_every_function_and_shows_defaults() {
             "transpose",
             "louder",
             "tempo",
-            "synth"
+            "synth",
+            "decode-roll"
         ]
     );
     for f in &m.functions {

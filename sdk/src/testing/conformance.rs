@@ -5,7 +5,7 @@
 use super::Harness;
 use crate::abi::client::Instance;
 use crate::abi::PluginModuleRef;
-use crate::{Audio, CallError, FunctionKind, FunctionSpec, Image, Score, Tensor, Value, ValueKind};
+use crate::{Audio, CallError, FunctionKind, FunctionSpec, Image, Score, Sequence, Tensor, Value, ValueKind};
 
 /// A conformance run: add one case per function (valid parameters and valid inputs), then
 /// [`run`](Conformance::run).
@@ -140,6 +140,10 @@ fn edge_inputs(kind: ValueKind) -> Vec<(&'static str, Value)> {
         ],
         ValueKind::Score => vec![("empty score", Value::Score(Score::default()))],
         ValueKind::Tensor => vec![("empty tensor", Value::Tensor(Tensor::vector(vec![])))],
+        ValueKind::Sequence => vec![(
+            "a one-frame sequence of one value",
+            Value::Sequence(Sequence { frame_rate: 10.0, dim: 1, data: vec![0.0] }),
+        )],
         _ => vec![],
     }
 }
