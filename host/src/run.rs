@@ -388,6 +388,7 @@ fn evaluate_frame_edge(
     let decoder = match (&spec.decode, &spec.truth) {
         (Some(call), Some(truth)) => {
             let render = extractor.open_call(call)?;
+            let parent_render = spec.parent_decode.as_ref().map(|c| extractor.open_call(c)).transpose()?;
             let (_, values) = extractor.values(truth)?;
             let truth = values
                 .into_iter()
@@ -401,13 +402,26 @@ fn evaluate_frame_edge(
                     ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            Some(crate::frames::Decoder { render, truth })
+            Some(crate::frames::Decoder { render, truth, parent: parent_render })
         }
         _ => None,
     };
     let inputs =
         crate::frames::FrameInputs { parent: &parent, child: &child, operators: &operators, decoder };
     let result = crate::frames::run_frame_edge(exp, edge, spec, inputs, cache)?;
+    if let Some(example) = &result.example {
+        // The pictured test item, to listen to: the truth and each decoding, as MIDI files.
+        let slug = crate::report::markdown::slug;
+        let folder = format!("decoded/{}-{}", slug(&edge.parent), slug(&edge.child));
+        dir.write(&format!("{folder}/truth.mid"), &commute_sdk::midi::write_smf(&example.truth))?;
+        let largest = result.points.iter().filter(|p| p.decoded.is_some()).map(|p| p.anchors).max();
+        for p in result.points.iter().filter(|p| p.repeat == 0 && Some(p.anchors) == largest) {
+            if let Some(score) = &p.decoded {
+                let name = format!("{folder}/{}-{}.mid", slug(&p.method), p.anchors);
+                dir.write(&name, &commute_sdk::midi::write_smf(score))?;
+            }
+        }
+    }
     let frames = |e: &Embeddings| e.frames.as_ref().map_or(0, |f| f.total());
     dir.log(format!(
         "edge {} → {} (frames): {} items, {} and {} frames, {} → {} dims",

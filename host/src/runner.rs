@@ -67,6 +67,10 @@ pub struct Point {
     /// anchor count).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,
+    /// A frame-level edge's first test item as this fit's mapped frames decode (`frames.decode`:
+    /// first repeat, largest anchor count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<commute_sdk::Score>,
 }
 
 /// What a refinement stage did on one point (see [`RefineReport`] and [`SelfLearningReport`]).
@@ -167,6 +171,10 @@ pub struct EdgeResult {
     /// The swatch picture's colours for the first repeat's test items (`swatches`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swatches: Option<SwatchColours>,
+    /// A frame-level edge with a decoder: the first repeat's first test item, its true score
+    /// (the methods' decodings are their points' `decoded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<crate::frames::DecodedExample>,
     /// Points of the sweep found in the cache (from an earlier or interrupted run); recorded
     /// under `cache` in metrics.json, not here, so that reruns give identical edges.
     #[serde(skip)]
@@ -808,6 +816,7 @@ pub fn run_edge(
                         operators: evaluated.operators,
                         refinement: evaluated.refinement,
                         examples: evaluated.examples,
+                        decoded: None,
                     };
                     cache.put_result(&key, &point)?;
                     points.push(point);
@@ -842,6 +851,7 @@ pub fn run_edge(
         take_off,
         rotations,
         swatches,
+        example: None,
         points_cached,
         points_computed,
     })
@@ -958,6 +968,7 @@ mod tests {
             operators: BTreeMap::new(),
             refinement: None,
             examples: Vec::new(),
+            decoded: None,
         }
     }
 

@@ -171,6 +171,7 @@ mod tests {
             operators: BTreeMap::new(),
             refinement: None,
             examples: Vec::new(),
+            decoded: None,
         }
     }
 

@@ -103,6 +103,18 @@ fn log_mel_frames_map_onto_piano_roll_frames_and_decode_into_the_scores_notes() 
     assert!(f1(point(edge, "ridge", 30), "scores") > f1(point(edge, "ridge", 2), "scores"));
     let log = std::fs::read_to_string(folder.join("run.log")).expect("run.log");
     assert!(log.contains("(frames): 70 items"), "{log}");
+    // What the mapped sequences decode into: a picture in the report and MIDI files to play.
+    let report = std::fs::read_to_string(folder.join("report.md")).expect("report.md");
+    assert!(report.contains("plots/mel-roll-decoded.svg"), "{report}");
+    let svg = std::fs::read_to_string(folder.join("plots/mel-roll-decoded.svg")).expect("the picture");
+    assert!(svg.contains("true notes") && svg.contains("ridge (30 anchors)"), "{svg}");
+    let example = &edge["example"];
+    let truth_notes = example["truth"]["notes"].as_array().map_or(0, Vec::len);
+    assert!(truth_notes > 0, "{example}");
+    for file in ["truth.mid", "ridge-30.mid", "functional-30.mid"] {
+        let bytes = std::fs::read(folder.join("decoded/mel-roll").join(file)).expect(file);
+        assert_eq!(&bytes[..4], b"MThd", "{file} is a MIDI file");
+    }
 
     // Again: every point and every chunk from the cache, the same edge.
     let (code, _, stderr) = run_in(dir.path(), &experiment("", FRAME_EDGE));

@@ -1491,6 +1491,7 @@ impl Parser {
             spec.sequences = n;
         }
         spec.decode = g.get("decode").and_then(|d| self.call(d, "decode"));
+        spec.parent_decode = g.get("parent-decode").and_then(|d| self.call(d, "parent-decode"));
         if let Some((truth, span)) = self.string(&mut g, "truth") {
             spec.truth = Some(truth);
             spec.truth_span = span;
@@ -1503,13 +1504,30 @@ impl Parser {
                 }
             }
         }
+        if spec.parent_decode.is_some() && spec.decode.is_none() {
+            self.diags.push(
+                Diagnostic::new(g.span.clone(), "`parent-decode` is a reference beside `decode`")
+                    .with_help("add `decode` (the child's decoder) and `truth`"),
+            );
+        }
         if spec.decode.is_some() != spec.truth.is_some() {
             self.diags.push(
                 Diagnostic::new(g.span.clone(), "`decode` and `truth` go together")
                     .with_help("`decode` turns the child's frames into a score; `truth` names the data set of the true scores"),
             );
         }
-        g.finish(self, &["fit-frames", "test-frames", "sequences", "decode", "truth", "onset-tolerance"]);
+        g.finish(
+            self,
+            &[
+                "fit-frames",
+                "test-frames",
+                "sequences",
+                "decode",
+                "parent-decode",
+                "truth",
+                "onset-tolerance",
+            ],
+        );
         Some(spec)
     }
 }

@@ -525,6 +525,11 @@ pub struct FrameSpec {
     /// data set is, or is rendered from).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truth: Option<String>,
+    /// A decoder of the parent's own frames (e.g. Basic Pitch's note creation on its frames: what
+    /// the parent's modality transcribes without any map), reported as the reference `decoded
+    /// from the parent's frames`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_decode: Option<Call>,
     /// Onset tolerance of a matched note, in seconds.
     pub onset_tolerance: f64,
     /// Where `truth` was written, for errors.
@@ -553,6 +558,7 @@ impl Default for FrameSpec {
             sequences: default_sequences(),
             decode: None,
             truth: None,
+            parent_decode: None,
             onset_tolerance: default_onset_tolerance(),
             truth_span: Span::default(),
         }

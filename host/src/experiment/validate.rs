@@ -591,7 +591,7 @@ impl Validator<'_> {
 
     /// A frame-level edge's decoder reads frames and writes a score; its truth holds scores.
     fn frame_decoder(&mut self, frames: &crate::experiment::FrameSpec) {
-        if let Some(call) = &frames.decode {
+        for call in frames.decode.iter().chain(&frames.parent_decode) {
             if let Some(spec) = self.function(call, FunctionKind::Render, "decode") {
                 if spec.input.is_some_and(|k| !k.accepts(ValueKind::Sequence))
                     || !spec.output.accepts(ValueKind::Score)

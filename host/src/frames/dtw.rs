@@ -33,19 +33,22 @@ pub fn dtw(a: &[f32], b: &[f32], d: usize) -> f64 {
 }
 
 /// Sequence retrieval: the share of queries whose own target (same index) has the lowest DTW
-/// cost among all targets (ties count as found).
+/// cost among all targets (ties count as found). Queries are split over the machine's threads.
 pub fn sequence_p_at_1(queries: &[&[f32]], targets: &[&[f32]], d: usize) -> f64 {
     if queries.is_empty() {
         return f64::NAN;
     }
-    let hits = queries
-        .iter()
-        .enumerate()
-        .filter(|&(i, q)| {
-            let own = dtw(q, targets[i], d);
-            targets.iter().enumerate().all(|(j, t)| j == i || dtw(q, t, d) >= own)
-        })
-        .count();
+    let found = |i: usize| {
+        let own = dtw(queries[i], targets[i], d);
+        targets.iter().enumerate().all(|(j, t)| j == i || dtw(queries[i], t, d) >= own)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(queries.len());
+    let hits: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|w| s.spawn(move || (w..queries.len()).step_by(threads).filter(|&i| found(i)).count()))
+            .collect();
+        workers.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).sum()
+    });
     hits as f64 / queries.len() as f64
 }
 

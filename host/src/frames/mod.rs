@@ -17,7 +17,9 @@
 //!   taken back to the child's own space, is decoded into a score by the target modality's
 //!   decoder (a plugin render) and its notes matched against the true score's ([`notes`]),
 //!   pooled over the test items. The same decoder on the child's own frames is the ceiling,
-//!   reported as the reference `decoded from the child's frames`.
+//!   reported as the reference `decoded from the child's frames`; with `parent-decode`, the
+//!   parent modality's own decoder on its own frames (Basic Pitch transcribing the audio, no map)
+//!   is the reference `decoded from the parent's frames`.
 //!
 //! Beside each fit, its permutation null: the anchor items' pairing deranged, item `a`'s parent
 //! frames paired with item `π(a)`'s child frames.
@@ -45,6 +47,18 @@ use std::collections::BTreeMap;
 
 /// The reference a decoder gives on the child's own frames (the ceiling of decoded scores).
 pub const DECODED_CHILD: &str = "decoded from the child's frames";
+/// The reference `parent-decode` gives on the parent's own frames (no map at all).
+pub const DECODED_PARENT: &str = "decoded from the parent's frames";
+
+/// The test item a frame-level edge's report shows decoded: the first repeat's first test item.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DecodedExample {
+    /// Its index among the edge's items.
+    pub item: usize,
+    /// Its true score.
+    pub truth: Score,
+}
 
 /// An operator pair of a frame-level edge, embedded by both nodes.
 pub struct FrameOperator {
@@ -62,6 +76,8 @@ pub struct Decoder {
     pub render: Opened,
     /// Per item of the edge, its true score.
     pub truth: Vec<Score>,
+    /// `parent-decode`: a decoder of the parent's own frames, at the parent's own rate.
+    pub parent: Option<Opened>,
 }
 
 /// What a frame-level edge reads: both nodes' frames, its operators and its decoder.
@@ -139,6 +155,7 @@ pub fn run_frame_edge(
     let ops_key = ops_key.finish();
 
     let mut points = Vec::new();
+    let mut example = None;
     let (mut cached, mut computed) = (0, 0);
     for repeat in 0..exp.repeats {
         let mut rng = ChaCha8Rng::seed_from_u64(repeat_seed(exp.seed, repeat));
@@ -150,7 +167,7 @@ pub fn run_frame_edge(
         // The decoder's ceiling: its own reading of the child's frames, once per repeat.
         if let Some(d) = decoder.as_mut() {
             let key = point_key(&["ceiling", &spec_key, &child.key], repeat, 0, test_items);
-            let scores = match cache.get_result::<Scores>(&key) {
+            let (scores, decoded) = match cache.get_result::<Decoded>(&key) {
                 Some(s) => s,
                 None => {
                     let s = decoded_scores(d, &eval.child, test_items, clock.rate, spec)?;
@@ -158,8 +175,38 @@ pub fn run_frame_edge(
                     s
                 }
             };
+            if repeat == 0 {
+                example =
+                    test_items.first().map(|&item| DecodedExample { item, truth: d.truth[item].clone() });
+            }
             for &anchors in &exp.anchors {
-                points.push(reference_point(scores.clone(), anchors, repeat));
+                let mut p = reference_point(DECODED_CHILD, scores.clone(), anchors, repeat);
+                p.decoded = decoded.clone().filter(|_| repeat == 0 && anchors == largest);
+                points.push(p);
+            }
+            if d.parent.is_some() {
+                let key = point_key(&["parent ceiling", &spec_key, &parent.key], repeat, 0, test_items);
+                let (scores, decoded) = match cache.get_result::<Decoded>(&key) {
+                    Some(s) => s,
+                    None => {
+                        let pf = parent.frames.as_ref().map_or(0.0, |f| f.rate);
+                        let own: Vec<Mat<f64>> = test_items
+                            .iter()
+                            .map(|&i| {
+                                let v = parent.item(i);
+                                Mat::from_fn(v.len() / dp, dp, |r, c| f64::from(v[r * dp + c]))
+                            })
+                            .collect();
+                        let s = decoded_scores_with(d, true, &own, test_items, pf, spec)?;
+                        cache.put_result(&key, &s)?;
+                        s
+                    }
+                };
+                for &anchors in &exp.anchors {
+                    let mut p = reference_point(DECODED_PARENT, scores.clone(), anchors, repeat);
+                    p.decoded = decoded.clone().filter(|_| repeat == 0 && anchors == largest);
+                    points.push(p);
+                }
             }
         }
         for &anchors in &exp.anchors {
@@ -216,6 +263,7 @@ pub fn run_frame_edge(
                     operators: BTreeMap::new(),
                     refinement: None,
                     examples: Vec::new(),
+                    decoded: None,
                 };
                 if anchors < method.spec.min_pairs().max(1) {
                     point.error =
@@ -225,8 +273,9 @@ pub fn run_frame_edge(
                     match fit(&pairs)
                         .and_then(|map| eval.scores(&map, decoder.as_mut(), clock.rate).map(|s| (map, s)))
                     {
-                        Ok((map, scores)) => {
+                        Ok((map, (scores, decoded))) => {
                             point.scores = scores;
+                            point.decoded = decoded.filter(|_| repeat == 0 && anchors == largest);
                             point.details = map.details.clone();
                             point.details.insert(
                                 "frame-pairs".into(),
@@ -238,8 +287,10 @@ pub fn run_frame_edge(
                     if edge.null && point.error.is_none() {
                         let null: Vec<(usize, usize)> =
                             (0..anchor_items.len()).map(|a| (anchor_items[a], pool[partners[a]])).collect();
-                        point.null =
-                            fit(&null).and_then(|map| eval.scores(&map, decoder.as_mut(), clock.rate)).ok();
+                        point.null = fit(&null)
+                            .and_then(|map| eval.scores(&map, decoder.as_mut(), clock.rate))
+                            .ok()
+                            .map(|s| s.0);
                     }
                 }
                 cache.put_result(&key, &point)?;
@@ -271,6 +322,7 @@ pub fn run_frame_edge(
         take_off: Vec::new(),
         rotations: Vec::new(),
         swatches: None,
+        example,
         points_cached: cached,
         points_computed: computed,
     })
@@ -289,9 +341,9 @@ fn point_key(parts: &[&str], repeat: usize, anchors: usize, items: &[usize]) -> 
     k.finish()
 }
 
-fn reference_point(scores: Scores, anchors: usize, repeat: usize) -> Point {
+fn reference_point(label: &str, scores: Scores, anchors: usize, repeat: usize) -> Point {
     Point {
-        method: DECODED_CHILD.to_owned(),
+        method: label.to_owned(),
         anchors,
         repeat,
         scores,
@@ -301,6 +353,7 @@ fn reference_point(scores: Scores, anchors: usize, repeat: usize) -> Point {
         operators: BTreeMap::new(),
         refinement: None,
         examples: Vec::new(),
+        decoded: None,
     }
 }
 
@@ -431,7 +484,7 @@ impl<'s> Evaluation<'s> {
     }
 
     /// A fitted map's scores on the test items.
-    fn scores(&self, map: &FittedMap, decoder: Option<&mut Decoder>, rate: f64) -> Result<Scores, String> {
+    fn scores(&self, map: &FittedMap, decoder: Option<&mut Decoder>, rate: f64) -> Result<Decoded, String> {
         let mapped: Vec<Mat<f64>> = self
             .parent
             .iter()
@@ -445,6 +498,7 @@ impl<'s> Evaluation<'s> {
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         let mut scores = Scores::new();
+        let mut first = None;
         scores.insert("frame-p@1".into(), frame_p_at_1(&mapped, &targets, &self.gallery));
         let k = self.spec.sequences.min(mapped.len());
         let flat = |m: &Mat<f64>| -> Vec<f32> {
@@ -466,9 +520,10 @@ impl<'s> Evaluation<'s> {
                 .collect();
             match own {
                 Some(own) => {
-                    let s =
+                    let (s, example) =
                         decoded_scores(d, &own, &self.test, rate, self.spec).map_err(|e| e.to_string())?;
                     scores.extend(s);
+                    first = example;
                 }
                 None => {
                     for m in ["note-f1", "note-precision", "note-recall"] {
@@ -477,7 +532,7 @@ impl<'s> Evaluation<'s> {
                 }
             }
         }
-        Ok(scores)
+        Ok((scores, first))
     }
 }
 
@@ -511,7 +566,22 @@ fn decoded_scores(
     test: &[usize],
     rate: f64,
     spec: &FrameSpec,
-) -> Result<Scores, HostError> {
+) -> Result<Decoded, HostError> {
+    decoded_scores_with(decoder, false, sequences, test, rate, spec)
+}
+
+/// The first item's decoded score is kept beside the scores.
+type Decoded = (Scores, Option<Score>);
+
+/// [`decoded_scores`] with the child's decoder, or (`parent`) with `parent-decode`.
+fn decoded_scores_with(
+    decoder: &mut Decoder,
+    parent: bool,
+    sequences: &[Mat<f64>],
+    test: &[usize],
+    rate: f64,
+    spec: &FrameSpec,
+) -> Result<Decoded, HostError> {
     let values: Vec<Value> = sequences
         .iter()
         .map(|m| {
@@ -519,17 +589,26 @@ fn decoded_scores(
             Value::Sequence(Sequence { frame_rate: rate, dim: m.ncols(), data })
         })
         .collect();
-    let out = decoder.render.call(&values)?;
+    let render = match (parent, decoder.parent.as_mut()) {
+        (true, Some(p)) => p,
+        _ => &mut decoder.render,
+    };
+    let out = render.call(&values)?;
+    let (plugin, function) = (render.plugin().to_owned(), render.spec().name.clone());
     let mut counts = NoteCounts::default();
+    let mut first = None;
     for (k, r) in out.into_iter().enumerate() {
         let truth = &decoder.truth[test[k]].notes;
         match r {
-            Ok(Value::Score(s)) => counts.add(notes::match_notes(&s.notes, truth, spec.onset_tolerance)),
+            Ok(Value::Score(s)) => {
+                counts.add(notes::match_notes(&s.notes, truth, spec.onset_tolerance));
+                if k == 0 {
+                    first = Some(s);
+                }
+            }
             Ok(other) => {
                 return Err(HostError::Usage(format!(
-                    "the decoder `{}/{}` returned a {}, not a score",
-                    decoder.render.plugin(),
-                    decoder.render.spec().name,
+                    "the decoder `{plugin}/{function}` returned a {}, not a score",
                     other.kind()
                 )))
             }
@@ -543,5 +622,5 @@ fn decoded_scores(
     scores.insert("note-f1".into(), counts.f1());
     scores.insert("note-precision".into(), counts.precision());
     scores.insert("note-recall".into(), counts.recall());
-    Ok(scores)
+    Ok((scores, first))
 }

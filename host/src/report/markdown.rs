@@ -508,6 +508,17 @@ pub fn render(
             let _ = writeln!(md, "![{metric}](plots/{name})\n");
             plots.push((name, chart(edge, metric)));
         }
+        if let Some(svg) = super::notes::decoded_picture(edge) {
+            let name = format!("{}-{}-decoded.svg", slug(&edge.parent), slug(&edge.child));
+            let _ = writeln!(
+                md,
+                "![a test item's true notes and what each method's mapped frames decode into](plots/{name})\n\n\
+                 The same as MIDI files: `decoded/{}-{}/`.\n",
+                slug(&edge.parent),
+                slug(&edge.child)
+            );
+            plots.push((name, svg));
+        }
         if let Some(svg) = super::swatches::swatch_picture(edge) {
             let name = format!("{}-{}-swatches.svg", slug(&edge.parent), slug(&edge.child));
             let _ = writeln!(md, "![a few test items, what each method retrieves, and where the control edit lands](plots/{name})\n");

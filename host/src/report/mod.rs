@@ -4,6 +4,7 @@ pub mod bars;
 pub mod grid;
 pub mod heatmap;
 pub mod markdown;
+pub mod notes;
 pub mod plot;
 pub mod stitch;
 pub mod swatches;

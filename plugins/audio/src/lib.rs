@@ -5,7 +5,7 @@
 //! | kind | function | what |
 //! |---|---|---|
 //! | source | `wav-files` | every `.wav` file of a folder, mono, at its own rate ([`wav_files`]) |
-//! | encoder | `log-mel` | 2 × n-mels dims (128 by default): per-band mean and std of a dB mel spectrogram ([`log_mel`]) |
+//! | encoder | `log-mel` | 2 × n-mels dims (128 by default): per-band mean and std of a dB mel spectrogram, or its frames ([`log_mel`]) |
 //! | encoder | `chroma` | 12 dims: tuning-corrected pitch-class profile of the STFT ([`chroma`]) |
 //! | encoder | `loudness` | 11 dims: frame-level statistics, peak, RMS, crest factor, gated level, range, silence ([`loudness`]) |
 //! | operator | `gain` | multiply by 10^(db/20), optional clipping ([`gain`]) |
@@ -13,6 +13,7 @@
 //! | operator | `time-stretch` | play faster or slower by a rate keeping the pitch: WSOLA or phase vocoder ([`time_stretch`]) |
 //! | encoder | `basic-pitch` | 300 dims by default: Basic Pitch's note, onset and contour posteriorgrams pooled over time, or any `layer` of the network on the way to them ([`basic_pitch::embedding`]) |
 //! | render | `transcribe` | audio → score: Basic Pitch's posteriorgrams decoded into notes ([`basic_pitch::transcribe`]) |
+//! | render | `basic-pitch-notes` | Basic Pitch's frames → score, the same decoding ([`basic_pitch::decode`]) |
 //! | encoder | `onnx` | any ONNX audio model on the waveform: its windows, any tensors of its graph, pooled over frames ([`onnx_encoder`]) |
 //!
 //! Basic Pitch's frame-level posteriorgrams are public too ([`basic_pitch::BasicPitch`]); its two
@@ -54,6 +55,7 @@ commute_sdk::export_plugin! {
         operator "time-stretch" => time_stretch::TimeStretch,
         encoder "basic-pitch" => basic_pitch::BasicPitchEncoder,
         render "transcribe" => basic_pitch::Transcribe,
+        render "basic-pitch-notes" => basic_pitch::decode::DecodeFrames,
         encoder "onnx" => onnx_encoder::OnnxAudio,
     },
 }

@@ -259,3 +259,38 @@ fn unpooled_frames_keep_time_and_average_to_the_pooled_vector() {
     let err = frames.call(&[short]).expect("the call runs")[0].clone().expect_err("no frame");
     assert!(err.to_string().contains("shorter than one frame"), "{err}");
 }
+
+#[test]
+fn decoding_the_frames_gives_what_transcribe_gives_on_the_audio() {
+    let h = Harness::new(commute_plugin());
+    let scores = music_call("random-scores", "count = 3\nseed = 12\nmax-duration-s = 4.0", &[]);
+    let mut audio = synth(&scores, 22050);
+    audio.push(synth(&[Value::Score(c_major_scale(73))], 22050).remove(0));
+    let transcribed = h.call("transcribe", "", &audio).expect("transcribes");
+    // Raw frames: the same posteriorgrams, the same notes, note for note.
+    let raw = h.call("basic-pitch", "pool = \"none\"\nrescale = false", &audio).expect("frames");
+    let decoded = h.call("basic-pitch-notes", "rescaled = false", &raw).expect("decodes");
+    assert_eq!(decoded, transcribed);
+    // The encoder's default (rescaled, clamped to the model's 0.1–0.9 range and back): the same
+    // notes, an onset moved by a frame or two where the clamp flattened a rise.
+    let frames = h.call("basic-pitch", "pool = \"none\"", &audio).expect("frames");
+    let decoded = h.call("basic-pitch-notes", "", &frames).expect("decodes");
+    for (d, t) in decoded.iter().zip(&transcribed) {
+        let key = |v: &Value| -> Vec<(u8, f32)> {
+            let mut k: Vec<(u8, f32)> =
+                v.as_score().expect("a score").notes.iter().map(|n| (n.pitch, n.onset_s)).collect();
+            k.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+            k
+        };
+        let (d, t) = (key(d), key(t));
+        assert_eq!(d.len(), t.len(), "{d:?} vs {t:?}");
+        assert!(d.iter().zip(&t).all(|(a, b)| a.0 == b.0 && (a.1 - b.1).abs() < 0.025), "{d:?} vs {t:?}");
+    }
+    assert!(transcribed.iter().all(|t| !t.as_score().expect("score").notes.is_empty()));
+    // Frames at another rate are refused by name (their lengths would be counted wrong).
+    let other = Value::Sequence(commute_sdk::Sequence { frame_rate: 20.0, dim: 440, data: vec![0.0; 880] });
+    let err = h.call_items("basic-pitch-notes", "", &[other]).expect("the call runs")[0]
+        .clone()
+        .expect_err("refused");
+    assert!(err.contains("Basic Pitch's own"), "{err}");
+}

@@ -85,8 +85,15 @@ fn audio_plugin_conforms() {
         .expect("write the model");
     let onnx = format!("model = {:?}\nhop = 200\npooling = \"mean-max\"", model.display().to_string());
 
+    // Basic Pitch's frames of the inputs, as the decoder's valid inputs.
+    let frames = audio_plugin().call("basic-pitch", "pool = \"none\"", &inputs).expect("frames");
+
     Conformance::new(commute_plugin())
         .case("wav-files", &dir_param, vec![])
+        .case("log-mel", "pooling = \"none\"", inputs.clone())
+        .case("chroma", "pooling = \"none\"", inputs.clone())
+        .case("basic-pitch", "pool = \"none\"", inputs.clone())
+        .case("basic-pitch-notes", "onset-threshold = 0.6", frames)
         .case("log-mel", "n-mels = 40\nf-max = 8000.0", inputs.clone())
         .case("chroma", "norm = \"l2\"", inputs.clone())
         .case("loudness", "frame-s = 0.04\nhop-s = 0.02", inputs.clone())
@@ -118,6 +125,7 @@ fn manifest_lists_every_function() {
             "time-stretch",
             "basic-pitch",
             "transcribe",
+            "basic-pitch-notes",
             "onnx"
         ]
     );

@@ -14,11 +14,13 @@
 //! - [`posteriorgram`]: the frame-level result ([`Posteriorgrams`]);
 //! - [`embedding`]: the `basic-pitch` encoder, posteriorgrams pooled over time;
 //! - [`notes`] and [`transcribe`]: note creation as the package does it, and the `transcribe`
-//!   render (audio → score).
+//!   render (audio → score);
+//! - [`decode`]: the same note creation on frames (`basic-pitch-notes`: a sequence → score).
 //!
 //! Both functions need the assets [`model::ASSETS`] (ONNX Runtime and the model), which the host
 //! fetches and verifies before opening them.
 
+pub mod decode;
 pub mod embedding;
 pub mod model;
 pub mod notes;
