@@ -23,6 +23,7 @@ source = {{ plugin = "music", function = "random-scores", params = {{ count = 70
 
 [data.scores.operators]
 up = {{ plugin = "music", function = "transpose", params = {{ semitones = 2, out-of-range = "clamp" }} }}
+slower = {{ plugin = "music", function = "tempo", params = {{ ratio = 0.8 }} }}
 
 [data.audio]
 from = "scores"
@@ -44,7 +45,7 @@ params = {{ pooling = "none", frame-s = 0.05, lowest-pitch = 21, highest-pitch =
 parent = "mel"
 child = "roll"
 {edge_level}
-operators = {{ "scores.up" = "up" }}
+operators = {{ "scores.up" = "up", "scores.slower" = "slower" }}
 methods = [{{ kind = "ridge" }}, {{ kind = "functional" }}]
 preprocess = {{ unit-norm = false, center = true }}
 "#
@@ -99,6 +100,10 @@ fn log_mel_frames_map_onto_piano_roll_frames_and_decode_into_the_scores_notes() 
         assert!(f1(p, "scores") < f1(ceiling, "scores"), "{method}: above the ceiling");
         assert!(s["sequence-p@1"].as_f64().unwrap_or(0.0) >= null["sequence-p@1"].as_f64().unwrap_or(1.0));
     }
+    // Both operators fitted: transposition frame by frame, the tempo change along each space's
+    // DTW path (the slower item has more frames).
+    let used = point(edge, "functional", 30)["details"]["operators"].as_f64();
+    assert_eq!(used, Some(2.0), "{}", point(edge, "functional", 30));
     // More anchor items, better notes.
     assert!(f1(point(edge, "ridge", 30), "scores") > f1(point(edge, "ridge", 2), "scores"));
     let log = std::fs::read_to_string(folder.join("run.log")).expect("run.log");

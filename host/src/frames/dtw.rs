@@ -32,6 +32,61 @@ pub fn dtw(a: &[f32], b: &[f32], d: usize) -> f64 {
     prev[m - 1] / (n + m) as f64
 }
 
+/// The DTW path between `a` and `b` (frames of `d` floats): the frame pairs `(i, j)` of the
+/// cheapest monotone path from the first frames to the last, in order. Keeps the n × m table of
+/// steps (a byte a cell): for pairing an item's frames with its image's under an operator that
+/// changes time (a tempo), within one space.
+pub fn dtw_path(a: &[f32], b: &[f32], d: usize) -> Vec<(usize, usize)> {
+    let (n, m) = (a.len() / d.max(1), b.len() / d.max(1));
+    if n == 0 || m == 0 {
+        return Vec::new();
+    }
+    let cost = |i: usize, j: usize| -> f64 {
+        a[i * d..(i + 1) * d].iter().zip(&b[j * d..(j + 1) * d]).map(|(x, y)| f64::from(x - y).powi(2)).sum()
+    };
+    // step: 0 = diagonal, 1 = from above (i − 1), 2 = from the left (j − 1).
+    let mut steps = vec![0u8; n * m];
+    let mut prev = vec![f64::INFINITY; m];
+    let mut row = vec![f64::INFINITY; m];
+    for i in 0..n {
+        for j in 0..m {
+            let (best, step) = match (i, j) {
+                (0, 0) => (0.0, 0),
+                (0, _) => (row[j - 1], 2),
+                (_, 0) => (prev[0], 1),
+                _ => {
+                    let (diag, up, left) = (prev[j - 1], prev[j], row[j - 1]);
+                    if diag <= up && diag <= left {
+                        (diag, 0)
+                    } else if up <= left {
+                        (up, 1)
+                    } else {
+                        (left, 2)
+                    }
+                }
+            };
+            row[j] = best + cost(i, j);
+            steps[i * m + j] = step;
+        }
+        std::mem::swap(&mut prev, &mut row);
+    }
+    let (mut i, mut j) = (n - 1, m - 1);
+    let mut path = vec![(i, j)];
+    while (i, j) != (0, 0) {
+        match steps[i * m + j] {
+            0 => {
+                i -= 1;
+                j -= 1;
+            }
+            1 => i -= 1,
+            _ => j -= 1,
+        }
+        path.push((i, j));
+    }
+    path.reverse();
+    path
+}
+
 /// Sequence retrieval: the share of queries whose own target (same index) has the lowest DTW
 /// cost among all targets (ties count as found). Queries are split over the machine's threads.
 pub fn sequence_p_at_1(queries: &[&[f32]], targets: &[&[f32]], d: usize) -> f64 {
@@ -68,6 +123,21 @@ mod tests {
         // Frames of two floats: squared distance per pair.
         assert!((dtw(&[0.0, 0.0], &[3.0, 4.0], 2) - 25.0 / 2.0).abs() < 1e-12);
         assert_eq!(dtw(&[], &a, 1), f64::INFINITY);
+    }
+
+    #[test]
+    fn the_path_of_a_time_stretched_copy_pairs_each_frame_with_its_copies() {
+        // A ramp and the same ramp with every frame held twice: frame i pairs with 2i and 2i + 1.
+        let a: Vec<f32> = (0..6).map(|t| t as f32).collect();
+        let slow: Vec<f32> = a.iter().flat_map(|&x| [x, x]).collect();
+        let path = dtw_path(&a, &slow, 1);
+        assert_eq!(path.first(), Some(&(0, 0)));
+        assert_eq!(path.last(), Some(&(5, 11)));
+        assert!(path.iter().all(|&(i, j)| j / 2 == i), "{path:?}");
+        assert_eq!(path.len(), 12);
+        assert!(path.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1), "monotone");
+        assert_eq!(dtw_path(&a, &a, 1), (0..6).map(|t| (t, t)).collect::<Vec<_>>());
+        assert!(dtw_path(&[], &a, 1).is_empty());
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! two sequences on one clock from provenance. Per repeat the items split as every edge's do (the
 //! same seed gives the same test items); per anchor count every method is fitted on the anchor
 //! items' frame pairs (thinned evenly to `fit-frames`), a `functional` one also on each side's
-//! operator frame pairs (an item's frame `t` and its image's frame `t`, on pool items only, the
-//! two sides on different items). Test frames are never fitted on, and anchors are counted in
+//! operator frame pairs (an item's frame `t` and its image's frame `t`, or where the operator
+//! changes the length — a tempo — the frames the DTW path within that space pairs; on pool items
+//! only, the two sides on different items). Test frames are never fitted on, and anchors are counted in
 //! items. Scores, on the test items, in the map's comparison space:
 //!
 //! - `frame-p@1`: each mapped test frame (thinned evenly to `test-frames`) finds its own target
@@ -421,18 +422,30 @@ fn operator_rows(
             .filter(|(k, &i)| k % 2 == parity && e.input.is_valid(i) && e.output.is_valid(i))
             .map(|(_, &i)| i)
             .collect();
-        let lens: Vec<usize> =
-            items.iter().map(|&i| (e.input.item(i).len() / d).min(e.output.item(i).len() / d)).collect();
-        let s = stride(lens.iter().sum(), cap);
-        let rows: usize = lens.iter().map(|l| l.div_ceil(s)).sum();
+        // Per item, its (item frame, image frame) pairs: frame t with frame t where the operator
+        // keeps time, along the DTW path (within this space) where it does not (a tempo).
+        let pairs: Vec<Vec<(usize, usize)>> = items
+            .iter()
+            .map(|&i| {
+                let (a, b) = (e.input.item(i), e.output.item(i));
+                let (n, m) = (a.len() / d, b.len() / d);
+                if n.abs_diff(m) <= 1 {
+                    (0..n.min(m)).map(|t| (t, t)).collect()
+                } else {
+                    dtw::dtw_path(a, b, d)
+                }
+            })
+            .collect();
+        let s = stride(pairs.iter().map(Vec::len).sum(), cap);
+        let rows: usize = pairs.iter().map(|p| p.len().div_ceil(s)).sum();
         let (mut x, mut y) = (Mat::<f32>::zeros(rows, d), Mat::<f32>::zeros(rows, d));
         let mut r = 0;
-        for (&i, &len) in items.iter().zip(&lens) {
+        for (&i, item_pairs) in items.iter().zip(&pairs) {
             let (a, b) = (e.input.item(i), e.output.item(i));
-            for t in (0..len).step_by(s) {
+            for &(t, u) in item_pairs.iter().step_by(s) {
                 for j in 0..d {
                     x[(r, j)] = a[t * d + j];
-                    y[(r, j)] = b[t * d + j];
+                    y[(r, j)] = b[u * d + j];
                 }
                 r += 1;
             }
