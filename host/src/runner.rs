@@ -73,6 +73,25 @@ pub struct Point {
     pub decoded: Option<commute_sdk::Score>,
 }
 
+impl Point {
+    /// A point with no scores yet: `method` at `anchors` in `repeat`.
+    pub fn new(method: impl Into<String>, anchors: usize, repeat: usize) -> Point {
+        Point {
+            method: method.into(),
+            anchors,
+            repeat,
+            scores: Scores::new(),
+            null: None,
+            error: None,
+            details: BTreeMap::new(),
+            operators: BTreeMap::new(),
+            refinement: None,
+            examples: Vec::new(),
+            decoded: None,
+        }
+    }
+}
+
 /// What a refinement stage did on one point (see [`RefineReport`] and [`SelfLearningReport`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -958,17 +977,9 @@ mod tests {
 
     fn point(method: &str, anchors: usize, repeat: usize, p1: f64, null: f64) -> Point {
         Point {
-            method: method.into(),
-            anchors,
-            repeat,
             scores: [("p@1".to_owned(), p1)].into(),
             null: Some([("p@1".to_owned(), null)].into()),
-            error: None,
-            details: BTreeMap::new(),
-            operators: BTreeMap::new(),
-            refinement: None,
-            examples: Vec::new(),
-            decoded: None,
+            ..Point::new(method, anchors, repeat)
         }
     }
 

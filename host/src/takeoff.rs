@@ -142,7 +142,6 @@ pub fn best_of(take_offs: &[TakeOff], family_: Family) -> Option<&TakeOff> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     #[test]
     fn crossing_interpolates_in_log_anchors() {
@@ -160,19 +159,7 @@ mod tests {
     }
 
     fn point(method: &str, anchors: usize, repeat: usize, p1: f64) -> Point {
-        Point {
-            method: method.into(),
-            anchors,
-            repeat,
-            scores: [("p@1".to_owned(), p1)].into(),
-            null: None,
-            error: None,
-            details: BTreeMap::new(),
-            operators: BTreeMap::new(),
-            refinement: None,
-            examples: Vec::new(),
-            decoded: None,
-        }
+        Point { scores: [("p@1".to_owned(), p1)].into(), ..Point::new(method, anchors, repeat) }
     }
 
     #[test]

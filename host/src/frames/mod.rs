@@ -44,7 +44,6 @@ use faer::{Mat, MatRef};
 use notes::NoteCounts;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 
 /// The reference a decoder gives on the child's own frames (the ceiling of decoded scores).
 pub const DECODED_CHILD: &str = "decoded from the child's frames";
@@ -253,19 +252,7 @@ pub fn run_frame_edge(
                         .run_f32(x.as_ref(), y.as_ref())
                         .map_err(|e| e.to_string())
                 };
-                let mut point = Point {
-                    method: label,
-                    anchors,
-                    repeat,
-                    scores: Scores::new(),
-                    null: None,
-                    error: None,
-                    details: BTreeMap::new(),
-                    operators: BTreeMap::new(),
-                    refinement: None,
-                    examples: Vec::new(),
-                    decoded: None,
-                };
+                let mut point = Point::new(label, anchors, repeat);
                 if anchors < method.spec.min_pairs().max(1) {
                     point.error =
                         Some(format!("{} needs anchor items; this point has {anchors}", method.spec.kind()));
@@ -343,19 +330,7 @@ fn point_key(parts: &[&str], repeat: usize, anchors: usize, items: &[usize]) -> 
 }
 
 fn reference_point(label: &str, scores: Scores, anchors: usize, repeat: usize) -> Point {
-    Point {
-        method: label.to_owned(),
-        anchors,
-        repeat,
-        scores,
-        null: None,
-        error: None,
-        details: BTreeMap::new(),
-        operators: BTreeMap::new(),
-        refinement: None,
-        examples: Vec::new(),
-        decoded: None,
-    }
+    Point { scores, ..Point::new(label, anchors, repeat) }
 }
 
 /// The stride that thins `total` rows to at most `cap`.
