@@ -154,3 +154,39 @@ fn frames_and_pooled_vectors_do_not_mix() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("node `mel` pools its frames"), "{stderr}");
 }
+
+/// Basic Pitch's frames onto the piano roll, beside Basic Pitch's own note creation on the same
+/// frames (`parent-decode`): the real model, fetched through the asset store.
+#[test]
+fn basic_pitch_frames_map_onto_the_roll_beside_its_own_transcription() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = experiment("", FRAME_EDGE)
+        .replace(
+            "encoder = \"log-mel\"\nparams = { pooling = \"none\", sample-rate = 16000, n-mels = 48 }",
+            "encoder = \"basic-pitch\"\nparams = { pool = \"none\" }",
+        )
+        .replace(
+            "truth = \"scores\" }",
+            "parent-decode = { plugin = \"audio\", function = \"basic-pitch-notes\" }, truth = \"scores\" }",
+        )
+        .replace("anchors = [2, 30]", "anchors = [30]")
+        .replace(
+            "methods = [{ kind = \"ridge\" }, { kind = \"functional\" }]",
+            "methods = [{ kind = \"ridge\" }]",
+        );
+    assert!(text.contains("basic-pitch-notes") && text.contains("pool = \"none\""), "{text}");
+    std::fs::write(dir.path().join("frames.toml"), &text).expect("write experiment");
+    let (code, stdout, stderr) =
+        run(crate::util::commute_with_assets(dir.path(), PACKAGES).arg("run").arg("frames.toml"));
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let folder = run_folders(&dir.path().join("runs"), "frames").pop().expect("a run folder");
+    let edge = &read_json(&folder.join("metrics.json"))["edges"][0];
+    assert_eq!(edge["parent-dim"].as_u64(), Some(440));
+    let f1 = |p: &Value, key: &str| p[key]["note-f1"].as_f64().unwrap_or(f64::NAN);
+    // Basic Pitch transcribing the synthesized audio, no map: well above chance, below the roll.
+    let own = point(edge, "decoded from the parent's frames", 30);
+    let ceiling = point(edge, "decoded from the child's frames", 30);
+    assert!(f1(own, "scores") > 0.4 && f1(own, "scores") < f1(ceiling, "scores"), "{own}");
+    let ridge = point(edge, "ridge", 30);
+    assert!(f1(ridge, "scores") > f1(ridge, "null") + 0.15, "{ridge}");
+}
