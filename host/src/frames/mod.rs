@@ -166,7 +166,12 @@ pub fn run_frame_edge(
         let eval = Evaluation::new(&aligned, test_items, dp, dc, spec);
         // The decoder's ceiling: its own reading of the child's frames, once per repeat.
         if let Some(d) = decoder.as_mut() {
-            let key = point_key(&["ceiling", &spec_key, &child.key], repeat, 0, test_items);
+            let key = point_key(
+                &["ceiling", crate::cache::code_key(), &spec_key, &child.key],
+                repeat,
+                0,
+                test_items,
+            );
             let (scores, decoded) = match cache.get_result::<Decoded>(&key) {
                 Some(s) => s,
                 None => {
@@ -185,7 +190,12 @@ pub fn run_frame_edge(
                 points.push(p);
             }
             if d.parent.is_some() {
-                let key = point_key(&["parent ceiling", &spec_key, &parent.key], repeat, 0, test_items);
+                let key = point_key(
+                    &["parent ceiling", crate::cache::code_key(), &spec_key, &parent.key],
+                    repeat,
+                    0,
+                    test_items,
+                );
                 let (scores, decoded) = match cache.get_result::<Decoded>(&key) {
                     Some(s) => s,
                     None => {
