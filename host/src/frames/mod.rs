@@ -164,56 +164,36 @@ pub fn run_frame_edge(
         let (test_items, pool) = order.split_at(test);
         let op_rows = operator_rows(operators, pool, spec.fit_frames);
         let eval = Evaluation::new(&aligned, test_items, dp, dc, spec);
-        // The decoder's ceiling: its own reading of the child's frames, once per repeat.
+        // The references, once per repeat: the decoder on the child's own frames (its ceiling)
+        // and `parent-decode` on the parent's own frames, each at every anchor count.
         if let Some(d) = decoder.as_mut() {
-            let key = point_key(
-                &["ceiling", crate::cache::code_key(), &spec_key, &child.key],
-                repeat,
-                0,
-                test_items,
-            );
-            let (scores, decoded) = match cache.get_result::<Decoded>(&key) {
-                Some(s) => s,
-                None => {
-                    let s = decoded_scores(d, &eval.child, test_items, clock.rate, spec)?;
-                    cache.put_result(&key, &s)?;
-                    s
-                }
-            };
             if repeat == 0 {
                 example =
                     test_items.first().map(|&item| DecodedExample { item, truth: d.truth[item].clone() });
             }
-            for &anchors in &exp.anchors {
-                let mut p = reference_point(DECODED_CHILD, scores.clone(), anchors, repeat);
-                p.decoded = decoded.clone().filter(|_| repeat == 0 && anchors == largest);
-                points.push(p);
-            }
+            let mut references = vec![(
+                DECODED_CHILD,
+                cached_reference(cache, "ceiling", &spec_key, child, repeat, test_items, || {
+                    decoded_scores(d, &eval.child, test_items, clock.rate, spec)
+                })?,
+            )];
             if d.parent.is_some() {
-                let key = point_key(
-                    &["parent ceiling", crate::cache::code_key(), &spec_key, &parent.key],
-                    repeat,
-                    0,
-                    test_items,
-                );
-                let (scores, decoded) = match cache.get_result::<Decoded>(&key) {
-                    Some(s) => s,
-                    None => {
-                        let pf = parent.frames.as_ref().map_or(0.0, |f| f.rate);
-                        let own: Vec<Mat<f64>> = test_items
-                            .iter()
-                            .map(|&i| {
-                                let v = parent.item(i);
-                                Mat::from_fn(v.len() / dp, dp, |r, c| f64::from(v[r * dp + c]))
-                            })
-                            .collect();
-                        let s = decoded_scores_with(d, true, &own, test_items, pf, spec)?;
-                        cache.put_result(&key, &s)?;
-                        s
-                    }
-                };
+                let own: Vec<Mat<f64>> = test_items
+                    .iter()
+                    .map(|&i| {
+                        let v = parent.item(i);
+                        Mat::from_fn(v.len() / dp, dp, |r, c| f64::from(v[r * dp + c]))
+                    })
+                    .collect();
+                let reference =
+                    cached_reference(cache, "parent ceiling", &spec_key, parent, repeat, test_items, || {
+                        decoded_scores_with(d, true, &own, test_items, pf.rate, spec)
+                    })?;
+                references.push((DECODED_PARENT, reference));
+            }
+            for (label, (scores, decoded)) in references {
                 for &anchors in &exp.anchors {
-                    let mut p = reference_point(DECODED_PARENT, scores.clone(), anchors, repeat);
+                    let mut p = reference_point(label, scores.clone(), anchors, repeat);
                     p.decoded = decoded.clone().filter(|_| repeat == 0 && anchors == largest);
                     points.push(p);
                 }
@@ -339,6 +319,26 @@ fn point_key(parts: &[&str], repeat: usize, anchors: usize, items: &[usize]) -> 
     k.finish()
 }
 
+/// A reference's decoded scores for one repeat's test items, from the cache or computed (keyed
+/// by the host's code, the edge's frame options, the node decoded, and the test items).
+fn cached_reference(
+    cache: &Cache,
+    what: &str,
+    spec_key: &str,
+    node: &Embeddings,
+    repeat: usize,
+    test_items: &[usize],
+    compute: impl FnOnce() -> Result<Decoded, HostError>,
+) -> Result<Decoded, HostError> {
+    let key = point_key(&[what, crate::cache::code_key(), spec_key, &node.key], repeat, 0, test_items);
+    if let Some(found) = cache.get_result::<Decoded>(&key) {
+        return Ok(found);
+    }
+    let computed = compute()?;
+    cache.put_result(&key, &computed)?;
+    Ok(computed)
+}
+
 fn reference_point(label: &str, scores: Scores, anchors: usize, repeat: usize) -> Point {
     Point { scores, ..Point::new(label, anchors, repeat) }
 }
@@ -358,8 +358,8 @@ fn fit_count(aligned: &[(Vec<f32>, Vec<f32>)], pairs: &[(usize, usize)], dp: usi
 /// Frames of item `a`'s parent side paired with item `b`'s child side (the same item, or the
 /// null's partner): as many as the shorter has.
 fn pair_len(aligned: &[(Vec<f32>, Vec<f32>)], a: usize, b: usize, dp: usize) -> usize {
-    let dc = aligned[b].1.len() / (aligned[b].0.len() / dp).max(1);
-    (aligned[a].0.len() / dp).min(aligned[b].1.len() / dc.max(1))
+    // Both sides of an item have as many frames on the clock: count the parent's.
+    (aligned[a].0.len() / dp).min(aligned[b].0.len() / dp)
 }
 
 /// The frame pairs of `pairs` (parent item, child item), every `stride`-th frame of each item so

@@ -58,10 +58,7 @@ pub fn bar_chart(spec: &BarChart) -> String {
     let px = |v: f64| label_w + (v - lo) / (hi - lo) * pw;
 
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" font-family="sans-serif" font-size="12">"#
-    );
+    let _ = writeln!(s, "{}", super::plot::svg_open(format!("{w:.0}"), format!("{h:.0}")));
     let _ = writeln!(s, r#"<rect x="0" y="0" width="{w:.0}" height="{h:.0}" fill="white"/>"#);
     let _ = writeln!(
         s,

@@ -5,7 +5,7 @@
 //! One panel per row, time across and pitch up, on a shared scale: the true notes in grey behind
 //! every panel, the decoded notes in colour over them.
 
-use super::plot::{escape_xml, PALETTE};
+use super::plot::{escape_xml, svg_open, PALETTE};
 use crate::runner::EdgeResult;
 use commute_sdk::Score;
 use std::fmt::Write as _;
@@ -29,11 +29,7 @@ pub fn decoded_picture(edge: &EdgeResult) -> Option<String> {
     let x = |t: f64| left + width * t / end;
     let key = f64::from(hi - lo + 1);
     let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" font-family="sans-serif" font-size="12">"#,
-        w = left + width + 20.0
-    );
+    svg.push_str(&svg_open(left + width + 20.0, height));
     let _ = write!(
         svg,
         r#"<text x="{left}" y="16">item {} of the first repeat's test items: time 0–{end:.1} s across, MIDI pitch {lo}–{hi} up</text>"#,

@@ -70,6 +70,14 @@ pub struct Chart {
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 420.0;
 
+/// The opening tag every chart of the report starts with: its size, a matching view box, and the
+/// report's font.
+pub fn svg_open(w: impl std::fmt::Display, h: impl std::fmt::Display) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
+    )
+}
+
 /// Escapes text for XML content and attribute values.
 pub fn escape_xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -190,10 +198,7 @@ pub fn line_chart(spec: &Chart) -> String {
     let py = |y: f64| top + (1.0 - (y - y_lo) / (y_hi - y_lo)) * ph;
 
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
-    );
+    let _ = writeln!(s, "{}", svg_open(w, h));
     let _ = writeln!(s, r#"<rect x="0" y="0" width="{w}" height="{h}" fill="white"/>"#);
     let _ = writeln!(
         s,

@@ -12,11 +12,14 @@
 use super::embedding::FRAME_RATE;
 use super::notes::NoteCreation;
 use super::posteriorgram::{Posteriorgrams, CONTOUR_BINS, KEYS};
-use super::transcribe::{score, TranscribeParams};
+use super::transcribe::{
+    default_frame_threshold, default_minimum_note_length_ms, default_onset_threshold, default_true, score,
+    TranscribeParams,
+};
 use commute_sdk::prelude::*;
 
-/// Parameters of `basic-pitch-notes`: `transcribe`'s note creation, and how the frames were
-/// written.
+/// Parameters of `basic-pitch-notes`: `transcribe`'s note creation (its defaults), and how the
+/// frames were written.
 #[params]
 #[derive(Debug, Clone)]
 pub struct DecodeParams {
@@ -36,19 +39,6 @@ pub struct DecodeParams {
     /// Whether the frames were rescaled by the encoder (its `rescale`, on by default).
     #[serde(default = "default_true")]
     pub rescaled: bool,
-}
-
-fn default_onset_threshold() -> f32 {
-    0.5
-}
-fn default_frame_threshold() -> f32 {
-    0.3
-}
-fn default_minimum_note_length_ms() -> f64 {
-    127.7
-}
-fn default_true() -> bool {
-    true
 }
 
 /// The `basic-pitch-notes` render.

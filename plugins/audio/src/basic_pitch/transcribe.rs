@@ -68,19 +68,19 @@ impl Default for TranscribeParams {
     }
 }
 
-fn default_onset_threshold() -> f32 {
+pub(super) fn default_onset_threshold() -> f32 {
     0.5
 }
-fn default_frame_threshold() -> f32 {
+pub(super) fn default_frame_threshold() -> f32 {
     0.3
 }
-fn default_minimum_note_length_ms() -> f64 {
+pub(super) fn default_minimum_note_length_ms() -> f64 {
     127.7
 }
 fn default_energy_tolerance() -> usize {
     11
 }
-fn default_true() -> bool {
+pub(super) fn default_true() -> bool {
     true
 }
 fn default_batch_windows() -> usize {
